@@ -1,0 +1,112 @@
+//! `application_credential` table: user-owned, project-scoped application credentials.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A row of the `application_credential` table.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "application_credential")]
+pub struct Model {
+    /// Application credential id (32-char hex uuid).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Name, unique per user.
+    pub name: String,
+    /// Owning user.
+    pub user_id: String,
+    /// Project the credential is scoped to.
+    pub project_id: String,
+    /// Free-form description.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub description: Option<String>,
+    /// Hash of the secret (argon2 PHC string).
+    #[sea_orm(column_type = "Text")]
+    pub secret_hash: String,
+    /// Whether the credential may create further credentials / trusts.
+    pub unrestricted: Option<bool>,
+    /// Expiry time (UTC), if any.
+    pub expires_at: Option<DateTime>,
+    /// Creation time (UTC).
+    pub created_at: DateTime,
+}
+
+/// Relations of `application_credential`.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// Owning user.
+    #[sea_orm(
+        belongs_to = "super::user::Entity",
+        from = "Column::UserId",
+        to = "super::user::Column::Id",
+        on_delete = "Cascade"
+    )]
+    User,
+    /// Scoped project.
+    #[sea_orm(
+        belongs_to = "super::project::Entity",
+        from = "Column::ProjectId",
+        to = "super::project::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Project,
+    /// Delegated roles.
+    #[sea_orm(has_many = "super::application_credential_role::Entity")]
+    ApplicationCredentialRole,
+    /// Attached access rules.
+    #[sea_orm(has_many = "super::application_credential_access_rule::Entity")]
+    ApplicationCredentialAccessRule,
+}
+
+impl Related<super::user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
+impl Related<super::project::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Project.def()
+    }
+}
+
+impl Related<super::application_credential_role::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ApplicationCredentialRole.def()
+    }
+}
+
+impl Related<super::application_credential_access_rule::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ApplicationCredentialAccessRule.def()
+    }
+}
+
+impl Related<super::role::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::application_credential_role::Relation::Role.def()
+    }
+
+    fn via() -> Option<RelationDef> {
+        Some(
+            super::application_credential_role::Relation::ApplicationCredential
+                .def()
+                .rev(),
+        )
+    }
+}
+
+impl Related<super::access_rule::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::application_credential_access_rule::Relation::AccessRule.def()
+    }
+
+    fn via() -> Option<RelationDef> {
+        Some(
+            super::application_credential_access_rule::Relation::ApplicationCredential
+                .def()
+                .rev(),
+        )
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,21 @@
+//! SeaORM entities for the Lintel identity schema.
+
+pub mod prelude;
+
+pub mod access_rule;
+pub mod application_credential;
+pub mod application_credential_access_rule;
+pub mod application_credential_role;
+pub mod assignment;
+pub mod domain;
+pub mod endpoint;
+pub mod group;
+pub mod implied_role;
+pub mod project;
+pub mod project_tag;
+pub mod region;
+pub mod revocation_event;
+pub mod role;
+pub mod service;
+pub mod user;
+pub mod user_group_membership;

@@ -1,0 +1,281 @@
+//! `/v3/auth/*`: issue, validate, check and revoke tokens; the caller's projects, domains, system and catalog.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::EntityTrait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::assignment::{self, Target};
+use crate::auth::{self, iso, AuthRequest, Validated};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Caller, JsonBody};
+use crate::policy::{self, Target as PolicyTarget};
+use crate::state::AppState;
+use crate::token::revocation::{Event, RevKey};
+use crate::token::{Scope, TokenError};
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/auth/tokens", get(validate).post(issue).delete(revoke))
+        .route("/v3/auth/projects", get(my_projects))
+        .route("/v3/auth/domains", get(my_domains))
+        .route("/v3/auth/system", get(my_system))
+        .route("/v3/auth/catalog", get(my_catalog))
+}
+
+/// Body of `POST /v3/auth/tokens`.
+#[derive(Deserialize)]
+struct IssueBody {
+    auth: AuthRequest,
+}
+
+/// Query flags of the token endpoints.
+#[derive(Deserialize, Default)]
+struct TokenQuery {
+    nocatalog: Option<String>,
+    allow_expired: Option<String>,
+}
+
+fn flag(name: &str, v: &Option<String>) -> ApiResult<bool> {
+    v.as_deref()
+        .map(|v| crate::api::query_bool(name, v))
+        .transpose()
+        .map(|b| b.unwrap_or(false))
+}
+
+/// Render a validated token as Keystone's `{"token": {...}}` body.
+pub async fn token_body(state: &AppState, v: &Validated, with_catalog: bool) -> ApiResult<Value> {
+    let d = &v.data;
+    let mut t = json!({
+        "methods": d.methods,
+        "user": {
+            "domain": {"id": v.user_domain.id, "name": v.user_domain.name},
+            "id": v.user.id,
+            "name": v.user.name,
+            "password_expires_at": v.user.password_expires_at.map(iso),
+        },
+        "audit_ids": d.audit_ids,
+        "expires_at": iso(d.expires_at),
+        "issued_at": iso(d.issued_at),
+    });
+    match &d.scope {
+        Scope::Project(_) => {
+            if let Some((p, pd)) = &v.project {
+                t["project"] =
+                    json!({"domain": {"id": pd.id, "name": pd.name}, "id": p.id, "name": p.name});
+                t["is_domain"] = json!(false);
+            }
+        }
+        Scope::Domain(_) => {
+            if let Some(dv) = &v.domain {
+                t["domain"] = json!({"id": dv.id, "name": dv.name});
+            }
+        }
+        Scope::System => t["system"] = json!({"all": true}),
+        Scope::Unscoped => {}
+    }
+    if d.scope != Scope::Unscoped {
+        t["roles"] = Value::Array(
+            v.roles
+                .iter()
+                .map(|r| json!({"id": r.id, "name": r.name}))
+                .collect(),
+        );
+        if with_catalog {
+            t["catalog"] = (*crate::catalog::document(state).await?).clone();
+        }
+    }
+    Ok(json!({"token": t}))
+}
+
+fn with_subject(status: StatusCode, token: &str, body: Value) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = token.parse() {
+        resp.headers_mut().insert("x-subject-token", v);
+    }
+    resp
+}
+
+async fn issue(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+    JsonBody(body): JsonBody<IssueBody>,
+) -> ApiResult<Response> {
+    let nocatalog = flag("nocatalog", &q.nocatalog)?;
+    let data = auth::authenticate(&state, body.auth).await?;
+    let token = state.tokens.issue(&data);
+    let v = auth::inspect(&state, data)
+        .await
+        .map_err(|_| ApiError::unauthorized())?;
+    let body = token_body(&state, &v, !nocatalog).await?;
+    Ok(with_subject(StatusCode::CREATED, &token, body))
+}
+
+fn subject(headers: &HeaderMap) -> ApiResult<&str> {
+    headers
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::NotFound("Could not find token: X-Subject-Token header is missing.".into())
+        })
+}
+
+fn token_error(e: TokenError) -> ApiError {
+    ApiError::NotFound(e.to_string())
+}
+
+/// May the caller (or the service token beside it) look at tokens of `subject_user`?
+async fn authorize(
+    state: &AppState,
+    caller: &Validated,
+    headers: &HeaderMap,
+    rule: &str,
+    subject_user: &str,
+) -> ApiResult<()> {
+    let target = PolicyTarget {
+        user_id: Some(subject_user),
+        ..Default::default()
+    };
+    let denied = match policy::enforce(rule, caller, target) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if let Some(service) = headers.get("x-service-token").and_then(|v| v.to_str().ok()) {
+        if let Ok(s) = auth::validate(state, service.trim(), false).await {
+            if policy::enforce(rule, &s, target).is_ok() {
+                return Ok(());
+            }
+        }
+    }
+    Err(denied)
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> ApiResult<Response> {
+    let nocatalog = flag("nocatalog", &q.nocatalog)?;
+    let allow_expired = flag("allow_expired", &q.allow_expired)?;
+    let token = subject(&headers)?;
+    let v = auth::validate(&state, token, allow_expired)
+        .await
+        .map_err(token_error)?;
+    authorize(
+        &state,
+        &caller,
+        &headers,
+        "identity:validate_token",
+        &v.user.id,
+    )
+    .await?;
+    let body = token_body(&state, &v, !nocatalog).await?;
+    Ok(with_subject(StatusCode::OK, token, body))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let token = subject(&headers)?;
+    let v = auth::validate(&state, token, false)
+        .await
+        .map_err(token_error)?;
+    authorize(
+        &state,
+        &caller,
+        &headers,
+        "identity:revoke_token",
+        &v.user.id,
+    )
+    .await?;
+    let event = Event::now(RevKey::Audit(
+        v.data.audit_ids.first().cloned().unwrap_or_default(),
+    ));
+    event.save(&state.db.conn).await?;
+    state.revoked(&[event]);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn my_projects(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
+    let ids = assignment::projects_of(&state.db.conn, &caller.user.id).await?;
+    let projects = crate::api::projects::load_many(&state, ids).await?;
+    let items = projects
+        .into_iter()
+        .filter(|p| p.enabled)
+        .map(|p| crate::api::projects::render(&state, &p, &[]))
+        .collect();
+    Ok(Json(crate::api::list(
+        &state,
+        "projects",
+        "auth/projects",
+        items,
+    )))
+}
+
+async fn my_domains(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
+    let mut items = Vec::new();
+    for d in entity::domain::Entity::find().all(&state.db.conn).await? {
+        if d.enabled
+            && !assignment::direct_roles(
+                &state.db.conn,
+                &caller.user.id,
+                &Target::Domain(d.id.clone()),
+            )
+            .await?
+            .is_empty()
+        {
+            items.push(crate::api::domains::render(&state, &d));
+        }
+    }
+    Ok(Json(crate::api::list(
+        &state,
+        "domains",
+        "auth/domains",
+        items,
+    )))
+}
+
+async fn my_system(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
+    let roles = assignment::direct_roles(&state.db.conn, &caller.user.id, &Target::System).await?;
+    let system: Vec<Value> = if roles.is_empty() {
+        vec![]
+    } else {
+        vec![json!({"all": true})]
+    };
+    Ok(Json(
+        json!({"system": system, "links": crate::api::links(&state, "auth/system")}),
+    ))
+}
+
+async fn my_catalog(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
+    if caller.data.scope == Scope::Unscoped {
+        return Err(ApiError::Forbidden(
+            "The authenticated token is not scoped; a scoped token is required.".into(),
+        ));
+    }
+    let doc = crate::catalog::document(&state).await?;
+    Ok(Json(
+        json!({"catalog": *doc, "links": crate::api::links(&state, "auth/catalog")}),
+    ))
+}

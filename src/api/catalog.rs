@@ -1,0 +1,437 @@
+//! `/v3/regions`, `/v3/services`, `/v3/endpoints`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use entity::{endpoint, region, service};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{is_unique_violation, list, new_id};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Caller, JsonBody};
+use crate::policy::{enforce, Target};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/regions", get(list_regions).post(create_region))
+        .route("/v3/regions/{id}", get(show_region).delete(delete_region))
+        .route("/v3/services", get(list_services).post(create_service))
+        .route(
+            "/v3/services/{id}",
+            get(show_service)
+                .patch(update_service)
+                .delete(delete_service),
+        )
+        .route("/v3/endpoints", get(list_endpoints).post(create_endpoint))
+        .route(
+            "/v3/endpoints/{id}",
+            get(show_endpoint)
+                .patch(update_endpoint)
+                .delete(delete_endpoint),
+        )
+}
+
+fn render_region(state: &AppState, r: &region::Model) -> Value {
+    json!({"id": r.id, "description": r.description.clone().unwrap_or_default(), "parent_region_id": r.parent_region_id,
+           "links": crate::api::links(state, &format!("regions/{}", r.id))})
+}
+
+fn render_service(state: &AppState, s: &service::Model) -> Value {
+    json!({"id": s.id, "type": s.r#type, "name": s.name, "description": s.description, "enabled": s.enabled,
+           "links": crate::api::links(state, &format!("services/{}", s.id))})
+}
+
+fn render_endpoint(state: &AppState, e: &endpoint::Model) -> Value {
+    json!({"id": e.id, "interface": e.interface, "region_id": e.region_id, "region": e.region_id, "url": e.url,
+           "service_id": e.service_id, "enabled": e.enabled, "links": crate::api::links(state, &format!("endpoints/{}", e.id))})
+}
+
+async fn list_regions(State(state): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+    enforce("identity:list_regions", &c, Target::default())?;
+    let rows = region::Entity::find()
+        .order_by_asc(region::Column::Id)
+        .all(&state.db.conn)
+        .await?;
+    Ok(Json(list(
+        &state,
+        "regions",
+        "regions",
+        rows.iter().map(|r| render_region(&state, r)).collect(),
+    )))
+}
+
+async fn show_region(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:get_region", &c, Target::default())?;
+    let r = region::Entity::find_by_id(id.as_str())
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Region", &id))?;
+    Ok(Json(json!({"region": render_region(&state, &r)})))
+}
+
+#[derive(Deserialize)]
+struct RegionBody {
+    id: Option<String>,
+    description: Option<String>,
+    parent_region_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RegionWrapper {
+    region: RegionBody,
+}
+
+async fn create_region(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(body): JsonBody<RegionWrapper>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    enforce("identity:create_region", &c, Target::default())?;
+    let b = body.region;
+    let id = b.id.unwrap_or_else(new_id);
+    if let Some(p) = &b.parent_region_id {
+        region::Entity::find_by_id(p.as_str())
+            .one(&state.db.conn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Region", p))?;
+    }
+    let row = region::ActiveModel {
+        id: Set(id.clone()),
+        description: Set(b.description),
+        parent_region_id: Set(b.parent_region_id),
+    };
+    let txn = state.db.write().await?;
+    let created = match row.insert(&*txn).await {
+        Ok(r) => r,
+        Err(e) if is_unique_violation(&e) => return Err(ApiError::duplicate("region", "id", &id)),
+        Err(e) => return Err(e.into()),
+    };
+    txn.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"region": render_region(&state, &created)})),
+    ))
+}
+
+async fn delete_region(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce("identity:delete_region", &c, Target::default())?;
+    let r = region::Entity::find_by_id(id.as_str())
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Region", &id))?;
+    let txn = state.db.write().await?;
+    r.delete(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ServiceFilters {
+    r#type: Option<String>,
+    name: Option<String>,
+}
+
+async fn list_services(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Query(f): Query<ServiceFilters>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:list_services", &c, Target::default())?;
+    let mut q = service::Entity::find().order_by_asc(service::Column::Id);
+    if let Some(t) = &f.r#type {
+        q = q.filter(service::Column::Type.eq(t.as_str()));
+    }
+    if let Some(n) = &f.name {
+        q = q.filter(service::Column::Name.eq(n.as_str()));
+    }
+    let rows = q.all(&state.db.conn).await?;
+    Ok(Json(list(
+        &state,
+        "services",
+        "services",
+        rows.iter().map(|s| render_service(&state, s)).collect(),
+    )))
+}
+
+async fn load_service(state: &AppState, id: &str) -> ApiResult<service::Model> {
+    service::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Service", id))
+}
+
+async fn show_service(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:get_service", &c, Target::default())?;
+    Ok(Json(
+        json!({"service": render_service(&state, &load_service(&state, &id).await?)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ServiceBody {
+    r#type: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ServiceWrapper {
+    service: ServiceBody,
+}
+
+async fn create_service(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(body): JsonBody<ServiceWrapper>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    enforce("identity:create_service", &c, Target::default())?;
+    let b = body.service;
+    let kind = b
+        .r#type
+        .ok_or_else(|| ApiError::validation("service. 'type' is a required property"))?;
+    let row = service::ActiveModel {
+        id: Set(new_id()),
+        r#type: Set(kind),
+        name: Set(b.name),
+        description: Set(b.description),
+        enabled: Set(b.enabled.unwrap_or(true)),
+    };
+    let txn = state.db.write().await?;
+    let created = row.insert(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"service": render_service(&state, &created)})),
+    ))
+}
+
+async fn update_service(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ServiceWrapper>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:update_service", &c, Target::default())?;
+    let s = load_service(&state, &id).await?;
+    let b = body.service;
+    let mut row: service::ActiveModel = s.into();
+    if let Some(t) = b.r#type {
+        row.r#type = Set(t);
+    }
+    if let Some(n) = b.name {
+        row.name = Set(Some(n));
+    }
+    if let Some(d) = b.description {
+        row.description = Set(Some(d));
+    }
+    if let Some(e) = b.enabled {
+        row.enabled = Set(e);
+    }
+    let txn = state.db.write().await?;
+    let updated = row.update(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok(Json(json!({"service": render_service(&state, &updated)})))
+}
+
+async fn delete_service(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce("identity:delete_service", &c, Target::default())?;
+    let s = load_service(&state, &id).await?;
+    let txn = state.db.write().await?;
+    s.delete(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct EndpointFilters {
+    service_id: Option<String>,
+    interface: Option<String>,
+    region_id: Option<String>,
+}
+
+async fn list_endpoints(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Query(f): Query<EndpointFilters>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:list_endpoints", &c, Target::default())?;
+    let mut q = endpoint::Entity::find().order_by_asc(endpoint::Column::Id);
+    if let Some(s) = &f.service_id {
+        q = q.filter(endpoint::Column::ServiceId.eq(s.as_str()));
+    }
+    if let Some(i) = &f.interface {
+        q = q.filter(endpoint::Column::Interface.eq(i.as_str()));
+    }
+    if let Some(r) = &f.region_id {
+        q = q.filter(endpoint::Column::RegionId.eq(r.as_str()));
+    }
+    let rows = q.all(&state.db.conn).await?;
+    Ok(Json(list(
+        &state,
+        "endpoints",
+        "endpoints",
+        rows.iter().map(|e| render_endpoint(&state, e)).collect(),
+    )))
+}
+
+async fn load_endpoint(state: &AppState, id: &str) -> ApiResult<endpoint::Model> {
+    endpoint::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Endpoint", id))
+}
+
+async fn show_endpoint(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:get_endpoint", &c, Target::default())?;
+    Ok(Json(
+        json!({"endpoint": render_endpoint(&state, &load_endpoint(&state, &id).await?)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EndpointBody {
+    service_id: Option<String>,
+    interface: Option<String>,
+    url: Option<String>,
+    region_id: Option<String>,
+    region: Option<String>,
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct EndpointWrapper {
+    endpoint: EndpointBody,
+}
+
+fn check_interface(i: &str) -> ApiResult<()> {
+    if matches!(i, "public" | "internal" | "admin") {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "endpoint.interface. '{i}' is not one of ['public', 'internal', 'admin']"
+        )))
+    }
+}
+
+async fn create_endpoint(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(body): JsonBody<EndpointWrapper>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    enforce("identity:create_endpoint", &c, Target::default())?;
+    let b = body.endpoint;
+    let service_id = b
+        .service_id
+        .ok_or_else(|| ApiError::validation("endpoint. 'service_id' is a required property"))?;
+    let interface = b
+        .interface
+        .ok_or_else(|| ApiError::validation("endpoint. 'interface' is a required property"))?;
+    let url = b
+        .url
+        .ok_or_else(|| ApiError::validation("endpoint. 'url' is a required property"))?;
+    check_interface(&interface)?;
+    load_service(&state, &service_id).await?;
+    let region_id = b.region_id.or(b.region);
+    if let Some(r) = &region_id {
+        region::Entity::find_by_id(r.as_str())
+            .one(&state.db.conn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Region", r))?;
+    }
+    let row = endpoint::ActiveModel {
+        id: Set(new_id()),
+        service_id: Set(service_id),
+        interface: Set(interface),
+        url: Set(url),
+        region_id: Set(region_id),
+        enabled: Set(b.enabled.unwrap_or(true)),
+    };
+    let txn = state.db.write().await?;
+    let created = row.insert(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"endpoint": render_endpoint(&state, &created)})),
+    ))
+}
+
+async fn update_endpoint(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EndpointWrapper>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:update_endpoint", &c, Target::default())?;
+    let e = load_endpoint(&state, &id).await?;
+    let b = body.endpoint;
+    let mut row: endpoint::ActiveModel = e.into();
+    if let Some(i) = b.interface {
+        check_interface(&i)?;
+        row.interface = Set(i);
+    }
+    if let Some(u) = b.url {
+        row.url = Set(u);
+    }
+    if let Some(s) = b.service_id {
+        load_service(&state, &s).await?;
+        row.service_id = Set(s);
+    }
+    if let Some(r) = b.region_id.or(b.region) {
+        row.region_id = Set(Some(r));
+    }
+    if let Some(en) = b.enabled {
+        row.enabled = Set(en);
+    }
+    let txn = state.db.write().await?;
+    let updated = row.update(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok(Json(json!({"endpoint": render_endpoint(&state, &updated)})))
+}
+
+async fn delete_endpoint(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce("identity:delete_endpoint", &c, Target::default())?;
+    let e = load_endpoint(&state, &id).await?;
+    let txn = state.db.write().await?;
+    e.delete(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok(StatusCode::NO_CONTENT)
+}

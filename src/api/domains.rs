@@ -1,0 +1,284 @@
+//! `/v3/domains`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use entity::{assignment, domain, group, project, user};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Caller, JsonBody};
+use crate::policy::{enforce, Target};
+use crate::state::AppState;
+use crate::token::revocation::{Event, RevKey};
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/domains", get(list_domains).post(create))
+        .route(
+            "/v3/domains/{domain_id}",
+            get(show).patch(update).delete(remove),
+        )
+}
+
+/// Render a domain.
+pub fn render(state: &AppState, d: &domain::Model) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "description": d.description.clone().unwrap_or_default(), "enabled": d.enabled,
+        "tags": [], "options": {}, "links": crate::api::links(state, &format!("domains/{}", d.id)),
+    })
+}
+
+/// Render a domain in project form (for `GET /v3/projects?is_domain=true`).
+pub fn render_as_project(state: &AppState, d: &domain::Model) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "description": d.description.clone().unwrap_or_default(), "enabled": d.enabled,
+        "domain_id": null, "parent_id": null, "is_domain": true, "tags": [], "options": {},
+        "links": crate::api::links(state, &format!("projects/{}", d.id)),
+    })
+}
+
+/// Fetch a domain or 404.
+pub async fn load(state: &AppState, id: &str) -> ApiResult<domain::Model> {
+    domain::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Domain", id))
+}
+
+/// Domains matching optional name and enabled filters.
+pub async fn list_filtered(
+    state: &AppState,
+    name: Option<&str>,
+    enabled: Option<&str>,
+) -> ApiResult<Vec<domain::Model>> {
+    let mut q = domain::Entity::find().order_by_asc(domain::Column::Name);
+    if let Some(n) = name {
+        q = q.filter(domain::Column::Name.eq(n));
+    }
+    if let Some(e) = enabled {
+        q = q.filter(domain::Column::Enabled.eq(query_bool("enabled", e)?));
+    }
+    Ok(q.all(&state.db.conn).await?)
+}
+
+#[derive(Deserialize)]
+struct DomainFilters {
+    name: Option<String>,
+    enabled: Option<String>,
+}
+
+async fn list_domains(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Query(f): Query<DomainFilters>,
+) -> ApiResult<Json<Value>> {
+    let rows = list_filtered(&state, f.name.as_deref(), f.enabled.as_deref()).await?;
+    // Non-admins see the domains they may read (their own), as Keystone filters the list.
+    let allowed = enforce("identity:list_domains", &c, Target::default()).is_ok();
+    let items = rows
+        .iter()
+        .filter(|d| {
+            allowed
+                || enforce(
+                    "identity:get_domain",
+                    &c,
+                    Target {
+                        domain_id: Some(&d.id),
+                        ..Default::default()
+                    },
+                )
+                .is_ok()
+        })
+        .map(|d| render(&state, d))
+        .collect();
+    Ok(Json(list(&state, "domains", "domains", items)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        "identity:get_domain",
+        &c,
+        Target {
+            domain_id: Some(&id),
+            ..Default::default()
+        },
+    )?;
+    Ok(Json(
+        json!({"domain": render(&state, &load(&state, &id).await?)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct DomainBody {
+    name: Option<String>,
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+    #[serde(default, rename = "options")]
+    _options: Option<Value>,
+    #[serde(default, rename = "tags")]
+    _tags: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct DomainWrapper {
+    domain: DomainBody,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(body): JsonBody<DomainWrapper>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    enforce("identity:create_domain", &c, Target::default())?;
+    let b = body.domain;
+    let name = b
+        .name
+        .ok_or_else(|| ApiError::validation("domain. 'name' is a required property"))?;
+    check_name("domain", &name)?;
+    let row = domain::ActiveModel {
+        id: Set(new_id()),
+        name: Set(name.clone()),
+        description: Set(b.description.flatten()),
+        enabled: Set(b.enabled.unwrap_or(true)),
+        created_at: Set(crate::token::now()),
+    };
+    let txn = state.db.write().await?;
+    let created = match row.insert(&*txn).await {
+        Ok(d) => d,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::duplicate("domain", "name", &name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    txn.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"domain": render(&state, &created)})),
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DomainWrapper>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        "identity:update_domain",
+        &c,
+        Target {
+            domain_id: Some(&id),
+            ..Default::default()
+        },
+    )?;
+    let d = load(&state, &id).await?;
+    let b = body.domain;
+    let mut events = Vec::new();
+    let mut row: domain::ActiveModel = d.clone().into();
+    if let Some(n) = b.name {
+        check_name("domain", &n)?;
+        row.name = Set(n);
+    }
+    if let Some(desc) = b.description {
+        row.description = Set(desc);
+    }
+    if let Some(e) = b.enabled {
+        if !e && d.enabled {
+            events.push(Event::now(RevKey::Domain(id.clone())));
+        }
+        row.enabled = Set(e);
+    }
+    let txn = state.db.write().await?;
+    let updated = match row.update(&*txn).await {
+        Ok(d) => d,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::duplicate("domain", "name", &d.name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for e in &events {
+        e.save(&*txn).await?;
+    }
+    txn.commit().await?;
+    state.view.forget_domain(&id);
+    state.revoked(&events);
+    Ok(Json(json!({"domain": render(&state, &updated)})))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        "identity:delete_domain",
+        &c,
+        Target {
+            domain_id: Some(&id),
+            ..Default::default()
+        },
+    )?;
+    let d = load(&state, &id).await?;
+    if d.enabled {
+        return Err(ApiError::Forbidden(
+            "Cannot delete a domain that is enabled, please disable it first.".into(),
+        ));
+    }
+    let db = &state.db.conn;
+    let ids = |rows: Vec<String>| rows;
+    let users: Vec<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::DomainId.eq(id.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let groups: Vec<String> = group::Entity::find()
+        .select_only()
+        .column(group::Column::Id)
+        .filter(group::Column::DomainId.eq(id.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let projects: Vec<String> = project::Entity::find()
+        .select_only()
+        .column(project::Column::Id)
+        .filter(project::Column::DomainId.eq(id.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut actors = ids(users);
+    actors.extend(groups);
+    let mut targets = ids(projects);
+    targets.push(id.clone());
+    let event = Event::now(RevKey::Domain(id.clone()));
+    let txn = state.db.write().await?;
+    // Grants name users, groups, projects and domains without foreign keys: remove them explicitly.
+    assignment::Entity::delete_many()
+        .filter(assignment::Column::ActorId.is_in(actors))
+        .exec(&*txn)
+        .await?;
+    assignment::Entity::delete_many()
+        .filter(assignment::Column::TargetId.is_in(targets))
+        .exec(&*txn)
+        .await?;
+    event.save(&*txn).await?;
+    d.delete(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_domain(&id);
+    state.revoked(&[event]);
+    Ok(StatusCode::NO_CONTENT)
+}

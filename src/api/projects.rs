@@ -1,0 +1,544 @@
+//! `/v3/projects`: projects and their tags.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use entity::{assignment, project, project_tag};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Caller, JsonBody};
+use crate::policy::{enforce, Target};
+use crate::state::AppState;
+use crate::token::revocation::{Event, RevKey};
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/projects", get(list_projects).post(create))
+        .route(
+            "/v3/projects/{project_id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route(
+            "/v3/projects/{project_id}/tags",
+            get(list_tags).put(replace_tags).delete(clear_tags),
+        )
+        .route(
+            "/v3/projects/{project_id}/tags/{tag}",
+            get(check_tag).put(add_tag).delete(remove_tag),
+        )
+}
+
+/// Render a project as Keystone does (top-level projects name their domain as parent).
+pub fn render(state: &AppState, p: &project::Model, tags: &[String]) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "domain_id": p.domain_id,
+        "description": p.description.clone().unwrap_or_default(),
+        "enabled": p.enabled,
+        "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
+        "is_domain": false,
+        "tags": tags,
+        "options": {},
+        "links": crate::api::links(state, &format!("projects/{}", p.id)),
+    })
+}
+
+/// Fetch a project or 404.
+pub async fn load(state: &AppState, id: &str) -> ApiResult<project::Model> {
+    project::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Project", id))
+}
+
+/// Fetch several projects by id.
+pub async fn load_many(state: &AppState, ids: Vec<String>) -> ApiResult<Vec<project::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(project::Entity::find()
+        .filter(project::Column::Id.is_in(ids))
+        .order_by_asc(project::Column::Name)
+        .all(&state.db.conn)
+        .await?)
+}
+
+async fn tags_of(state: &AppState, id: &str) -> ApiResult<Vec<String>> {
+    Ok(project_tag::Entity::find()
+        .filter(project_tag::Column::ProjectId.eq(id))
+        .order_by_asc(project_tag::Column::Name)
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct ProjectFilters {
+    name: Option<String>,
+    domain_id: Option<String>,
+    enabled: Option<String>,
+    parent_id: Option<String>,
+    is_domain: Option<String>,
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Query(f): Query<ProjectFilters>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        "identity:list_projects",
+        &c,
+        Target {
+            domain_id: f.domain_id.as_deref().or(Some(&c.user_domain.id)),
+            ..Default::default()
+        },
+    )?;
+    if let Some(d) = &f.is_domain {
+        if query_bool("is_domain", d)? {
+            // Domains are not stored as projects here: list them in project form.
+            let domains =
+                crate::api::domains::list_filtered(&state, f.name.as_deref(), f.enabled.as_deref())
+                    .await?;
+            let items = domains
+                .iter()
+                .map(|d| crate::api::domains::render_as_project(&state, d))
+                .collect();
+            return Ok(Json(list(&state, "projects", "projects", items)));
+        }
+    }
+    let mut q = project::Entity::find().order_by_asc(project::Column::Name);
+    if let Some(n) = &f.name {
+        q = q.filter(project::Column::Name.eq(n.as_str()));
+    }
+    if let Some(d) = &f.domain_id {
+        q = q.filter(project::Column::DomainId.eq(d.as_str()));
+    }
+    if let Some(e) = &f.enabled {
+        q = q.filter(project::Column::Enabled.eq(query_bool("enabled", e)?));
+    }
+    if let Some(p) = &f.parent_id {
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(project::Column::ParentId.eq(p.as_str()))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(project::Column::ParentId.is_null())
+                        .add(project::Column::DomainId.eq(p.as_str())),
+                ),
+        );
+    }
+    let rows = q.all(&state.db.conn).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for p in &rows {
+        items.push(render(&state, p, &tags_of(&state, &p.id).await?));
+    }
+    Ok(Json(list(&state, "projects", "projects", items)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let p = load(&state, &id).await;
+    let domain = p.as_ref().ok().map(|p| p.domain_id.clone());
+    enforce(
+        "identity:get_project",
+        &c,
+        Target {
+            domain_id: domain.as_deref(),
+            project_id: Some(&id),
+            ..Default::default()
+        },
+    )?;
+    let p = p?;
+    Ok(Json(
+        json!({"project": render(&state, &p, &tags_of(&state, &id).await?)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ProjectBody {
+    name: Option<String>,
+    domain_id: Option<String>,
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+    parent_id: Option<Option<String>>,
+    is_domain: Option<bool>,
+    tags: Option<Vec<String>>,
+    #[serde(default, rename = "options")]
+    _options: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ProjectWrapper {
+    project: ProjectBody,
+}
+
+fn check_tag_name(tag: &str) -> ApiResult<()> {
+    if tag.is_empty() || tag.chars().count() > 255 || tag.contains('/') || tag.contains(',') {
+        return Err(ApiError::validation(format!(
+            "project.tags. Value: '{tag}'. Tags must be 1 to 255 characters without '/' or ','"
+        )));
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(body): JsonBody<ProjectWrapper>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let b = body.project;
+    if b.is_domain == Some(true) {
+        return Err(ApiError::BadRequest(
+            "Creating domains as projects is not supported; use /v3/domains.".into(),
+        ));
+    }
+    let name = b
+        .name
+        .ok_or_else(|| ApiError::validation("project. 'name' is a required property"))?;
+    check_name("project", &name)?;
+    let mut parent = b.parent_id.flatten();
+    let domain_id = match (&b.domain_id, &parent) {
+        (Some(d), _) => d.clone(),
+        (None, Some(p)) => match load(&state, p).await {
+            Ok(pp) => pp.domain_id,
+            Err(_) => p.clone(),
+        },
+        (None, None) => c.user_domain.id.clone(),
+    };
+    enforce(
+        "identity:create_project",
+        &c,
+        Target {
+            domain_id: Some(&domain_id),
+            ..Default::default()
+        },
+    )?;
+    crate::api::domains::load(&state, &domain_id)
+        .await
+        .map_err(|_| ApiError::not_found("Domain", &domain_id))?;
+    if parent.as_deref() == Some(domain_id.as_str()) {
+        parent = None;
+    }
+    if let Some(p) = &parent {
+        let pp = load(&state, p).await?;
+        if pp.domain_id != domain_id {
+            return Err(ApiError::BadRequest(
+                "The parent project must be in the same domain.".into(),
+            ));
+        }
+    }
+    let tags = b.tags.unwrap_or_default();
+    for t in &tags {
+        check_tag_name(t)?;
+    }
+    let row = project::ActiveModel {
+        id: Set(new_id()),
+        name: Set(name.clone()),
+        domain_id: Set(domain_id),
+        parent_id: Set(parent),
+        description: Set(b.description.flatten()),
+        enabled: Set(b.enabled.unwrap_or(true)),
+        created_at: Set(crate::token::now()),
+    };
+    let txn = state.db.write().await?;
+    let created = match row.insert(&*txn).await {
+        Ok(p) => p,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::duplicate("project", "name", &name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for t in &tags {
+        project_tag::ActiveModel {
+            project_id: Set(created.id.clone()),
+            name: Set(t.clone()),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": render(&state, &created, &tags)})),
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ProjectWrapper>,
+) -> ApiResult<Json<Value>> {
+    let p = load(&state, &id).await?;
+    enforce(
+        "identity:update_project",
+        &c,
+        Target {
+            domain_id: Some(&p.domain_id),
+            ..Default::default()
+        },
+    )?;
+    let b = body.project;
+    if b.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
+        return Err(ApiError::BadRequest(
+            "Cannot change the domain_id of a project.".into(),
+        ));
+    }
+    let mut events = Vec::new();
+    let mut row: project::ActiveModel = p.clone().into();
+    if let Some(n) = b.name {
+        check_name("project", &n)?;
+        row.name = Set(n);
+    }
+    if let Some(d) = b.description {
+        row.description = Set(d);
+    }
+    if let Some(e) = b.enabled {
+        if !e && p.enabled {
+            events.push(Event::now(RevKey::Project(id.clone())));
+        }
+        row.enabled = Set(e);
+    }
+    let txn = state.db.write().await?;
+    let updated = match row.update(&*txn).await {
+        Ok(p) => p,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::duplicate("project", "name", &p.name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(tags) = &b.tags {
+        for t in tags {
+            check_tag_name(t)?;
+        }
+        project_tag::Entity::delete_many()
+            .filter(project_tag::Column::ProjectId.eq(id.as_str()))
+            .exec(&*txn)
+            .await?;
+        for t in tags {
+            project_tag::ActiveModel {
+                project_id: Set(id.clone()),
+                name: Set(t.clone()),
+            }
+            .insert(&*txn)
+            .await?;
+        }
+    }
+    for e in &events {
+        e.save(&*txn).await?;
+    }
+    txn.commit().await?;
+    state.view.forget_project(&id);
+    state.revoked(&events);
+    Ok(Json(
+        json!({"project": render(&state, &updated, &tags_of(&state, &id).await?)}),
+    ))
+}
+
+/// Delete a project with its grants, recording a revocation event, in one transaction.
+pub async fn delete_project(state: &AppState, p: project::Model) -> ApiResult<()> {
+    let children = project::Entity::find()
+        .filter(project::Column::ParentId.eq(p.id.as_str()))
+        .one(&state.db.conn)
+        .await?;
+    if children.is_some() {
+        return Err(ApiError::Forbidden(
+            "Cannot delete a project that has child projects.".into(),
+        ));
+    }
+    let event = Event::now(RevKey::Project(p.id.clone()));
+    let id = p.id.clone();
+    let txn = state.db.write().await?;
+    assignment::Entity::delete_many()
+        .filter(assignment::Column::TargetId.eq(id.as_str()))
+        .filter(assignment::Column::Kind.is_in(["UserProject", "GroupProject"]))
+        .exec(&*txn)
+        .await?;
+    event.save(&*txn).await?;
+    p.delete(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_project(&id);
+    state.revoked(&[event]);
+    Ok(())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let p = load(&state, &id).await?;
+    enforce(
+        "identity:delete_project",
+        &c,
+        Target {
+            domain_id: Some(&p.domain_id),
+            ..Default::default()
+        },
+    )?;
+    delete_project(&state, p).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tag_target(
+    state: &AppState,
+    c: &crate::auth::Validated,
+    id: &str,
+    rule: &str,
+) -> ApiResult<project::Model> {
+    let p = load(state, id).await?;
+    enforce(
+        rule,
+        c,
+        Target {
+            domain_id: Some(&p.domain_id),
+            project_id: Some(id),
+            ..Default::default()
+        },
+    )?;
+    Ok(p)
+}
+
+async fn list_tags(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    tag_target(&state, &c, &id, "identity:list_project_tags").await?;
+    Ok(Json(json!({"tags": tags_of(&state, &id).await?})))
+}
+
+#[derive(Deserialize)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+
+async fn replace_tags(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TagsBody>,
+) -> ApiResult<Json<Value>> {
+    tag_target(&state, &c, &id, "identity:update_project_tags").await?;
+    for t in &body.tags {
+        check_tag_name(t)?;
+    }
+    if body.tags.len() > 80 {
+        return Err(ApiError::BadRequest(
+            "A project may have at most 80 tags.".into(),
+        ));
+    }
+    let txn = state.db.write().await?;
+    project_tag::Entity::delete_many()
+        .filter(project_tag::Column::ProjectId.eq(id.as_str()))
+        .exec(&*txn)
+        .await?;
+    let mut unique = body.tags.clone();
+    unique.sort();
+    unique.dedup();
+    for t in &unique {
+        project_tag::ActiveModel {
+            project_id: Set(id.clone()),
+            name: Set(t.clone()),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(Json(json!({"tags": tags_of(&state, &id).await?})))
+}
+
+async fn clear_tags(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    tag_target(&state, &c, &id, "identity:delete_project_tags").await?;
+    let txn = state.db.write().await?;
+    project_tag::Entity::delete_many()
+        .filter(project_tag::Column::ProjectId.eq(id.as_str()))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn check_tag(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    tag_target(&state, &c, &id, "identity:get_project_tag").await?;
+    if tags_of(&state, &id).await?.contains(&tag) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("Project tag", &tag))
+    }
+}
+
+async fn add_tag(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    tag_target(&state, &c, &id, "identity:create_project_tag").await?;
+    check_tag_name(&tag)?;
+    let existing = tags_of(&state, &id).await?;
+    if !existing.contains(&tag) {
+        if existing.len() >= 80 {
+            return Err(ApiError::BadRequest(
+                "A project may have at most 80 tags.".into(),
+            ));
+        }
+        let txn = state.db.write().await?;
+        let insert = project_tag::ActiveModel {
+            project_id: Set(id.clone()),
+            name: Set(tag.clone()),
+        }
+        .insert(&*txn)
+        .await;
+        match insert {
+            Ok(_) => txn.commit().await?,
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"tags": tags_of(&state, &id).await?})),
+    ))
+}
+
+async fn remove_tag(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    tag_target(&state, &c, &id, "identity:delete_project_tag").await?;
+    let txn = state.db.write().await?;
+    let res = project_tag::Entity::delete_many()
+        .filter(project_tag::Column::ProjectId.eq(id.as_str()))
+        .filter(project_tag::Column::Name.eq(tag.as_str()))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    if res.rows_affected == 0 {
+        return Err(ApiError::not_found("Project tag", &tag));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

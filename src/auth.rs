@@ -1,0 +1,506 @@
+//! Authentication: password and token methods in, [`TokenData`] out; and validation of presented tokens.
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
+use entity::{domain, project, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::Deserialize;
+
+use crate::assignment::{self, Target};
+use crate::error::{ApiError, ApiResult};
+use crate::hashing::Secret;
+use crate::state::AppState;
+use crate::token::codec::new_audit_id;
+use crate::token::revocation::TokenContext;
+use crate::token::{Scope, TokenData, TokenError};
+use crate::view::{RoleView, ScopeView, UserView};
+
+/// `{"id": ...}` or `{"name": ...}` reference used in auth bodies.
+#[derive(Debug, Deserialize, Default)]
+pub struct NamedRef {
+    /// Id.
+    pub id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Owning domain, for a name.
+    pub domain: Option<Box<NamedRef>>,
+}
+
+/// `identity.password`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordMethod {
+    /// The user and password.
+    pub user: PasswordUser,
+}
+
+/// `identity.password.user`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordUser {
+    /// Id.
+    pub id: Option<String>,
+    /// Name (with `domain`).
+    pub name: Option<String>,
+    /// Domain of a user named by name.
+    pub domain: Option<NamedRef>,
+    /// The password.
+    pub password: Option<Secret>,
+}
+
+/// `identity.token`.
+#[derive(Debug, Deserialize)]
+pub struct TokenMethod {
+    /// The token to exchange.
+    pub id: Secret,
+}
+
+/// `auth.identity`.
+#[derive(Debug, Deserialize)]
+pub struct Identity {
+    /// Methods used.
+    pub methods: Vec<String>,
+    /// Password method body.
+    pub password: Option<PasswordMethod>,
+    /// Token method body.
+    pub token: Option<TokenMethod>,
+}
+
+/// `auth.scope`.
+#[derive(Debug, Deserialize)]
+pub struct ScopeRequest {
+    /// Project scope.
+    pub project: Option<NamedRef>,
+    /// Domain scope.
+    pub domain: Option<NamedRef>,
+    /// System scope (`{"all": true}`).
+    pub system: Option<serde_json::Value>,
+}
+
+/// The `auth` object of `POST /v3/auth/tokens`.
+#[derive(Debug, Deserialize)]
+pub struct AuthRequest {
+    /// Who is authenticating.
+    pub identity: Identity,
+    /// What the token should be scoped to; `"unscoped"` is allowed as a string.
+    #[serde(default)]
+    pub scope: Option<serde_json::Value>,
+}
+
+/// A token that validated, with the facts needed to render or authorize it.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The token's payload.
+    pub data: TokenData,
+    /// Its user.
+    pub user: Arc<UserView>,
+    /// The user's domain.
+    pub user_domain: Arc<ScopeView>,
+    /// The scoped project and its domain.
+    pub project: Option<(Arc<ScopeView>, Arc<ScopeView>)>,
+    /// The scoped domain.
+    pub domain: Option<Arc<ScopeView>>,
+    /// Role names and ids.
+    pub roles: Vec<Arc<RoleView>>,
+}
+
+impl Validated {
+    /// Whether the token carries a role by name.
+    pub fn has_role(&self, name: &str) -> bool {
+        self.roles.iter().any(|r| r.name == name)
+    }
+
+    /// The scoped project's id, if project-scoped.
+    pub fn project_id(&self) -> Option<&str> {
+        self.project.as_ref().map(|(p, _)| p.id.as_str())
+    }
+}
+
+/// Resolve a domain reference by id or name.
+pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> ApiResult<domain::Model> {
+    let found = if let Some(id) = &r.id {
+        domain::Entity::find_by_id(id.as_str())
+            .one(&state.db.conn)
+            .await?
+    } else if let Some(name) = &r.name {
+        domain::Entity::find()
+            .filter(domain::Column::Name.eq(name.as_str()))
+            .one(&state.db.conn)
+            .await?
+    } else {
+        return Err(ApiError::BadRequest(
+            "Expecting to find domain id or name in request body.".into(),
+        ));
+    };
+    found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))
+}
+
+/// Keystone's message for failed authentication.
+const AUTH_FAILED: &str = "The request you have made requires authentication.";
+
+async fn find_user(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model> {
+    let found = if let Some(id) = &u.id {
+        user::Entity::find_by_id(id.as_str())
+            .one(&state.db.conn)
+            .await?
+    } else if let Some(name) = &u.name {
+        let domain = u.domain.as_ref().ok_or_else(|| {
+            ApiError::BadRequest("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
+        })?;
+        let d = resolve_domain(state, domain).await?;
+        user::Entity::find()
+            .filter(user::Column::DomainId.eq(d.id))
+            .filter(user::Column::Name.eq(name.as_str()))
+            .one(&state.db.conn)
+            .await?
+    } else {
+        return Err(ApiError::BadRequest("Expecting to find name or ID in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
+    };
+    found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))
+}
+
+/// Check a password, with Keystone's lockout rules. Returns the user on success.
+pub async fn check_password(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model> {
+    let password = u
+        .password
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+    let found = find_user(state, u).await?;
+    let cfg = &state.config;
+    let now = crate::token::now();
+    if cfg.lockout_failure_attempts > 0
+        && found.failed_auth_count >= cfg.lockout_failure_attempts as i32
+    {
+        let until = found
+            .last_failed_auth_at
+            .map(|t| t + Duration::from_std(cfg.lockout_duration).unwrap_or_default());
+        if until.is_some_and(|until| now < until) {
+            return Err(ApiError::unauthorized_msg(format!(
+                "The account is locked for user: {}.",
+                found.id
+            )));
+        }
+    }
+    let ok = match &found.password_hash {
+        Some(phc) => state.hasher.verify(password, phc).await?,
+        None => false,
+    };
+    if !ok {
+        if cfg.lockout_failure_attempts > 0 {
+            // Count from zero again once an earlier lockout has run out.
+            let count = if found.failed_auth_count >= cfg.lockout_failure_attempts as i32 {
+                1
+            } else {
+                found.failed_auth_count + 1
+            };
+            let mut row: user::ActiveModel = found.clone().into();
+            row.failed_auth_count = Set(count);
+            row.last_failed_auth_at = Set(Some(now));
+            row.update(&state.db.conn).await?;
+        }
+        return Err(ApiError::unauthorized_msg(AUTH_FAILED));
+    }
+    if !found.enabled {
+        return Err(ApiError::unauthorized_msg(AUTH_FAILED));
+    }
+    if found.password_expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::unauthorized_msg(format!(
+            "The password is expired and needs to be changed for user: {}.",
+            found.id
+        )));
+    }
+    if found.failed_auth_count != 0 {
+        let mut row: user::ActiveModel = found.clone().into();
+        row.failed_auth_count = Set(0);
+        row.last_failed_auth_at = Set(None);
+        row.update(&state.db.conn).await?;
+    }
+    Ok(found)
+}
+
+/// Open a token and check it against revocation, its user, its scope and its roles' existence.
+pub async fn validate(
+    state: &AppState,
+    token: &str,
+    allow_expired: bool,
+) -> Result<Validated, TokenError> {
+    let window = if allow_expired {
+        Duration::from_std(state.config.allow_expired_window).unwrap_or_default()
+    } else {
+        Duration::zero()
+    };
+    let data = state.tokens.open(token, window)?;
+    inspect(state, data).await
+}
+
+/// Look up the user, scope and roles of token data and check it against revocation events.
+pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, TokenError> {
+    let db = &state.db;
+    let view = &state.view;
+    let user = view
+        .user(db, &data.user_id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(TokenError::Revoked)?;
+    let user_domain = view
+        .domain(db, &user.domain_id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(TokenError::Revoked)?;
+    if !user.enabled || !user_domain.enabled {
+        return Err(TokenError::Revoked);
+    }
+    let mut project = None;
+    let mut domain = None;
+    match &data.scope {
+        Scope::Project(p) => {
+            let pv = view
+                .project(db, p)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(TokenError::Revoked)?;
+            let pd = view
+                .domain(db, &pv.domain_id)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(TokenError::Revoked)?;
+            if !pv.enabled || !pd.enabled {
+                return Err(TokenError::Revoked);
+            }
+            project = Some((pv, pd));
+        }
+        Scope::Domain(d) => {
+            let dv = view
+                .domain(db, d)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(TokenError::Revoked)?;
+            if !dv.enabled {
+                return Err(TokenError::Revoked);
+            }
+            domain = Some(dv);
+        }
+        Scope::Unscoped | Scope::System => {}
+    }
+    let ctx = TokenContext {
+        user_domain: Some(&user.domain_id),
+        project_domain: project.as_ref().map(|(p, _)| p.domain_id.as_str()),
+    };
+    if state.revocations.is_revoked(&data, &ctx) {
+        return Err(TokenError::Revoked);
+    }
+    let mut roles = Vec::with_capacity(data.role_ids.len());
+    for id in &data.role_ids {
+        roles.push(
+            view.role(db, id)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(TokenError::Revoked)?,
+        );
+    }
+    Ok(Validated {
+        data,
+        user,
+        user_domain,
+        project,
+        domain,
+        roles,
+    })
+}
+
+/// Resolve the requested scope to a target (None: unscoped).
+async fn resolve_scope(
+    state: &AppState,
+    scope: &Option<serde_json::Value>,
+    user: &user::Model,
+) -> ApiResult<Option<Target>> {
+    let Some(value) = scope else {
+        // Keystone scopes to the default project when none is asked for and the user has roles there.
+        if let Some(p) = &user.default_project_id {
+            let t = Target::Project(p.clone());
+            if !assignment::effective_roles(&state.db.conn, &user.id, &t)
+                .await?
+                .is_empty()
+            {
+                return Ok(Some(t));
+            }
+        }
+        return Ok(None);
+    };
+    if value.as_str() == Some("unscoped") {
+        return Ok(None);
+    }
+    let req: ScopeRequest = serde_json::from_value(value.clone())
+        .map_err(|e| ApiError::validation(format!("scope. {e}")))?;
+    match (req.project, req.domain, req.system) {
+        (Some(p), None, None) => {
+            let found = if let Some(id) = &p.id {
+                project::Entity::find_by_id(id.as_str())
+                    .one(&state.db.conn)
+                    .await?
+            } else if let (Some(name), Some(d)) = (&p.name, &p.domain) {
+                let d = resolve_domain(state, d).await?;
+                project::Entity::find()
+                    .filter(project::Column::DomainId.eq(d.id))
+                    .filter(project::Column::Name.eq(name.as_str()))
+                    .one(&state.db.conn)
+                    .await?
+            } else {
+                return Err(ApiError::BadRequest(
+                    "Expecting to find project id, or name and domain, in scope.".into(),
+                ));
+            };
+            let p = found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+            if !p.enabled {
+                return Err(ApiError::unauthorized_msg(format!(
+                    "Project {} is disabled.",
+                    p.id
+                )));
+            }
+            Ok(Some(Target::Project(p.id)))
+        }
+        (None, Some(d), None) => {
+            let d = resolve_domain(state, &d).await?;
+            if !d.enabled {
+                return Err(ApiError::unauthorized_msg(format!(
+                    "Domain {} is disabled.",
+                    d.id
+                )));
+            }
+            Ok(Some(Target::Domain(d.id)))
+        }
+        (None, None, Some(s)) if s.get("all").and_then(|a| a.as_bool()) == Some(true) => {
+            Ok(Some(Target::System))
+        }
+        _ => Err(ApiError::BadRequest(
+            "Specify exactly one of project, domain or system in scope.".into(),
+        )),
+    }
+}
+
+/// Roles on a target, or 401 as Keystone answers a scope the user has no role on.
+async fn scoped_roles(
+    state: &AppState,
+    user: &user::Model,
+    target: &Option<Target>,
+) -> ApiResult<Vec<String>> {
+    let Some(t) = target else {
+        return Ok(Vec::new());
+    };
+    let roles = assignment::effective_roles(&state.db.conn, &user.id, t).await?;
+    if roles.is_empty() {
+        let what = match t {
+            Target::Project(p) => format!("User {} has no access to project {}", user.id, p),
+            Target::Domain(d) => format!("User {} has no access to domain {}", user.id, d),
+            Target::System => format!("User {} has no access to the system", user.id),
+        };
+        return Err(ApiError::unauthorized_msg(what));
+    }
+    Ok(roles)
+}
+
+fn scope_of(target: Option<Target>) -> Scope {
+    match target {
+        None => Scope::Unscoped,
+        Some(Target::Project(p)) => Scope::Project(p),
+        Some(Target::Domain(d)) => Scope::Domain(d),
+        Some(Target::System) => Scope::System,
+    }
+}
+
+/// Authenticate an `auth` request and decide what the new token carries.
+pub async fn authenticate(state: &AppState, req: AuthRequest) -> ApiResult<TokenData> {
+    let methods = &req.identity.methods;
+    if methods.is_empty() {
+        return Err(ApiError::validation(
+            "identity. 'methods' must not be empty",
+        ));
+    }
+    for m in methods {
+        if !state.config.method_enabled(m) {
+            return Err(ApiError::unauthorized_msg(
+                "Attempted to authenticate with an unsupported method.",
+            ));
+        }
+    }
+    let now = crate::token::now();
+    let expiry = now
+        + Duration::from_std(state.config.token_expiration).unwrap_or_else(|_| Duration::hours(1));
+    if methods.iter().any(|m| m == "password") {
+        let body =
+            req.identity.password.as_ref().ok_or_else(|| {
+                ApiError::validation("identity. 'password' is a required property")
+            })?;
+        let user = check_password(state, &body.user).await?;
+        let target = resolve_scope(state, &req.scope, &user).await?;
+        let role_ids = scoped_roles(state, &user, &target).await?;
+        return Ok(TokenData {
+            methods: vec!["password".into()],
+            user_id: user.id,
+            scope: scope_of(target),
+            role_ids,
+            issued_at: now,
+            expires_at: expiry,
+            audit_ids: vec![new_audit_id()],
+            app_cred_id: None,
+        });
+    }
+    if methods.iter().any(|m| m == "token") {
+        let body = req
+            .identity
+            .token
+            .as_ref()
+            .ok_or_else(|| ApiError::validation("identity. 'token' is a required property"))?;
+        let old = validate(state, body.id.expose(), false)
+            .await
+            .map_err(|_| ApiError::unauthorized_msg(AUTH_FAILED))?;
+        if old.data.app_cred_id.is_some() {
+            return Err(ApiError::Forbidden(
+                "Application credential tokens cannot be rescoped.".into(),
+            ));
+        }
+        let user = user::Entity::find_by_id(old.user.id.as_str())
+            .one(&state.db.conn)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+        let target = match &req.scope {
+            None => match &old.data.scope {
+                Scope::Unscoped => None,
+                Scope::Project(p) => Some(Target::Project(p.clone())),
+                Scope::Domain(d) => Some(Target::Domain(d.clone())),
+                Scope::System => Some(Target::System),
+            },
+            some => resolve_scope(state, some, &user).await?,
+        };
+        let role_ids = scoped_roles(state, &user, &target).await?;
+        let mut methods = old.data.methods.clone();
+        if !methods.iter().any(|m| m == "token") {
+            methods.push("token".into());
+        }
+        let mut audit_ids = vec![new_audit_id()];
+        audit_ids.extend(old.data.audit_ids.first().cloned());
+        return Ok(TokenData {
+            methods,
+            user_id: user.id,
+            scope: scope_of(target),
+            role_ids,
+            issued_at: now,
+            expires_at: old.data.expires_at,
+            audit_ids,
+            app_cred_id: None,
+        });
+    }
+    Err(ApiError::unauthorized_msg(
+        "Attempted to authenticate with an unsupported method.",
+    ))
+}
+
+/// Keystone's timestamp format (microseconds, `Z`).
+pub fn iso(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}

@@ -1,0 +1,693 @@
+//! Typed configuration loaded once from a keystone.conf-style INI file.
+//!
+//! Option names follow Keystone wherever Keystone has the option, so an operator can start from their
+//! keystone.conf: sections Lintel does not know, and Keystone options it ignores, are warnings; an unknown
+//! option inside a section Lintel owns, or a bad value, is an error naming file, section and option.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ini::Ini;
+
+/// What went wrong while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named explicitly does not exist or cannot be read.
+    #[error("cannot read configuration file {path}: {reason}")]
+    Read { path: String, reason: String },
+    /// The file is not valid INI.
+    #[error("{path}: not a valid INI file: {reason}")]
+    Parse { path: String, reason: String },
+    /// An option Lintel does not know, inside a section Lintel owns.
+    #[error("{path}: [{section}] {option}: unknown option")]
+    UnknownOption {
+        path: String,
+        section: String,
+        option: String,
+    },
+    /// An option whose value cannot be used.
+    #[error("{path}: [{section}] {option}: {reason}")]
+    BadValue {
+        path: String,
+        section: String,
+        option: String,
+        reason: String,
+    },
+}
+
+/// Where the configuration came from, for messages.
+const DEFAULTS: &str = "(defaults)";
+
+/// Authentication methods Lintel implements.
+pub const SUPPORTED_AUTH_METHODS: &[&str] = &["password", "token", "application_credential"];
+
+/// Keystone authentication methods Lintel accepts in a config file but does not implement yet.
+const KNOWN_UNSUPPORTED_AUTH_METHODS: &[&str] = &[
+    "external",
+    "oauth1",
+    "mapped",
+    "totp",
+    "tls_client_auth",
+    "openid",
+    "saml2",
+    "kerberos",
+    "x509",
+];
+
+/// One option: its section, name, default as written in the sample file, and a one-line help.
+pub struct OptionSpec {
+    /// INI section.
+    pub section: &'static str,
+    /// Option name.
+    pub name: &'static str,
+    /// Default value as it would be written in the file (empty: unset).
+    pub default: &'static str,
+    /// What the option does.
+    pub help: &'static str,
+}
+
+/// Every option Lintel reads: the single source of truth for parsing and for `etc/lintel.conf.sample`.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec { section: "DEFAULT", name: "public_endpoint", default: "", help: "Base URL clients use to reach this service, e.g. https://id.example.com:5000 (default: https://<server.bind>)." },
+    OptionSpec { section: "DEFAULT", name: "data_dir", default: "./data", help: "Directory for the SQLite database, generated TLS certificate, key repository and admin-openrc.sh." },
+    OptionSpec { section: "DEFAULT", name: "debug", default: "false", help: "Log at debug level." },
+    OptionSpec { section: "DEFAULT", name: "log_format", default: "text", help: "Log line format: text or json." },
+    OptionSpec { section: "database", name: "connection", default: "", help: "sea-orm/sqlx database URL: sqlite://PATH?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB (default: SQLite in data_dir). Keystone's SQLAlchemy forms (mysql+pymysql://, postgresql://, sqlite:///) are accepted." },
+    OptionSpec { section: "database", name: "max_pool_size", default: "10", help: "Maximum open database connections per node." },
+    OptionSpec { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." },
+    OptionSpec { section: "token", name: "allow_expired_window", default: "172800", help: "Seconds after expiry during which ?allow_expired=1 still validates a token." },
+    OptionSpec { section: "token", name: "provider", default: "fernet", help: "Token format; only fernet is supported." },
+    OptionSpec { section: "fernet_tokens", name: "key_repository", default: "", help: "Directory of Fernet keys (default: <data_dir>/fernet-keys)." },
+    OptionSpec { section: "fernet_tokens", name: "max_active_keys", default: "3", help: "Keys kept by 'lintel keys rotate' (staged + primary + secondaries); at least 1." },
+    OptionSpec { section: "auth", name: "methods", default: "password,token,application_credential", help: "Enabled authentication methods. Keystone-only values (external, oauth1, mapped, ...) are ignored with a warning." },
+    OptionSpec { section: "security_compliance", name: "lockout_failure_attempts", default: "0", help: "Failed password attempts before a user is locked out (0: never)." },
+    OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
+    OptionSpec { section: "oslo_middleware", name: "max_request_body_size", default: "114688", help: "Largest request body accepted, in bytes (larger: 413)." },
+    OptionSpec { section: "server", name: "bind", default: "127.0.0.1:5000", help: "Address and port to listen on." },
+    OptionSpec { section: "server", name: "insecure_http", default: "false", help: "Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)." },
+    OptionSpec { section: "server", name: "max_connections", default: "4096", help: "Most client connections served at once." },
+    OptionSpec { section: "server", name: "handshake_timeout", default: "10", help: "Seconds a client has to finish the TLS handshake." },
+    OptionSpec { section: "server", name: "header_read_timeout", default: "10", help: "Seconds a client has to send the request headers." },
+    OptionSpec { section: "server", name: "max_header_size", default: "16384", help: "Largest total request header size, in bytes." },
+    OptionSpec { section: "server", name: "hash_workers", default: "0", help: "Concurrent argon2 hash computations (0: one per core less one, at least one)." },
+    OptionSpec { section: "tls", name: "cert_file", default: "", help: "PEM certificate chain (default: a self-signed certificate generated in <data_dir>/tls)." },
+    OptionSpec { section: "tls", name: "key_file", default: "", help: "PEM private key matching cert_file." },
+];
+
+/// Keystone options that Lintel accepts in the sections it owns but does not act on (a warning, not an error).
+const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "DEFAULT",
+        &[
+            "log_dir",
+            "log_file",
+            "use_syslog",
+            "use_stderr",
+            "verbose",
+            "transport_url",
+            "max_param_size",
+            "max_token_size",
+            "max_project_tree_depth",
+            "list_limit",
+            "strict_password_check",
+            "insecure_debug",
+            "notification_format",
+            "notification_opt_out",
+            "admin_token",
+            "member_role_id",
+            "member_role_name",
+            "logging_context_format_string",
+            "default_log_levels",
+            "use_json",
+            "host",
+            "executor_thread_pool_size",
+        ],
+    ),
+    (
+        "database",
+        &[
+            "connection_recycle_time",
+            "max_overflow",
+            "pool_timeout",
+            "max_retries",
+            "retry_interval",
+            "db_max_retries",
+            "db_retry_interval",
+            "sqlite_synchronous",
+            "backend",
+            "slave_connection",
+            "connection_debug",
+            "connection_trace",
+            "mysql_sql_mode",
+            "mysql_enable_ndb",
+            "min_pool_size",
+            "idle_timeout",
+            "db_inc_retry_interval",
+            "db_max_retry_interval",
+            "use_db_reconnect",
+        ],
+    ),
+    (
+        "token",
+        &[
+            "caching",
+            "cache_time",
+            "revoke_by_id",
+            "infer_roles",
+            "cache_on_issue",
+            "allow_rescope_scoped_token",
+        ],
+    ),
+    ("fernet_tokens", &[]),
+    (
+        "auth",
+        &[
+            "password",
+            "token",
+            "external",
+            "application_credential",
+            "oauth1",
+            "mapped",
+            "totp",
+        ],
+    ),
+    (
+        "security_compliance",
+        &[
+            "disable_user_account_days_inactive",
+            "password_expires_days",
+            "unique_last_password_count",
+            "minimum_password_age",
+            "password_regex",
+            "password_regex_description",
+            "change_password_upon_first_use",
+            "lockout_ignored_user_ids",
+            "report_invalid_password_hash",
+            "invalid_password_hash_secret_key",
+            "invalid_password_hash_function",
+            "invalid_password_hash_max_chars",
+        ],
+    ),
+    (
+        "oslo_middleware",
+        &["enable_proxy_headers_parsing", "http_basic_auth_user_file"],
+    ),
+    ("server", &[]),
+    ("tls", &[]),
+];
+
+/// The whole configuration, typed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// File the configuration came from, or `(defaults)`.
+    pub source: String,
+    /// Base URL clients use to reach this service, without a trailing slash.
+    pub public_endpoint: String,
+    /// Directory for generated state.
+    pub data_dir: PathBuf,
+    /// Whether to log at debug level.
+    pub debug: bool,
+    /// Log as JSON lines instead of text.
+    pub log_json: bool,
+    /// Database URL as sea-orm takes it.
+    pub database_url: String,
+    /// Whether the database URL was the built-in default (SQLite in data_dir).
+    pub database_is_default: bool,
+    /// Maximum pool size.
+    pub db_max_pool_size: u32,
+    /// Token lifetime.
+    pub token_expiration: Duration,
+    /// Grace window for `allow_expired`.
+    pub allow_expired_window: Duration,
+    /// Fernet key repository.
+    pub key_repository: PathBuf,
+    /// Keys kept by rotation.
+    pub max_active_keys: usize,
+    /// Enabled authentication methods (supported ones only).
+    pub auth_methods: Vec<String>,
+    /// Failed attempts before lockout (0: never).
+    pub lockout_failure_attempts: u32,
+    /// Lockout duration.
+    pub lockout_duration: Duration,
+    /// Largest request body.
+    pub max_request_body_size: usize,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Serve plain HTTP.
+    pub insecure_http: bool,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// TLS handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// Header size limit.
+    pub max_header_size: usize,
+    /// argon2 permits (resolved, at least 1).
+    pub hash_workers: usize,
+    /// Certificate and key files, when configured.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Warnings found while loading (unknown sections, ignored options), to log once logging is up.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Built-in defaults, as when no file is given.
+    pub fn defaults() -> Config {
+        // The defaults are valid by construction; an empty INI cannot fail to resolve.
+        Self::from_ini(&Ini::new(), DEFAULTS)
+            .unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
+    }
+
+    /// Load from `explicit` (the --config flag), else `LINTEL_CONFIG`, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let from_env = std::env::var_os("LINTEL_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(path) => Self::from_file(&path),
+            None => Ok(Self::defaults()),
+        }
+    }
+
+    /// Load from one file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let ini = Ini::load_from_str(&text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Self::from_ini(&ini, &shown)
+    }
+
+    /// Whether this configuration came from a file.
+    pub fn from_a_file(&self) -> bool {
+        self.source != DEFAULTS
+    }
+
+    fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
+        let mut warnings = Vec::new();
+        check_known(ini, path, &mut warnings)?;
+        let r = Reader { ini, path };
+
+        let data_dir = PathBuf::from(r.string("DEFAULT", "data_dir"));
+        let bind: SocketAddr =
+            r.parse("server", "bind", "expected HOST:PORT, e.g. 127.0.0.1:5000")?;
+        let insecure_http = r.boolean("server", "insecure_http")?;
+        let scheme = if insecure_http { "http" } else { "https" };
+        let public_endpoint = match r.string("DEFAULT", "public_endpoint") {
+            s if s.is_empty() => format!("{scheme}://{bind}"),
+            s => {
+                let url = url::Url::parse(&s)
+                    .map_err(|e| r.bad("DEFAULT", "public_endpoint", &format!("not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(r.bad(
+                        "DEFAULT",
+                        "public_endpoint",
+                        "must be an http or https URL",
+                    ));
+                }
+                s.trim_end_matches('/').to_string()
+            }
+        };
+        let (database_url, database_is_default) = match r.string("database", "connection") {
+            s if s.is_empty() => (
+                format!("sqlite://{}?mode=rwc", data_dir.join("lintel.db").display()),
+                true,
+            ),
+            s => (
+                normalise_db_url(&s).map_err(|reason| r.bad("database", "connection", &reason))?,
+                false,
+            ),
+        };
+        let key_repository = match r.string("fernet_tokens", "key_repository") {
+            s if s.is_empty() => data_dir.join("fernet-keys"),
+            s => PathBuf::from(s),
+        };
+        let max_active_keys: usize = r.parse(
+            "fernet_tokens",
+            "max_active_keys",
+            "expected a whole number",
+        )?;
+        if max_active_keys < 1 {
+            return Err(r.bad("fernet_tokens", "max_active_keys", "must be at least 1"));
+        }
+        let provider = r.string("token", "provider");
+        if provider != "fernet" {
+            return Err(r.bad("token", "provider", "only 'fernet' is supported"));
+        }
+        let mut auth_methods = Vec::new();
+        for m in r
+            .string("auth", "methods")
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            if SUPPORTED_AUTH_METHODS.contains(&m) {
+                auth_methods.push(m.to_string());
+            } else if KNOWN_UNSUPPORTED_AUTH_METHODS.contains(&m) {
+                warnings.push(format!(
+                    "{path}: [auth] methods: '{m}' is not supported by Lintel yet and is ignored"
+                ));
+            } else {
+                return Err(r.bad(
+                    "auth",
+                    "methods",
+                    &format!("unknown authentication method '{m}'"),
+                ));
+            }
+        }
+        let tls_files = match (r.string("tls", "cert_file"), r.string("tls", "key_file")) {
+            (c, k) if c.is_empty() && k.is_empty() => None,
+            (c, _) if c.is_empty() => {
+                return Err(r.bad(
+                    "tls",
+                    "cert_file",
+                    "key_file is set, so cert_file must be too",
+                ))
+            }
+            (_, k) if k.is_empty() => {
+                return Err(r.bad(
+                    "tls",
+                    "key_file",
+                    "cert_file is set, so key_file must be too",
+                ))
+            }
+            (c, k) => Some((PathBuf::from(c), PathBuf::from(k))),
+        };
+        let log_format = r.string("DEFAULT", "log_format");
+        if !matches!(log_format.as_str(), "text" | "json") {
+            return Err(r.bad("DEFAULT", "log_format", "expected 'text' or 'json'"));
+        }
+        let hash_workers: usize = r.parse("server", "hash_workers", "expected a whole number")?;
+        let hash_workers = if hash_workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get().saturating_sub(1))
+                .unwrap_or(1)
+                .max(1)
+        } else {
+            hash_workers
+        };
+        Ok(Config {
+            source: path.to_string(),
+            public_endpoint,
+            debug: r.boolean("DEFAULT", "debug")?,
+            log_json: log_format == "json",
+            database_url,
+            database_is_default,
+            db_max_pool_size: r.positive("database", "max_pool_size")? as u32,
+            token_expiration: Duration::from_secs(r.positive("token", "expiration")?),
+            allow_expired_window: Duration::from_secs(r.parse(
+                "token",
+                "allow_expired_window",
+                "expected seconds",
+            )?),
+            key_repository,
+            max_active_keys,
+            auth_methods,
+            lockout_failure_attempts: r.parse(
+                "security_compliance",
+                "lockout_failure_attempts",
+                "expected a whole number",
+            )?,
+            lockout_duration: Duration::from_secs(r.parse(
+                "security_compliance",
+                "lockout_duration",
+                "expected seconds",
+            )?),
+            max_request_body_size: r.positive("oslo_middleware", "max_request_body_size")? as usize,
+            bind,
+            insecure_http,
+            max_connections: r.positive("server", "max_connections")? as usize,
+            handshake_timeout: Duration::from_secs(r.positive("server", "handshake_timeout")?),
+            header_read_timeout: Duration::from_secs(r.positive("server", "header_read_timeout")?),
+            max_header_size: r.positive("server", "max_header_size")? as usize,
+            hash_workers,
+            tls_files,
+            data_dir,
+            warnings,
+        })
+    }
+
+    /// Whether an authentication method is enabled.
+    pub fn method_enabled(&self, method: &str) -> bool {
+        self.auth_methods.iter().any(|m| m == method)
+    }
+
+    /// The `/v3` base URL.
+    pub fn v3_url(&self) -> String {
+        format!("{}/v3", self.public_endpoint)
+    }
+}
+
+/// Accept Keystone's SQLAlchemy URLs as well as sqlx ones.
+fn normalise_db_url(s: &str) -> Result<String, String> {
+    let (scheme, rest) = s
+        .split_once("://")
+        .ok_or_else(|| "expected a URL such as postgres://USER@HOST/DB".to_string())?;
+    let driverless = scheme.split('+').next().unwrap_or(scheme);
+    let scheme = match driverless {
+        "sqlite" => {
+            // sqlx's sqlite:///abs/path and SQLAlchemy's sqlite:////abs/path both name an absolute path.
+            let path = if rest.starts_with("//") {
+                &rest[1..]
+            } else {
+                rest
+            };
+            let path = if path.is_empty() {
+                return Err("SQLite URL needs a file path".into());
+            } else {
+                path
+            };
+            let sep = if path.contains('?') { "&" } else { "?" };
+            let mode = if path.contains("mode=") {
+                String::new()
+            } else {
+                format!("{sep}mode=rwc")
+            };
+            return Ok(format!("sqlite://{path}{mode}"));
+        }
+        "postgres" | "postgresql" => "postgres",
+        "mysql" | "mariadb" => "mysql",
+        other => {
+            return Err(format!(
+                "unsupported database '{other}' (use sqlite, postgres or mysql)"
+            ))
+        }
+    };
+    // Keystone's URLs often carry ?charset=utf8, which sqlx's MySQL driver takes too; pass query strings through.
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// Warn about unknown sections and ignored Keystone options; refuse unknown options in our sections.
+fn check_known(ini: &Ini, path: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    for (section, props) in ini.iter() {
+        let section = section.unwrap_or("DEFAULT");
+        let ignored = IGNORED_KEYSTONE_OPTIONS
+            .iter()
+            .find(|(s, _)| *s == section)
+            .map(|(_, o)| *o);
+        let Some(ignored) = ignored else {
+            warnings.push(format!(
+                "{path}: section [{section}] is not used by Lintel and is ignored"
+            ));
+            continue;
+        };
+        for (key, _) in props.iter() {
+            if OPTIONS
+                .iter()
+                .any(|o| o.section == section && o.name == key)
+            {
+                continue;
+            }
+            if ignored.contains(&key) {
+                warnings.push(format!(
+                    "{path}: [{section}] {key} is a Keystone option Lintel does not use; ignored"
+                ));
+                continue;
+            }
+            return Err(ConfigError::UnknownOption {
+                path: path.into(),
+                section: section.into(),
+                option: key.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Typed access to option values with their defaults from [`OPTIONS`].
+struct Reader<'a> {
+    ini: &'a Ini,
+    path: &'a str,
+}
+
+impl Reader<'_> {
+    fn string(&self, section: &str, name: &str) -> String {
+        let given = self.ini.section(Some(section)).and_then(|s| s.get(name));
+        // Options before any section header belong to [DEFAULT], as in oslo.config.
+        let given = given.or_else(|| {
+            if section == "DEFAULT" {
+                self.ini.general_section().get(name)
+            } else {
+                None
+            }
+        });
+        match given {
+            Some(v) => v.trim().to_string(),
+            None => OPTIONS
+                .iter()
+                .find(|o| o.section == section && o.name == name)
+                .map(|o| o.default.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn bad(&self, section: &str, name: &str, reason: &str) -> ConfigError {
+        ConfigError::BadValue {
+            path: self.path.into(),
+            section: section.into(),
+            option: name.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        section: &str,
+        name: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let v = self.string(section, name);
+        v.parse()
+            .map_err(|_| self.bad(section, name, &format!("'{v}': {expected}")))
+    }
+
+    fn positive(&self, section: &str, name: &str) -> Result<u64, ConfigError> {
+        let n: u64 = self.parse(section, name, "expected a positive whole number")?;
+        if n == 0 {
+            return Err(self.bad(section, name, "must be greater than 0"));
+        }
+        Ok(n)
+    }
+
+    fn boolean(&self, section: &str, name: &str) -> Result<bool, ConfigError> {
+        match self.string(section, name).to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(true),
+            "false" | "no" | "off" | "0" => Ok(false),
+            v => Err(self.bad(section, name, &format!("'{v}': expected true or false"))),
+        }
+    }
+}
+
+/// One commented-out option line, `#name = default` (or `#name =` when unset).
+fn sample_line(o: &OptionSpec) -> String {
+    if o.default.is_empty() {
+        format!("#{} =", o.name)
+    } else {
+        format!("#{} = {}", o.name, o.default)
+    }
+}
+
+/// Render `etc/lintel.conf.sample` from [`OPTIONS`].
+pub fn sample() -> String {
+    let mut out = String::from(
+        "# Lintel configuration (keystone.conf style). Every option is shown commented out with its default.\n\
+         # Generated by `lintel sample-config` from the option definitions in src/config.rs.\n",
+    );
+    let mut current = "";
+    for o in OPTIONS {
+        if o.section != current {
+            out.push_str(&format!("\n[{}]\n", o.section));
+            current = o.section;
+        }
+        out.push_str(&format!("\n# {}\n{}\n", o.help, sample_line(o)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_ini(&Ini::load_from_str(text).expect("ini"), "test.conf")
+    }
+
+    #[test]
+    fn defaults_match_keystone() {
+        let c = Config::defaults();
+        assert_eq!(c.token_expiration, Duration::from_secs(3600));
+        assert_eq!(c.max_request_body_size, 114_688);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:5000");
+        assert_eq!(c.public_endpoint, "https://127.0.0.1:5000");
+        assert!(c.database_url.starts_with("sqlite://./data/lintel.db"));
+    }
+
+    #[test]
+    fn unknown_option_in_owned_section_names_file_section_option() {
+        let e = load("[token]\nexpirashun = 5\n").unwrap_err().to_string();
+        assert_eq!(e, "test.conf: [token] expirashun: unknown option");
+    }
+
+    #[test]
+    fn default_section_is_read_with_or_without_its_header() {
+        let c =
+            load("[DEFAULT]\npublic_endpoint = https://id.example.com/\ndata_dir = /srv/lintel\n")
+                .unwrap();
+        assert_eq!(c.public_endpoint, "https://id.example.com");
+        assert_eq!(c.key_repository, PathBuf::from("/srv/lintel/fernet-keys"));
+        let c = load("data_dir = /srv/x\n").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
+    }
+
+    #[test]
+    fn bad_value_is_an_error() {
+        let e = load("[token]\nexpiration = soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("test.conf: [token] expiration: 'soon'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keystone_sections_and_methods_warn() {
+        let c = load("[DEFAULT]\nlog_dir=/var/log\n[cache]\nenabled=true\n[auth]\nmethods=external,password,token\n").unwrap();
+        assert_eq!(c.auth_methods, vec!["password", "token"]);
+        assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("[cache]")));
+        assert!(c.warnings.iter().any(|w| w.contains("'external'")));
+    }
+
+    #[test]
+    fn sqlalchemy_urls_are_translated() {
+        assert_eq!(
+            normalise_db_url("mysql+pymysql://k:p@h/keystone?charset=utf8").unwrap(),
+            "mysql://k:p@h/keystone?charset=utf8"
+        );
+        assert_eq!(
+            normalise_db_url("postgresql://u@h/db").unwrap(),
+            "postgres://u@h/db"
+        );
+        assert_eq!(
+            normalise_db_url("sqlite:////var/lib/k.db").unwrap(),
+            "sqlite:///var/lib/k.db?mode=rwc"
+        );
+        assert!(normalise_db_url("oracle://x").is_err());
+    }
+
+    #[test]
+    fn sample_lists_every_option() {
+        let s = sample();
+        for o in OPTIONS {
+            assert!(s.contains(&sample_line(o)));
+        }
+    }
+}

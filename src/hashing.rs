@@ -1,0 +1,123 @@
+//! argon2id hashing of passwords and secrets on a bounded pool of blocking threads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+
+/// A secret or password: never printed by `Debug` or `Display`, wiped from memory on drop.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wrap a string.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(Zeroizing::new(s.into()))
+    }
+
+    /// The secret's text, for hashing or comparison only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How long a request may wait for a hashing permit before it is turned away with 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// The bounded hashing pool: at most `permits` argon2 computations at once, each on a blocking thread.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Hasher {
+    /// A pool allowing `permits` concurrent computations.
+    pub fn new(permits: usize) -> Self {
+        Hasher {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+        }
+    }
+
+    /// Hash a secret into an argon2id PHC string.
+    pub async fn hash(&self, secret: &Secret) -> Result<String, ApiError> {
+        let secret = secret.clone();
+        self.run(move || hash_blocking(secret.expose())).await?
+    }
+
+    /// Verify a secret against a PHC string in constant time; a malformed hash verifies nothing.
+    pub async fn verify(&self, secret: &Secret, phc: &str) -> Result<bool, ApiError> {
+        let (secret, phc) = (secret.clone(), phc.to_string());
+        self.run(move || verify_blocking(secret.expose(), &phc))
+            .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = tokio::time::timeout(QUEUE_WAIT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(|_| ApiError::Unavailable)?;
+        let out = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(out)
+    }
+}
+
+/// Hash synchronously (for the CLI and the pool's threads).
+pub fn hash_blocking(secret: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(format!("argon2: {e}")))
+}
+
+/// Verify synchronously.
+pub fn verify_blocking(secret: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_and_verify() {
+        let h = Hasher::new(1);
+        let phc = h.hash(&Secret::new("s3cret")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(h.verify(&Secret::new("s3cret"), &phc).await.unwrap());
+        assert!(!h.verify(&Secret::new("s3cret!"), &phc).await.unwrap());
+        assert!(!h.verify(&Secret::new("x"), "not-a-hash").await.unwrap());
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "***");
+    }
+}

@@ -1,0 +1,74 @@
+//! Response layers: request ids, the access log line, and Keystone-shaped bodies for errors made outside handlers.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{envelope, ApiError};
+use crate::state::AppState;
+
+/// Give every response an `x-openstack-request-id`, log one line per request, and make sure every error body
+/// is Keystone's JSON envelope (404/405 from routing, 413 from the body limit) with the right challenges.
+pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let method = req.method().clone();
+    let mut resp = next.run(req).await;
+    let route = resp
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let route = route.unwrap_or_else(|| "(unmatched)".to_string());
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.is_client_error() && !is_json {
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        resp = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge(state.config.max_request_body_size).into_response()
+            }
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.into_response(),
+            StatusCode::NOT_FOUND => envelope(status, "The resource could not be found."),
+            other => envelope(other, other.canonical_reason().unwrap_or("Error")),
+        };
+        if let Some(allow) = allow {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    let headers = resp.headers_mut();
+    if status == StatusCode::UNAUTHORIZED {
+        let uri = format!("Keystone uri=\"{}\"", state.config.v3_url());
+        if let Ok(v) = HeaderValue::from_str(&uri) {
+            headers.append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-openstack-request-id", v);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
+    tracing::info!(
+        target: "lintel::access",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status = status.as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+    );
+    resp
+}
+
+/// Carry the matched route template to the outer layer (routing happens inside it), for the access log.
+pub async fn remember_route(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut resp = next.run(req).await;
+    if let Some(m) = matched {
+        resp.extensions_mut().insert(m);
+    }
+    resp
+}

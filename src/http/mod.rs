@@ -1,0 +1,93 @@
+//! HTTP plumbing shared by the handlers: extractors for tokens and JSON bodies, and response layers.
+
+pub mod layers;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, Validated};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The caller's token, taken from `X-Auth-Token` or, failing that, `Authorization: Bearer` (RFC 6750).
+pub struct Caller(pub Validated);
+
+/// The raw token the caller presented and whether it came as a Bearer token.
+pub fn presented_token(headers: &HeaderMap) -> Option<(&str, bool)> {
+    if let Some(t) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        return Some((t.trim(), false));
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| (token.trim(), true))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (token, bearer) = presented_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        match auth::validate(state, token, false).await {
+            Ok(v) => Ok(Caller(v)),
+            Err(_) => Err(ApiError::Unauthorized {
+                message: crate::error::AUTH_REQUIRED.into(),
+                bearer,
+            }),
+        }
+    }
+}
+
+/// A JSON body, bounded, parsed with Keystone-style errors.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_none_or(|ct| ct == "application/json" || ct.ends_with("+json"));
+        let limit = state.config.max_request_body_size;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::BadRequest("Could not read the request body.".into())
+            }
+        })?;
+        if !json_type {
+            return Err(ApiError::BadRequest(
+                "Expecting to find application/json in Content-Type header. The server could not comply with the \
+                 request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
+                    .into(),
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+            ApiError::BadRequest(
+                "Expecting to find valid JSON in request body. The server could not comply with the request since \
+                 it is either malformed or otherwise incorrect. The client is assumed to be in error."
+                    .into(),
+            )
+        })?;
+        serde_json::from_value(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::validation(e.to_string()))
+    }
+}

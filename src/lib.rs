@@ -1,0 +1,17 @@
+//! Lintel: a Keystone-compatible identity service built around application credentials and OAuth 2.0.
+
+pub mod api;
+pub mod assignment;
+pub mod auth;
+pub mod bootstrap;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod hashing;
+pub mod http;
+pub mod policy;
+pub mod server;
+pub mod state;
+pub mod token;
+pub mod view;

@@ -1,0 +1,273 @@
+//! The `lintel` command: serve, db-sync, bootstrap, keys, check-config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lintel::bootstrap::{self, Bootstrap};
+use lintel::config::Config;
+use lintel::db::Db;
+use lintel::server;
+use lintel::token::keys;
+use rand::distributions::{Alphanumeric, DistString};
+
+/// Lintel: a Keystone-compatible identity service.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (keystone.conf style); overrides LINTEL_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API over HTTPS.
+    Serve,
+    /// Create or upgrade the database schema (safe to run on several nodes at once).
+    DbSync,
+    /// Create the default domain, admin project, roles, admin user and identity endpoint (idempotent).
+    Bootstrap(Box<BootstrapArgs>),
+    /// Manage the Fernet key repository.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Validate a configuration file and exit.
+    CheckConfig,
+    /// Print the sample configuration generated from the option definitions.
+    SampleConfig,
+}
+
+#[derive(clap::Args)]
+struct BootstrapArgs {
+    /// Admin password (or set OS_BOOTSTRAP_PASSWORD).
+    #[arg(long, env = "OS_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    bootstrap_password: String,
+    /// Admin user name.
+    #[arg(long, default_value = "admin")]
+    bootstrap_username: String,
+    /// Admin project name.
+    #[arg(long, default_value = "admin")]
+    bootstrap_project_name: String,
+    /// Role granted to the admin user.
+    #[arg(long, default_value = "admin")]
+    bootstrap_role_name: String,
+    /// Identity service name.
+    #[arg(long, default_value = "keystone")]
+    bootstrap_service_name: String,
+    /// Region id.
+    #[arg(long, default_value = "RegionOne")]
+    bootstrap_region_id: String,
+    /// Public identity endpoint URL (default: public_endpoint + /v3).
+    #[arg(long)]
+    bootstrap_public_url: Option<String>,
+    /// Internal identity endpoint URL.
+    #[arg(long)]
+    bootstrap_internal_url: Option<String>,
+    /// Admin identity endpoint URL.
+    #[arg(long)]
+    bootstrap_admin_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create the key repository with a staged and a primary key (no-op when keys exist).
+    Setup,
+    /// Promote the staged key to primary, stage a new key, retire keys beyond max_active_keys.
+    Rotate,
+}
+
+fn init_logging(config: &Config) {
+    let default = if config.debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lintel: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::SampleConfig = cli.command {
+        print!("{}", lintel::config::sample());
+        return ExitCode::SUCCESS;
+    }
+    if let Command::CheckConfig = cli.command {
+        for w in &config.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!("{}: OK", config.source);
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    server::install_crypto();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lintel: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lintel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::DbSync => {
+            let db = Db::connect(&config)
+                .await
+                .context("connecting to the database")?;
+            db.migrate(&config.database_url)
+                .await
+                .context("applying migrations")?;
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::Bootstrap(args) => {
+            let args = *args;
+            let db = Db::connect(&config)
+                .await
+                .context("connecting to the database")?;
+            let public = args
+                .bootstrap_public_url
+                .clone()
+                .unwrap_or_else(|| config.v3_url());
+            let mut endpoints = vec![("public".to_string(), public)];
+            endpoints.extend(
+                args.bootstrap_internal_url
+                    .clone()
+                    .map(|u| ("internal".to_string(), u)),
+            );
+            endpoints.extend(
+                args.bootstrap_admin_url
+                    .clone()
+                    .map(|u| ("admin".to_string(), u)),
+            );
+            let password = args.bootstrap_password.clone();
+            let password_hash =
+                tokio::task::spawn_blocking(move || lintel::hashing::hash_blocking(&password))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let b = Bootstrap {
+                username: args.bootstrap_username,
+                password_hash,
+                project_name: args.bootstrap_project_name,
+                role_name: args.bootstrap_role_name,
+                service_name: args.bootstrap_service_name,
+                region_id: args.bootstrap_region_id,
+                endpoints,
+            };
+            let done = bootstrap::run(&db, &b).await.context("bootstrapping")?;
+            println!(
+                "bootstrapped: user {} in project {}",
+                done.user_id, done.project_id
+            );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Setup,
+        } => {
+            if keys::setup(&config.key_repository)? {
+                println!("created key repository {}", config.key_repository.display());
+            } else {
+                println!(
+                    "key repository {} already has keys",
+                    config.key_repository.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let primary = keys::rotate(&config.key_repository, config.max_active_keys)?;
+            println!("rotated: key {primary} is now primary");
+            Ok(())
+        }
+        Command::CheckConfig | Command::SampleConfig => Ok(()),
+    }
+}
+
+/// `serve`, with the newcomer path: with no config file, migrate and bootstrap an empty database.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if !config.from_a_file() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let db = Db::connect(&config)
+            .await
+            .context("connecting to the database")?;
+        db.migrate(&config.database_url)
+            .await
+            .context("applying migrations")?;
+        if bootstrap::is_empty(&db).await? {
+            first_run(&config, &db).await?;
+        }
+    }
+    let state = server::build_state(config).await?;
+    server::serve(state).await
+}
+
+/// Bootstrap with a generated password and write it, never logged, into `data_dir/admin-openrc.sh`.
+async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
+    let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
+    let p = password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || lintel::hashing::hash_blocking(&p))
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b = Bootstrap {
+        username: "admin".into(),
+        password_hash,
+        project_name: "admin".into(),
+        role_name: "admin".into(),
+        service_name: "keystone".into(),
+        region_id: "RegionOne".into(),
+        endpoints: vec![("public".into(), config.v3_url())],
+    };
+    bootstrap::run(db, &b).await.context("bootstrapping")?;
+    let cacert = if config.insecure_http {
+        String::new()
+    } else {
+        let (cert, _) = server::tls_files(config)?;
+        let abs = std::fs::canonicalize(&cert).unwrap_or(cert);
+        format!("export OS_CACERT={}\n", abs.display())
+    };
+    let openrc = format!(
+        "# Generated by lintel on first start. Source it, then run: openstack token issue\n\
+         export OS_AUTH_URL={}\nexport OS_USERNAME=admin\nexport OS_PASSWORD={password}\nexport OS_PROJECT_NAME=admin\n\
+         export OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\nexport OS_IDENTITY_API_VERSION=3\n{cacert}",
+        config.v3_url()
+    );
+    let path = config.data_dir.join("admin-openrc.sh");
+    server::write_private(&path, openrc.as_bytes())?;
+    println!("First start: bootstrapped an admin user. Credentials: {} (source it, then `openstack token issue`)", path.display());
+    Ok(())
+}

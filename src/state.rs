@@ -1,0 +1,59 @@
+//! Application state shared by every request.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::hashing::Hasher;
+use crate::token::revocation::Event;
+use crate::token::{RevocationIndex, TokenCodec};
+use crate::view::AuthzView;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    /// Configuration, loaded once.
+    pub config: Config,
+    /// Database.
+    pub db: Db,
+    /// argon2 pool.
+    pub hasher: Hasher,
+    /// Token sealing and opening.
+    pub tokens: TokenCodec,
+    /// Revocation events, in memory.
+    pub revocations: RevocationIndex,
+    /// Names, flags and the catalog, cached for validation.
+    pub view: AuthzView,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Assemble the state.
+    pub fn new(config: Config, db: Db, tokens: TokenCodec) -> Self {
+        let hasher = Hasher::new(config.hash_workers);
+        AppState(Arc::new(Inner {
+            config,
+            db,
+            hasher,
+            tokens,
+            revocations: RevocationIndex::default(),
+            view: AuthzView::new(),
+        }))
+    }
+
+    /// Apply events this node just committed, so its own writes take effect before the response.
+    pub fn revoked(&self, events: &[Event]) {
+        for e in events {
+            self.revocations.apply(e);
+        }
+    }
+}

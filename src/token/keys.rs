@@ -1,0 +1,174 @@
+//! The Fernet key repository on disk, in Keystone's layout: `0` is staged, the highest number is primary.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use fernet::Fernet;
+
+/// Problems with the key repository.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Filesystem error.
+    #[error("key repository {path}: {reason}")]
+    Io { path: String, reason: String },
+    /// The repository has no keys.
+    #[error("key repository {0} has no keys; run `lintel keys setup`")]
+    Empty(String),
+    /// A key file does not hold a Fernet key.
+    #[error("key file {0} does not hold a valid Fernet key")]
+    Invalid(String),
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> KeyError {
+    KeyError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The keys that seal and open tokens: the primary encrypts, every key decrypts.
+pub struct KeyRing {
+    /// Primary first, then the staged key and the secondaries.
+    keys: Vec<Fernet>,
+    /// How many keys are loaded.
+    pub count: usize,
+}
+
+impl KeyRing {
+    /// Encrypt with the primary key.
+    pub fn seal(&self, data: &[u8]) -> String {
+        self.keys[0].encrypt(data)
+    }
+
+    /// Decrypt with whichever key sealed the token.
+    pub fn open(&self, token: &str) -> Option<Vec<u8>> {
+        self.keys.iter().find_map(|k| k.decrypt(token).ok())
+    }
+
+    /// Load every key from a repository, primary first.
+    pub fn load(repo: &Path) -> Result<KeyRing, KeyError> {
+        let mut keys = list(repo)?;
+        if keys.is_empty() {
+            return Err(KeyError::Empty(repo.display().to_string()));
+        }
+        keys.sort_by_key(|k| std::cmp::Reverse(k.0));
+        let mut fernets = Vec::with_capacity(keys.len());
+        for (_, path) in &keys {
+            let text = fs::read_to_string(path).map_err(|e| io(path, e))?;
+            let f = Fernet::new(text.trim())
+                .ok_or_else(|| KeyError::Invalid(path.display().to_string()))?;
+            fernets.push(f);
+        }
+        Ok(KeyRing {
+            count: fernets.len(),
+            keys: fernets,
+        })
+    }
+}
+
+/// Numbered key files in the repository.
+fn list(repo: &Path) -> Result<Vec<(u64, PathBuf)>, KeyError> {
+    let entries = match fs::read_dir(repo) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(repo, e)),
+    };
+    let mut keys = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io(repo, e))?;
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            keys.push((n, entry.path()));
+        }
+    }
+    Ok(keys)
+}
+
+fn write_key(path: &Path) -> Result<(), KeyError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io(&tmp, e))?;
+    f.write_all(Fernet::generate_key().as_bytes())
+        .map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+/// Create the repository with a staged key `0` and a primary key `1`, unless it already has keys.
+pub fn setup(repo: &Path) -> Result<bool, KeyError> {
+    if !list(repo)?.is_empty() {
+        return Ok(false);
+    }
+    fs::create_dir_all(repo).map_err(|e| io(repo, e))?;
+    fs::set_permissions(repo, fs::Permissions::from_mode(0o700)).map_err(|e| io(repo, e))?;
+    write_key(&repo.join("0"))?;
+    write_key(&repo.join("1"))?;
+    Ok(true)
+}
+
+/// Rotate as Keystone does: the staged key becomes primary, a new staged key appears, and the oldest
+/// secondaries beyond `max_active` keys are removed. Returns the new primary's number.
+pub fn rotate(repo: &Path, max_active: usize) -> Result<u64, KeyError> {
+    let mut keys = list(repo)?;
+    if keys.is_empty() {
+        return Err(KeyError::Empty(repo.display().to_string()));
+    }
+    let next = keys.iter().map(|(n, _)| *n).max().unwrap_or(0) + 1;
+    let staged = repo.join("0");
+    if staged.exists() {
+        fs::rename(&staged, repo.join(next.to_string())).map_err(|e| io(&staged, e))?;
+    } else {
+        write_key(&repo.join(next.to_string()))?;
+    }
+    write_key(&staged)?;
+    keys = list(repo)?;
+    keys.sort_by_key(|(n, _)| *n);
+    // Keep the staged key (0) and the newest max_active - 1 numbered keys.
+    let numbered: Vec<_> = keys.into_iter().filter(|(n, _)| *n != 0).collect();
+    let keep = max_active.saturating_sub(1).max(1);
+    if numbered.len() > keep {
+        for (_, path) in &numbered[..numbered.len() - keep] {
+            fs::remove_file(path).map_err(|e| io(path, e))?;
+        }
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_old_tokens_readable_within_max_active() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(setup(dir.path()).unwrap());
+        assert!(!setup(dir.path()).unwrap(), "setup is idempotent");
+        let token = KeyRing::load(dir.path()).unwrap().seal(b"hello");
+        assert_eq!(rotate(dir.path(), 3).unwrap(), 2);
+        let ring = KeyRing::load(dir.path()).unwrap();
+        assert_eq!(ring.count, 3);
+        assert_eq!(ring.open(&token).unwrap(), b"hello");
+        rotate(dir.path(), 3).unwrap();
+        rotate(dir.path(), 3).unwrap();
+        let ring = KeyRing::load(dir.path()).unwrap();
+        assert_eq!(ring.count, 3);
+        assert!(ring.open(&token).is_none(), "key 1 was retired");
+        let mut names: Vec<_> = list(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.sort();
+        assert_eq!(names, vec![0, 3, 4]);
+    }
+}

@@ -1,0 +1,259 @@
+//! Revocation events and the in-memory index that checks a token against all of them in O(1).
+//!
+//! An event revokes every token issued at or before its time that matches all of its fields. Events are written
+//! to the database in the same transaction as the change that causes them, applied to this node's index when that
+//! transaction commits, and picked up by other nodes by polling for newer rows.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use chrono::NaiveDateTime;
+use entity::revocation_event;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+use super::TokenData;
+
+/// What an event matches; each variant is one combination of fields Lintel emits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RevKey {
+    /// One token (and tokens rescoped from it) by audit id.
+    Audit(String),
+    /// Every token of a user.
+    User(String),
+    /// Every token scoped to a project.
+    Project(String),
+    /// A user's tokens on one project.
+    UserProject(String, String),
+    /// Every token whose user or project is in a domain, or scoped to it.
+    Domain(String),
+    /// Every token carrying a role.
+    Role(String),
+    /// Every token from an application credential.
+    AppCred(String),
+}
+
+/// A revocation event to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What it matches.
+    pub key: RevKey,
+    /// Tokens issued at or before this instant are revoked.
+    pub issued_before: NaiveDateTime,
+}
+
+impl Event {
+    /// An event revoking matching tokens issued up to now.
+    pub fn now(key: RevKey) -> Event {
+        Event {
+            key,
+            issued_before: crate::token::now(),
+        }
+    }
+
+    /// Persist the event (inside the caller's transaction).
+    pub async fn save<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
+        let mut row = revocation_event::ActiveModel {
+            issued_before: Set(self.issued_before),
+            revoked_at: Set(crate::token::now()),
+            ..Default::default()
+        };
+        match &self.key {
+            RevKey::Audit(a) => row.audit_id = Set(Some(a.clone())),
+            RevKey::User(u) => row.user_id = Set(Some(u.clone())),
+            RevKey::Project(p) => row.project_id = Set(Some(p.clone())),
+            RevKey::UserProject(u, p) => {
+                row.user_id = Set(Some(u.clone()));
+                row.project_id = Set(Some(p.clone()));
+            }
+            RevKey::Domain(d) => row.domain_id = Set(Some(d.clone())),
+            RevKey::Role(r) => row.role_id = Set(Some(r.clone())),
+            RevKey::AppCred(c) => row.app_cred_id = Set(Some(c.clone())),
+        }
+        row.insert(db).await.map(|_| ())
+    }
+}
+
+/// Facts about a token that are not in the token itself: the domains of its user and project.
+#[derive(Debug, Clone, Default)]
+pub struct TokenContext<'a> {
+    /// The user's domain id.
+    pub user_domain: Option<&'a str>,
+    /// The scoped project's domain id.
+    pub project_domain: Option<&'a str>,
+}
+
+/// The in-memory index: the latest event time for each key.
+#[derive(Default)]
+pub struct RevocationIndex {
+    latest: RwLock<HashMap<RevKey, NaiveDateTime>>,
+    last_row: RwLock<i64>,
+}
+
+impl RevocationIndex {
+    /// Apply an event to the index.
+    pub fn apply(&self, event: &Event) {
+        let mut map = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        let slot = map.entry(event.key.clone()).or_insert(event.issued_before);
+        if *slot < event.issued_before {
+            *slot = event.issued_before;
+        }
+    }
+
+    /// How many distinct keys are indexed.
+    pub fn len(&self) -> usize {
+        self.latest.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether any event revokes this token: a fixed number of lookups per token, whatever the number of events.
+    pub fn is_revoked(&self, t: &TokenData, ctx: &TokenContext<'_>) -> bool {
+        let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        if map.is_empty() {
+            return false;
+        }
+        let hit = |k: RevKey| map.get(&k).is_some_and(|at| t.issued_at <= *at);
+        if t.audit_ids.iter().any(|a| hit(RevKey::Audit(a.clone())))
+            || hit(RevKey::User(t.user_id.clone()))
+        {
+            return true;
+        }
+        if let super::Scope::Project(p) = &t.scope {
+            if hit(RevKey::Project(p.clone()))
+                || hit(RevKey::UserProject(t.user_id.clone(), p.clone()))
+            {
+                return true;
+            }
+        }
+        if let super::Scope::Domain(d) = &t.scope {
+            if hit(RevKey::Domain(d.clone())) {
+                return true;
+            }
+        }
+        let domains = [ctx.user_domain, ctx.project_domain];
+        if domains
+            .into_iter()
+            .flatten()
+            .any(|d| hit(RevKey::Domain(d.to_string())))
+        {
+            return true;
+        }
+        if t.app_cred_id
+            .as_ref()
+            .is_some_and(|c| hit(RevKey::AppCred(c.clone())))
+        {
+            return true;
+        }
+        t.role_ids.iter().any(|r| hit(RevKey::Role(r.clone())))
+    }
+
+    /// Load events newer than the last one seen (all of them the first time). Returns how many were new.
+    pub async fn sync<C: ConnectionTrait>(&self, db: &C) -> Result<usize, DbErr> {
+        let after = *self.last_row.read().unwrap_or_else(|e| e.into_inner());
+        let rows = revocation_event::Entity::find()
+            .filter(revocation_event::Column::Id.gt(after))
+            .order_by_asc(revocation_event::Column::Id)
+            .all(db)
+            .await?;
+        let n = rows.len();
+        let mut last = after;
+        for row in rows {
+            last = last.max(row.id);
+            if let Some(key) = key_of(&row) {
+                self.apply(&Event {
+                    key,
+                    issued_before: row.issued_before,
+                });
+            }
+        }
+        *self.last_row.write().unwrap_or_else(|e| e.into_inner()) = last;
+        Ok(n)
+    }
+}
+
+fn key_of(row: &revocation_event::Model) -> Option<RevKey> {
+    let r = row.clone();
+    Some(
+        match (
+            r.audit_id,
+            r.user_id,
+            r.project_id,
+            r.domain_id,
+            r.role_id,
+            r.app_cred_id,
+        ) {
+            (Some(a), ..) => RevKey::Audit(a),
+            (None, Some(u), Some(p), ..) => RevKey::UserProject(u, p),
+            (None, Some(u), None, ..) => RevKey::User(u),
+            (None, None, Some(p), ..) => RevKey::Project(p),
+            (None, None, None, Some(d), ..) => RevKey::Domain(d),
+            (None, None, None, None, Some(r), _) => RevKey::Role(r),
+            (None, None, None, None, None, Some(c)) => RevKey::AppCred(c),
+            _ => return None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::Scope;
+    use chrono::Duration;
+
+    fn token(issued: NaiveDateTime) -> TokenData {
+        TokenData {
+            methods: vec!["password".into()],
+            user_id: "u1".into(),
+            scope: Scope::Project("p1".into()),
+            role_ids: vec!["r1".into()],
+            issued_at: issued,
+            expires_at: issued + Duration::hours(1),
+            audit_ids: vec!["aud".into()],
+            app_cred_id: None,
+        }
+    }
+
+    #[test]
+    fn events_revoke_tokens_issued_at_or_before_them_only() {
+        let idx = RevocationIndex::default();
+        let t0 = crate::token::now();
+        let ctx = TokenContext {
+            user_domain: Some("d1"),
+            project_domain: Some("d2"),
+        };
+        assert!(!idx.is_revoked(&token(t0), &ctx));
+        for key in [
+            RevKey::User("u1".into()),
+            RevKey::Project("p1".into()),
+            RevKey::UserProject("u1".into(), "p1".into()),
+            RevKey::Domain("d2".into()),
+            RevKey::Role("r1".into()),
+            RevKey::Audit("aud".into()),
+        ] {
+            let idx = RevocationIndex::default();
+            idx.apply(&Event {
+                key: key.clone(),
+                issued_before: t0,
+            });
+            assert!(
+                idx.is_revoked(&token(t0), &ctx),
+                "{key:?} at the same microsecond revokes"
+            );
+            assert!(
+                !idx.is_revoked(&token(t0 + Duration::microseconds(1)), &ctx),
+                "{key:?} spares later tokens"
+            );
+        }
+        idx.apply(&Event {
+            key: RevKey::User("someone-else".into()),
+            issued_before: t0,
+        });
+        assert!(!idx.is_revoked(&token(t0), &ctx));
+    }
+}

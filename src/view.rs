@@ -1,0 +1,200 @@
+//! The authorization view: the names and flags a token validation needs, cached in memory.
+//!
+//! Filled from the database on a miss and invalidated by this node's writes before they return. A stale entry on
+//! another node can only show an old name: anything that takes access away also writes a revocation event.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use entity::{domain, project, role, user};
+use moka::sync::Cache;
+use sea_orm::{DbErr, EntityTrait};
+
+use crate::db::Db;
+
+/// Cached facts about a user.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Domain id.
+    pub domain_id: String,
+    /// Enabled flag.
+    pub enabled: bool,
+    /// Password expiry, in Keystone's format.
+    pub password_expires_at: Option<chrono::NaiveDateTime>,
+}
+
+/// Cached facts about a project or domain.
+#[derive(Debug, Clone)]
+pub struct ScopeView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Owning domain id (for a domain: itself).
+    pub domain_id: String,
+    /// Enabled flag.
+    pub enabled: bool,
+}
+
+/// Cached role names.
+#[derive(Debug, Clone)]
+pub struct RoleView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+const CAPACITY: u64 = 100_000;
+const TTL: Duration = Duration::from_secs(300);
+
+fn cache<V: Clone + Send + Sync + 'static>() -> Cache<String, V> {
+    Cache::builder()
+        .max_capacity(CAPACITY)
+        .time_to_live(TTL)
+        .build()
+}
+
+/// The cache itself.
+pub struct AuthzView {
+    users: Cache<String, Arc<UserView>>,
+    projects: Cache<String, Arc<ScopeView>>,
+    domains: Cache<String, Arc<ScopeView>>,
+    roles: Cache<String, Arc<RoleView>>,
+    catalog: RwLock<Option<Arc<serde_json::Value>>>,
+}
+
+impl Default for AuthzView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuthzView {
+    /// An empty view.
+    pub fn new() -> Self {
+        AuthzView {
+            users: cache(),
+            projects: cache(),
+            domains: cache(),
+            roles: cache(),
+            catalog: RwLock::new(None),
+        }
+    }
+
+    /// A user, from cache or database.
+    pub async fn user(&self, db: &Db, id: &str) -> Result<Option<Arc<UserView>>, DbErr> {
+        if let Some(v) = self.users.get(id) {
+            return Ok(Some(v));
+        }
+        let Some(u) = user::Entity::find_by_id(id).one(&db.conn).await? else {
+            return Ok(None);
+        };
+        let v = Arc::new(UserView {
+            id: u.id,
+            name: u.name,
+            domain_id: u.domain_id,
+            enabled: u.enabled,
+            password_expires_at: u.password_expires_at,
+        });
+        self.users.insert(id.to_string(), v.clone());
+        Ok(Some(v))
+    }
+
+    /// A project, from cache or database.
+    pub async fn project(&self, db: &Db, id: &str) -> Result<Option<Arc<ScopeView>>, DbErr> {
+        if let Some(v) = self.projects.get(id) {
+            return Ok(Some(v));
+        }
+        let Some(p) = project::Entity::find_by_id(id).one(&db.conn).await? else {
+            return Ok(None);
+        };
+        let v = Arc::new(ScopeView {
+            id: p.id,
+            name: p.name,
+            domain_id: p.domain_id,
+            enabled: p.enabled,
+        });
+        self.projects.insert(id.to_string(), v.clone());
+        Ok(Some(v))
+    }
+
+    /// A domain, from cache or database.
+    pub async fn domain(&self, db: &Db, id: &str) -> Result<Option<Arc<ScopeView>>, DbErr> {
+        if let Some(v) = self.domains.get(id) {
+            return Ok(Some(v));
+        }
+        let Some(d) = domain::Entity::find_by_id(id).one(&db.conn).await? else {
+            return Ok(None);
+        };
+        let v = Arc::new(ScopeView {
+            id: d.id.clone(),
+            name: d.name,
+            domain_id: d.id,
+            enabled: d.enabled,
+        });
+        self.domains.insert(id.to_string(), v.clone());
+        Ok(Some(v))
+    }
+
+    /// A role, from cache or database.
+    pub async fn role(&self, db: &Db, id: &str) -> Result<Option<Arc<RoleView>>, DbErr> {
+        if let Some(v) = self.roles.get(id) {
+            return Ok(Some(v));
+        }
+        let Some(r) = role::Entity::find_by_id(id).one(&db.conn).await? else {
+            return Ok(None);
+        };
+        let v = Arc::new(RoleView {
+            id: r.id,
+            name: r.name,
+        });
+        self.roles.insert(id.to_string(), v.clone());
+        Ok(Some(v))
+    }
+
+    /// The cached catalog document, if built.
+    pub fn catalog(&self) -> Option<Arc<serde_json::Value>> {
+        self.catalog.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Store the catalog document.
+    pub fn set_catalog(&self, doc: Arc<serde_json::Value>) {
+        if let Ok(mut c) = self.catalog.write() {
+            *c = Some(doc);
+        }
+    }
+
+    /// Forget a user.
+    pub fn forget_user(&self, id: &str) {
+        self.users.invalidate(id);
+    }
+
+    /// Forget a project.
+    pub fn forget_project(&self, id: &str) {
+        self.projects.invalidate(id);
+    }
+
+    /// Forget a domain (and, since projects carry domain facts, every project).
+    pub fn forget_domain(&self, id: &str) {
+        self.domains.invalidate(id);
+        self.projects.invalidate_all();
+        self.users.invalidate_all();
+    }
+
+    /// Forget a role.
+    pub fn forget_role(&self, id: &str) {
+        self.roles.invalidate(id);
+    }
+
+    /// Forget the catalog.
+    pub fn forget_catalog(&self) {
+        if let Ok(mut c) = self.catalog.write() {
+            *c = None;
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! A real Lintel server over HTTPS on an ephemeral port, on SQLite or on the PostgreSQL/MariaDB server named
+//! by `LINTEL_TEST_POSTGRES_URL` / `LINTEL_TEST_MYSQL_URL`, each test in a database of its own.
+#![allow(dead_code)]
+
+use std::io::Write;
+
+use lintel::bootstrap::{self, Bootstrap};
+use lintel::config::Config;
+use lintel::db::Db;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+
+/// The admin password every test server is bootstrapped with.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// The databases to run storage tests on: SQLite always, the others when their URLs are set.
+pub fn backends() -> Vec<&'static str> {
+    let mut b = vec!["sqlite"];
+    if std::env::var("LINTEL_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
+        b.push("postgres");
+    }
+    if std::env::var("LINTEL_TEST_MYSQL_URL").is_ok_and(|v| !v.is_empty()) {
+        b.push("mysql");
+    }
+    b
+}
+
+/// A running server and a client that trusts its certificate.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub backend: &'static str,
+    pub db: Db,
+    admin_url: Option<String>,
+    db_name: Option<String>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn swap_db(url: &str, name: &str) -> String {
+    let (head, tail) = url.split_at(url.rfind('/').expect("database URL has a path"));
+    let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
+    format!("{head}/{name}{query}")
+}
+
+impl TestServer {
+    /// Start a server on `backend` with extra config lines.
+    pub async fn start_with(backend: &'static str, extra_conf: &str) -> TestServer {
+        lintel::server::install_crypto();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let (url, admin_url, db_name) = match backend {
+            "sqlite" => (
+                format!("sqlite://{}/lintel.db?mode=rwc", dir.path().display()),
+                None,
+                None,
+            ),
+            other => {
+                let var = if other == "postgres" {
+                    "LINTEL_TEST_POSTGRES_URL"
+                } else {
+                    "LINTEL_TEST_MYSQL_URL"
+                };
+                let admin = std::env::var(var).unwrap();
+                let name = format!("lintel_t_{}", uuid::Uuid::new_v4().simple());
+                let conn = Database::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("{other} at {admin} does not answer: {e}"));
+                conn.execute(Statement::from_string(
+                    conn.get_database_backend(),
+                    format!("CREATE DATABASE {name}"),
+                ))
+                .await
+                .expect("create database");
+                conn.close().await.ok();
+                (swap_db(&admin, &name), Some(admin), Some(name))
+            }
+        };
+        let conf = format!(
+            "[DEFAULT]\npublic_endpoint = https://127.0.0.1:{port}\ndata_dir = {dir}\n[database]\nconnection = {url}\n\
+             [server]\nbind = 127.0.0.1:{port}\n{extra_conf}\n",
+            dir = dir.path().display()
+        );
+        let conf_path = dir.path().join("lintel.conf");
+        std::fs::File::create(&conf_path)
+            .unwrap()
+            .write_all(conf.as_bytes())
+            .unwrap();
+        let config = Config::from_file(&conf_path).expect("config");
+        let db = Db::connect(&config).await.expect("connect");
+        db.migrate(&config.database_url).await.expect("migrate");
+        bootstrap::run(
+            &db,
+            &Bootstrap {
+                username: "admin".into(),
+                password_hash: lintel::hashing::hash_blocking(ADMIN_PASSWORD).unwrap(),
+                project_name: "admin".into(),
+                role_name: "admin".into(),
+                service_name: "keystone".into(),
+                region_id: "RegionOne".into(),
+                endpoints: vec![("public".into(), config.v3_url())],
+            },
+        )
+        .await
+        .expect("bootstrap");
+        let (cert, _) = lintel::server::tls_files(&config).expect("tls");
+        let state = lintel::server::build_state(config).await.expect("state");
+        let task = tokio::spawn(async move {
+            let _ = lintel::server::serve_on(state, listener).await;
+        });
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(cert).unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        let base = format!("https://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        TestServer {
+            base,
+            client,
+            backend,
+            db,
+            admin_url,
+            db_name,
+            _dir: dir,
+            task,
+        }
+    }
+
+    /// Start a server with default settings.
+    pub async fn start(backend: &'static str) -> TestServer {
+        Self::start_with(backend, "").await
+    }
+
+    /// Stop the server and drop its database.
+    pub async fn stop(self) {
+        self.task.abort();
+        self.db.conn.clone().close().await.ok();
+        if let (Some(admin), Some(name)) = (self.admin_url, self.db_name) {
+            let conn = Database::connect(&admin).await.expect("reconnect");
+            let sql = if self.backend == "postgres" {
+                format!("DROP DATABASE {name} WITH (FORCE)")
+            } else {
+                format!("DROP DATABASE {name}")
+            };
+            conn.execute(Statement::from_string(conn.get_database_backend(), sql))
+                .await
+                .expect("drop database");
+        }
+    }
+
+    /// Send a request with an optional token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.header("X-Auth-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let text = resp.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, headers, value)
+    }
+
+    /// A password token for a user by name in the Default domain, optionally project-scoped by name.
+    pub async fn password_token(
+        &self,
+        user: &str,
+        password: &str,
+        project: Option<&str>,
+    ) -> (StatusCode, String, Value) {
+        let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}}});
+        if let Some(p) = project {
+            auth["scope"] = json!({"project": {"name": p, "domain": {"id": "default"}}});
+        }
+        let (status, headers, body) = self
+            .call(
+                Method::POST,
+                "/v3/auth/tokens",
+                None,
+                Some(json!({"auth": auth})),
+            )
+            .await;
+        let token = headers
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, token, body)
+    }
+
+    /// The admin's project-scoped token.
+    pub async fn admin_token(&self) -> String {
+        let (status, token, body) = self
+            .password_token("admin", ADMIN_PASSWORD, Some("admin"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        token
+    }
+
+    /// Validate `subject` with `auth`, returning status and body.
+    pub async fn validate(&self, auth: &str, subject: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .get(format!("{}/v3/auth/tokens", self.base))
+            .header("X-Auth-Token", auth)
+            .header("X-Subject-Token", subject)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Names of the roles a token body carries, sorted.
+pub fn role_names(body: &Value) -> Vec<String> {
+    let mut names: Vec<String> = body["token"]["roles"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
