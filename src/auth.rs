@@ -54,6 +54,19 @@ pub struct TokenMethod {
     pub id: Secret,
 }
 
+/// `identity.application_credential`.
+#[derive(Debug, Deserialize)]
+pub struct AppCredMethod {
+    /// Credential id.
+    pub id: Option<String>,
+    /// Credential name (with `user`).
+    pub name: Option<String>,
+    /// The owner, for a credential named by name.
+    pub user: Option<NamedRef>,
+    /// The secret.
+    pub secret: Option<Secret>,
+}
+
 /// `auth.identity`.
 #[derive(Debug, Deserialize)]
 pub struct Identity {
@@ -63,6 +76,8 @@ pub struct Identity {
     pub password: Option<PasswordMethod>,
     /// Token method body.
     pub token: Option<TokenMethod>,
+    /// Application credential method body.
+    pub application_credential: Option<AppCredMethod>,
 }
 
 /// `auth.scope`.
@@ -101,6 +116,8 @@ pub struct Validated {
     pub domain: Option<Arc<ScopeView>>,
     /// Role names and ids.
     pub roles: Vec<Arc<RoleView>>,
+    /// The application credential the token came from.
+    pub app_cred: Option<Arc<crate::view::AppCredView>>,
 }
 
 impl Validated {
@@ -303,6 +320,16 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
                 .ok_or(TokenError::Revoked)?,
         );
     }
+    let app_cred = match &data.app_cred_id {
+        Some(id) => Some(
+            view.app_cred(db, id)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(TokenError::Revoked)?,
+        ),
+        None => None,
+    };
     Ok(Validated {
         data,
         user,
@@ -310,6 +337,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
         project,
         domain,
         roles,
+        app_cred,
     })
 }
 
@@ -431,6 +459,16 @@ pub async fn authenticate(state: &AppState, req: AuthRequest) -> ApiResult<Token
     let now = crate::token::now();
     let expiry = now
         + Duration::from_std(state.config.token_expiration).unwrap_or_else(|_| Duration::hours(1));
+    if methods.iter().any(|m| m == "application_credential") {
+        let body = req
+            .identity
+            .application_credential
+            .as_ref()
+            .ok_or_else(|| {
+                ApiError::validation("identity. 'application_credential' is a required property")
+            })?;
+        return app_cred_token(state, body, req.scope.is_some(), now, expiry).await;
+    }
     if methods.iter().any(|m| m == "password") {
         let body =
             req.identity.password.as_ref().ok_or_else(|| {
@@ -503,4 +541,70 @@ pub async fn authenticate(state: &AppState, req: AuthRequest) -> ApiResult<Token
 /// Keystone's timestamp format (microseconds, `Z`).
 pub fn iso(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+async fn app_cred_token(
+    state: &AppState,
+    body: &AppCredMethod,
+    scoped: bool,
+    now: NaiveDateTime,
+    expiry: NaiveDateTime,
+) -> ApiResult<TokenData> {
+    use crate::credential::{self, Rejection};
+    if scoped {
+        return Err(ApiError::unauthorized_msg(
+            "Error authenticating with application credential: Application credentials cannot request a scope.",
+        ));
+    }
+    let secret = body.secret.as_ref().ok_or_else(|| {
+        ApiError::validation("identity.application_credential. 'secret' is a required property")
+    })?;
+    let id = match (&body.id, &body.name) {
+        (Some(id), _) => id.clone(),
+        (None, Some(name)) => {
+            let user = body.user.as_ref().ok_or_else(|| ApiError::BadRequest("Expecting to find user in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()))?;
+            let pu = PasswordUser {
+                id: user.id.clone(),
+                name: user.name.clone(),
+                domain: user.domain.as_deref().map(|d| NamedRef {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    domain: None,
+                }),
+                password: None,
+            };
+            let owner = find_user(state, &pu).await?;
+            credential::id_by_name(state, &owner.id, name)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Application Credential", name))?
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest("Expecting to find name or ID in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
+        }
+    };
+    let (cred, user) = match credential::verify(state, &id, secret).await? {
+        Ok(found) => found,
+        Err(Rejection::Unknown) => return Err(ApiError::not_found("Application Credential", &id)),
+        Err(Rejection::BadSecret | Rejection::Expired | Rejection::Disabled) => {
+            return Err(ApiError::unauthorized_msg(AUTH_FAILED))
+        }
+    };
+    let role_ids = credential::granted_roles(state, &cred).await?;
+    if role_ids.is_empty() {
+        return Err(ApiError::unauthorized_msg(format!(
+            "User {} has no access to project {}",
+            user.id, cred.model.project_id
+        )));
+    }
+    let expires_at = cred.model.expires_at.map_or(expiry, |e| e.min(expiry));
+    Ok(TokenData {
+        methods: vec!["application_credential".into()],
+        user_id: user.id.clone(),
+        scope: Scope::Project(cred.model.project_id.clone()),
+        role_ids,
+        issued_at: now,
+        expires_at,
+        audit_ids: vec![new_audit_id()],
+        app_cred_id: Some(cred.model.id.clone()),
+    })
 }

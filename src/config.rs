@@ -83,6 +83,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "auth", name: "methods", default: "password,token,application_credential", help: "Enabled authentication methods. Keystone-only values (external, oauth1, mapped, ...) are ignored with a warning." },
     OptionSpec { section: "security_compliance", name: "lockout_failure_attempts", default: "0", help: "Failed password attempts before a user is locked out (0: never)." },
     OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
+    OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
     OptionSpec { section: "oslo_middleware", name: "max_request_body_size", default: "114688", help: "Largest request body accepted, in bytes (larger: 413)." },
     OptionSpec { section: "server", name: "bind", default: "127.0.0.1:5000", help: "Address and port to listen on." },
     OptionSpec { section: "server", name: "insecure_http", default: "false", help: "Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)." },
@@ -193,6 +194,10 @@ const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
         "oslo_middleware",
         &["enable_proxy_headers_parsing", "http_basic_auth_user_file"],
     ),
+    (
+        "application_credential",
+        &["driver", "caching", "cache_time"],
+    ),
     ("server", &[]),
     ("tls", &[]),
 ];
@@ -204,6 +209,8 @@ pub struct Config {
     pub source: String,
     /// Base URL clients use to reach this service, without a trailing slash.
     pub public_endpoint: String,
+    /// Whether `public_endpoint` was derived from `bind` rather than configured.
+    pub public_endpoint_derived: bool,
     /// Directory for generated state.
     pub data_dir: PathBuf,
     /// Whether to log at debug level.
@@ -232,6 +239,8 @@ pub struct Config {
     pub lockout_duration: Duration,
     /// Largest request body.
     pub max_request_body_size: usize,
+    /// Most application credentials per user (negative: unlimited).
+    pub app_cred_user_limit: i64,
     /// Listen address.
     pub bind: SocketAddr,
     /// Serve plain HTTP.
@@ -395,6 +404,7 @@ impl Config {
         };
         Ok(Config {
             source: path.to_string(),
+            public_endpoint_derived: r.string("DEFAULT", "public_endpoint").is_empty(),
             public_endpoint,
             debug: r.boolean("DEFAULT", "debug")?,
             log_json: log_format == "json",
@@ -421,6 +431,11 @@ impl Config {
                 "expected seconds",
             )?),
             max_request_body_size: r.positive("oslo_middleware", "max_request_body_size")? as usize,
+            app_cred_user_limit: r.parse(
+                "application_credential",
+                "user_limit",
+                "expected a whole number (-1: unlimited)",
+            )?,
             bind,
             insecure_http,
             max_connections: r.positive("server", "max_connections")? as usize,
@@ -432,6 +447,15 @@ impl Config {
             data_dir,
             warnings,
         })
+    }
+
+    /// Listen elsewhere (the `serve --bind` flag); a derived public endpoint follows.
+    pub fn rebind(&mut self, bind: SocketAddr) {
+        self.bind = bind;
+        if self.public_endpoint_derived {
+            let scheme = if self.insecure_http { "http" } else { "https" };
+            self.public_endpoint = format!("{scheme}://{bind}");
+        }
     }
 
     /// Whether an authentication method is enabled.

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
 pub mod config;
+pub mod conn_limit;
+pub mod credential;
 pub mod db;
 pub mod error;
 pub mod hashing;

@@ -26,7 +26,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API over HTTPS.
-    Serve,
+    Serve {
+        /// Listen on this address instead of [server] bind.
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+    },
     /// Create or upgrade the database schema (safe to run on several nodes at once).
     DbSync,
     /// Create the default domain, admin project, roles, admin user and identity endpoint (idempotent).
@@ -141,7 +145,13 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve(config).await,
+        Command::Serve { bind } => {
+            let mut config = config;
+            if let Some(bind) = bind {
+                config.rebind(bind);
+            }
+            serve(config).await
+        }
         Command::DbSync => {
             let db = Db::connect(&config)
                 .await

@@ -11,6 +11,7 @@ use axum_server::Handle;
 use hyper_util::rt::TokioTimer;
 
 use crate::config::Config;
+use crate::conn_limit::Capped;
 use crate::db::Db;
 use crate::state::AppState;
 use crate::token::{keys, KeyRing, TokenCodec};
@@ -114,7 +115,11 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     let make = app.into_make_service();
     if config.insecure_http {
         tracing::warn!(addr = %local, "serving plain HTTP ([server] insecure_http = true): only behind a TLS-terminating proxy");
-        server.serve(make).await?;
+        let acceptor = Capped::new(
+            axum_server::accept::NoDelayAcceptor::new(),
+            config.max_connections,
+        );
+        server.acceptor(acceptor).serve(make).await?;
     } else {
         let (cert, key) = tls_files(&config)?;
         let tls = RustlsConfig::from_pem_file(&cert, &key)
@@ -123,7 +128,10 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
                 format!("loading TLS from {} and {}", cert.display(), key.display())
             })?;
         tracing::info!(addr = %local, endpoint = %config.public_endpoint, "Lintel listening (HTTPS)");
-        let acceptor = RustlsAcceptor::new(tls).handshake_timeout(config.handshake_timeout);
+        let tls = RustlsAcceptor::new(tls)
+            .handshake_timeout(config.handshake_timeout)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let acceptor = Capped::new(tls, config.max_connections);
         server.acceptor(acceptor).serve(make).await?;
     }
     Ok(())

@@ -27,6 +27,8 @@ pub struct Inner {
     pub revocations: RevocationIndex,
     /// Names, flags and the catalog, cached for validation.
     pub view: AuthzView,
+    /// Recently verified application credential secrets.
+    pub secrets: crate::credential::SecretCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -47,6 +49,7 @@ impl AppState {
             tokens,
             revocations: RevocationIndex::default(),
             view: AuthzView::new(),
+            secrets: crate::credential::SecretCache::default(),
         }))
     }
 

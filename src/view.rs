@@ -49,6 +49,19 @@ pub struct RoleView {
     pub name: String,
 }
 
+/// Cached facts about an application credential, as tokens show them.
+#[derive(Debug, Clone)]
+pub struct AppCredView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Whether it is restricted.
+    pub restricted: bool,
+    /// Its access rules, rendered.
+    pub access_rules: Vec<serde_json::Value>,
+}
+
 const CAPACITY: u64 = 100_000;
 const TTL: Duration = Duration::from_secs(300);
 
@@ -65,6 +78,7 @@ pub struct AuthzView {
     projects: Cache<String, Arc<ScopeView>>,
     domains: Cache<String, Arc<ScopeView>>,
     roles: Cache<String, Arc<RoleView>>,
+    app_creds: Cache<String, Arc<AppCredView>>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
 }
 
@@ -82,6 +96,7 @@ impl AuthzView {
             projects: cache(),
             domains: cache(),
             roles: cache(),
+            app_creds: cache(),
             catalog: RwLock::new(None),
         }
     }
@@ -154,6 +169,42 @@ impl AuthzView {
             name: r.name,
         });
         self.roles.insert(id.to_string(), v.clone());
+        Ok(Some(v))
+    }
+
+    /// An application credential, from cache or database.
+    pub async fn app_cred(&self, db: &Db, id: &str) -> Result<Option<Arc<AppCredView>>, DbErr> {
+        if let Some(v) = self.app_creds.get(id) {
+            return Ok(Some(v));
+        }
+        use entity::{
+            access_rule, application_credential as ac, application_credential_access_rule as acr,
+        };
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let Some(c) = ac::Entity::find_by_id(id).one(&db.conn).await? else {
+            return Ok(None);
+        };
+        let rule_ids: Vec<String> = acr::Entity::find()
+            .filter(acr::Column::ApplicationCredentialId.eq(id))
+            .all(&db.conn)
+            .await?
+            .into_iter()
+            .map(|r| r.access_rule_id)
+            .collect();
+        let rules = access_rule::Entity::find()
+            .filter(access_rule::Column::Id.is_in(rule_ids))
+            .all(&db.conn)
+            .await?;
+        let v = Arc::new(AppCredView {
+            id: c.id,
+            name: c.name,
+            restricted: c.unrestricted != Some(true),
+            access_rules: rules
+                .iter()
+                .map(|r| serde_json::json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method}))
+                .collect(),
+        });
+        self.app_creds.insert(id.to_string(), v.clone());
         Ok(Some(v))
     }
 

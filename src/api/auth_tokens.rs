@@ -90,6 +90,13 @@ pub async fn token_body(state: &AppState, v: &Validated, with_catalog: bool) -> 
             t["catalog"] = (*crate::catalog::document(state).await?).clone();
         }
     }
+    if let Some(ac) = &v.app_cred {
+        let mut block = json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
+        if !ac.access_rules.is_empty() {
+            block["access_rules"] = json!(ac.access_rules);
+        }
+        t["application_credential"] = block;
+    }
     Ok(json!({"token": t}))
 }
 

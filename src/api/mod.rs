@@ -1,5 +1,6 @@
 //! The HTTP API: one file per resource, each with its handlers and request types; this file builds the router.
 
+pub mod app_creds;
 pub mod auth_tokens;
 pub mod catalog;
 pub mod discovery;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(roles::routes())
         .merge(grants::routes())
         .merge(catalog::routes())
+        .merge(app_creds::routes())
         .route_layer(axum::middleware::from_fn(
             crate::http::layers::remember_route,
         ))

@@ -233,12 +233,26 @@ async fn remove(
     }
     let event = Event::now(RevKey::Role(id.clone()));
     let txn = state.db.write().await?;
-    // Grants, implication rules and credential roles go with the role (foreign keys cascade).
-    event.save(&*txn).await?;
+    // Every application credential carrying the role goes too, as in Keystone; grants and implication rules
+    // follow by foreign-key cascade.
+    let creds = crate::credential::carrying_role(&*txn, &id).await?;
+    let mut events = vec![event];
+    for c in &creds {
+        entity::application_credential::Entity::delete_by_id(c.as_str())
+            .exec(&*txn)
+            .await?;
+        events.push(crate::api::app_creds::revoke_tokens_of(c));
+    }
+    for e in &events {
+        e.save(&*txn).await?;
+    }
     r.delete(&*txn).await?;
     txn.commit().await?;
     state.view.forget_role(&id);
-    state.revoked(&[event]);
+    for c in &creds {
+        state.secrets.forget(c);
+    }
+    state.revoked(&events);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,5 @@
 //! A real Lintel server over HTTPS on an ephemeral port, on SQLite or on the PostgreSQL/MariaDB server named
 //! by `LINTEL_TEST_POSTGRES_URL` / `LINTEL_TEST_MYSQL_URL`, each test in a database of its own.
-#![allow(dead_code)]
 
 use std::io::Write;
 
@@ -137,6 +136,11 @@ impl TestServer {
     /// Start a server with default settings.
     pub async fn start(backend: &'static str) -> TestServer {
         Self::start_with(backend, "").await
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> String {
+        self._dir.path().display().to_string()
     }
 
     /// Stop the server and drop its database.

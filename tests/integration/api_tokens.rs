@@ -1,8 +1,6 @@
 //! Tokens over real HTTPS: issue, validate, check, revoke, Bearer, discovery and error shapes.
 
-mod common;
-
-use common::{role_names, TestServer, ADMIN_PASSWORD};
+use crate::common::{role_names, TestServer, ADMIN_PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -34,7 +32,7 @@ async fn discovery_and_health_answer_without_auth() {
 
 #[tokio::test]
 async fn password_token_has_keystone_shape_on_every_backend() {
-    for backend in common::backends() {
+    for backend in crate::common::backends() {
         let s = TestServer::start(backend).await;
         let (status, token, body) = s
             .password_token("admin", ADMIN_PASSWORD, Some("admin"))
@@ -343,5 +341,70 @@ async fn bad_input_gets_keystone_errors_never_500() {
         StatusCode::BAD_REQUEST,
         "a user by name needs a domain"
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn connection_cap_and_header_limit_hold() {
+    let s = TestServer::start_with("sqlite", "max_connections = 2\n").await;
+    // The harness's client holds one kept-alive connection; a second client takes the last slot.
+    let fresh = || {
+        let ca = std::fs::read(format!("{}/tls/cert.pem", s.data_dir())).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        s.client
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let second = fresh();
+    assert_eq!(
+        second
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let third = fresh();
+    assert!(
+        third
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .is_err(),
+        "a third connection is refused"
+    );
+    drop(second);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        fresh()
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "a slot frees when a connection closes"
+    );
+
+    let resp = s
+        .client
+        .get(format!("{}/healthz", s.base))
+        .header("X-Big", "x".repeat(64 * 1024))
+        .send()
+        .await;
+    match resp {
+        Ok(r) => assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+    }
     s.stop().await;
 }

@@ -1,8 +1,6 @@
 //! Users, projects, groups, roles and grants over real HTTPS, and the revocation rules that keep tokens honest.
 
-mod common;
-
-use common::{role_names, TestServer};
+use crate::common::{role_names, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -26,7 +24,7 @@ async fn role_id(s: &TestServer, token: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn identity_lifecycle_on_every_backend() {
-    for backend in common::backends() {
+    for backend in crate::common::backends() {
         let s = TestServer::start(backend).await;
         let admin = s.admin_token().await;
         let user = create(&s, &admin, "/v3/users", json!({"user": {"name": "alice", "domain_id": "default", "password": "pw-alice", "email": "a@example.org"}})).await;
@@ -319,7 +317,7 @@ async fn deleting_a_role_revokes_tokens_that_carry_it() {
 
 #[tokio::test]
 async fn parallel_writers_never_see_a_server_error() {
-    for backend in common::backends() {
+    for backend in crate::common::backends() {
         let s = std::sync::Arc::new(TestServer::start(backend).await);
         let admin = s.admin_token().await;
         let mut tasks = Vec::new();

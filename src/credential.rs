@@ -1,0 +1,503 @@
+//! Application credentials: the rules for creating them, checking their secrets (argon2id, with a cache of
+//! recently verified secrets), and what they grant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::NaiveDateTime;
+use entity::{
+    access_rule, application_credential as app_cred,
+    application_credential_access_rule as cred_rule, application_credential_role as cred_role,
+    role, user,
+};
+use hmac::{Hmac, Mac};
+use moka::sync::Cache;
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::assignment::{self, Target};
+use crate::error::{ApiError, ApiResult};
+use crate::hashing::Secret;
+use crate::state::AppState;
+
+/// A role named in a create request.
+#[derive(Debug, Clone)]
+pub enum RoleRef {
+    /// By id.
+    Id(String),
+    /// By name (global roles).
+    Name(String),
+}
+
+/// An access rule in a create request: a new rule, or an existing one of the user's by id.
+#[derive(Debug, Clone)]
+pub enum RuleRef {
+    /// Reuse a rule.
+    Id(String),
+    /// A new rule.
+    New {
+        /// Service type, e.g. `compute`.
+        service: String,
+        /// HTTP method.
+        method: String,
+        /// URL path template.
+        path: String,
+    },
+}
+
+/// What a caller asked for.
+#[derive(Debug)]
+pub struct NewCredential {
+    /// Name, unique per user.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The secret to use, or None to generate one.
+    pub secret: Option<Secret>,
+    /// Expiry (UTC).
+    pub expires_at: Option<NaiveDateTime>,
+    /// Roles; empty means the roles of the creating token.
+    pub roles: Vec<RoleRef>,
+    /// Whether the credential may manage credentials and trusts.
+    pub unrestricted: Option<bool>,
+    /// Access rules.
+    pub access_rules: Vec<RuleRef>,
+}
+
+/// A stored credential with its roles and rules.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The row.
+    pub model: app_cred::Model,
+    /// Its roles (implied roles included), by name.
+    pub roles: Vec<role::Model>,
+    /// Its access rules.
+    pub rules: Vec<access_rule::Model>,
+}
+
+impl Credential {
+    /// Whether it is restricted (the default).
+    pub fn restricted(&self) -> bool {
+        self.model.unrestricted != Some(true)
+    }
+}
+
+/// Keystone's secret length: 64 random bytes, URL-safe base64 without padding.
+fn generate_secret() -> Secret {
+    let mut bytes = [0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Create a credential for `user_id` on `project_id`; `token_roles` are the creating token's role ids.
+pub async fn create(
+    state: &AppState,
+    user_id: &str,
+    project_id: &str,
+    token_roles: &[String],
+    req: NewCredential,
+) -> ApiResult<(Credential, Secret)> {
+    let now = crate::token::now();
+    if req.expires_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::BadRequest(
+            "The 'expires_at' must not be before now. The server could not comply with the request since it is \
+             either malformed or otherwise incorrect. The client is assumed to be in error."
+                .into(),
+        ));
+    }
+    let db = &state.db.conn;
+    if let Ok(limit) = u64::try_from(state.config.app_cred_user_limit) {
+        let have = app_cred::Entity::find()
+            .filter(app_cred::Column::UserId.eq(user_id))
+            .count(db)
+            .await?;
+        if have >= limit {
+            return Err(ApiError::Forbidden(format!(
+                "Unable to create additional application credentials, maximum of {limit} already exceeded for user."
+            )));
+        }
+    }
+    let held =
+        assignment::effective_roles(db, user_id, &Target::Project(project_id.to_string())).await?;
+    let mut wanted: Vec<String> = Vec::new();
+    if req.roles.is_empty() {
+        wanted.extend(token_roles.iter().cloned());
+    }
+    for r in &req.roles {
+        let found = match r {
+            RoleRef::Id(id) => role::Entity::find_by_id(id.as_str())
+                .one(db)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("Could not find role: {id}.")))?,
+            RoleRef::Name(n) => assignment::role_by_name(db, n, None)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("Role {n} is not defined")))?,
+        };
+        wanted.push(found.id);
+    }
+    if wanted.iter().any(|r| !held.contains(r)) {
+        return Err(ApiError::BadRequest(
+            "Invalid application credential: Cannot create an application credential with unassigned role".into(),
+        ));
+    }
+    let role_ids = assignment::expand(wanted, &assignment::implications(db).await?);
+    let secret = req.secret.clone().unwrap_or_else(generate_secret);
+    if secret.expose().is_empty() {
+        return Err(ApiError::validation(
+            "application_credential.secret. '' is too short",
+        ));
+    }
+    let secret_hash = state.hasher.hash(&secret).await?;
+
+    let id = crate::api::new_id();
+    let txn = state.db.write().await?;
+    let row = app_cred::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(req.name.clone()),
+        user_id: Set(user_id.to_string()),
+        project_id: Set(project_id.to_string()),
+        description: Set(req.description.clone()),
+        secret_hash: Set(secret_hash),
+        unrestricted: Set(req.unrestricted),
+        expires_at: Set(req.expires_at),
+        created_at: Set(now),
+    };
+    match row.insert(&*txn).await {
+        Ok(_) => {}
+        Err(e) if crate::api::is_unique_violation(&e) => {
+            return Err(ApiError::duplicate(
+                "application_credential",
+                "name",
+                &req.name,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for r in &role_ids {
+        cred_role::ActiveModel {
+            application_credential_id: Set(id.clone()),
+            role_id: Set(r.clone()),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    for rule in &req.access_rules {
+        let rule_id = match rule {
+            RuleRef::Id(rid) => {
+                let found = access_rule::Entity::find_by_id(rid.as_str())
+                    .one(&*txn)
+                    .await?;
+                match found {
+                    Some(r) if r.user_id == user_id => r.id,
+                    _ => return Err(ApiError::not_found("Access Rule", rid)),
+                }
+            }
+            RuleRef::New {
+                service,
+                method,
+                path,
+            } => {
+                // Identical rules of the same user are shared, as Keystone does.
+                let existing = access_rule::Entity::find()
+                    .filter(access_rule::Column::UserId.eq(user_id))
+                    .filter(access_rule::Column::Service.eq(service.as_str()))
+                    .filter(access_rule::Column::Method.eq(method.as_str()))
+                    .filter(access_rule::Column::Path.eq(path.as_str()))
+                    .one(&*txn)
+                    .await?;
+                match existing {
+                    Some(r) => r.id,
+                    None => {
+                        access_rule::ActiveModel {
+                            id: Set(crate::api::new_id()),
+                            user_id: Set(user_id.to_string()),
+                            service: Set(service.clone()),
+                            method: Set(method.clone()),
+                            path: Set(path.clone()),
+                            created_at: Set(now),
+                        }
+                        .insert(&*txn)
+                        .await?
+                        .id
+                    }
+                }
+            }
+        };
+        let link = cred_rule::ActiveModel {
+            application_credential_id: Set(id.clone()),
+            access_rule_id: Set(rule_id),
+        };
+        match link.insert(&*txn).await {
+            Ok(_) => {}
+            Err(e) if crate::api::is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    txn.commit().await?;
+    let cred = load(state, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal("credential vanished after insert"))?;
+    Ok((cred, secret))
+}
+
+/// Load a credential with its roles and rules.
+pub async fn load(state: &AppState, id: &str) -> ApiResult<Option<Credential>> {
+    let db = &state.db.conn;
+    let Some(model) = app_cred::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(Some(expand_one(state, model).await?))
+}
+
+async fn expand_one(state: &AppState, model: app_cred::Model) -> ApiResult<Credential> {
+    let db = &state.db.conn;
+    let role_ids: Vec<String> = cred_role::Entity::find()
+        .filter(cred_role::Column::ApplicationCredentialId.eq(model.id.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.role_id)
+        .collect();
+    let roles = role::Entity::find()
+        .filter(role::Column::Id.is_in(role_ids))
+        .order_by_asc(role::Column::Name)
+        .all(db)
+        .await?;
+    let rule_ids: Vec<String> = cred_rule::Entity::find()
+        .filter(cred_rule::Column::ApplicationCredentialId.eq(model.id.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.access_rule_id)
+        .collect();
+    let rules = access_rule::Entity::find()
+        .filter(access_rule::Column::Id.is_in(rule_ids))
+        .all(db)
+        .await?;
+    Ok(Credential {
+        model,
+        roles,
+        rules,
+    })
+}
+
+/// A user's credentials, optionally by name.
+pub async fn list(
+    state: &AppState,
+    user_id: &str,
+    name: Option<&str>,
+) -> ApiResult<Vec<Credential>> {
+    let mut q = app_cred::Entity::find()
+        .filter(app_cred::Column::UserId.eq(user_id))
+        .order_by_asc(app_cred::Column::Name);
+    if let Some(n) = name {
+        q = q.filter(app_cred::Column::Name.eq(n));
+    }
+    let mut out = Vec::new();
+    for m in q.all(&state.db.conn).await? {
+        out.push(expand_one(state, m).await?);
+    }
+    Ok(out)
+}
+
+/// HMAC of a verified secret, keyed per process, so a cache hit proves the same secret without argon2.
+type Mac256 = Hmac<Sha256>;
+
+/// Recently verified secrets, by credential id.
+pub struct SecretCache {
+    key: [u8; 32],
+    seen: Cache<String, [u8; 32]>,
+}
+
+impl Default for SecretCache {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        SecretCache {
+            key,
+            seen: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
+        }
+    }
+}
+
+impl SecretCache {
+    fn tag(&self, id: &str, secret: &Secret) -> [u8; 32] {
+        // A key of any length is valid for HMAC.
+        let mut mac = <Mac256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(id.as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn hit(&self, id: &str, secret: &Secret) -> bool {
+        self.seen
+            .get(id)
+            .is_some_and(|t| bool::from(t.ct_eq(&self.tag(id, secret))))
+    }
+
+    fn remember(&self, id: &str, secret: &Secret) {
+        self.seen.insert(id.to_string(), self.tag(id, secret));
+    }
+
+    /// Forget a credential (deleted on this node).
+    pub fn forget(&self, id: &str) {
+        self.seen.invalidate(id);
+    }
+}
+
+/// Why a credential did not authenticate (callers map all of these to one answer where the protocol wants it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No such credential.
+    Unknown,
+    /// Wrong secret.
+    BadSecret,
+    /// Past its expiry.
+    Expired,
+    /// Its user or project is disabled.
+    Disabled,
+}
+
+/// Check a credential's secret, expiry and owner; on success return it with the user.
+pub async fn verify(
+    state: &AppState,
+    id: &str,
+    secret: &Secret,
+) -> ApiResult<Result<(Credential, Arc<crate::view::UserView>), Rejection>> {
+    let Some(cred) = load(state, id).await? else {
+        return Ok(Err(Rejection::Unknown));
+    };
+    let ok = if state.secrets.hit(id, secret) {
+        true
+    } else if state.hasher.verify(secret, &cred.model.secret_hash).await? {
+        state.secrets.remember(id, secret);
+        true
+    } else {
+        false
+    };
+    if !ok {
+        return Ok(Err(Rejection::BadSecret));
+    }
+    if cred
+        .model
+        .expires_at
+        .is_some_and(|e| e <= crate::token::now())
+    {
+        return Ok(Err(Rejection::Expired));
+    }
+    let owner = state.view.user(&state.db, &cred.model.user_id).await?;
+    let project = state
+        .view
+        .project(&state.db, &cred.model.project_id)
+        .await?;
+    match (owner, project) {
+        (Some(u), Some(p)) if u.enabled && p.enabled => Ok(Ok((cred, u))),
+        _ => Ok(Err(Rejection::Disabled)),
+    }
+}
+
+/// Find a credential id by name for a user.
+pub async fn id_by_name(state: &AppState, user_id: &str, name: &str) -> ApiResult<Option<String>> {
+    Ok(app_cred::Entity::find()
+        .filter(app_cred::Column::UserId.eq(user_id))
+        .filter(app_cred::Column::Name.eq(name))
+        .one(&state.db.conn)
+        .await?
+        .map(|c| c.id))
+}
+
+/// The user's effective roles on the credential's project that the credential also carries.
+pub async fn granted_roles(state: &AppState, cred: &Credential) -> ApiResult<Vec<String>> {
+    let held = assignment::effective_roles(
+        &state.db.conn,
+        &cred.model.user_id,
+        &Target::Project(cred.model.project_id.clone()),
+    )
+    .await?;
+    Ok(cred
+        .roles
+        .iter()
+        .map(|r| r.id.clone())
+        .filter(|r| held.contains(r))
+        .collect())
+}
+
+/// Whether a user exists (for 404s on the user path).
+pub async fn user_exists(state: &AppState, user_id: &str) -> ApiResult<bool> {
+    Ok(user::Entity::find_by_id(user_id)
+        .one(&state.db.conn)
+        .await?
+        .is_some())
+}
+
+/// Delete a credential and revoke every token issued from it, in one transaction.
+pub async fn delete(state: &AppState, id: &str) -> ApiResult<()> {
+    let event = crate::token::revocation::Event::now(crate::token::revocation::RevKey::AppCred(
+        id.to_string(),
+    ));
+    let txn = state.db.write().await?;
+    app_cred::Entity::delete_by_id(id).exec(&*txn).await?;
+    event.save(&*txn).await?;
+    txn.commit().await?;
+    state.secrets.forget(id);
+    state.revoked(&[event]);
+    Ok(())
+}
+
+/// A user's access rules.
+pub async fn rules_of(state: &AppState, user_id: &str) -> ApiResult<Vec<access_rule::Model>> {
+    Ok(access_rule::Entity::find()
+        .filter(access_rule::Column::UserId.eq(user_id))
+        .order_by_asc(access_rule::Column::Id)
+        .all(&state.db.conn)
+        .await?)
+}
+
+/// Delete an access rule that no credential uses.
+pub async fn delete_rule(state: &AppState, user_id: &str, id: &str) -> ApiResult<()> {
+    let rule = access_rule::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?;
+    let Some(rule) = rule.filter(|r| r.user_id == user_id) else {
+        return Err(ApiError::not_found("Access Rule", id));
+    };
+    let in_use = cred_rule::Entity::find()
+        .filter(cred_rule::Column::AccessRuleId.eq(id))
+        .count(&state.db.conn)
+        .await?;
+    if in_use > 0 {
+        return Err(ApiError::Forbidden(format!(
+            "Cannot delete access rule {id}: an application credential still uses it."
+        )));
+    }
+    let txn = state.db.write().await?;
+    access_rule::Entity::delete_by_id(rule.id)
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Credentials carrying a role (deleted with the role).
+pub async fn carrying_role<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    role_id: &str,
+) -> Result<Vec<String>, sea_orm::DbErr> {
+    Ok(cred_role::Entity::find()
+        .filter(cred_role::Column::RoleId.eq(role_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.application_credential_id)
+        .collect())
+}

@@ -1,0 +1,199 @@
+//! The `lintel` binary as an operator meets it: configuration errors, the newcomer path, db-sync on several nodes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lintel");
+
+fn lintel(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_remove("LINTEL_CONFIG")
+        .stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn config_errors_name_file_section_and_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lintel(dir.path())
+        .args(["--config", "missing.conf", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read configuration file missing.conf"));
+
+    std::fs::write(dir.path().join("bad.conf"), "[token]\nexpirashun = 10\n").unwrap();
+    let out = lintel(dir.path())
+        .args(["--config", "bad.conf", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("bad.conf: [token] expirashun: unknown option"));
+
+    std::fs::write(dir.path().join("ks.conf"), "[DEFAULT]\nlog_dir = /var/log/keystone\n[cache]\nenabled = true\n[auth]\nmethods = external,password,token\n").unwrap();
+    let out = lintel(dir.path())
+        .args(["--config", "ks.conf", "check-config"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "a keystone.conf with foreign parts loads with warnings"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[cache]") && err.contains("'external'") && err.contains("log_dir"),
+        "{err}"
+    );
+
+    // --config wins over LINTEL_CONFIG.
+    let out = lintel(dir.path())
+        .env("LINTEL_CONFIG", "bad.conf")
+        .args(["--config", "ks.conf", "check-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = lintel(dir.path())
+        .env("LINTEL_CONFIG", "bad.conf")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn newcomer_path_serves_https_and_writes_a_private_openrc() {
+    lintel::server::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = lintel(dir.path())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let openrc = dir.path().join("data/admin-openrc.sh");
+    let cert = dir.path().join("data/tls/cert.pem");
+    let started = Instant::now();
+    while !(openrc.exists() && cert.exists()) && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mode = std::fs::metadata(&openrc)
+        .expect("openrc written")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&openrc).unwrap();
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .to_string()
+    };
+    assert_eq!(var("OS_AUTH_URL"), format!("https://127.0.0.1:{port}/v3"));
+    assert_eq!(var("OS_IDENTITY_API_VERSION"), "3");
+    assert_eq!(
+        var("OS_CACERT"),
+        std::fs::canonicalize(&cert).unwrap().display().to_string()
+    );
+    let password = var("OS_PASSWORD");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+        let client = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+        let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": var("OS_USERNAME"), "domain": {"name": var("OS_USER_DOMAIN_NAME")}, "password": password}}},
+            "scope": {"project": {"name": var("OS_PROJECT_NAME"), "domain": {"name": var("OS_PROJECT_DOMAIN_NAME")}}}}});
+        let mut last = None;
+        for _ in 0..100 {
+            match client.post(format!("https://127.0.0.1:{port}/v3/auth/tokens")).json(&body).send().await {
+                Ok(r) => {
+                    last = Some(r.status());
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        last
+    });
+    assert_eq!(status, Some(reqwest::StatusCode::CREATED));
+
+    // SIGTERM drains and exits 0; the password never reached the terminal or the log.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("admin-openrc.sh"),
+        "the terminal shows where the credentials are: {printed}"
+    );
+    assert!(
+        !printed.contains(&password),
+        "the password must not be printed"
+    );
+    assert!(
+        printed.contains("self-signed"),
+        "says it generated a certificate"
+    );
+}
+
+#[test]
+fn db_sync_runs_concurrently_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("lintel.conf");
+    std::fs::write(
+        &conf,
+        format!("[DEFAULT]\ndata_dir = {}\n", dir.path().display()),
+    )
+    .unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            lintel(dir.path())
+                .args(["--config", conf.to_str().unwrap(), "db-sync"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for _ in 0..2 {
+        let out = lintel(dir.path())
+            .args([
+                "--config",
+                conf.to_str().unwrap(),
+                "bootstrap",
+                "--bootstrap-password",
+                "pw",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bootstrap is idempotent: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one crate (one link) for all of them, each module a subsystem.
+
+mod api_identity;
+mod api_scopes;
+mod api_tokens;
+mod app_creds;
+mod cli;
+mod common;
+mod sample_config;
