@@ -501,3 +501,63 @@ pub async fn carrying_role<C: sea_orm::ConnectionTrait>(
         .map(|r| r.application_credential_id)
         .collect())
 }
+
+/// Whether access rules allow a request: a rule names the service type, the method, and a path template in which
+/// `*` stands for one path segment and `**` for any number of them (Keystone's matching).
+pub fn rules_allow(rules: &[serde_json::Value], service: &str, method: &str, path: &str) -> bool {
+    rules.iter().any(|r| {
+        r["service"].as_str() == Some(service)
+            && r["method"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case(method))
+            && r["path"].as_str().is_some_and(|p| path_matches(p, path))
+    })
+}
+
+fn path_matches(template: &str, path: &str) -> bool {
+    fn walk(t: &[&str], p: &[&str]) -> bool {
+        match (t.first(), p.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => (0..=p.len()).any(|skip| walk(&t[1..], &p[skip..])),
+            (Some(seg), Some(part)) if *seg == "*" || seg == part => walk(&t[1..], &p[1..]),
+            _ => false,
+        }
+    }
+    let split = |s: &str| {
+        s.trim_end_matches('/')
+            .split('/')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (t, p) = (split(template), split(path));
+    walk(
+        &t.iter().map(String::as_str).collect::<Vec<_>>(),
+        &p.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rule_paths_match_like_keystone() {
+        let rules = vec![
+            serde_json::json!({"service": "identity", "method": "GET", "path": "/v3/users/*"}),
+        ];
+        assert!(rules_allow(&rules, "identity", "GET", "/v3/users/abc"));
+        assert!(!rules_allow(
+            &rules,
+            "identity",
+            "GET",
+            "/v3/users/abc/projects"
+        ));
+        assert!(!rules_allow(&rules, "identity", "DELETE", "/v3/users/abc"));
+        assert!(!rules_allow(&rules, "compute", "GET", "/v3/users/abc"));
+        assert!(path_matches("/v3/**", "/v3/users/abc/projects"));
+        assert!(path_matches("/v3/**/projects", "/v3/users/abc/projects"));
+        assert!(path_matches("/v3/users", "/v3/users/"));
+        assert!(!path_matches("/v3/users", "/v3/groups"));
+    }
+}

@@ -137,6 +137,16 @@ fn token_error(e: TokenError) -> ApiError {
     ApiError::NotFound(e.to_string())
 }
 
+/// Whether the validator announced `OpenStack-Identity-Access-Rules` with a version of at least 1.0.
+fn understands_access_rules(headers: &HeaderMap) -> bool {
+    let version = headers
+        .get("openstack-identity-access-rules")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>());
+    matches!(parts.next(), Some(Ok(major)) if major >= 1)
+}
+
 /// May the caller (or the service token beside it) look at tokens of `subject_user`?
 async fn authorize(
     state: &AppState,
@@ -183,6 +193,14 @@ async fn validate(
         &v.user.id,
     )
     .await?;
+    if v.app_cred
+        .as_ref()
+        .is_some_and(|ac| !ac.access_rules.is_empty())
+        && !understands_access_rules(&headers)
+    {
+        // A validator that cannot enforce access rules must not be handed a token that has them.
+        return Err(token_error(TokenError::Revoked));
+    }
     let body = token_body(&state, &v, !nocatalog).await?;
     Ok(with_subject(StatusCode::OK, token, body))
 }

@@ -35,13 +35,28 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (token, bearer) = presented_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        match auth::validate(state, token, false).await {
-            Ok(v) => Ok(Caller(v)),
-            Err(_) => Err(ApiError::Unauthorized {
+        let v = auth::validate(state, token, false)
+            .await
+            .map_err(|_| ApiError::Unauthorized {
                 message: crate::error::AUTH_REQUIRED.into(),
                 bearer,
-            }),
+            })?;
+        // A credential with access rules may only reach what they allow on this service (type identity).
+        if let Some(ac) = v.app_cred.as_ref().filter(|ac| !ac.access_rules.is_empty()) {
+            if !crate::credential::rules_allow(
+                &ac.access_rules,
+                "identity",
+                parts.method.as_str(),
+                parts.uri.path(),
+            ) {
+                return Err(ApiError::Forbidden(
+                    "You are not authorized to perform the requested action: the application credential's access \
+                     rules do not allow this request."
+                        .into(),
+                ));
+            }
         }
+        Ok(Caller(v))
     }
 }
 

@@ -702,3 +702,64 @@ async fn expiry_and_user_limit() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn access_rules_are_enforced_and_hidden_from_old_validators() {
+    let s = TestServer::start("sqlite").await;
+    let admin = s.admin_token().await;
+    let uid = me(&s, &admin).await;
+    let rules = json!([{"service": "identity", "method": "GET", "path": "/v3/users/*"}]);
+    let (_, body) = create(
+        &s,
+        &admin,
+        &uid,
+        json!({"name": "ruled", "secret": "x", "access_rules": rules}),
+    )
+    .await;
+    let id = body["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, token, body) = cred_token(&s, json!({"id": id, "secret": "x"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["token"]["application_credential"]["access_rules"][0]["path"],
+        "/v3/users/*"
+    );
+
+    let (status, _, _) = s
+        .call(Method::GET, &format!("/v3/users/{uid}"), Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "allowed by its rule");
+    let (status, _, _) = s
+        .call(Method::GET, "/v3/projects", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "outside its rules");
+
+    let (status, body) = s.validate(&admin, &token).await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (StatusCode::NOT_FOUND, Some("Failed to validate token")),
+        "old middleware must not see it"
+    );
+    let resp = s
+        .client
+        .get(format!("{}/v3/auth/tokens", s.base))
+        .header("X-Auth-Token", &admin)
+        .header("X-Subject-Token", &token)
+        .header("OpenStack-Identity-Access-Rules", "1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "a validator that enforces rules gets the token"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["token"]["application_credential"]["access_rules"][0]["method"],
+        "GET"
+    );
+    s.stop().await;
+}
