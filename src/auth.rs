@@ -441,6 +441,11 @@ fn scope_of(target: Option<Target>) -> Scope {
     }
 }
 
+/// The default expiry of a token issued now.
+pub fn default_expiry(state: &AppState, now: NaiveDateTime) -> NaiveDateTime {
+    now + Duration::from_std(state.config.token_expiration).unwrap_or_else(|_| Duration::hours(1))
+}
+
 /// Authenticate an `auth` request and decide what the new token carries.
 pub async fn authenticate(state: &AppState, req: AuthRequest) -> ApiResult<TokenData> {
     let methods = &req.identity.methods;
@@ -589,7 +594,18 @@ async fn app_cred_token(
             return Err(ApiError::unauthorized_msg(AUTH_FAILED))
         }
     };
-    let role_ids = credential::granted_roles(state, &cred).await?;
+    credential_token(state, &cred, &user, now, expiry).await
+}
+
+/// The token an application credential earns now: its roles the user still holds, capped at its expiry.
+pub async fn credential_token(
+    state: &AppState,
+    cred: &crate::credential::Credential,
+    user: &UserView,
+    now: NaiveDateTime,
+    expiry: NaiveDateTime,
+) -> ApiResult<TokenData> {
+    let role_ids = crate::credential::granted_roles(state, cred).await?;
     if role_ids.is_empty() {
         return Err(ApiError::unauthorized_msg(format!(
             "User {} has no access to project {}",

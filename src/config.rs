@@ -84,6 +84,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "security_compliance", name: "lockout_failure_attempts", default: "0", help: "Failed password attempts before a user is locked out (0: never)." },
     OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
     OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
+    OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of POST /v3/OS-OAUTH2/token: client_secret_basic, client_secret_post (tls_client_auth is not supported yet and is ignored with a warning)." },
+    OptionSpec { section: "oslo_middleware", name: "enable_proxy_headers_parsing", default: "false", help: "Trust X-Forwarded-Proto from the proxy in front (with [server] insecure_http), so the OAuth2 endpoint knows the client used HTTPS." },
     OptionSpec { section: "oslo_middleware", name: "max_request_body_size", default: "114688", help: "Largest request body accepted, in bytes (larger: 413)." },
     OptionSpec { section: "server", name: "bind", default: "127.0.0.1:5000", help: "Address and port to listen on." },
     OptionSpec { section: "server", name: "insecure_http", default: "false", help: "Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)." },
@@ -190,10 +192,7 @@ const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
             "invalid_password_hash_max_chars",
         ],
     ),
-    (
-        "oslo_middleware",
-        &["enable_proxy_headers_parsing", "http_basic_auth_user_file"],
-    ),
+    ("oslo_middleware", &["http_basic_auth_user_file"]),
     (
         "application_credential",
         &["driver", "caching", "cache_time"],
@@ -241,6 +240,10 @@ pub struct Config {
     pub max_request_body_size: usize,
     /// Most application credentials per user (negative: unlimited).
     pub app_cred_user_limit: i64,
+    /// OAuth2 client authentication methods enabled (RFC 7591 names).
+    pub oauth2_authn_methods: Vec<String>,
+    /// Trust `X-Forwarded-Proto` from the proxy.
+    pub trust_proxy_headers: bool,
     /// Listen address.
     pub bind: SocketAddr,
     /// Serve plain HTTP.
@@ -371,6 +374,19 @@ impl Config {
                 ));
             }
         }
+        let mut oauth2_authn_methods = Vec::new();
+        for m in r
+            .string("oauth2", "oauth2_authn_methods")
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            match m {
+                "client_secret_basic" | "client_secret_post" => oauth2_authn_methods.push(m.to_string()),
+                "tls_client_auth" => warnings.push(format!("{path}: [oauth2] oauth2_authn_methods: 'tls_client_auth' is not supported by Lintel yet and is ignored")),
+                other => return Err(r.bad("oauth2", "oauth2_authn_methods", &format!("unknown method '{other}'"))),
+            }
+        }
         let tls_files = match (r.string("tls", "cert_file"), r.string("tls", "key_file")) {
             (c, k) if c.is_empty() && k.is_empty() => None,
             (c, _) if c.is_empty() => {
@@ -431,6 +447,8 @@ impl Config {
                 "expected seconds",
             )?),
             max_request_body_size: r.positive("oslo_middleware", "max_request_body_size")? as usize,
+            oauth2_authn_methods,
+            trust_proxy_headers: r.boolean("oslo_middleware", "enable_proxy_headers_parsing")?,
             app_cred_user_limit: r.parse(
                 "application_credential",
                 "user_limit",

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod domains;
 pub mod grants;
 pub mod groups;
+pub mod oauth2;
 pub mod projects;
 pub mod roles;
 pub mod users;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(grants::routes())
         .merge(catalog::routes())
         .merge(app_creds::routes())
+        .merge(oauth2::routes())
         .route_layer(axum::middleware::from_fn(
             crate::http::layers::remember_route,
         ))

@@ -28,10 +28,11 @@ from keystoneauth1.identity import v3
 CREATE_KEYS = {"ID", "Name", "Description", "Project ID", "Roles", "Unrestricted",
                "Access Rules", "Expires At", "Secret"}
 SHOW_KEYS = CREATE_KEYS - {"Secret"}
-# The API's application credential object (besides `links` and, on create
-# only, `secret`).
+# The API's application credential object (besides `links`, on create only
+# `secret`, and `access_rules`, which Keystone leaves out of GET responses for
+# a credential that has none).
 API_KEYS = {"id", "name", "description", "user_id", "project_id", "system",
-            "expires_at", "unrestricted", "roles", "access_rules"}
+            "expires_at", "unrestricted", "roles"}
 
 # Everything the admin CLI environment sets that would select password auth;
 # dropped when the CLI authenticates with an application credential.
@@ -167,6 +168,8 @@ def test_app_cred_create_defaults(lintel, make_name):
     assert api["unrestricted"] is False
     assert api["expires_at"] is None
     assert _role_names(api) == names
+    assert "access_rules" not in api, (
+        f"Keystone leaves access_rules out of a credential that has none: {api}")
 
 
 def test_app_cred_create_with_options(lintel, make_name):
@@ -245,6 +248,9 @@ def test_app_cred_list_show_delete(lintel, make_name):
     assert row["Description"] == "D"
     assert _role_names(row) == ["member", "reader"]
     assert "Secret" not in row and "secret" not in row, row
+    # Keystone leaves `access_rules` out of a credential without rules, so
+    # the CLI shows null (not []) for it.
+    assert row["Access Rules"] is None, row
 
     for ref in (name, cred_id):
         shown = lintel.openstack_json("application", "credential", "show", ref)
@@ -255,7 +261,7 @@ def test_app_cred_list_show_delete(lintel, make_name):
         assert shown["Description"] == "D"
         assert shown["Unrestricted"] is False
         assert shown["Expires At"] is None
-        assert shown["Access Rules"] == []
+        assert shown["Access Rules"] is None, shown
         assert _role_names(shown) == ["member", "reader"]
 
     out = lintel.openstack("application", "credential", "delete", name)
@@ -345,7 +351,7 @@ def test_keystoneauth_app_cred_by_id(lintel, make_name):
     assert sess.get_user_id() == admin_id
     access = sess.auth.get_access(sess)
     assert access.auth_token == token
-    assert access.methods == ["application_credential"], access.methods
+    assert access._data["token"]["methods"] == ["application_credential"]
     assert sorted(access.role_names) == ["member", "reader"]
     assert access.project_name == "admin"
     assert access.username == "admin"
@@ -376,7 +382,8 @@ def test_keystoneauth_app_cred_by_name(lintel, make_name, user_ref):
     assert sess.get_token()
     assert sess.get_project_id() == cred["Project ID"]
     assert sess.get_user_id() == admin_id
-    assert sess.auth.get_access(sess).methods == ["application_credential"]
+    access = sess.auth.get_access(sess)
+    assert access._data["token"]["methods"] == ["application_credential"]
 
 
 @pytest.mark.parametrize("how", ["id", "name"])
@@ -396,15 +403,35 @@ def test_keystoneauth_app_cred_wrong_secret_is_unauthorized(lintel, make_name, h
         sess.get_token()
 
 
-def test_keystoneauth_unknown_app_cred_is_unauthorized(lintel, make_name):
-    sess = _app_cred_session(lintel, application_credential_id="0" * 32,
-                             application_credential_secret=make_name("secret"))
+# What Keystone answers for a credential or user it cannot find: an unknown
+# credential ID is 404, an unknown credential name (of a known user) 401, an
+# unknown user (by name) 404.
+@pytest.mark.parametrize("how, error", [
+    ("unknown id", ks_exc.NotFound),
+    ("unknown name", ks_exc.Unauthorized),
+    ("unknown user", ks_exc.NotFound),
+])
+def test_keystoneauth_unknown_app_cred_is_refused(lintel, make_name, how, error):
+    admin_id, _ = _admin_ids(lintel)
+    name = make_name("ac")
+    cred = _create(lintel, name)
+    ref = {
+        "unknown id": {"application_credential_id": "0" * 32},
+        "unknown name": {"application_credential_name": make_name("nosuchac"),
+                         "user_id": admin_id},
+        "unknown user": {"application_credential_name": name,
+                         "username": make_name("nosuchuser"),
+                         "user_domain_name": "Default"},
+    }[how]
 
-    with pytest.raises(ks_exc.Unauthorized):
+    sess = _app_cred_session(lintel, application_credential_secret=cred["Secret"],
+                             **ref)
+
+    with pytest.raises(error):
         sess.get_token()
 
 
-def test_deleted_app_cred_is_unauthorized_and_its_tokens_revoked(lintel, make_name):
+def test_deleted_app_cred_is_refused_and_its_tokens_revoked(lintel, make_name):
     name = make_name("ac")
     cred = _create(lintel, name)
     sess = _app_cred_session(lintel, application_credential_id=cred["ID"],
@@ -421,8 +448,15 @@ def test_deleted_app_cred_is_unauthorized_and_its_tokens_revoked(lintel, make_na
     assert resp.status_code == 404, (
         f"a token of a deleted application credential still validates: "
         f"{resp.status_code} {resp.text}")
+    # Keystone: authenticating with the ID of a deleted credential is 404 ...
     fresh = _app_cred_session(lintel, application_credential_id=cred["ID"],
                               application_credential_secret=cred["Secret"])
+    with pytest.raises(ks_exc.NotFound):
+        fresh.get_token()
+    # ... and with its name 401.
+    fresh = _app_cred_session(lintel, application_credential_name=name,
+                              application_credential_secret=cred["Secret"],
+                              username="admin", user_domain_name="Default")
     with pytest.raises(ks_exc.Unauthorized):
         fresh.get_token()
 

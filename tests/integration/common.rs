@@ -114,7 +114,12 @@ impl TestServer {
             .add_root_certificate(ca)
             .build()
             .unwrap();
-        let base = format!("https://127.0.0.1:{port}");
+        let scheme = if extra_conf.contains("insecure_http = true") {
+            "http"
+        } else {
+            "https"
+        };
+        let base = format!("{scheme}://127.0.0.1:{port}");
         for _ in 0..100 {
             if client.get(format!("{base}/healthz")).send().await.is_ok() {
                 break;

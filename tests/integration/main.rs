@@ -6,4 +6,5 @@ mod api_tokens;
 mod app_creds;
 mod cli;
 mod common;
+mod oauth2;
 mod sample_config;

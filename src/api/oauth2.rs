@@ -1,0 +1,172 @@
+//! `POST /v3/OS-OAUTH2/token`: the client credentials grant, answered as RFC 6749 says.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::credential::{self, Credential};
+use crate::error::ApiError;
+use crate::oauth2::{
+    check_grant, client_auth, parse_form, requested_roles, ClientAuth, OAuthError,
+};
+use crate::state::AppState;
+use crate::view::UserView;
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/v3/OS-OAUTH2/token",
+        post(token).fallback(|| async { OAuthError::MethodNotAllowed }),
+    )
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match issue(&state, &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn backend(e: ApiError) -> OAuthError {
+    match e {
+        ApiError::Unavailable => OAuthError::TemporarilyUnavailable,
+        other => {
+            tracing::error!(error = %other, "token endpoint failure");
+            OAuthError::ServerError
+        }
+    }
+}
+
+/// Over plain HTTP the endpoint only answers requests a trusted proxy marks as HTTPS.
+fn check_transport(state: &AppState, headers: &HeaderMap) -> Result<(), OAuthError> {
+    if !state.config.insecure_http {
+        return Ok(());
+    }
+    let forwarded_https = state.config.trust_proxy_headers
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    if forwarded_https {
+        Ok(())
+    } else {
+        Err(OAuthError::InvalidRequest(
+            "The token endpoint requires HTTPS: this server speaks plain HTTP and no trusted proxy marked the request \
+             as HTTPS ([oslo_middleware] enable_proxy_headers_parsing with X-Forwarded-Proto: https)."
+                .into(),
+        ))
+    }
+}
+
+/// Verify the client, trying the form-decoded reading of a Basic header when the first reading fails.
+async fn verify_client(
+    state: &AppState,
+    auth: &ClientAuth,
+) -> Result<(Credential, std::sync::Arc<UserView>), OAuthError> {
+    let first = credential::verify(state, &auth.id, &auth.secret.secret())
+        .await
+        .map_err(backend)?;
+    if let Ok(found) = first {
+        return Ok(found);
+    }
+    if let Some((id, secret)) = &auth.decoded {
+        if let Ok(found) = credential::verify(state, id, &secret.secret())
+            .await
+            .map_err(backend)?
+        {
+            return Ok(found);
+        }
+    }
+    Err(OAuthError::InvalidClient)
+}
+
+async fn issue(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    if !state.config.method_enabled("application_credential") {
+        return Err(OAuthError::InvalidRequest(
+            "Application credentials are disabled on this server.".into(),
+        ));
+    }
+    check_transport(state, headers)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::InvalidRequest("The request body is too large.".into())
+        } else {
+            OAuthError::InvalidRequest("The request body could not be read.".into())
+        }
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let form = parse_form(content_type, &body)?;
+    check_grant(&form)?;
+    let methods = &state.config.oauth2_authn_methods;
+    let enabled = |m: &str| methods.iter().any(|x| x == m);
+    let auth = client_auth(
+        headers,
+        &form,
+        enabled("client_secret_basic"),
+        enabled("client_secret_post"),
+    )?;
+    let (cred, user) = verify_client(state, &auth).await?;
+
+    let now = crate::token::now();
+    let mut data = crate::auth::credential_token(
+        state,
+        &cred,
+        &user,
+        now,
+        crate::auth::default_expiry(state, now),
+    )
+    .await
+    .map_err(|e| match e {
+        // The user holds none of the credential's roles any more: the client cannot act.
+        ApiError::Unauthorized { .. } => OAuthError::InvalidClient,
+        other => backend(other),
+    })?;
+    let scope = requested_roles(form.scope.as_deref());
+    if let Some(names) = &scope {
+        let mut wanted = Vec::new();
+        for name in names {
+            let held = cred
+                .roles
+                .iter()
+                .find(|r| r.name == *name && data.role_ids.contains(&r.id));
+            let Some(r) = held else {
+                return Err(OAuthError::InvalidScope(format!(
+                    "The requested scope is invalid: role '{name}' is not granted to this client."
+                )));
+            };
+            wanted.push(r.id.clone());
+        }
+        let rules = crate::assignment::implications(&state.db.conn)
+            .await
+            .map_err(|e| backend(e.into()))?;
+        let narrowed = crate::assignment::expand(wanted, &rules);
+        data.role_ids.retain(|r| narrowed.contains(r));
+    }
+    let access_token = state.tokens.issue(&data);
+    let expires_in = (data.expires_at - now).num_seconds().max(0);
+    let mut out =
+        json!({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in});
+    if let Some(names) = scope {
+        out["scope"] = json!(names.join(" "));
+    }
+    let mut resp = (StatusCode::OK, Json(out)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}

@@ -1,0 +1,411 @@
+//! OAuth 2.0 client credentials (RFC 6749 §4.4): client authentication parsing and RFC-shaped errors.
+//!
+//! Pure functions over the request's parts, so the rules are testable without a server; the handler in
+//! `api/oauth2.rs` only wires them to credentials and tokens.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+
+use crate::hashing::Secret;
+
+/// An error of the token endpoint, answered as `{"error", "error_description"}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// 400 `invalid_request`.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 401 `invalid_client`: the same answer whatever went wrong.
+    #[error("Client authentication failed.")]
+    InvalidClient,
+    /// 400 `unsupported_grant_type`.
+    #[error("The parameter grant_type {0} is not supported.")]
+    UnsupportedGrantType(String),
+    /// 400 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// 405 with `Allow: POST`.
+    #[error("The method is not allowed for the requested URL.")]
+    MethodNotAllowed,
+    /// 503 `temporarily_unavailable` with `Retry-After`.
+    #[error("The server is busy verifying other clients; retry shortly.")]
+    TemporarilyUnavailable,
+    /// 500 `server_error` (logged; a bug).
+    #[error("An unexpected error prevented the server from issuing a token.")]
+    ServerError,
+}
+
+impl OAuthError {
+    fn code(&self) -> (StatusCode, &'static str) {
+        match self {
+            OAuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            OAuthError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            OAuthError::UnsupportedGrantType(_) => {
+                (StatusCode::BAD_REQUEST, "unsupported_grant_type")
+            }
+            OAuthError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
+            OAuthError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request"),
+            OAuthError::TemporarilyUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            }
+            OAuthError::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.code();
+        let mut resp = (
+            status,
+            axum::Json(json!({"error": code, "error_description": self.to_string()})),
+        )
+            .into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        match self {
+            // RFC 6749 §5.2: a 401 names the scheme the client should use; the Keystone challenge is added later.
+            OAuthError::InvalidClient => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"lintel\""),
+                );
+            }
+            OAuthError::MethodNotAllowed => {
+                h.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            OAuthError::TemporarilyUnavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// Client credentials as presented, before any check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// The credential id.
+    pub id: String,
+    /// The secret.
+    pub secret: SecretText,
+    /// A second reading of a Basic header, form-decoded as RFC 6749 §2.3.1 says (authlib encodes so), when it
+    /// differs from the first.
+    pub decoded: Option<(String, SecretText)>,
+    /// Which method the client used.
+    pub method: AuthMethod,
+}
+
+/// A secret that compares and prints safely inside [`ClientAuth`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl SecretText {
+    /// As a [`Secret`].
+    pub fn secret(&self) -> Secret {
+        Secret::new(self.0.clone())
+    }
+}
+
+/// RFC 7591 names of the client authentication methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic.
+    ClientSecretBasic,
+    /// Form fields.
+    ClientSecretPost,
+}
+
+/// The parsed form: each parameter at most once (RFC 6749 §3.2).
+#[derive(Debug, Default)]
+pub struct Form {
+    /// `grant_type`.
+    pub grant_type: Option<String>,
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret`.
+    pub client_secret: Option<SecretText>,
+    /// `scope`.
+    pub scope: Option<String>,
+}
+
+/// Decode an `application/x-www-form-urlencoded` body; other content types carry no parameters (as Keystone).
+pub fn parse_form(content_type: Option<&str>, body: &[u8]) -> Result<Form, OAuthError> {
+    let is_form = content_type
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    if !is_form {
+        return Ok(Form::default());
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        OAuthError::InvalidRequest("The request body is not valid form encoding.".into())
+    })?;
+    let mut form = Form::default();
+    for (k, v) in pairs {
+        let slot_taken = match k.as_str() {
+            "grant_type" => form.grant_type.replace(v).is_some(),
+            "client_id" => form.client_id.replace(v).is_some(),
+            "client_secret" => form.client_secret.replace(SecretText(v)).is_some(),
+            "scope" => form.scope.replace(v).is_some(),
+            _ => false,
+        };
+        if slot_taken {
+            return Err(OAuthError::InvalidRequest(format!(
+                "The parameter {k} must not be repeated."
+            )));
+        }
+    }
+    Ok(form)
+}
+
+/// Check `grant_type`, first of all, as Keystone does.
+pub fn check_grant(form: &Form) -> Result<(), OAuthError> {
+    match form.grant_type.as_deref() {
+        None | Some("") => Err(OAuthError::InvalidRequest(
+            "The parameter grant_type is required.".into(),
+        )),
+        Some("client_credentials") => Ok(()),
+        Some(other) => Err(OAuthError::UnsupportedGrantType(
+            other.chars().take(64).collect(),
+        )),
+    }
+}
+
+/// Work out how the client authenticated, allowing only the enabled methods.
+pub fn client_auth(
+    headers: &HeaderMap,
+    form: &Form,
+    basic_on: bool,
+    post_on: bool,
+) -> Result<ClientAuth, OAuthError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        if form.client_secret.is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "Use one client authentication method: not both a Basic header and client_secret."
+                    .into(),
+            ));
+        }
+        if !basic_on {
+            return Err(OAuthError::InvalidClient);
+        }
+        let (id, secret) = parse_basic(value.as_bytes()).ok_or(OAuthError::InvalidClient)?;
+        if form.client_id.as_ref().is_some_and(|c| *c != id) {
+            return Err(OAuthError::InvalidRequest(
+                "The client_id parameter does not match the Basic credentials.".into(),
+            ));
+        }
+        let decoded = match (form_decode(&id), form_decode(&secret)) {
+            (Some(i), Some(s)) if i != id || s != secret => Some((i, SecretText(s))),
+            _ => None,
+        };
+        return Ok(ClientAuth {
+            id,
+            secret: SecretText(secret),
+            decoded,
+            method: AuthMethod::ClientSecretBasic,
+        });
+    }
+    match (&form.client_id, &form.client_secret) {
+        (Some(id), Some(secret)) if post_on && !id.is_empty() && !secret.0.is_empty() => {
+            Ok(ClientAuth {
+                id: id.clone(),
+                secret: secret.clone(),
+                decoded: None,
+                method: AuthMethod::ClientSecretPost,
+            })
+        }
+        _ => Err(OAuthError::InvalidClient),
+    }
+}
+
+/// `Basic base64(id:secret)`, strictly: valid base64, UTF-8, a colon, neither part empty.
+fn parse_basic(value: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, rest) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = STANDARD.decode(rest.trim()).ok()?;
+    let pair = String::from_utf8(raw).ok()?;
+    let (id, secret) = pair.split_once(':')?;
+    (!id.is_empty() && !secret.is_empty()).then(|| (id.to_string(), secret.to_string()))
+}
+
+/// RFC 6749 §2.3.1 form-decoding of a Basic component (`+` is a space, `%XX` an octet).
+fn form_decode(s: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&format!("v={}", s.replace('&', "%26").replace('=', "%3D")))
+            .ok()?;
+    pairs.into_iter().next().map(|(_, v)| v)
+}
+
+/// Requested scope: space-separated role names (a name containing a space cannot be requested this way).
+pub fn requested_roles(scope: Option<&str>) -> Option<Vec<String>> {
+    let s = scope?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    Some(
+        s.split(' ')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    fn form(body: &str) -> Form {
+        parse_form(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn grant_type_comes_first() {
+        assert_eq!(
+            check_grant(&form("")),
+            Err(OAuthError::InvalidRequest(
+                "The parameter grant_type is required.".into()
+            ))
+        );
+        assert_eq!(
+            check_grant(&form("grant_type=password")),
+            Err(OAuthError::UnsupportedGrantType("password".into()))
+        );
+        assert!(check_grant(&form("grant_type=client_credentials")).is_ok());
+        let json = parse_form(
+            Some("application/json"),
+            br#"{"grant_type":"client_credentials"}"#,
+        )
+        .unwrap();
+        assert!(
+            check_grant(&json).is_err(),
+            "JSON carries no form parameters"
+        );
+        assert!(parse_form(
+            Some("application/x-www-form-urlencoded"),
+            b"grant_type=a&grant_type=b"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn basic_parsing_is_strict() {
+        let f = form("grant_type=client_credentials");
+        let ok = format!("Basic {}", STANDARD.encode("id:sec:ret"));
+        let auth = client_auth(&headers(&ok), &f, true, true).unwrap();
+        assert_eq!(
+            (auth.id.as_str(), auth.secret.0.as_str()),
+            ("id", "sec:ret")
+        );
+        for bad in [
+            "Basic !!!",
+            "Basic",
+            "Bearer abc",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+            &format!("Basic {}", STANDARD.encode("id:")),
+            &format!("Basic {}", STANDARD.encode(":")),
+            &format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe])),
+        ] {
+            assert_eq!(
+                client_auth(&headers(bad), &f, true, true),
+                Err(OAuthError::InvalidClient),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            client_auth(&HeaderMap::new(), &f, true, true),
+            Err(OAuthError::InvalidClient)
+        );
+    }
+
+    #[test]
+    fn basic_and_post_combinations() {
+        let h = headers(&format!("Basic {}", STANDARD.encode("id:secret")));
+        assert!(matches!(
+            client_auth(
+                &h,
+                &form("grant_type=client_credentials&client_secret=x"),
+                true,
+                true
+            ),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(client_auth(
+            &h,
+            &form("grant_type=client_credentials&client_id=id"),
+            true,
+            true
+        )
+        .is_ok());
+        assert!(matches!(
+            client_auth(
+                &h,
+                &form("grant_type=client_credentials&client_id=other"),
+                true,
+                true
+            ),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        let post = client_auth(
+            &HeaderMap::new(),
+            &form("grant_type=client_credentials&client_id=id&client_secret=s"),
+            true,
+            true,
+        )
+        .unwrap();
+        assert_eq!(post.method, AuthMethod::ClientSecretPost);
+        assert_eq!(
+            client_auth(
+                &HeaderMap::new(),
+                &form("client_id=id&client_secret=s"),
+                true,
+                false
+            ),
+            Err(OAuthError::InvalidClient),
+            "post disabled"
+        );
+    }
+
+    #[test]
+    fn form_encoded_basic_gets_a_second_reading() {
+        let h = headers(&format!("Basic {}", STANDARD.encode("id:a%2Bb+c")));
+        let auth = client_auth(&h, &form("grant_type=client_credentials"), true, true).unwrap();
+        assert_eq!(auth.secret.0, "a%2Bb+c");
+        assert_eq!(auth.decoded.map(|(_, s)| s.0), Some("a+b c".to_string()));
+        assert_eq!(format!("{:?}", SecretText("x".into())), "***");
+    }
+
+    #[test]
+    fn scope_is_space_separated_role_names() {
+        assert_eq!(
+            requested_roles(Some("reader  member")),
+            Some(vec!["reader".to_string(), "member".to_string()])
+        );
+        assert_eq!(requested_roles(Some("  ")), None);
+        assert_eq!(requested_roles(None), None);
+    }
+}

@@ -1,0 +1,394 @@
+//! `POST /v3/OS-OAUTH2/token`: the client credentials grant, its errors, and the tokens it issues.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::{role_names, TestServer};
+
+struct Client {
+    id: String,
+    secret: String,
+}
+
+async fn credential(s: &TestServer, admin: &str, body: Value) -> Client {
+    let (_, _, me) = s
+        .call(Method::GET, "/v3/users?name=admin", Some(admin), None)
+        .await;
+    let uid = me["users"][0]["id"].as_str().unwrap();
+    let (status, _, body) = s
+        .call(
+            Method::POST,
+            &format!("/v3/users/{uid}/application_credentials"),
+            Some(admin),
+            Some(json!({"application_credential": body})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let c = &body["application_credential"];
+    Client {
+        id: c["id"].as_str().unwrap().into(),
+        secret: c["secret"].as_str().unwrap().into(),
+    }
+}
+
+async fn post(
+    s: &TestServer,
+    auth: Option<&str>,
+    body: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = s
+        .client
+        .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.to_string());
+    if let Some(a) = auth {
+        req = req.header("Authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn assert_invalid_client(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &Value,
+    what: &str,
+) {
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+    assert_eq!(
+        body,
+        &json!({"error": "invalid_client", "error_description": "Client authentication failed."}),
+        "{what}"
+    );
+    let challenges: Vec<_> = headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Basic realm=")),
+        "{what}: {challenges:?}"
+    );
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Keystone uri=")),
+        "{what}: {challenges:?}"
+    );
+}
+
+#[tokio::test]
+async fn client_credentials_grant_issues_a_working_bearer_token() {
+    for backend in crate::common::backends() {
+        let s = TestServer::start(backend).await;
+        let admin = s.admin_token().await;
+        let c = credential(
+            &s,
+            &admin,
+            json!({"name": "machine", "roles": [{"name": "member"}]}),
+        )
+        .await;
+        let (status, headers, body) = post(
+            &s,
+            Some(&basic(&c.id, &c.secret)),
+            "grant_type=client_credentials",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["pragma"], "no-cache");
+        assert_eq!(body["token_type"], "Bearer");
+        let expires_in = body["expires_in"].as_i64().unwrap();
+        assert!((3595..=3600).contains(&expires_in), "{expires_in}");
+        assert!(body.get("scope").is_none());
+        let token = body["access_token"].as_str().unwrap().to_string();
+
+        let (status, v) = s.validate(&admin, &token).await;
+        assert_eq!(status, StatusCode::OK, "{backend}");
+        assert_eq!(v["token"]["methods"], json!(["application_credential"]));
+        assert_eq!(role_names(&v), vec!["member", "reader"]);
+        assert_eq!(v["token"]["project"]["name"], "admin");
+        assert_eq!(v["token"]["application_credential"]["id"], c.id.as_str());
+        let resp = s
+            .client
+            .get(format!("{}/v3/auth/projects", s.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "the access token works as a Bearer token"
+        );
+
+        // client_secret_post, and a repeated request served from the verified-secret cache.
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            c.id, c.secret
+        );
+        assert_eq!(post(&s, None, &form).await.0, StatusCode::OK, "{backend}");
+        assert_eq!(
+            post(
+                &s,
+                Some(&basic(&c.id, &c.secret)),
+                "grant_type=client_credentials"
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn scope_narrows_roles() {
+    let s = TestServer::start("sqlite").await;
+    let admin = s.admin_token().await;
+    let c = credential(&s, &admin, json!({"name": "wide"})).await;
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&c.id, &c.secret)),
+        "grant_type=client_credentials&scope=member",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "member");
+    let (_, v) = s
+        .validate(&admin, body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        role_names(&v),
+        vec!["member", "reader"],
+        "narrowed to member and what it implies"
+    );
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&c.id, &c.secret)),
+        "grant_type=client_credentials&scope=member+nonsense",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn errors_follow_rfc_6749() {
+    let s = TestServer::start("sqlite").await;
+    let admin = s.admin_token().await;
+    let c = credential(&s, &admin, json!({"name": "errs"})).await;
+    let good = basic(&c.id, &c.secret);
+
+    let (status, _, body) = post(&s, Some(&good), "").await;
+    assert_eq!(
+        (status, body.clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "error_description": "The parameter grant_type is required."})
+        )
+    );
+    let (status, _, body) = post(&s, Some(&basic("nobody", "wrong")), "grant_type=password").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
+        "grant_type before client authentication"
+    );
+    let resp = s
+        .client
+        .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+        .header("Authorization", &good)
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "JSON is not a form");
+
+    let cases = [
+        (None, "no client authentication"),
+        (Some("Basic !!!not-base64!!!".to_string()), "not base64"),
+        (
+            Some(format!("Basic {}", STANDARD.encode(&c.id))),
+            "no colon",
+        ),
+        (
+            Some(format!("Basic {}", STANDARD.encode(format!("{}:", c.id)))),
+            "empty secret",
+        ),
+        (
+            Some(format!("Basic {}", STANDARD.encode(":"))),
+            "colon only",
+        ),
+        (
+            Some(format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe]))),
+            "not UTF-8",
+        ),
+        (Some("Basic".to_string()), "bare Basic"),
+        (Some(format!("Bearer {admin}")), "Bearer scheme"),
+        (Some(basic(&c.id, "wrong-secret")), "wrong secret"),
+        (
+            Some(basic("0123456789abcdef0123456789abcdef", &c.secret)),
+            "unknown client",
+        ),
+    ];
+    for (auth, what) in cases {
+        let (status, headers, body) =
+            post(&s, auth.as_deref(), "grant_type=client_credentials").await;
+        assert_invalid_client(status, &headers, &body, what);
+    }
+    let (status, _, body) = post(
+        &s,
+        Some(&good),
+        &format!("grant_type=client_credentials&client_secret={}", c.secret),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "Basic plus client_secret"
+    );
+    let (status, _, _) = post(
+        &s,
+        Some(&good),
+        &format!("grant_type=client_credentials&client_id={}", c.id),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a form client_id equal to the Basic id is fine"
+    );
+
+    let resp = s
+        .client
+        .get(format!("{}/v3/OS-OAUTH2/token", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "POST");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+
+    // A deleted credential, a disabled user: the same answer.
+    let (_, _, me) = s
+        .call(Method::GET, "/v3/users?name=admin", Some(&admin), None)
+        .await;
+    let uid = me["users"][0]["id"].as_str().unwrap().to_string();
+    s.call(
+        Method::DELETE,
+        &format!("/v3/users/{uid}/application_credentials/{}", c.id),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let (status, headers, body) = post(&s, Some(&good), "grant_type=client_credentials").await;
+    assert_invalid_client(status, &headers, &body, "deleted credential");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn expiry_caps_expires_in_and_disabled_users_are_refused() {
+    let s = TestServer::start("sqlite").await;
+    let admin = s.admin_token().await;
+    let (_, _, u) = s
+        .call(
+            Method::POST,
+            "/v3/users",
+            Some(&admin),
+            Some(json!({"user": {"name": "frank", "password": "pw"}})),
+        )
+        .await;
+    let uid = u["user"]["id"].as_str().unwrap().to_string();
+    let (_, _, projects) = s
+        .call(Method::GET, "/v3/projects?name=admin", Some(&admin), None)
+        .await;
+    let pid = projects["projects"][0]["id"].as_str().unwrap().to_string();
+    let (_, _, roles) = s
+        .call(Method::GET, "/v3/roles?name=reader", Some(&admin), None)
+        .await;
+    let reader = roles["roles"][0]["id"].as_str().unwrap().to_string();
+    s.call(
+        Method::PUT,
+        &format!("/v3/projects/{pid}/users/{uid}/roles/{reader}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let (_, frank, _) = s.password_token("frank", "pw", Some("admin")).await;
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(600))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let (status, _, body) = s.call(Method::POST, &format!("/v3/users/{uid}/application_credentials"), Some(&frank), Some(json!({"application_credential": {"name": "brief", "expires_at": soon, "secret": "a+b c%"}}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&id, "a+b c%")),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expires_in = body["expires_in"].as_i64().unwrap();
+    assert!(
+        (590..=600).contains(&expires_in),
+        "capped by the credential's expiry, not the config: {expires_in}"
+    );
+    // authlib form-encodes the Basic components (RFC 6749 §2.3.1): the encoded reading works too.
+    let encoded = basic(&id, "a%2Bb+c%25");
+    assert_eq!(
+        post(&s, Some(&encoded), "grant_type=client_credentials")
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    s.call(
+        Method::PATCH,
+        &format!("/v3/users/{uid}"),
+        Some(&admin),
+        Some(json!({"user": {"enabled": false}})),
+    )
+    .await;
+    let (status, headers, body) = post(
+        &s,
+        Some(&basic(&id, "a+b c%")),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_invalid_client(status, &headers, &body, "disabled user");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_needs_a_trusted_proxy() {
+    let s = TestServer::start_with("sqlite", "insecure_http = true\n").await;
+    let resp = s
+        .client
+        .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("requires HTTPS"));
+    s.stop().await;
+}
