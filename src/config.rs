@@ -197,6 +197,7 @@ const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
         "application_credential",
         &["driver", "caching", "cache_time"],
     ),
+    ("oauth2", &[]),
     ("server", &[]),
     ("tls", &[]),
 ];
