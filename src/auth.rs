@@ -176,7 +176,11 @@ async fn find_user(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model>
 }
 
 /// Check a password, with Keystone's lockout rules. Returns the user on success.
-pub async fn check_password(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model> {
+pub async fn check_password(
+    state: &AppState,
+    u: &PasswordUser,
+    source: Option<std::net::IpAddr>,
+) -> ApiResult<user::Model> {
     let password = u
         .password
         .as_ref()
@@ -197,10 +201,19 @@ pub async fn check_password(state: &AppState, u: &PasswordUser) -> ApiResult<use
             )));
         }
     }
+    let throttle_key = format!("user:{}", found.id);
+    if let Some(wait) = state.throttle.check(&throttle_key, source) {
+        return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+    }
     let ok = match &found.password_hash {
         Some(phc) => state.hasher.verify(password, phc).await?,
         None => false,
     };
+    if ok {
+        state.throttle.succeeded(&throttle_key);
+    } else {
+        state.throttle.failed(&throttle_key, source);
+    }
     if !ok {
         if cfg.lockout_failure_attempts > 0 {
             // Count from zero again once an earlier lockout has run out.
@@ -447,7 +460,11 @@ pub fn default_expiry(state: &AppState, now: NaiveDateTime) -> NaiveDateTime {
 }
 
 /// Authenticate an `auth` request and decide what the new token carries.
-pub async fn authenticate(state: &AppState, req: AuthRequest) -> ApiResult<TokenData> {
+pub async fn authenticate(
+    state: &AppState,
+    req: AuthRequest,
+    source: Option<std::net::IpAddr>,
+) -> ApiResult<TokenData> {
     let methods = &req.identity.methods;
     if methods.is_empty() {
         return Err(ApiError::validation(
@@ -472,14 +489,14 @@ pub async fn authenticate(state: &AppState, req: AuthRequest) -> ApiResult<Token
             .ok_or_else(|| {
                 ApiError::validation("identity. 'application_credential' is a required property")
             })?;
-        return app_cred_token(state, body, req.scope.is_some(), now, expiry).await;
+        return app_cred_token(state, body, req.scope.is_some(), now, expiry, source).await;
     }
     if methods.iter().any(|m| m == "password") {
         let body =
             req.identity.password.as_ref().ok_or_else(|| {
                 ApiError::validation("identity. 'password' is a required property")
             })?;
-        let user = check_password(state, &body.user).await?;
+        let user = check_password(state, &body.user, source).await?;
         let target = resolve_scope(state, &req.scope, &user).await?;
         let role_ids = scoped_roles(state, &user, &target).await?;
         return Ok(TokenData {
@@ -554,6 +571,7 @@ async fn app_cred_token(
     scoped: bool,
     now: NaiveDateTime,
     expiry: NaiveDateTime,
+    source: Option<std::net::IpAddr>,
 ) -> ApiResult<TokenData> {
     use crate::credential::{self, Rejection};
     if scoped {
@@ -587,9 +605,12 @@ async fn app_cred_token(
             return Err(ApiError::BadRequest("Expecting to find name or ID in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
         }
     };
-    let (cred, user) = match credential::verify(state, &id, secret).await? {
+    let (cred, user) = match credential::verify(state, &id, secret, source).await? {
         Ok(found) => found,
         Err(Rejection::Unknown) => return Err(ApiError::not_found("Application Credential", &id)),
+        Err(Rejection::Throttled(wait)) => {
+            return Err(ApiError::TooManyRequests(wait.as_secs().max(1)))
+        }
         Err(Rejection::BadSecret | Rejection::Expired | Rejection::Disabled) => {
             return Err(ApiError::unauthorized_msg(AUTH_FAILED))
         }

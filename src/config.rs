@@ -85,6 +85,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
     OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
     OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of POST /v3/OS-OAUTH2/token: client_secret_basic, client_secret_post (tls_client_auth is not supported yet and is ignored with a warning)." },
+    OptionSpec { section: "oauth2", name: "client_failure_threshold", default: "5", help: "Consecutive failed authentications of one client (application credential or user) before back-off starts." },
+    OptionSpec { section: "oauth2", name: "client_max_backoff", default: "300", help: "Longest back-off, in seconds; it doubles from 1 s after the threshold." },
+    OptionSpec { section: "oauth2", name: "source_failures_per_minute", default: "60", help: "Failed authentications one source address may cause per minute before it is slowed down." },
     OptionSpec { section: "oslo_middleware", name: "enable_proxy_headers_parsing", default: "false", help: "Trust X-Forwarded-Proto from the proxy in front (with [server] insecure_http), so the OAuth2 endpoint knows the client used HTTPS." },
     OptionSpec { section: "oslo_middleware", name: "max_request_body_size", default: "114688", help: "Largest request body accepted, in bytes (larger: 413)." },
     OptionSpec { section: "server", name: "bind", default: "127.0.0.1:5000", help: "Address and port to listen on." },
@@ -245,6 +248,8 @@ pub struct Config {
     pub oauth2_authn_methods: Vec<String>,
     /// Trust `X-Forwarded-Proto` from the proxy.
     pub trust_proxy_headers: bool,
+    /// Throttling of failed authentications.
+    pub throttle: crate::throttle::Limits,
     /// Listen address.
     pub bind: SocketAddr,
     /// Serve plain HTTP.
@@ -449,6 +454,12 @@ impl Config {
             )?),
             max_request_body_size: r.positive("oslo_middleware", "max_request_body_size")? as usize,
             oauth2_authn_methods,
+            throttle: crate::throttle::Limits {
+                failures_before_backoff: r.positive("oauth2", "client_failure_threshold")? as u32,
+                max_backoff: Duration::from_secs(r.positive("oauth2", "client_max_backoff")?),
+                source_failures_per_minute: r.positive("oauth2", "source_failures_per_minute")?
+                    as u32,
+            },
             trust_proxy_headers: r.boolean("oslo_middleware", "enable_proxy_headers_parsing")?,
             app_cred_user_limit: r.parse(
                 "application_credential",

@@ -366,27 +366,38 @@ pub enum Rejection {
     Expired,
     /// Its user or project is disabled.
     Disabled,
+    /// Too many recent failures: retry after this long (no secret was checked).
+    Throttled(Duration),
 }
 
 /// Check a credential's secret, expiry and owner; on success return it with the user.
+///
+/// A secret the verified-secret cache vouches for is never throttled, so a flood of wrong guesses cannot lock the
+/// real client out; anything else waits out the credential's and the source's back-off before argon2 runs.
 pub async fn verify(
     state: &AppState,
     id: &str,
     secret: &Secret,
+    source: Option<std::net::IpAddr>,
 ) -> ApiResult<Result<(Credential, Arc<crate::view::UserView>), Rejection>> {
+    let vouched = state.secrets.hit(id, secret);
+    if !vouched {
+        if let Some(wait) = state.throttle.check(id, source) {
+            return Ok(Err(Rejection::Throttled(wait)));
+        }
+    }
     let Some(cred) = load(state, id).await? else {
+        state.throttle.failed(id, source);
         return Ok(Err(Rejection::Unknown));
     };
-    let ok = if state.secrets.hit(id, secret) {
-        true
-    } else if state.hasher.verify(secret, &cred.model.secret_hash).await? {
-        state.secrets.remember(id, secret);
-        true
-    } else {
-        false
-    };
+    let ok = vouched || state.hasher.verify(secret, &cred.model.secret_hash).await?;
     if !ok {
+        state.throttle.failed(id, source);
         return Ok(Err(Rejection::BadSecret));
+    }
+    if !vouched {
+        state.secrets.remember(id, secret);
+        state.throttle.succeeded(id);
     }
     if cred
         .model

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 413: the body is larger than allowed.
     #[error("Request Entity Too Large: the request body is larger than {0} bytes.")]
     PayloadTooLarge(usize),
+    /// 429: too many failed attempts; retry after this many seconds.
+    #[error("Too many failed authentication attempts; retry after {0} seconds.")]
+    TooManyRequests(u64),
     /// 503: a bounded resource (the hashing pool) is saturated.
     #[error("The service is temporarily overloaded; retry later.")]
     Unavailable,
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -151,6 +155,17 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut resp = envelope(status, &message);
+        match &self {
+            ApiError::TooManyRequests(secs) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            ApiError::Unavailable => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
         if let ApiError::Unauthorized { bearer: true, .. } = self {
             resp.headers_mut().append(
                 header::WWW_AUTHENTICATE,

@@ -16,5 +16,6 @@ pub mod oauth2;
 pub mod policy;
 pub mod server;
 pub mod state;
+pub mod throttle;
 pub mod token;
 pub mod view;

@@ -32,6 +32,9 @@ pub enum OAuthError {
     /// 503 `temporarily_unavailable` with `Retry-After`.
     #[error("The server is busy verifying other clients; retry shortly.")]
     TemporarilyUnavailable,
+    /// 429 `slow_down` with `Retry-After`: too many recent failures.
+    #[error("Too many failed attempts; retry after {0} seconds.")]
+    SlowDown(u64),
     /// 500 `server_error` (logged; a bug).
     #[error("An unexpected error prevented the server from issuing a token.")]
     ServerError,
@@ -50,6 +53,7 @@ impl OAuthError {
             OAuthError::TemporarilyUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
             }
+            OAuthError::SlowDown(_) => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
             OAuthError::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }
@@ -79,6 +83,9 @@ impl IntoResponse for OAuthError {
             }
             OAuthError::TemporarilyUnavailable => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            OAuthError::SlowDown(secs) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
             _ => {}
         }

@@ -112,7 +112,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     });
     tune(server.http_builder(), &config);
     let server = server.handle(handle);
-    let make = app.into_make_service();
+    let make = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if config.insecure_http {
         tracing::warn!(addr = %local, "serving plain HTTP ([server] insecure_http = true): only behind a TLS-terminating proxy");
         let acceptor = Capped::new(

@@ -29,6 +29,8 @@ pub struct Inner {
     pub view: AuthzView,
     /// Recently verified application credential secrets.
     pub secrets: crate::credential::SecretCache,
+    /// Back-off for failed authentications.
+    pub throttle: crate::throttle::Throttle,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,6 +44,7 @@ impl AppState {
     /// Assemble the state.
     pub fn new(config: Config, db: Db, tokens: TokenCodec) -> Self {
         let hasher = Hasher::new(config.hash_workers);
+        let throttle = crate::throttle::Throttle::new(config.throttle);
         AppState(Arc::new(Inner {
             config,
             db,
@@ -50,6 +53,7 @@ impl AppState {
             revocations: RevocationIndex::default(),
             view: AuthzView::new(),
             secrets: crate::credential::SecretCache::default(),
+            throttle,
         }))
     }
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::assignment::{self, Target};
 use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::policy::{self, Target as PolicyTarget};
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
@@ -110,11 +110,12 @@ fn with_subject(status: StatusCode, token: &str, body: Value) -> Response {
 
 async fn issue(
     State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
     Query(q): Query<TokenQuery>,
     JsonBody(body): JsonBody<IssueBody>,
 ) -> ApiResult<Response> {
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
-    let data = auth::authenticate(&state, body.auth).await?;
+    let data = auth::authenticate(&state, body.auth, source).await?;
     let token = state.tokens.issue(&data);
     let v = auth::inspect(&state, data)
         .await

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::credential::{self, Credential};
 use crate::error::ApiError;
+use crate::http::SourceAddr;
 use crate::oauth2::{
     check_grant, client_auth, parse_form, requested_roles, ClientAuth, OAuthError,
 };
@@ -27,10 +28,11 @@ pub fn routes() -> Router<AppState> {
 
 async fn token(
     State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match issue(&state, &headers, body).await {
+    match issue(&state, source, &headers, body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
@@ -71,15 +73,20 @@ fn check_transport(state: &AppState, headers: &HeaderMap) -> Result<(), OAuthErr
 async fn verify_client(
     state: &AppState,
     auth: &ClientAuth,
+    source: Option<std::net::IpAddr>,
 ) -> Result<(Credential, std::sync::Arc<UserView>), OAuthError> {
-    let first = credential::verify(state, &auth.id, &auth.secret.secret())
+    let first = credential::verify(state, &auth.id, &auth.secret.secret(), source)
         .await
         .map_err(backend)?;
-    if let Ok(found) = first {
-        return Ok(found);
+    match first {
+        Ok(found) => return Ok(found),
+        Err(credential::Rejection::Throttled(wait)) => {
+            return Err(OAuthError::SlowDown(wait.as_secs().max(1)))
+        }
+        Err(_) => {}
     }
     if let Some((id, secret)) = &auth.decoded {
-        if let Ok(found) = credential::verify(state, id, &secret.secret())
+        if let Ok(found) = credential::verify(state, id, &secret.secret(), source)
             .await
             .map_err(backend)?
         {
@@ -91,6 +98,7 @@ async fn verify_client(
 
 async fn issue(
     state: &AppState,
+    source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
@@ -120,7 +128,7 @@ async fn issue(
         enabled("client_secret_basic"),
         enabled("client_secret_post"),
     )?;
-    let (cred, user) = verify_client(state, &auth).await?;
+    let (cred, user) = verify_client(state, &auth, source).await?;
 
     let now = crate::token::now();
     let mut data = crate::auth::credential_token(

@@ -60,6 +60,35 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The client's address: the connection's peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+pub struct SourceAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for SourceAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.trust_proxy_headers {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            if let Some(ip) = forwarded
+                .and_then(|f| f.split(',').next())
+                .and_then(|ip| ip.trim().parse().ok())
+            {
+                return Ok(SourceAddr(Some(ip)));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(SourceAddr(peer.map(|c| c.0.ip())))
+    }
+}
+
 /// A JSON body, bounded, parsed with Keystone-style errors.
 pub struct JsonBody<T>(pub T);
 

@@ -392,3 +392,123 @@ async fn plain_http_needs_a_trusted_proxy() {
         .contains("requires HTTPS"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn failed_clients_are_slowed_down_but_a_vouched_secret_never_is() {
+    let s = TestServer::start_with(
+        "sqlite",
+        "[oauth2]\nclient_failure_threshold = 3\nsource_failures_per_minute = 1000\n",
+    )
+    .await;
+    let admin = s.admin_token().await;
+    let warm = credential(&s, &admin, json!({"name": "warm"})).await;
+    let cold = credential(&s, &admin, json!({"name": "cold"})).await;
+    assert_eq!(
+        post(
+            &s,
+            Some(&basic(&warm.id, &warm.secret)),
+            "grant_type=client_credentials"
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    for c in [&warm, &cold] {
+        for _ in 0..3 {
+            let (status, _, _) = post(
+                &s,
+                Some(&basic(&c.id, "guess")),
+                "grant_type=client_credentials",
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let (status, headers, body) = post(
+            &s,
+            Some(&basic(&c.id, "guess")),
+            "grant_type=client_credentials",
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("slow_down")),
+            "{body}"
+        );
+        assert!(
+            headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= 1
+        );
+    }
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&warm.id, &warm.secret)),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the real client, vouched for by the cache, is never locked out: {body}"
+    );
+    let (status, _, _) = post(
+        &s,
+        Some(&basic(&cold.id, &cold.secret)),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "an unvouched secret waits out the back-off without argon2"
+    );
+
+    // The same throttle guards the application_credential and password methods.
+    let body = json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cold.id, "secret": cold.secret}}}});
+    let (status, headers, _) = s
+        .call(Method::POST, "/v3/auth/tokens", None, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.contains_key("retry-after"));
+    for _ in 0..3 {
+        assert_eq!(
+            s.password_token("admin", "wrong", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        s.password_token("admin", crate::common::ADMIN_PASSWORD, None)
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn one_source_cannot_spray_guesses() {
+    let s = TestServer::start_with("sqlite", "[oauth2]\nsource_failures_per_minute = 4\n").await;
+    for i in 0..4 {
+        let (status, _, _) = post(
+            &s,
+            Some(&basic(&format!("{i:032x}"), "x")),
+            "grant_type=client_credentials",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&format!("{:032x}", 99), "x")),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("slow_down"))
+    );
+    s.stop().await;
+}

@@ -1,0 +1,167 @@
+//! Throttling of failed authentications, per credential (or user) and per source address, so that guessing
+//! costs the guesser time and the server no argon2.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+
+/// Limits, from `[oauth2]` in the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Consecutive failures of one client before back-off starts.
+    pub failures_before_backoff: u32,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+    /// Failures one source address may cause per minute.
+    pub source_failures_per_minute: u32,
+}
+
+#[derive(Debug)]
+struct ClientState {
+    failures: u32,
+    blocked_until: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct SourceState {
+    window_start: Instant,
+    failures: u32,
+}
+
+/// The throttle: bounded maps that forget idle entries.
+pub struct Throttle {
+    limits: Limits,
+    clients: Cache<String, Arc<Mutex<ClientState>>>,
+    sources: Cache<IpAddr, Arc<Mutex<SourceState>>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Throttle {
+    /// A throttle with these limits.
+    pub fn new(limits: Limits) -> Self {
+        let idle = limits.max_backoff.max(WINDOW) * 2;
+        Throttle {
+            limits,
+            clients: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_idle(idle)
+                .build(),
+            sources: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_idle(WINDOW * 2)
+                .build(),
+        }
+    }
+
+    /// `Some(retry_after)` when this key or source must wait before another attempt.
+    pub fn check(&self, key: &str, source: Option<IpAddr>) -> Option<Duration> {
+        let now = Instant::now();
+        if let Some(c) = self.clients.get(key) {
+            let c = c.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(until) = c.blocked_until.filter(|u| *u > now) {
+                return Some(until - now);
+            }
+        }
+        if let Some(s) = source.and_then(|ip| self.sources.get(&ip)) {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let elapsed = now.duration_since(s.window_start);
+            if elapsed < WINDOW && s.failures >= self.limits.source_failures_per_minute {
+                return Some(WINDOW - elapsed);
+            }
+        }
+        None
+    }
+
+    /// Record a failed attempt.
+    pub fn failed(&self, key: &str, source: Option<IpAddr>) {
+        let now = Instant::now();
+        let c = self.clients.get_with(key.to_string(), || {
+            Arc::new(Mutex::new(ClientState {
+                failures: 0,
+                blocked_until: None,
+            }))
+        });
+        {
+            let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+            c.failures = c.failures.saturating_add(1);
+            if c.failures >= self.limits.failures_before_backoff {
+                let doublings = (c.failures - self.limits.failures_before_backoff).min(20);
+                let backoff = Duration::from_secs(1u64 << doublings).min(self.limits.max_backoff);
+                c.blocked_until = Some(now + backoff);
+            }
+        }
+        if let Some(ip) = source {
+            let s = self.sources.get_with(ip, || {
+                Arc::new(Mutex::new(SourceState {
+                    window_start: now,
+                    failures: 0,
+                }))
+            });
+            let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+            if now.duration_since(s.window_start) >= WINDOW {
+                s.window_start = now;
+                s.failures = 0;
+            }
+            s.failures = s.failures.saturating_add(1);
+        }
+    }
+
+    /// Record a success: the client starts afresh.
+    pub fn succeeded(&self, key: &str) {
+        self.clients.invalidate(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            failures_before_backoff: 3,
+            max_backoff: Duration::from_secs(4),
+            source_failures_per_minute: 5,
+        }
+    }
+
+    #[test]
+    fn clients_back_off_after_repeated_failures_and_recover_on_success() {
+        let t = Throttle::new(limits());
+        for _ in 0..2 {
+            t.failed("c", None);
+            assert!(t.check("c", None).is_none());
+        }
+        t.failed("c", None);
+        let wait = t.check("c", None).expect("third failure blocks");
+        assert!(wait <= Duration::from_secs(1));
+        for _ in 0..10 {
+            t.failed("c", None);
+        }
+        assert!(
+            t.check("c", None).unwrap() <= Duration::from_secs(4),
+            "capped"
+        );
+        assert!(
+            t.check("other", None).is_none(),
+            "other clients are not affected"
+        );
+        t.succeeded("c");
+        assert!(t.check("c", None).is_none());
+    }
+
+    #[test]
+    fn sources_are_limited_per_minute() {
+        let t = Throttle::new(limits());
+        let ip: IpAddr = "127.0.0.9".parse().unwrap();
+        for i in 0..5 {
+            t.failed(&format!("k{i}"), Some(ip));
+        }
+        assert!(t.check("fresh", Some(ip)).is_some());
+        assert!(t
+            .check("fresh", Some("127.0.0.10".parse().unwrap()))
+            .is_none());
+    }
+}
