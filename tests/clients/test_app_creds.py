@@ -269,7 +269,7 @@ def test_app_cred_list_show_delete(lintel, make_name):
 
     for ref in (name, cred_id):
         res = lintel.openstack_raw("application", "credential", "show", ref)
-        _assert_fails(res, r"no application credential|not found|could not find|404",
+        _assert_fails(res, r"no application ?credential|not found|could not find|404",
                       f"deleted credential {ref}")
     listed = lintel.openstack_json("application", "credential", "list")
     assert not _find(listed, ID=cred_id), f"deleted credential still listed: {listed}"
