@@ -379,14 +379,19 @@ pub async fn verify(
     id: &str,
     secret: &Secret,
     source: Option<std::net::IpAddr>,
-) -> ApiResult<Result<(Credential, Arc<crate::view::UserView>), Rejection>> {
+) -> ApiResult<Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejection>> {
     let vouched = state.secrets.hit(id, secret);
     if !vouched {
         if let Some(wait) = state.throttle.check(id, source) {
             return Ok(Err(Rejection::Throttled(wait)));
         }
     }
-    let Some(cred) = load(state, id).await? else {
+    let cached = state.view.credential(id);
+    let cred = match cached {
+        Some(c) => Some(c),
+        None => load(state, id).await?.map(Arc::new),
+    };
+    let Some(cred) = cred else {
         state.throttle.failed(id, source);
         return Ok(Err(Rejection::Unknown));
     };
@@ -412,7 +417,10 @@ pub async fn verify(
         .project(&state.db, &cred.model.project_id)
         .await?;
     match (owner, project) {
-        (Some(u), Some(p)) if u.enabled && p.enabled => Ok(Ok((cred, u))),
+        (Some(u), Some(p)) if u.enabled && p.enabled => {
+            state.view.put_credential(cred.clone());
+            Ok(Ok((cred, u)))
+        }
         _ => Ok(Err(Rejection::Disabled)),
     }
 }
@@ -429,12 +437,22 @@ pub async fn id_by_name(state: &AppState, user_id: &str, name: &str) -> ApiResul
 
 /// The user's effective roles on the credential's project that the credential also carries.
 pub async fn granted_roles(state: &AppState, cred: &Credential) -> ApiResult<Vec<String>> {
-    let held = assignment::effective_roles(
-        &state.db.conn,
-        &cred.model.user_id,
-        &Target::Project(cred.model.project_id.clone()),
-    )
-    .await?;
+    let (user, project) = (&cred.model.user_id, &cred.model.project_id);
+    let held = match state.view.effective_roles(user, project) {
+        Some(held) => held,
+        None => {
+            let held = Arc::new(
+                assignment::effective_roles(
+                    &state.db.conn,
+                    user,
+                    &Target::Project(project.clone()),
+                )
+                .await?,
+            );
+            state.view.put_effective_roles(user, project, held.clone());
+            held
+        }
+    };
     Ok(cred
         .roles
         .iter()

@@ -94,8 +94,11 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
         let mut tick = tokio::time::interval(REVOCATION_SYNC);
         loop {
             tick.tick().await;
-            if let Err(e) = sync_state.revocations.sync(&sync_state.db.conn).await {
-                tracing::warn!(error = %e, "revocation sync failed");
+            match sync_state.revocations.sync(&sync_state.db.conn).await {
+                // Another node took something away: drop what this node derived from it.
+                Ok(n) if n > 0 => sync_state.view.forget_authorizations(),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "revocation sync failed"),
             }
         }
     });

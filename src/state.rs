@@ -62,5 +62,8 @@ impl AppState {
         for e in events {
             self.revocations.apply(e);
         }
+        if !events.is_empty() {
+            self.view.forget_authorizations();
+        }
     }
 }

@@ -63,6 +63,8 @@ pub struct AppCredView {
 }
 
 const CAPACITY: u64 = 100_000;
+/// How long another node's new grant may take to show in credential tokens (revocations are immediate).
+const EFFECTIVE_TTL: Duration = Duration::from_secs(30);
 const TTL: Duration = Duration::from_secs(300);
 
 fn cache<V: Clone + Send + Sync + 'static>() -> Cache<String, V> {
@@ -79,6 +81,8 @@ pub struct AuthzView {
     domains: Cache<String, Arc<ScopeView>>,
     roles: Cache<String, Arc<RoleView>>,
     app_creds: Cache<String, Arc<AppCredView>>,
+    credentials: Cache<String, Arc<crate::credential::Credential>>,
+    effective: Cache<String, Arc<Vec<String>>>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
 }
 
@@ -97,6 +101,11 @@ impl AuthzView {
             domains: cache(),
             roles: cache(),
             app_creds: cache(),
+            credentials: cache(),
+            effective: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(EFFECTIVE_TTL)
+                .build(),
             catalog: RwLock::new(None),
         }
     }
@@ -206,6 +215,38 @@ impl AuthzView {
         });
         self.app_creds.insert(id.to_string(), v.clone());
         Ok(Some(v))
+    }
+
+    /// A stored application credential with its roles and rules, if cached.
+    pub fn credential(&self, id: &str) -> Option<Arc<crate::credential::Credential>> {
+        self.credentials.get(id)
+    }
+
+    /// Cache a credential.
+    pub fn put_credential(&self, cred: Arc<crate::credential::Credential>) {
+        self.credentials.insert(cred.model.id.clone(), cred);
+    }
+
+    /// A user's effective role ids on a project, if cached.
+    pub fn effective_roles(&self, user_id: &str, project_id: &str) -> Option<Arc<Vec<String>>> {
+        self.effective.get(&format!("{user_id}/{project_id}"))
+    }
+
+    /// Cache a user's effective role ids on a project.
+    pub fn put_effective_roles(&self, user_id: &str, project_id: &str, roles: Arc<Vec<String>>) {
+        self.effective
+            .insert(format!("{user_id}/{project_id}"), roles);
+    }
+
+    /// Forget everything derived from grants, memberships, roles and credentials: called on every revocation
+    /// event (this node's or another's) and on every grant, so the token path never serves what was taken away.
+    pub fn forget_authorizations(&self) {
+        self.effective.invalidate_all();
+        self.credentials.invalidate_all();
+        self.app_creds.invalidate_all();
+        self.users.invalidate_all();
+        self.projects.invalidate_all();
+        self.domains.invalidate_all();
     }
 
     /// The cached catalog document, if built.

@@ -165,6 +165,7 @@ async fn create_for(
         Err(e) if crate::api::is_unique_violation(&e) => {}
         Err(e) => return Err(e.into()),
     }
+    state.view.forget_authorizations();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -304,6 +304,7 @@ async fn add_member(
         Err(e) if is_unique_violation(&e) => {}
         Err(e) => return Err(e.into()),
     }
+    state.view.forget_authorizations();
     Ok(StatusCode::NO_CONTENT)
 }
 

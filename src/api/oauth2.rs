@@ -74,7 +74,7 @@ async fn verify_client(
     state: &AppState,
     auth: &ClientAuth,
     source: Option<std::net::IpAddr>,
-) -> Result<(Credential, std::sync::Arc<UserView>), OAuthError> {
+) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
     let first = credential::verify(state, &auth.id, &auth.secret.secret(), source)
         .await
         .map_err(backend)?;

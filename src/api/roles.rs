@@ -313,6 +313,7 @@ async fn add_implied(
         Err(e) if is_unique_violation(&e) => {}
         Err(e) => return Err(e.into()),
     }
+    state.view.forget_authorizations();
     Ok((StatusCode::CREATED, Json(inference(&state, &p, &i))))
 }
 

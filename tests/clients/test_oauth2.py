@@ -374,6 +374,12 @@ def test_requests_oauthlib_backend_application_client(lintel, make_name, how):
     assert resp.status_code == 200, resp.text
     assert client.id in {c["id"] for c in resp.json()["application_credentials"]}
 
+    # Self-validation with the Bearer token as the caller's credential.
+    resp = session.get(f"{lintel.auth_url}/auth/tokens", verify=str(lintel.cacert),
+                       headers={"X-Subject-Token": access_token})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["token"]["application_credential"]["id"] == client.id
+
 
 def test_requests_oauthlib_wrong_secret(lintel, make_name):
     client = _new_client(lintel, make_name, role_count=1)
