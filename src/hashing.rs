@@ -92,14 +92,58 @@ pub fn hash_blocking(secret: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(format!("argon2: {e}")))
 }
 
-/// Verify synchronously.
+thread_local! {
+    /// Each hashing thread's argon2 working memory, reused across verifications so that RSS stays flat at
+    /// (pool size × m_cost) instead of growing with every allocation glibc keeps in per-thread arenas.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Largest m_cost (KiB) a stored hash may ask for; a hostile or corrupt PHC string cannot make us allocate more.
+const MAX_M_COST: u32 = 256 * 1024;
+
+/// Verify synchronously, in the thread's reusable memory, comparing in constant time.
 pub fn verify_blocking(secret: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    use subtle::ConstantTimeEq;
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    if params.m_cost() > MAX_M_COST {
+        return false;
     }
+    let version = parsed
+        .version
+        .and_then(|v| argon2::Version::try_from(v).ok())
+        .unwrap_or_default();
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    let ok = BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < params.block_count() {
+            blocks.resize(params.block_count(), argon2::Block::default());
+        }
+        hasher
+            .hash_password_into_with_memory(
+                secret.as_bytes(),
+                salt,
+                &mut out,
+                &mut blocks[..params.block_count()],
+            )
+            .is_ok()
+    });
+    ok && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]
@@ -114,6 +158,18 @@ mod tests {
         assert!(h.verify(&Secret::new("s3cret"), &phc).await.unwrap());
         assert!(!h.verify(&Secret::new("s3cret!"), &phc).await.unwrap());
         assert!(!h.verify(&Secret::new("x"), "not-a-hash").await.unwrap());
+        // Hashes made elsewhere (other parameters, argon2i) verify too.
+        let argon2i = argon2::Argon2::new(
+            argon2::Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            argon2::Params::new(8192, 3, 1, None).unwrap(),
+        );
+        let other = argon2i
+            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking("pw", &other));
+        assert!(!verify_blocking("pW", &other));
     }
 
     #[test]
