@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
