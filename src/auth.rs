@@ -579,9 +579,11 @@ async fn app_cred_token(
             "Error authenticating with application credential: Application credentials cannot request a scope.",
         ));
     }
-    let secret = body.secret.as_ref().ok_or_else(|| {
-        ApiError::validation("identity.application_credential. 'secret' is a required property")
-    })?;
+    // Keystone answers a missing secret like a wrong one.
+    let secret = body
+        .secret
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
     let id = match (&body.id, &body.name) {
         (Some(id), _) => id.clone(),
         (None, Some(name)) => {
@@ -596,10 +598,19 @@ async fn app_cred_token(
                 }),
                 password: None,
             };
-            let owner = find_user(state, &pu).await?;
+            // As Keystone: an unknown owner is a 404, an unknown credential name of a known owner a 401.
+            let who = pu
+                .id
+                .clone()
+                .or_else(|| pu.name.clone())
+                .unwrap_or_default();
+            let owner = find_user(state, &pu).await.map_err(|e| match e {
+                ApiError::Unauthorized { .. } => ApiError::not_found("User", &who),
+                other => other,
+            })?;
             credential::id_by_name(state, &owner.id, name)
                 .await?
-                .ok_or_else(|| ApiError::not_found("Application Credential", name))?
+                .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?
         }
         (None, None) => {
             return Err(ApiError::BadRequest("Expecting to find name or ID in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));

@@ -71,8 +71,14 @@ impl ApiError {
         ))
     }
 
-    /// 404 for a missing entity, as Keystone words it (`Could not find User: <id>.`).
+    /// 404 for a missing entity, as Keystone words it (`Could not find user: <id>.`).
     pub fn not_found(kind: &str, id: &str) -> Self {
+        // Keystone capitalises only its two-word credential kinds ("Could not find user: x." but
+        // "Could not find Application Credential: x.").
+        let kind = match kind {
+            "Application Credential" | "Access Rule" => kind.to_string(),
+            other => other.to_lowercase(),
+        };
         ApiError::NotFound(format!("Could not find {kind}: {id}."))
     }
 

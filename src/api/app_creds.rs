@@ -53,9 +53,12 @@ pub fn render(state: &AppState, c: &Credential, secret: Option<&Secret>) -> Valu
         "id": m.id, "name": m.name, "description": m.description, "user_id": m.user_id, "project_id": m.project_id,
         "system": null, "expires_at": m.expires_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
         "unrestricted": m.unrestricted, "roles": roles,
-        "access_rules": c.rules.iter().map(render_rule).collect::<Vec<_>>(),
         "links": crate::api::links(state, &format!("application_credentials/{}", m.id)),
     });
+    // Keystone shows access_rules only when the credential has some.
+    if !c.rules.is_empty() {
+        out["access_rules"] = c.rules.iter().map(render_rule).collect::<Vec<_>>().into();
+    }
     if let Some(s) = secret {
         out["secret"] = json!(s.expose());
     }

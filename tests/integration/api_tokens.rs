@@ -307,7 +307,7 @@ async fn bad_input_gets_keystone_errors_never_500() {
         .await;
     assert_eq!(
         (status, body["error"]["message"].as_str().unwrap()),
-        (StatusCode::NOT_FOUND, "Could not find User: nope.")
+        (StatusCode::NOT_FOUND, "Could not find user: nope.")
     );
     let (status, _, body) = s
         .call(Method::GET, "/v3/no-such-thing", Some(&admin), None)
