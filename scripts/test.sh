@@ -27,7 +27,9 @@ echo "backends: sqlite${LINTEL_TEST_POSTGRES_URL:+ postgres}${LINTEL_TEST_MYSQL_
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# One release build serves the Rust tests and the client tests.
+# One release build of the binary serves every test that runs it (tests/integration/cli.rs via LINTEL_BIN, and
+# the client suite); the Rust tests themselves build in the dev profile, which compiles several times faster.
 cargo build --release --locked
-cargo test --workspace --release --locked
+export LINTEL_BIN="$PWD/target/release/lintel"
+cargo test --workspace --locked
 tests/clients/run.sh
