@@ -1,5 +1,6 @@
 //! argon2id hashing of passwords and secrets on a bounded pool of blocking threads.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,13 +41,30 @@ const QUEUE_WAIT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+/// Requests allowed to wait for a permit, per permit.
+const QUEUE_PER_PERMIT: usize = 32;
+
+/// Leaves the wait queue when dropped (whether the wait ended in a permit, a time-out or a cancellation).
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Hasher {
     /// A pool allowing `permits` concurrent computations.
     pub fn new(permits: usize) -> Self {
+        let permits = permits.max(1);
         Hasher {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: permits * QUEUE_PER_PERMIT,
         }
     }
 
@@ -67,10 +85,17 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
+        // A full queue answers at once rather than letting latency grow without bound.
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _leave = QueueSlot(&self.waiting);
+        if queued >= self.max_waiting {
+            return Err(ApiError::Unavailable);
+        }
         let permit = tokio::time::timeout(QUEUE_WAIT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| ApiError::Unavailable)?
             .map_err(|_| ApiError::Unavailable)?;
+        drop(_leave);
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
@@ -168,6 +193,36 @@ mod tests {
             .to_string();
         assert!(verify_blocking("pw", &other));
         assert!(!verify_blocking("pW", &other));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_at_once() {
+        let h = Hasher::new(1);
+        let phc = hash_blocking("pw").unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..(QUEUE_PER_PERMIT + 8) {
+            let (h, phc) = (h.clone(), phc.clone());
+            tasks.push(tokio::spawn(async move {
+                h.verify(&Secret::new("pw"), &phc).await
+            }));
+        }
+        let mut busy = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(ok) => assert!(ok),
+                Err(ApiError::Unavailable) => busy += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(
+            busy > 0,
+            "beyond the queue bound, callers get 503 instead of waiting"
+        );
+        assert_eq!(
+            h.waiting.load(Ordering::SeqCst),
+            0,
+            "every slot was given back"
+        );
     }
 
     #[test]

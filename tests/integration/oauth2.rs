@@ -149,7 +149,13 @@ async fn client_credentials_grant_issues_a_working_bearer_token() {
 
 #[tokio::test]
 async fn scope_narrows_roles() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        scope_narrows_roles_on(backend).await;
+    }
+}
+
+async fn scope_narrows_roles_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let c = credential(&s, &admin, json!({"name": "wide"})).await;
     let (status, _, body) = post(
@@ -183,7 +189,13 @@ async fn scope_narrows_roles() {
 
 #[tokio::test]
 async fn errors_follow_rfc_6749() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        errors_follow_rfc_6749_on(backend).await;
+    }
+}
+
+async fn errors_follow_rfc_6749_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let c = credential(&s, &admin, json!({"name": "errs"})).await;
     let good = basic(&c.id, &c.secret);
@@ -297,7 +309,13 @@ async fn errors_follow_rfc_6749() {
 
 #[tokio::test]
 async fn expiry_caps_expires_in_and_disabled_users_are_refused() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        expiry_caps_expires_in_and_disabled_users_are_refused_on(backend).await;
+    }
+}
+
+async fn expiry_caps_expires_in_and_disabled_users_are_refused_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let (_, _, u) = s
         .call(
