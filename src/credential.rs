@@ -380,6 +380,17 @@ pub async fn verify(
     secret: &Secret,
     source: Option<std::net::IpAddr>,
 ) -> ApiResult<Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejection>> {
+    verify_counting(state, id, secret, source, true).await
+}
+
+/// [`verify`], optionally without counting a failure (the first of two readings of one Basic header).
+pub async fn verify_counting(
+    state: &AppState,
+    id: &str,
+    secret: &Secret,
+    source: Option<std::net::IpAddr>,
+    count_failure: bool,
+) -> ApiResult<Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejection>> {
     let vouched = state.secrets.hit(id, secret);
     if !vouched {
         if let Some(wait) = state.throttle.check(id, source) {
@@ -392,12 +403,16 @@ pub async fn verify(
         None => load(state, id).await?.map(Arc::new),
     };
     let Some(cred) = cred else {
-        state.throttle.failed(id, source);
+        if count_failure {
+            state.throttle.failed(id, source);
+        }
         return Ok(Err(Rejection::Unknown));
     };
     let ok = vouched || state.hasher.verify(secret, &cred.model.secret_hash).await?;
     if !ok {
-        state.throttle.failed(id, source);
+        if count_failure {
+            state.throttle.failed(id, source);
+        }
         return Ok(Err(Rejection::BadSecret));
     }
     if !vouched {

@@ -75,9 +75,16 @@ async fn verify_client(
     auth: &ClientAuth,
     source: Option<std::net::IpAddr>,
 ) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
-    let first = credential::verify(state, &auth.id, &auth.secret.secret(), source)
-        .await
-        .map_err(backend)?;
+    // Two readings of one header are one attempt for throttling: only the last failure counts.
+    let first = credential::verify_counting(
+        state,
+        &auth.id,
+        &auth.secret.secret(),
+        source,
+        auth.decoded.is_none(),
+    )
+    .await
+    .map_err(backend)?;
     match first {
         Ok(found) => return Ok(found),
         Err(credential::Rejection::Throttled(wait)) => {
