@@ -491,7 +491,8 @@ def _oauth2_cli_args(lintel, client_id: str, secret: str) -> list[str]:
             "--os-auth-url", lintel.auth_url,
             "--os-oauth2-endpoint", _token_url(lintel),
             "--os-oauth2-client-id", client_id,
-            "--os-oauth2-client-secret", secret,
+            # "=" form: a generated secret may start with "-", which argparse would take for an option.
+            f"--os-oauth2-client-secret={secret}",
             "--os-cacert", str(lintel.cacert)]
 
 
