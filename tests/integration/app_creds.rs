@@ -39,7 +39,13 @@ async fn cred_token(s: &TestServer, identity: Value) -> (StatusCode, String, Val
 
 #[tokio::test]
 async fn create_show_list_with_keystone_shapes() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        create_show_list_with_keystone_shapes_on(backend).await;
+    }
+}
+
+async fn create_show_list_with_keystone_shapes_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let uid = me(&s, &admin).await;
     let (status, body) = create(
@@ -186,7 +192,13 @@ async fn create_show_list_with_keystone_shapes() {
 
 #[tokio::test]
 async fn bad_requests_get_keystone_errors() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        bad_requests_get_keystone_errors_on(backend).await;
+    }
+}
+
+async fn bad_requests_get_keystone_errors_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let uid = me(&s, &admin).await;
     let path = format!("/v3/users/{uid}/application_credentials");
@@ -330,7 +342,13 @@ async fn bad_requests_get_keystone_errors() {
 
 #[tokio::test]
 async fn authenticating_with_a_credential() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        authenticating_with_a_credential_on(backend).await;
+    }
+}
+
+async fn authenticating_with_a_credential_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let uid = me(&s, &admin).await;
     let (_, body) = create(
@@ -660,7 +678,13 @@ async fn lifecycle_rules_on_every_backend() {
 
 #[tokio::test]
 async fn expiry_and_user_limit() {
-    let s = TestServer::start_with("sqlite", "[application_credential]\nuser_limit = 2\n").await;
+    for backend in crate::common::backends() {
+        expiry_and_user_limit_on(backend).await;
+    }
+}
+
+async fn expiry_and_user_limit_on(backend: &'static str) {
+    let s = TestServer::start_with(backend, "[application_credential]\nuser_limit = 2\n").await;
     let admin = s.admin_token().await;
     let uid = me(&s, &admin).await;
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2))
@@ -705,7 +729,13 @@ async fn expiry_and_user_limit() {
 
 #[tokio::test]
 async fn access_rules_are_enforced_and_hidden_from_old_validators() {
-    let s = TestServer::start("sqlite").await;
+    for backend in crate::common::backends() {
+        access_rules_are_enforced_and_hidden_from_old_validators_on(backend).await;
+    }
+}
+
+async fn access_rules_are_enforced_and_hidden_from_old_validators_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
     let admin = s.admin_token().await;
     let uid = me(&s, &admin).await;
     let rules = json!([{"service": "identity", "method": "GET", "path": "/v3/users/*"}]);
