@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use entity::{
     access_rule, application_credential as app_cred,
     application_credential_access_rule as cred_rule, application_credential_role as cred_role,
-    role, user,
+    role,
 };
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
@@ -476,19 +476,14 @@ pub async fn granted_roles(state: &AppState, cred: &Credential) -> ApiResult<Vec
         .collect())
 }
 
-/// Whether a user exists (for 404s on the user path).
-pub async fn user_exists(state: &AppState, user_id: &str) -> ApiResult<bool> {
-    Ok(user::Entity::find_by_id(user_id)
-        .one(&state.db.conn)
-        .await?
-        .is_some())
+/// The event that revokes every token issued from a credential.
+pub fn revocation_event(id: &str) -> crate::token::revocation::Event {
+    crate::token::revocation::Event::now(crate::token::revocation::RevKey::AppCred(id.to_string()))
 }
 
 /// Delete a credential and revoke every token issued from it, in one transaction.
 pub async fn delete(state: &AppState, id: &str) -> ApiResult<()> {
-    let event = crate::token::revocation::Event::now(crate::token::revocation::RevKey::AppCred(
-        id.to_string(),
-    ));
+    let event = revocation_event(id);
     let txn = state.db.write().await?;
     app_cred::Entity::delete_by_id(id).exec(&*txn).await?;
     event.save(&*txn).await?;

@@ -14,7 +14,6 @@ use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
-use crate::token::revocation::{Event, RevKey};
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -397,9 +396,4 @@ async fn remove_rule(
     }
     credential::delete_rule(&state, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Revocation event for every token of a credential (used by deletes elsewhere too).
-pub fn revoke_tokens_of(id: &str) -> Event {
-    Event::now(RevKey::AppCred(id.to_string()))
 }

@@ -241,7 +241,7 @@ async fn remove(
         entity::application_credential::Entity::delete_by_id(c.as_str())
             .exec(&*txn)
             .await?;
-        events.push(crate::api::app_creds::revoke_tokens_of(c));
+        events.push(crate::credential::revocation_event(c));
     }
     for e in &events {
         e.save(&*txn).await?;
