@@ -118,6 +118,8 @@ pub struct Validated {
     pub roles: Vec<Arc<RoleView>>,
     /// The application credential the token came from.
     pub app_cred: Option<Arc<crate::view::AppCredView>>,
+    /// Its validation response bodies (without, with the catalog), rendered once per cached validation.
+    pub rendered: [std::sync::OnceLock<bytes::Bytes>; 2],
 }
 
 impl Validated {
@@ -247,19 +249,52 @@ pub async fn check_password(
     Ok(found)
 }
 
+/// Tokens that validated, by token string, each under the view generation it was checked in.
+pub struct ValidationCache(moka::sync::Cache<String, (u64, Arc<Validated>)>);
+
+impl Default for ValidationCache {
+    fn default() -> Self {
+        // Bounded by count: an entry is about a kilobyte, and a token beyond the bound is only revalidated.
+        ValidationCache(
+            moka::sync::Cache::builder()
+                .max_capacity(20_000)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
+        )
+    }
+}
+
 /// Open a token and check it against revocation, its user, its scope and its roles' existence.
+///
+/// A token seen before is answered from the cache while nothing it depends on has changed: every revocation
+/// event and every change to a user, project, domain, role or grant moves the view's generation on.
 pub async fn validate(
     state: &AppState,
     token: &str,
     allow_expired: bool,
-) -> Result<Validated, TokenError> {
+) -> Result<Arc<Validated>, TokenError> {
+    let generation = state.view.generation();
+    if !allow_expired {
+        if let Some((g, v)) = state.validations.0.get(token) {
+            if g == generation && v.data.expires_at > chrono::Utc::now().naive_utc() {
+                return Ok(v);
+            }
+        }
+    }
     let window = if allow_expired {
         Duration::from_std(state.config.allow_expired_window).unwrap_or_default()
     } else {
         Duration::zero()
     };
     let data = state.tokens.open(token, window)?;
-    inspect(state, data).await
+    let v = Arc::new(inspect(state, data).await?);
+    if !allow_expired {
+        state
+            .validations
+            .0
+            .insert(token.to_string(), (generation, v.clone()));
+    }
+    Ok(v)
 }
 
 /// Look up the user, scope and roles of token data and check it against revocation events.
@@ -351,6 +386,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
         domain,
         roles,
         app_cred,
+        rendered: Default::default(),
     })
 }
 

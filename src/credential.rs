@@ -339,13 +339,15 @@ impl SecretCache {
         mac.finalize().into_bytes().into()
     }
 
-    fn hit(&self, id: &str, secret: &Secret) -> bool {
+    /// Whether this secret was verified for this credential recently (constant-time comparison of HMAC tags).
+    pub fn hit(&self, id: &str, secret: &Secret) -> bool {
         self.seen
             .get(id)
             .is_some_and(|t| bool::from(t.ct_eq(&self.tag(id, secret))))
     }
 
-    fn remember(&self, id: &str, secret: &Secret) {
+    /// Remember a secret that argon2 verified, as an HMAC tag under a per-process key (never the secret).
+    pub fn remember(&self, id: &str, secret: &Secret) {
         self.seen.insert(id.to_string(), self.tag(id, secret));
     }
 

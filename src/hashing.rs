@@ -1,12 +1,9 @@
-//! argon2id hashing of passwords and secrets on a bounded pool of blocking threads.
+//! argon2id hashing of passwords and secrets on a bounded pool of dedicated threads.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::Argon2;
-use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
@@ -34,38 +31,49 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// How long a request may wait for a hashing permit before it is turned away with 503.
+/// How long a request may wait for its hash (queue and computation) before it is turned away with 503.
 const QUEUE_WAIT: Duration = Duration::from_secs(10);
 
-/// The bounded hashing pool: at most `permits` argon2 computations at once, each on a blocking thread.
-#[derive(Clone)]
-pub struct Hasher {
-    permits: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
-    max_waiting: usize,
-}
-
-/// Requests allowed to wait for a permit, per permit.
+/// Requests allowed to wait, per hashing thread.
 const QUEUE_PER_PERMIT: usize = 32;
 
-/// Leaves the wait queue when dropped (whether the wait ended in a permit, a time-out or a cancellation).
-struct QueueSlot<'a>(&'a AtomicUsize);
+type Job = Box<dyn FnOnce() + Send>;
 
-impl Drop for QueueSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// The bounded hashing pool: a fixed set of threads, each reusing its own argon2 memory, fed by a bounded queue.
+///
+/// Dedicated threads rather than tokio's blocking pool: that pool's threads come and go, and each one that ever
+/// hashed would keep its own m_cost-sized buffer, so RSS would grow with the blocking pool instead of the permits.
+#[derive(Clone)]
+pub struct Hasher {
+    queue: crossbeam_channel::Sender<Job>,
 }
 
 impl Hasher {
-    /// A pool allowing `permits` concurrent computations.
+    /// A pool of `permits` hashing threads.
     pub fn new(permits: usize) -> Self {
         let permits = permits.max(1);
-        Hasher {
-            permits: Arc::new(Semaphore::new(permits)),
-            waiting: Arc::new(AtomicUsize::new(0)),
-            max_waiting: permits * QUEUE_PER_PERMIT,
+        let (queue, jobs) = crossbeam_channel::bounded::<Job>(permits * QUEUE_PER_PERMIT);
+        for n in 0..permits {
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("lintel-argon2-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    // Ends when every Hasher clone (every sender) is gone.
+                    for job in jobs.iter() {
+                        job();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a hashing thread");
+            }
         }
+        Hasher { queue }
+    }
+
+    /// Requests waiting for a hashing thread.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.len()
     }
 
     /// Hash a secret into an argon2id PHC string.
@@ -85,34 +93,75 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // A caller that gave up (time-out, closed connection) is not worth an argon2 run.
+            if !reply.is_closed() {
+                let _ = reply.send(f());
+            }
+        });
         // A full queue answers at once rather than letting latency grow without bound.
-        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let _leave = QueueSlot(&self.waiting);
-        if queued >= self.max_waiting {
-            return Err(ApiError::Unavailable);
-        }
-        let permit = tokio::time::timeout(QUEUE_WAIT, self.permits.clone().acquire_owned())
+        self.queue
+            .try_send(job)
+            .map_err(|_| ApiError::Unavailable)?;
+        tokio::time::timeout(QUEUE_WAIT, answer)
             .await
             .map_err(|_| ApiError::Unavailable)?
-            .map_err(|_| ApiError::Unavailable)?;
-        drop(_leave);
-        let out = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(ApiError::internal)?;
-        Ok(out)
+            .map_err(|_| ApiError::Unavailable)
     }
 }
 
-/// Hash synchronously (for the CLI and the pool's threads).
+/// Run this thread below normal priority: when cores are short, argon2 for new or wrong secrets waits and requests
+/// answered from memory (cached clients, validation) keep their latency.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its integer arguments; on Linux the nice value is per thread, so this
+        // changes the calling thread alone.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if rc != 0 {
+            tracing::debug!("could not lower the hashing thread's priority");
+        }
+    }
+}
+
+/// Hash synchronously (for the CLI and the pool's threads), in the thread's reusable memory.
 pub fn hash_blocking(secret: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{Output, PasswordHash as Phc};
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal(format!("argon2: {e}")))
+    let params = argon2::Params::default();
+    let hasher = Argon2::default();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt
+        .decode_b64(&mut raw_salt)
+        .map_err(|e| ApiError::internal(format!("argon2 salt: {e}")))?;
+    with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(secret.as_bytes(), raw_salt, &mut out, blocks)
+    })
+    .map_err(|e| ApiError::internal(format!("argon2: {e}")))?;
+    let output = Output::new(&out).map_err(|e| ApiError::internal(format!("argon2: {e}")))?;
+    let phc = Phc {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: (&params)
+            .try_into()
+            .map_err(|e| ApiError::internal(format!("argon2: {e}")))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Run `f` over this thread's argon2 working memory, grown to at least `count` blocks.
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, argon2::Block::default());
+        }
+        f(&mut blocks[..count])
+    })
 }
 
 thread_local! {
@@ -152,18 +201,9 @@ pub fn verify_blocking(secret: &str, phc: &str) -> bool {
     };
     let mut out = vec![0u8; expected.len()];
     let hasher = Argon2::new(algorithm, version, params.clone());
-    let ok = BLOCKS.with(|cell| {
-        let mut blocks = cell.borrow_mut();
-        if blocks.len() < params.block_count() {
-            blocks.resize(params.block_count(), argon2::Block::default());
-        }
+    let ok = with_blocks(params.block_count(), |blocks| {
         hasher
-            .hash_password_into_with_memory(
-                secret.as_bytes(),
-                salt,
-                &mut out,
-                &mut blocks[..params.block_count()],
-            )
+            .hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, blocks)
             .is_ok()
     });
     ok && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
@@ -172,6 +212,7 @@ pub fn verify_blocking(secret: &str, phc: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher;
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
@@ -218,11 +259,7 @@ mod tests {
             busy > 0,
             "beyond the queue bound, callers get 503 instead of waiting"
         );
-        assert_eq!(
-            h.waiting.load(Ordering::SeqCst),
-            0,
-            "every slot was given back"
-        );
+        assert_eq!(h.queue_depth(), 0, "every slot was given back");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Inner {
     pub secrets: crate::credential::SecretCache,
     /// Back-off for failed authentications.
     pub throttle: crate::throttle::Throttle,
+    /// Recently validated tokens.
+    pub validations: crate::auth::ValidationCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +56,7 @@ impl AppState {
             view: AuthzView::new(),
             secrets: crate::credential::SecretCache::default(),
             throttle,
+            validations: Default::default(),
         }))
     }
 

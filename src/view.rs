@@ -3,6 +3,7 @@
 //! Filled from the database on a miss and invalidated by this node's writes before they return. A stale entry on
 //! another node can only show an old name: anything that takes access away also writes a revocation event.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -84,6 +85,7 @@ pub struct AuthzView {
     credentials: Cache<String, Arc<crate::credential::Credential>>,
     effective: Cache<String, Arc<Vec<String>>>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
+    generation: AtomicU64,
 }
 
 impl Default for AuthzView {
@@ -107,6 +109,7 @@ impl AuthzView {
                 .time_to_live(EFFECTIVE_TTL)
                 .build(),
             catalog: RwLock::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -238,6 +241,18 @@ impl AuthzView {
             .insert(format!("{user_id}/{project_id}"), roles);
     }
 
+    /// A number that changes whenever anything cached here is forgotten: what was derived from the view under an
+    /// older generation (a validated token, its rendered body) is stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Called after an invalidation, never before: a reader that sees the new generation cannot have read an
+    /// entry it removed.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Forget everything derived from grants, memberships, roles and credentials: called on every revocation
     /// event (this node's or another's) and on every grant, so the token path never serves what was taken away.
     pub fn forget_authorizations(&self) {
@@ -247,6 +262,7 @@ impl AuthzView {
         self.users.invalidate_all();
         self.projects.invalidate_all();
         self.domains.invalidate_all();
+        self.changed();
     }
 
     /// The cached catalog document, if built.
@@ -264,11 +280,13 @@ impl AuthzView {
     /// Forget a user.
     pub fn forget_user(&self, id: &str) {
         self.users.invalidate(id);
+        self.changed();
     }
 
     /// Forget a project.
     pub fn forget_project(&self, id: &str) {
         self.projects.invalidate(id);
+        self.changed();
     }
 
     /// Forget a domain (and, since projects carry domain facts, every project).
@@ -276,11 +294,13 @@ impl AuthzView {
         self.domains.invalidate(id);
         self.projects.invalidate_all();
         self.users.invalidate_all();
+        self.changed();
     }
 
     /// Forget a role.
     pub fn forget_role(&self, id: &str) {
         self.roles.invalidate(id);
+        self.changed();
     }
 
     /// Forget the catalog.
@@ -288,5 +308,6 @@ impl AuthzView {
         if let Ok(mut c) = self.catalog.write() {
             *c = None;
         }
+        self.changed();
     }
 }

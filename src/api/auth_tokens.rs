@@ -1,7 +1,8 @@
 //! `/v3/auth/*`: issue, validate, check and revoke tokens; the caller's projects, domains, system and catalog.
 
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -98,6 +99,17 @@ pub async fn token_body(state: &AppState, v: &Validated, with_catalog: bool) -> 
         t["application_credential"] = block;
     }
     Ok(json!({"token": t}))
+}
+
+/// The validation body of a token, rendered once per cached validation and then served as bytes.
+async fn rendered_body(state: &AppState, v: &Validated, with_catalog: bool) -> ApiResult<Bytes> {
+    let slot = &v.rendered[usize::from(with_catalog)];
+    if let Some(b) = slot.get() {
+        return Ok(b.clone());
+    }
+    let body = token_body(state, v, with_catalog).await?;
+    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
+    Ok(slot.get_or_init(|| bytes).clone())
 }
 
 fn with_subject(status: StatusCode, token: &str, body: Value) -> Response {
@@ -202,8 +214,20 @@ async fn validate(
         // A validator that cannot enforce access rules must not be handed a token that has them.
         return Err(token_error(TokenError::Revoked));
     }
-    let body = token_body(&state, &v, !nocatalog).await?;
-    Ok(with_subject(StatusCode::OK, token, body))
+    let body = rendered_body(&state, &v, !nocatalog).await?;
+    let mut resp = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Ok(t) = token.parse() {
+        resp.headers_mut().insert("x-subject-token", t);
+    }
+    Ok(resp)
 }
 
 async fn revoke(

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The caller's token, taken from `X-Auth-Token` or, failing that, `Authorization: Bearer` (RFC 6750).
-pub struct Caller(pub Validated);
+pub struct Caller(pub std::sync::Arc<Validated>);
 
 /// The raw token the caller presented and whether it came as a Bearer token.
 pub fn presented_token(headers: &HeaderMap) -> Option<(&str, bool)> {

@@ -1,0 +1,167 @@
+//! `lintel-bench`: start Lintel on a fresh database, seed it, drive each scenario over HTTPS and print one table
+//! whose ratios (each scenario ÷ `ceiling`) are taken in the same run, so they hold on a noisy machine.
+
+mod load;
+mod report;
+mod scenarios;
+mod seed;
+mod server;
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+
+use server::Server;
+
+/// Command-line options.
+#[derive(Parser, Clone)]
+#[command(about = "Benchmark Lintel's token issuance and validation against its own ceiling")]
+pub struct Args {
+    /// The lintel binary to run (default: beside this one).
+    #[arg(long)]
+    lintel: Option<PathBuf>,
+    /// Database backend.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    db: Backend,
+    /// Server URL of the local PostgreSQL (a fresh database is created on it and dropped after).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// Server URL of the local MariaDB/MySQL.
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/test")]
+    mysql_url: String,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Keep-alive connections per workload.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Load generator threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Also run the scale pairs (1,000 vs 1,000,000 credentials; 0 vs 100,000 revocation events).
+    #[arg(long)]
+    scale: bool,
+    /// Run only these scenarios of the main set (comma-separated names; `ceiling` always runs).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// A few seconds in all with tiny counts: proves the benchmark still runs (used by the tests).
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// Where the server keeps its rows.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL.
+    Postgres,
+    /// A fresh database on the local MariaDB/MySQL.
+    Mysql,
+}
+
+/// Counts the run uses, smaller in smoke mode.
+#[derive(Clone, Copy)]
+pub struct Sizes {
+    /// Seconds per scenario.
+    pub duration: Duration,
+    /// Connections per workload.
+    pub connections: usize,
+    /// Seeded credentials for `issue-cold` (each used once) and for the flood.
+    pub cold: usize,
+    /// Credentials in the small and the large scale run.
+    pub scale_creds: (usize, usize),
+    /// Revocation events in the scale run.
+    pub scale_events: usize,
+}
+
+impl Args {
+    fn sizes(&self) -> Sizes {
+        if self.smoke {
+            Sizes {
+                duration: Duration::from_millis(700),
+                connections: 4,
+                cold: 300,
+                scale_creds: (20, 200),
+                scale_events: 100,
+            }
+        } else {
+            Sizes {
+                duration: Duration::from_secs(self.duration),
+                connections: self.connections,
+                cold: 20_000,
+                scale_creds: (1_000, 1_000_000),
+                scale_events: 100_000,
+            }
+        }
+    }
+
+    fn lintel(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.lintel {
+            return Ok(p.clone());
+        }
+        let me = std::env::current_exe()?;
+        Ok(me.with_file_name("lintel"))
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    let failed = rt.block_on(run(args))?;
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let bin = args.lintel()?;
+    anyhow::ensure!(
+        bin.exists(),
+        "no lintel binary at {} (build it: cargo build --release)",
+        bin.display()
+    );
+    let sizes = args.sizes();
+    let mut rows = Vec::new();
+
+    let db = setup::Database::create(&args, "main").await?;
+    let dir = tempfile::tempdir()?;
+    let (config, addr) = server::prepare(&bin, dir.path(), &db.url, "")?;
+    let mut srv = Server::start(&bin, &config, addr).await?;
+    let fixture = setup::Fixture::create(&srv, sizes, true)
+        .await
+        .context("setting up credentials")?;
+    rows.extend(scenarios::main(&srv, &fixture, sizes, &args.only).await?);
+    srv.stop();
+    db.drop_db().await?;
+
+    if args.scale || args.smoke {
+        let db = setup::Database::create(&args, "scale").await?;
+        let dir = tempfile::tempdir()?;
+        let (config, addr) = server::prepare(&bin, dir.path(), &db.url, "")?;
+        let srv = Server::start(&bin, &config, addr).await?;
+        rows.extend(scenarios::scale(srv, sizes).await?);
+        db.drop_db().await?;
+    }
+
+    let backend = match args.db {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+        Backend::Mysql => "mysql",
+    };
+    println!("{}", report::table(backend, &rows));
+    let failed = rows
+        .iter()
+        .any(|r| r.outcome.answered() == 0 || r.outcome.errors > 0);
+    if failed {
+        eprintln!("lintel-bench: a scenario answered nothing or had errors");
+    }
+    Ok(failed)
+}

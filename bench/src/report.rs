@@ -1,0 +1,108 @@
+//! The table the benchmark prints.
+
+use std::fmt::Write;
+
+use crate::load::Outcome;
+
+/// One measured workload.
+pub struct Row {
+    /// Scenario name.
+    pub name: String,
+    /// What the load generator saw.
+    pub outcome: Outcome,
+    /// Server CPU seconds spent on it.
+    pub cpu_seconds: f64,
+    /// Server peak RSS during it, in MiB.
+    pub rss_mib: f64,
+}
+
+impl Row {
+    /// A row from a workload's outcome and the server's readings around it.
+    pub fn new(name: &str, outcome: Outcome, cpu_seconds: f64, rss_mib: f64) -> Row {
+        Row {
+            name: name.into(),
+            outcome,
+            cpu_seconds,
+            rss_mib,
+        }
+    }
+
+    /// Server CPU seconds per 1,000 answered requests (numerically, CPU milliseconds per request).
+    pub fn cpu_per_1k(&self) -> f64 {
+        self.cpu_seconds / self.outcome.answered().max(1) as f64 * 1000.0
+    }
+}
+
+fn rate(rows: &[Row], name: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.name == name)
+        .map(|r| r.outcome.rate())
+}
+
+/// The table, then the pair ratios of the scale run when it ran.
+pub fn table(backend: &str, rows: &[Row]) -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut out = format!(
+        "Lintel benchmark: {backend}, {cores} cores, load generator on the same machine\n\n"
+    );
+    let ceiling = rate(rows, "ceiling").unwrap_or(f64::NAN);
+    let _ = writeln!(
+        out,
+        "| scenario | req/s | ÷ ceiling | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | CPU s / 1k req |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let o = &r.outcome;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.3} |",
+            r.name,
+            o.rate(),
+            o.rate() / ceiling,
+            o.ms(0.5),
+            o.ms(0.99),
+            o.ms(0.999),
+            o.errors,
+            r.rss_mib,
+            r.cpu_per_1k()
+        );
+    }
+    let p99 = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.outcome.ms(0.99))
+    };
+    if let (Some(quiet), Some(loud)) = (p99("issue-hot"), p99("flood: issue-hot")) {
+        let _ = writeln!(
+            out,
+            "\nissue-hot p99 under the flood ÷ quiet: {:.2}",
+            loud / quiet
+        );
+    }
+    let pairs: Vec<(&Row, &Row)> = rows
+        .iter()
+        .filter(|r| r.name.contains(", "))
+        .filter_map(|a| {
+            let kind = a.name.split(", ").next()?;
+            let first = rows
+                .iter()
+                .find(|r| r.name.starts_with(&format!("{kind}, ")))?;
+            (first.name != a.name).then_some((first, a))
+        })
+        .collect();
+    if !pairs.is_empty() {
+        let _ = writeln!(out, "\nscale (throughput of the larger ÷ the smaller):");
+        for (small, big) in pairs {
+            let _ = writeln!(
+                out,
+                "- {} ÷ {}: {:.2}",
+                big.name,
+                small.name,
+                big.outcome.rate() / small.outcome.rate()
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,225 @@
+//! The scenarios, back to back on one server, and the scale pairs on another.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use rand::Rng;
+
+use crate::load::{self, Load, MakeRequest};
+use crate::report::Row;
+use crate::seed;
+use crate::server::Server;
+use crate::setup::{
+    basic, oauth_token, token_request, Fixture, COLD, FILLER, FLOOD, SEEDED_SECRET,
+};
+use crate::Sizes;
+
+fn get(path: &'static str, headers: &[(&'static str, &str)]) -> Request<Full<Bytes>> {
+    let mut b = Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("host", "localhost");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::new(Bytes::new()))
+        .unwrap_or_else(|_| unreachable!())
+}
+
+fn ok(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+/// What a flood of wrong secrets may be answered with: refused, slowed down, or shed.
+fn refused(status: u16) -> bool {
+    matches!(status, 401 | 429 | 503)
+}
+
+fn load(sizes: Sizes, make: MakeRequest) -> Load {
+    Load {
+        connections: sizes.connections,
+        duration: sizes.duration,
+        sources: Vec::new(),
+        make,
+        expected: ok,
+    }
+}
+
+/// Run one workload and read the server's CPU and peak RSS around it.
+async fn measure(srv: &Server, name: &str, l: Load) -> anyhow::Result<Row> {
+    let tls = load::tls_config(&srv.cert)?;
+    srv.reset_peak();
+    let cpu = srv.cpu_seconds();
+    let outcome = load::run(srv.addr, tls, l).await;
+    let cpu = srv.cpu_seconds() - cpu;
+    Ok(Row::new(name, outcome, cpu, srv.peak_rss_mib()))
+}
+
+fn hot(f: &Fixture) -> MakeRequest {
+    let hot = f.hot.clone();
+    Arc::new(move |conn, _| Some(token_request(&hot[conn % hot.len()])))
+}
+
+fn validate(f: &Fixture) -> MakeRequest {
+    let (service, subjects) = (f.service_token.clone(), f.subjects.clone());
+    Arc::new(move |conn, i| {
+        let subject = &subjects[(conn + i as usize) % subjects.len()];
+        Some(get(
+            "/v3/auth/tokens",
+            &[("x-auth-token", &service), ("x-subject-token", subject)],
+        ))
+    })
+}
+
+/// Every scenario on one server with the fixture's credentials.
+pub async fn main(
+    srv: &Server,
+    f: &Fixture,
+    sizes: Sizes,
+    only: &[String],
+) -> anyhow::Result<Vec<Row>> {
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let mut rows = Vec::new();
+    let healthz: MakeRequest = Arc::new(|_, _| Some(get("/healthz", &[])));
+    rows.push(measure(srv, "ceiling", load(sizes, healthz)).await?);
+    if want("issue-hot") {
+        rows.push(measure(srv, "issue-hot", load(sizes, hot(f))).await?);
+    }
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let cold_count = sizes.cold;
+    let cold: MakeRequest = Arc::new(move |_, _| {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        (i < cold_count).then(|| token_request(&basic(&seed::seeded_id(COLD, i), SEEDED_SECRET)))
+    });
+    if want("issue-cold") {
+        rows.push(measure(srv, "issue-cold", load(sizes, cold)).await?);
+    }
+    if want("validate") {
+        rows.push(measure(srv, "validate", load(sizes, validate(f))).await?);
+    }
+
+    let subjects = f.subjects.clone();
+    let bearer: MakeRequest = Arc::new(move |conn, _| {
+        let auth = format!("Bearer {}", subjects[conn % subjects.len()]);
+        Some(get("/v3/auth/projects", &[("authorization", &auth)]))
+    });
+    if want("bearer-api") {
+        rows.push(measure(srv, "bearer-api", load(sizes, bearer)).await?);
+    }
+    if !want("flood") {
+        return Ok(rows);
+    }
+
+    // The flood: wrong secrets for many credential ids from many loopback addresses, beside the hot clients.
+    let flood_count = sizes.cold;
+    let guess: MakeRequest = Arc::new(move |_, _| {
+        let i = rand::thread_rng().gen_range(0..flood_count);
+        Some(token_request(&basic(
+            &seed::seeded_id(FLOOD, i),
+            "not-the-secret",
+        )))
+    });
+    let sources: Vec<IpAddr> = (2..=250).map(|n| IpAddr::from([127, 0, 0, n])).collect();
+    let flood = Load {
+        sources,
+        expected: refused,
+        ..load(sizes, guess)
+    };
+    let tls = load::tls_config(&srv.cert)?;
+    srv.reset_peak();
+    let cpu = srv.cpu_seconds();
+    let (h, b) = tokio::join!(
+        load::run(srv.addr, tls.clone(), load(sizes, hot(f))),
+        load::run(srv.addr, tls, flood)
+    );
+    let cpu = srv.cpu_seconds() - cpu;
+    let rss = srv.peak_rss_mib();
+    // The server's CPU is shared between both workloads: each row shows the cost per request of the two together.
+    let total = (h.answered() + b.answered()).max(1) as f64;
+    let (hn, bn) = (h.answered() as f64 / total, b.answered() as f64 / total);
+    rows.push(Row::new("flood: issue-hot", h, cpu * hn, rss));
+    rows.push(Row::new("flood: bad secrets", b, cpu * bn, rss));
+    Ok(rows)
+}
+
+/// Restart the server (caches cold, revocation events loaded afresh) and warm the hot clients once each.
+async fn restart(srv: Server, f: &Fixture) -> anyhow::Result<Server> {
+    let (bin, config, addr) = (srv.bin.clone(), srv.config.clone(), srv.addr);
+    drop(srv);
+    let srv = Server::start(&bin, &config, addr).await?;
+    let tls = load::tls_config(&srv.cert)?;
+    for h in &f.hot {
+        oauth_token(&srv, &tls, h).await?;
+    }
+    Ok(srv)
+}
+
+/// `issue-hot` and `validate` with few and with many credentials, then `validate` with many revocation events.
+pub async fn scale(srv: Server, sizes: Sizes) -> anyhow::Result<Vec<Row>> {
+    let f = Fixture::create(&srv, sizes, false).await?;
+    let db = seed::connect(&srv.config).await?;
+    let hash = lintel::hashing::hash_blocking(SEEDED_SECRET)?;
+    let (few, many) = sizes.scale_creds;
+    // The fixture made five credentials through the API.
+    let made = 5;
+    seed::credentials(&db, &f.owner, &hash, FILLER, 0, few - made).await?;
+    let mut rows = Vec::new();
+    let srv = restart(srv, &f).await?;
+    rows.push(
+        measure(
+            &srv,
+            &format!("issue-hot, {} creds", human(few)),
+            load(sizes, hot(&f)),
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &srv,
+            &format!("validate, {} creds", human(few)),
+            load(sizes, validate(&f)),
+        )
+        .await?,
+    );
+
+    eprintln!("lintel-bench: seeding {} credentials", human(many));
+    seed::credentials(&db, &f.owner, &hash, FILLER, few - made, many - made).await?;
+    let srv = restart(srv, &f).await?;
+    rows.push(
+        measure(
+            &srv,
+            &format!("issue-hot, {} creds", human(many)),
+            load(sizes, hot(&f)),
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &srv,
+            &format!("validate, {} creds", human(many)),
+            load(sizes, validate(&f)),
+        )
+        .await?,
+    );
+
+    seed::revocations(&db, sizes.scale_events).await?;
+    let srv = restart(srv, &f).await?;
+    let name = format!("validate, {} revocations", human(sizes.scale_events));
+    rows.push(measure(&srv, &name, load(sizes, validate(&f))).await?);
+    db.conn.close().await.ok();
+    drop(srv);
+    Ok(rows)
+}
+
+fn human(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
