@@ -32,4 +32,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --release --locked
 export LINTEL_BIN="$PWD/target/release/lintel"
 cargo test --workspace --locked
+# The systemd units (systemd-analyze verify) and the devstack plugin's phases against a fake devstack.
+tests/ops/run.sh "$LINTEL_BIN"
 tests/clients/run.sh

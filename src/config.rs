@@ -78,6 +78,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." },
     OptionSpec { section: "token", name: "allow_expired_window", default: "172800", help: "Seconds after expiry during which ?allow_expired=1 still validates a token." },
     OptionSpec { section: "token", name: "provider", default: "fernet", help: "Token format; only fernet is supported." },
+    OptionSpec { section: "token", name: "key_store", default: "file", help: "Where the token keys live: file ([fernet_tokens] key_repository, one node) or database (shared by every node, encrypted under key_encryption_key)." },
+    OptionSpec { section: "token", name: "key_encryption_key", default: "", help: "With key_store = database: the key that encrypts the stored keys, a Fernet key (44 characters of URL-safe base64; 'lintel keys new-kek' prints one). The same on every node." },
     OptionSpec { section: "fernet_tokens", name: "key_repository", default: "", help: "Directory of Fernet keys (default: <data_dir>/fernet-keys)." },
     OptionSpec { section: "fernet_tokens", name: "max_active_keys", default: "3", help: "Keys kept by 'lintel keys rotate' (staged + primary + secondaries); at least 1." },
     OptionSpec { section: "auth", name: "methods", default: "password,token,application_credential", help: "Enabled authentication methods. Keystone-only values (external, oauth1, mapped, ...) are ignored with a warning." },
@@ -97,6 +99,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "server", name: "header_read_timeout", default: "10", help: "Seconds a client has to send the request headers." },
     OptionSpec { section: "server", name: "max_header_size", default: "16384", help: "Largest total request header size, in bytes." },
     OptionSpec { section: "server", name: "hash_workers", default: "0", help: "Concurrent argon2 hash computations (0: one per core less one, at least one)." },
+    OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },
     OptionSpec { section: "tls", name: "cert_file", default: "", help: "PEM certificate chain (default: a self-signed certificate generated in <data_dir>/tls)." },
     OptionSpec { section: "tls", name: "key_file", default: "", help: "PEM private key matching cert_file." },
 ];
@@ -202,8 +205,31 @@ const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
     ),
     ("oauth2", &[]),
     ("server", &[]),
+    ("metrics", &[]),
     ("tls", &[]),
 ];
+
+/// Where the token keys live.
+#[derive(Clone)]
+pub enum KeyStore {
+    /// The Fernet key repository directory (a single node, or keys distributed by the operator).
+    File,
+    /// The `token_key` table, each key encrypted under this key-encryption key.
+    Database {
+        /// The key-encryption key (a Fernet key).
+        kek: zeroize::Zeroizing<String>,
+    },
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key-encryption key.
+        f.write_str(match self {
+            KeyStore::File => "File",
+            KeyStore::Database { .. } => "Database",
+        })
+    }
+}
 
 /// The whole configuration, typed.
 #[derive(Debug, Clone)]
@@ -266,6 +292,10 @@ pub struct Config {
     pub hash_workers: usize,
     /// Certificate and key files, when configured.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Where the token keys live.
+    pub key_store: KeyStore,
+    /// Prometheus listener, when configured.
+    pub metrics_bind: Option<SocketAddr>,
     /// Warnings found while loading (unknown sections, ignored options), to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -411,6 +441,28 @@ impl Config {
             }
             (c, k) => Some((PathBuf::from(c), PathBuf::from(k))),
         };
+        let key_store = match r.string("token", "key_store").as_str() {
+            "file" => KeyStore::File,
+            "database" => {
+                let kek = r.string("token", "key_encryption_key");
+                if fernet::Fernet::new(&kek).is_none() {
+                    return Err(r.bad(
+                        "token",
+                        "key_encryption_key",
+                        "key_store = database needs a Fernet key here (44 characters of URL-safe base64; \
+                         'lintel keys new-kek' prints one)",
+                    ));
+                }
+                KeyStore::Database {
+                    kek: zeroize::Zeroizing::new(kek),
+                }
+            }
+            _ => return Err(r.bad("token", "key_store", "expected 'file' or 'database'")),
+        };
+        let metrics_bind = match r.string("metrics", "bind") {
+            s if s.is_empty() => None,
+            _ => Some(r.parse("metrics", "bind", "expected HOST:PORT, e.g. 127.0.0.1:9464")?),
+        };
         let log_format = r.string("DEFAULT", "log_format");
         if !matches!(log_format.as_str(), "text" | "json") {
             return Err(r.bad("DEFAULT", "log_format", "expected 'text' or 'json'"));
@@ -474,6 +526,8 @@ impl Config {
             max_header_size: r.positive("server", "max_header_size")? as usize,
             hash_workers,
             tls_files,
+            key_store,
+            metrics_bind,
             data_dir,
             warnings,
         })
@@ -491,6 +545,13 @@ impl Config {
     /// Whether an authentication method is enabled.
     pub fn method_enabled(&self, method: &str) -> bool {
         self.auth_methods.iter().any(|m| m == method)
+    }
+
+    /// The path part of `public_endpoint` (e.g. `/identity` behind devstack's Apache), if any.
+    pub fn path_prefix(&self) -> Option<String> {
+        let url = url::Url::parse(&self.public_endpoint).ok()?;
+        let path = url.path().trim_end_matches('/');
+        (!path.is_empty()).then(|| path.to_string())
     }
 
     /// The `/v3` base URL.

@@ -97,60 +97,82 @@ impl Db {
 
     /// Apply pending migrations while holding a lock, so several nodes may run this at once.
     pub async fn migrate(&self, url: &str) -> Result<(), DbErr> {
+        self.locked(url, Lock::DbSync, Migrator::up(&self.conn, None))
+            .await
+    }
+
+    /// Run `work` while holding a cluster-wide lock: a file lock beside a SQLite database, an advisory lock
+    /// on PostgreSQL, a named lock on MariaDB/MySQL (each held on its own connection, as they belong to a session).
+    pub async fn locked<T>(
+        &self,
+        url: &str,
+        lock: Lock,
+        work: impl std::future::Future<Output = Result<T, DbErr>>,
+    ) -> Result<T, DbErr> {
+        let (key, name) = match lock {
+            Lock::DbSync => (7415826301_i64, "lintel_db_sync"),
+            Lock::Keys => (7415826302_i64, "lintel_keys"),
+        };
         match self.backend() {
             DbBackend::Sqlite => {
                 let _file_lock = match sqlite_path(url) {
-                    Some(path) => Some(lock_file(&path)?),
+                    Some(path) => Some(lock_file(&path, name)?),
                     None => None, // in-memory database: nobody else can see it
                 };
-                Migrator::up(&self.conn, None).await
+                work.await
             }
             DbBackend::Postgres => {
-                // An advisory lock belongs to a session, so hold it on a dedicated connection.
-                let lock = Database::connect(
+                let session = Database::connect(
                     ConnectOptions::new(url.to_string())
                         .max_connections(1)
+                        .sqlx_logging(false)
                         .to_owned(),
                 )
                 .await?;
-                lock.execute(Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_lock(7415826301)",
-                ))
-                .await?;
-                let result = Migrator::up(&self.conn, None).await;
-                lock.execute(Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_unlock(7415826301)",
-                ))
-                .await?;
+                session
+                    .execute(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("SELECT pg_advisory_lock({key})"),
+                    ))
+                    .await?;
+                let result = work.await;
+                session
+                    .execute(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("SELECT pg_advisory_unlock({key})"),
+                    ))
+                    .await?;
+                session.close().await.ok();
                 result
             }
             DbBackend::MySql => {
-                let lock = Database::connect(
+                let session = Database::connect(
                     ConnectOptions::new(url.to_string())
                         .max_connections(1)
+                        .sqlx_logging(false)
                         .to_owned(),
                 )
                 .await?;
-                let got = lock
+                let got = session
                     .query_one(Statement::from_string(
                         DbBackend::MySql,
-                        "SELECT GET_LOCK('lintel_db_sync', 600) AS l",
+                        format!("SELECT GET_LOCK('{name}', 600) AS l"),
                     ))
                     .await?
                     .and_then(|row| row.try_get::<Option<i64>>("", "l").ok().flatten());
                 if got != Some(1) {
-                    return Err(DbErr::Custom(
-                        "could not take the db-sync lock within 600 s".into(),
-                    ));
+                    return Err(DbErr::Custom(format!(
+                        "could not take the {name} lock within 600 s"
+                    )));
                 }
-                let result = Migrator::up(&self.conn, None).await;
-                lock.execute(Statement::from_string(
-                    DbBackend::MySql,
-                    "SELECT RELEASE_LOCK('lintel_db_sync')",
-                ))
-                .await?;
+                let result = work.await;
+                session
+                    .execute(Statement::from_string(
+                        DbBackend::MySql,
+                        format!("SELECT RELEASE_LOCK('{name}')"),
+                    ))
+                    .await?;
+                session.close().await.ok();
                 result
             }
         }
@@ -164,6 +186,15 @@ impl Db {
     }
 }
 
+/// The cluster-wide locks.
+#[derive(Debug, Clone, Copy)]
+pub enum Lock {
+    /// Schema migrations.
+    DbSync,
+    /// Token key setup and rotation.
+    Keys,
+}
+
 /// The file path of a `sqlite://PATH?...` URL, unless it is in-memory.
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
@@ -173,10 +204,10 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
-/// An exclusive lock on `<db>.lock`, released when the file is dropped.
-fn lock_file(db: &std::path::Path) -> Result<std::fs::File, DbErr> {
+/// An exclusive lock on `<db>.<name>.lock`, released when the file is dropped.
+fn lock_file(db: &std::path::Path, lock: &str) -> Result<std::fs::File, DbErr> {
     let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
+    name.push(format!(".{lock}.lock"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -184,6 +215,6 @@ fn lock_file(db: &std::path::Path) -> Result<std::fs::File, DbErr> {
         .open(&name)
         .map_err(|e| DbErr::Custom(format!("opening lock file: {e}")))?;
     file.lock()
-        .map_err(|e| DbErr::Custom(format!("locking for db-sync: {e}")))?;
+        .map_err(|e| DbErr::Custom(format!("taking the {lock} lock: {e}")))?;
     Ok(file)
 }

@@ -121,6 +121,7 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        crate::metrics::metrics().database_errors.inc();
         ApiError::Internal(format!("database: {e}"))
     }
 }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod hashing;
 pub mod http;
+pub mod metrics;
 pub mod oauth2;
 pub mod policy;
 pub mod server;

@@ -7,9 +7,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lintel::bootstrap::{self, Bootstrap};
 use lintel::config::Config;
+use lintel::config::KeyStore;
 use lintel::db::Db;
 use lintel::server;
-use lintel::token::keys;
+use lintel::token::{key_store, keys};
 use rand::distributions::{Alphanumeric, DistString};
 
 /// Lintel: a Keystone-compatible identity service.
@@ -81,8 +82,11 @@ struct BootstrapArgs {
 enum KeysAction {
     /// Create the key repository with a staged and a primary key (no-op when keys exist).
     Setup,
-    /// Promote the staged key to primary, stage a new key, retire keys beyond max_active_keys.
+    /// Promote the staged key to primary, stage a new key, retire keys beyond max_active_keys (under a lock:
+    /// safe on any node at any time).
     Rotate,
+    /// Print a new key-encryption key for [token] key_encryption_key.
+    NewKek,
 }
 
 fn init_logging(config: &Config) {
@@ -204,23 +208,44 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys {
-            action: KeysAction::Setup,
+            action: KeysAction::NewKek,
         } => {
-            if keys::setup(&config.key_repository)? {
-                println!("created key repository {}", config.key_repository.display());
-            } else {
-                println!(
-                    "key repository {} already has keys",
-                    config.key_repository.display()
-                );
-            }
+            println!("{}", fernet::Fernet::generate_key());
             Ok(())
         }
-        Command::Keys {
-            action: KeysAction::Rotate,
-        } => {
-            let primary = keys::rotate(&config.key_repository, config.max_active_keys)?;
-            println!("rotated: key {primary} is now primary");
+        Command::Keys { action } => {
+            let (created, primary, place) = match config.key_store {
+                KeyStore::File => {
+                    let repo = &config.key_repository;
+                    let place = repo.display().to_string();
+                    match action {
+                        KeysAction::Setup => (Some(keys::setup(repo)?), None, place),
+                        _ => (
+                            None,
+                            Some(keys::rotate(repo, config.max_active_keys)?),
+                            place,
+                        ),
+                    }
+                }
+                KeyStore::Database { .. } => {
+                    let db = Db::connect(&config)
+                        .await
+                        .context("connecting to the database")?;
+                    let place = "the database (token_key)".to_string();
+                    match action {
+                        KeysAction::Setup => {
+                            (Some(key_store::setup(&config, &db).await?), None, place)
+                        }
+                        _ => (None, Some(key_store::rotate(&config, &db).await?), place),
+                    }
+                }
+            };
+            match (created, primary) {
+                (Some(true), _) => println!("created token keys in {place}"),
+                (Some(false), _) => println!("token keys already exist in {place}"),
+                (_, Some(n)) => println!("rotated: key {n} is now primary in {place}"),
+                _ => {}
+            }
             Ok(())
         }
         Command::CheckConfig | Command::SampleConfig => Ok(()),

@@ -41,7 +41,8 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    fn code(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and RFC 6749 error code.
+    pub fn code(&self) -> (StatusCode, &'static str) {
         match self {
             OAuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             OAuthError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),

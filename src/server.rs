@@ -14,10 +14,10 @@ use crate::config::Config;
 use crate::conn_limit::Capped;
 use crate::db::Db;
 use crate::state::AppState;
-use crate::token::{keys, KeyRing, TokenCodec};
+use crate::token::{key_store, TokenCodec};
 
-/// How often each node picks up revocation events written by other nodes.
-const REVOCATION_SYNC: Duration = Duration::from_secs(2);
+/// How often each node picks up revocation events and key rotations made elsewhere.
+const SYNC_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Install rustls' process-wide crypto provider (ring) once.
 pub fn install_crypto() {
@@ -32,10 +32,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     if !db.is_migrated().await? {
         bail!("the database schema is not up to date: run `lintel db-sync` first");
     }
-    if keys::setup(&config.key_repository)? {
-        tracing::warn!(path = %config.key_repository.display(), "no Fernet keys found: created a new key repository");
+    if key_store::setup(&config, &db).await? {
+        tracing::warn!(store = ?config.key_store, path = %config.key_repository.display(), "no token keys found: created a staged and a primary key");
     }
-    let ring = KeyRing::load(&config.key_repository)?;
+    let ring = key_store::load(&config, &db).await?;
     let state = AppState::new(config, db, TokenCodec::new(ring));
     state.revocations.sync(&state.db.conn).await?;
     Ok(state)
@@ -89,19 +89,14 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     let config = state.config.clone();
     let app = crate::api::router(state.clone());
 
-    let sync_state = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REVOCATION_SYNC);
-        loop {
-            tick.tick().await;
-            match sync_state.revocations.sync(&sync_state.db.conn).await {
-                // Another node took something away: drop what this node derived from it.
-                Ok(n) if n > 0 => sync_state.view.forget_authorizations(),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "revocation sync failed"),
-            }
-        }
-    });
+    tokio::spawn(follow_changes(state.clone()));
+    if let Some(addr) = config.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener {addr}"))?;
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        tokio::spawn(serve_metrics(listener, state.clone()));
+    }
 
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
@@ -111,17 +106,28 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: draining in-flight requests");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         shutdown.graceful_shutdown(Some(Duration::from_secs(30)));
     });
     tune(server.http_builder(), &config);
     let server = server.handle(handle);
-    let make = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Served at the root and under public_endpoint's path (devstack's http://HOST/identity behind Apache).
+    let prefix = config.path_prefix();
+    let app = tower::Layer::layer(
+        &tower::util::MapRequestLayer::new(move |req| strip_prefix(req, prefix.as_deref())),
+        app,
+    );
+    let make = axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
+        std::net::SocketAddr,
+    >(app);
     if config.insecure_http {
         tracing::warn!(addr = %local, "serving plain HTTP ([server] insecure_http = true): only behind a TLS-terminating proxy");
         let acceptor = Capped::new(
             axum_server::accept::NoDelayAcceptor::new(),
             config.max_connections,
         );
+        tokio::spawn(reload_on_hangup(state.clone(), None));
+        notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     } else {
         let (cert, key) = tls_files(&config)?;
@@ -131,13 +137,141 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
                 format!("loading TLS from {} and {}", cert.display(), key.display())
             })?;
         tracing::info!(addr = %local, endpoint = %config.public_endpoint, "Lintel listening (HTTPS)");
+        let tls_config = tls.clone();
         let tls = RustlsAcceptor::new(tls)
             .handshake_timeout(config.handshake_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let acceptor = Capped::new(tls, config.max_connections);
+        tokio::spawn(reload_on_hangup(
+            state.clone(),
+            Some((tls_config, cert, key)),
+        ));
+        notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     }
     Ok(())
+}
+
+/// Follow what other nodes change: revocation events (which also stand for disabled users, deleted credentials
+/// and removed roles) and key rotations, every [`SYNC_INTERVAL`].
+async fn follow_changes(state: AppState) {
+    let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    loop {
+        tick.tick().await;
+        match state.revocations.sync(&state.db.conn).await {
+            // Another node took something away: drop what this node derived from it.
+            Ok(n) if n > 0 => state.view.forget_authorizations(),
+            Ok(_) => {}
+            Err(e) => {
+                crate::metrics::metrics().database_errors.inc();
+                tracing::warn!(error = %e, "revocation sync failed")
+            }
+        }
+        if let Err(e) = reload_keys(&state, false).await {
+            tracing::warn!(error = %e, "token key reload failed");
+        }
+    }
+}
+
+/// Load the key ring again when its keys changed (or always, when `force`); the old ring stays on any error.
+async fn reload_keys(state: &AppState, force: bool) -> anyhow::Result<()> {
+    let ids = key_store::ids(&state.config, &state.db).await?;
+    if !force && ids == state.tokens.key_ids() {
+        return Ok(());
+    }
+    let ring = key_store::load(&state.config, &state.db).await?;
+    tracing::info!(keys = ?ring.ids, "token keys reloaded");
+    state.tokens.replace(ring);
+    Ok(())
+}
+
+/// On SIGHUP: reload the TLS certificate and key (new handshakes use them, open connections carry on) and the
+/// token keys.
+async fn reload_on_hangup(state: AppState, tls: Option<(RustlsConfig, PathBuf, PathBuf)>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Some((config, cert, key)) = &tls {
+            match config.reload_from_pem_file(cert, key).await {
+                Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed: still serving the previous certificate")
+                }
+            }
+        }
+        if let Err(e) = reload_keys(&state, true).await {
+            tracing::error!(error = %e, "token key reload failed: still using the previous keys");
+        }
+    }
+}
+
+/// Tell systemd we are ready (`Type=notify`) and feed its watchdog; both do nothing without `NOTIFY_SOCKET`.
+fn notify_ready() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "could not notify systemd");
+    }
+    if let Some(timeout) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            // Half the timeout, as sd_watchdog_enabled(3) advises; a stalled runtime stops the pings.
+            let mut tick = tokio::time::interval(timeout / 2);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+}
+
+/// Route `<prefix>/...` as `/...` (the root paths keep working too).
+fn strip_prefix<B>(
+    mut req: axum::http::Request<B>,
+    prefix: Option<&str>,
+) -> axum::http::Request<B> {
+    let Some(prefix) = prefix else { return req };
+    let path = req.uri().path();
+    let rest = match path.strip_prefix(prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return req,
+    };
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = format!("{rest}{query}").parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// The Prometheus listener: `GET /metrics` only, plain HTTP, on its own address.
+async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move {
+                let m = crate::metrics::metrics();
+                m.hash_queue.set(state.hasher.queue_depth() as i64);
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.render(),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics listener failed");
+    }
 }
 
 fn tune(

@@ -58,6 +58,14 @@ impl Throttle {
 
     /// `Some(retry_after)` when this key or source must wait before another attempt.
     pub fn check(&self, key: &str, source: Option<IpAddr>) -> Option<Duration> {
+        let wait = self.blocked(key, source);
+        if wait.is_some() {
+            crate::metrics::metrics().throttled.inc();
+        }
+        wait
+    }
+
+    fn blocked(&self, key: &str, source: Option<IpAddr>) -> Option<Duration> {
         let now = Instant::now();
         if let Some(c) = self.clients.get(key) {
             let c = c.lock().unwrap_or_else(|e| e.into_inner());

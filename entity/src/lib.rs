@@ -17,5 +17,6 @@ pub mod region;
 pub mod revocation_event;
 pub mod role;
 pub mod service;
+pub mod token_key;
 pub mod user;
 pub mod user_group_membership;

@@ -1,4 +1,4 @@
-//! Version discovery (`GET /`, `GET /v3`) and liveness (`GET /healthz`).
+//! Version discovery (`GET /`, `GET /v3`), liveness (`GET /healthz`) and readiness (`GET /readyz`).
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3", get(v3))
         .route("/v3/", get(v3))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 fn version(state: &AppState) -> Value {
@@ -43,4 +44,23 @@ async fn v3(State(state): State<AppState>) -> Json<Value> {
 
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers and token keys are loaded; 503 otherwise, so a load balancer skips the node.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = state.db.conn.ping().await.is_ok();
+    let keys = !state.tokens.key_ids().is_empty();
+    let status = if database && keys {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    (
+        status,
+        Json(json!({
+            "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+            "checks": {"database": word(database), "keys": word(keys)},
+        })),
+    )
 }

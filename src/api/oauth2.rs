@@ -32,7 +32,19 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match issue(&state, source, &headers, body).await {
+    let outcome = issue(&state, source, &headers, body).await;
+    let label = match &outcome {
+        Ok(_) => "success",
+        Err(e) => e.code().1,
+    };
+    crate::metrics::metrics()
+        .tokens_issued
+        .get_or_create(&crate::metrics::Issue {
+            endpoint: "oauth2",
+            outcome: label,
+        })
+        .inc();
+    match outcome {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }

@@ -52,13 +52,50 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
         headers.insert("x-openstack-request-id", v);
     }
     headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
+    let elapsed = started.elapsed();
+    let m = crate::metrics::metrics();
+    m.requests
+        .get_or_create(&crate::metrics::Route {
+            method: method.to_string(),
+            route: route.clone(),
+            status: crate::metrics::status_class(status.as_u16()),
+        })
+        .observe(elapsed.as_secs_f64());
+    match route.as_str() {
+        "/v3/auth/tokens" if method == axum::http::Method::POST => {
+            let outcome = if status.is_success() {
+                "success"
+            } else {
+                crate::metrics::status_class(status.as_u16())
+            };
+            m.tokens_issued
+                .get_or_create(&crate::metrics::Issue {
+                    endpoint: "auth_tokens",
+                    outcome,
+                })
+                .inc();
+        }
+        "/v3/auth/tokens"
+            if method == axum::http::Method::GET || method == axum::http::Method::HEAD =>
+        {
+            let outcome = if status.is_success() {
+                "valid"
+            } else {
+                "invalid"
+            };
+            m.validations
+                .get_or_create(&crate::metrics::Validation { outcome })
+                .inc();
+        }
+        _ => {}
+    }
     tracing::info!(
         target: "lintel::access",
         request_id = %request_id,
         method = %method,
         route = %route,
         status = status.as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        latency_us = elapsed.as_micros() as u64,
     );
     resp
 }

@@ -19,6 +19,9 @@ pub enum KeyError {
     /// A key file does not hold a Fernet key.
     #[error("key file {0} does not hold a valid Fernet key")]
     Invalid(String),
+    /// The database key store failed.
+    #[error("token keys in the database: {0}")]
+    Database(String),
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> KeyError {
@@ -34,6 +37,8 @@ pub struct KeyRing {
     keys: Vec<Fernet>,
     /// How many keys are loaded.
     pub count: usize,
+    /// Their numbers, primary first: what a reload compares to notice a rotation.
+    pub ids: Vec<u64>,
 }
 
 impl KeyRing {
@@ -49,23 +54,37 @@ impl KeyRing {
 
     /// Load every key from a repository, primary first.
     pub fn load(repo: &Path) -> Result<KeyRing, KeyError> {
-        let mut keys = list(repo)?;
+        let mut keys = Vec::new();
+        for (n, path) in list(repo)? {
+            let text = fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+            keys.push((n, text.trim().to_string(), path.display().to_string()));
+        }
         if keys.is_empty() {
             return Err(KeyError::Empty(repo.display().to_string()));
         }
+        Self::from_keys(keys)
+    }
+
+    /// A ring from numbered keys (number, Fernet key, where it came from for errors).
+    pub fn from_keys(mut keys: Vec<(u64, String, String)>) -> Result<KeyRing, KeyError> {
         keys.sort_by_key(|k| std::cmp::Reverse(k.0));
         let mut fernets = Vec::with_capacity(keys.len());
-        for (_, path) in &keys {
-            let text = fs::read_to_string(path).map_err(|e| io(path, e))?;
-            let f = Fernet::new(text.trim())
-                .ok_or_else(|| KeyError::Invalid(path.display().to_string()))?;
-            fernets.push(f);
+        for (_, key, origin) in &keys {
+            fernets.push(Fernet::new(key).ok_or_else(|| KeyError::Invalid(origin.clone()))?);
         }
         Ok(KeyRing {
             count: fernets.len(),
             keys: fernets,
+            ids: keys.iter().map(|k| k.0).collect(),
         })
     }
+}
+
+/// Numbers of the keys in the repository, primary first (cheap: no key is read).
+pub fn ids(repo: &Path) -> Result<Vec<u64>, KeyError> {
+    let mut ids: Vec<u64> = list(repo)?.into_iter().map(|(n, _)| n).collect();
+    ids.sort_by_key(|n| std::cmp::Reverse(*n));
+    Ok(ids)
 }
 
 /// Numbered key files in the repository.

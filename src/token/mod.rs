@@ -1,6 +1,7 @@
 //! Tokens: what a token says ([`TokenData`]), how it is sealed, and how it is checked.
 
 pub mod codec;
+pub mod key_store;
 pub mod keys;
 pub mod revocation;
 
@@ -78,6 +79,11 @@ impl TokenCodec {
         TokenCodec {
             ring: ArcSwap::from_pointee(ring),
         }
+    }
+
+    /// The numbers of the loaded keys, primary first.
+    pub fn key_ids(&self) -> Vec<u64> {
+        self.ring.load().ids.clone()
     }
 
     /// Replace the key ring (after `keys rotate` on disk and a reload).

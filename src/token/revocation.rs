@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use entity::revocation_event;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    QuerySelect, Set,
 };
 
 use super::TokenData;
@@ -155,30 +155,35 @@ impl RevocationIndex {
 
     /// Load events newer than the last one seen (all of them the first time). Returns how many were new.
     pub async fn sync<C: ConnectionTrait>(&self, db: &C) -> Result<usize, DbErr> {
-        let after = *self.last_row.read().unwrap_or_else(|e| e.into_inner());
-        let rows = revocation_event::Entity::find()
-            .filter(revocation_event::Column::Id.gt(after))
-            .order_by_asc(revocation_event::Column::Id)
-            .all(db)
-            .await?;
-        let n = rows.len();
-        let mut last = after;
-        for row in rows {
-            last = last.max(row.id);
-            if let Some(key) = key_of(&row) {
-                self.apply(&Event {
-                    key,
-                    issued_before: row.issued_before,
-                });
+        // In pages, so a node starting over 100,000 events never holds them all as rows at once.
+        const PAGE: u64 = 1000;
+        let mut last = *self.last_row.read().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        loop {
+            let rows = revocation_event::Entity::find()
+                .filter(revocation_event::Column::Id.gt(last))
+                .order_by_asc(revocation_event::Column::Id)
+                .limit(PAGE)
+                .all(db)
+                .await?;
+            let page = rows.len();
+            n += page;
+            for row in rows {
+                last = last.max(row.id);
+                let issued_before = row.issued_before;
+                if let Some(key) = key_of(row) {
+                    self.apply(&Event { key, issued_before });
+                }
+            }
+            *self.last_row.write().unwrap_or_else(|e| e.into_inner()) = last;
+            if (page as u64) < PAGE {
+                return Ok(n);
             }
         }
-        *self.last_row.write().unwrap_or_else(|e| e.into_inner()) = last;
-        Ok(n)
     }
 }
 
-fn key_of(row: &revocation_event::Model) -> Option<RevKey> {
-    let r = row.clone();
+fn key_of(r: revocation_event::Model) -> Option<RevKey> {
     Some(
         match (
             r.audit_id,

@@ -43,6 +43,53 @@ fn swap_db(url: &str, name: &str) -> String {
     format!("{head}/{name}{query}")
 }
 
+/// A new, empty database on `backend`: its URL, and the server URL and name to drop it by (SQLite: a file in `dir`).
+pub async fn fresh_database(
+    backend: &str,
+    dir: &std::path::Path,
+) -> (String, Option<String>, Option<String>) {
+    if backend == "sqlite" {
+        return (
+            format!("sqlite://{}/lintel.db?mode=rwc", dir.display()),
+            None,
+            None,
+        );
+    }
+    let var = if backend == "postgres" {
+        "LINTEL_TEST_POSTGRES_URL"
+    } else {
+        "LINTEL_TEST_MYSQL_URL"
+    };
+    let admin = std::env::var(var).unwrap();
+    let name = format!("lintel_t_{}", uuid::Uuid::new_v4().simple());
+    let conn = Database::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("{backend} at {admin} does not answer: {e}"));
+    conn.execute(Statement::from_string(
+        conn.get_database_backend(),
+        format!("CREATE DATABASE {name}"),
+    ))
+    .await
+    .expect("create database");
+    conn.close().await.ok();
+    (swap_db(&admin, &name), Some(admin), Some(name))
+}
+
+/// Drop a database [`fresh_database`] made.
+pub async fn drop_database(backend: &str, admin: Option<String>, name: Option<String>) {
+    if let (Some(admin), Some(name)) = (admin, name) {
+        let conn = Database::connect(&admin).await.expect("reconnect");
+        let sql = if backend == "postgres" {
+            format!("DROP DATABASE {name} WITH (FORCE)")
+        } else {
+            format!("DROP DATABASE {name}")
+        };
+        conn.execute(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .expect("drop database");
+    }
+}
+
 impl TestServer {
     /// Start a server on `backend` with extra config lines.
     pub async fn start_with(backend: &'static str, extra_conf: &str) -> TestServer {
@@ -50,33 +97,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
-        let (url, admin_url, db_name) = match backend {
-            "sqlite" => (
-                format!("sqlite://{}/lintel.db?mode=rwc", dir.path().display()),
-                None,
-                None,
-            ),
-            other => {
-                let var = if other == "postgres" {
-                    "LINTEL_TEST_POSTGRES_URL"
-                } else {
-                    "LINTEL_TEST_MYSQL_URL"
-                };
-                let admin = std::env::var(var).unwrap();
-                let name = format!("lintel_t_{}", uuid::Uuid::new_v4().simple());
-                let conn = Database::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("{other} at {admin} does not answer: {e}"));
-                conn.execute(Statement::from_string(
-                    conn.get_database_backend(),
-                    format!("CREATE DATABASE {name}"),
-                ))
-                .await
-                .expect("create database");
-                conn.close().await.ok();
-                (swap_db(&admin, &name), Some(admin), Some(name))
-            }
-        };
+        let (url, admin_url, db_name) = fresh_database(backend, dir.path()).await;
         let conf = format!(
             "[DEFAULT]\npublic_endpoint = https://127.0.0.1:{port}\ndata_dir = {dir}\n[database]\nconnection = {url}\n\
              [server]\nbind = 127.0.0.1:{port}\n{extra_conf}\n",
@@ -152,17 +173,7 @@ impl TestServer {
     pub async fn stop(self) {
         self.task.abort();
         self.db.conn.clone().close().await.ok();
-        if let (Some(admin), Some(name)) = (self.admin_url, self.db_name) {
-            let conn = Database::connect(&admin).await.expect("reconnect");
-            let sql = if self.backend == "postgres" {
-                format!("DROP DATABASE {name} WITH (FORCE)")
-            } else {
-                format!("DROP DATABASE {name}")
-            };
-            conn.execute(Statement::from_string(conn.get_database_backend(), sql))
-                .await
-                .expect("drop database");
-        }
+        drop_database(self.backend, self.admin_url, self.db_name).await;
     }
 
     /// Send a request with an optional token and JSON body.

@@ -7,4 +7,5 @@ mod app_creds;
 mod cli;
 mod common;
 mod oauth2;
+mod ops;
 mod sample_config;

@@ -1,0 +1,130 @@
+//! Prometheus metrics: one process-wide registry, served on its own listener (`[metrics] bind`), never on the API.
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a token issuance: which endpoint, and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Issue {
+    /// `oauth2` or `auth_tokens`.
+    pub endpoint: &'static str,
+    /// `success` or the error (an RFC 6749 code, or an HTTP status class).
+    pub outcome: &'static str,
+}
+
+/// Labels of a validation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Validation {
+    /// `valid` or `invalid`.
+    pub outcome: &'static str,
+}
+
+/// Labels of a request's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Route {
+    /// HTTP method.
+    pub method: String,
+    /// Route template (bounded: never the raw path).
+    pub route: String,
+    /// `2xx`, `4xx`, ...
+    pub status: &'static str,
+}
+
+/// Every metric Lintel exports.
+pub struct Metrics {
+    /// Tokens issued or refused.
+    pub tokens_issued: Family<Issue, Counter>,
+    /// Tokens validated (`GET/HEAD /v3/auth/tokens`).
+    pub validations: Family<Validation, Counter>,
+    /// Request latency by route.
+    pub requests: Family<Route, Histogram, fn() -> Histogram>,
+    /// Requests waiting for an argon2 thread, read at scrape time.
+    pub hash_queue: Gauge,
+    /// Authentication attempts refused by back-off before any secret was checked.
+    pub throttled: Counter,
+    /// Database errors met while serving requests.
+    pub database_errors: Counter,
+    registry: Registry,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs to about 1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("lintel");
+    let m = Metrics {
+        tokens_issued: Family::default(),
+        validations: Family::default(),
+        requests: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        hash_queue: Gauge::default(),
+        throttled: Counter::default(),
+        database_errors: Counter::default(),
+        registry: Registry::default(),
+    };
+    registry.register(
+        "tokens_issued",
+        "Token requests by endpoint and outcome",
+        m.tokens_issued.clone(),
+    );
+    registry.register(
+        "token_validations",
+        "Token validations by outcome",
+        m.validations.clone(),
+    );
+    registry.register(
+        "request_duration_seconds",
+        "Request latency by route",
+        m.requests.clone(),
+    );
+    registry.register(
+        "argon2_queue_depth",
+        "Requests waiting for an argon2 thread",
+        m.hash_queue.clone(),
+    );
+    registry.register(
+        "throttled_attempts",
+        "Authentication attempts refused by back-off",
+        m.throttled.clone(),
+    );
+    registry.register(
+        "database_errors",
+        "Database errors while serving requests",
+        m.database_errors.clone(),
+    );
+    Metrics { registry, ..m }
+});
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+/// The status class label of an HTTP status.
+pub fn status_class(status: u16) -> &'static str {
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
