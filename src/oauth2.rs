@@ -35,6 +35,9 @@ pub enum OAuthError {
     /// 429 `slow_down` with `Retry-After`: too many recent failures.
     #[error("Too many failed attempts; retry after {0} seconds.")]
     SlowDown(u64),
+    /// 403 `access_denied`: authenticated, but not allowed to use this endpoint.
+    #[error("{0}")]
+    AccessDenied(String),
     /// 500 `server_error` (logged; a bug).
     #[error("An unexpected error prevented the server from issuing a token.")]
     ServerError,
@@ -55,6 +58,7 @@ impl OAuthError {
                 (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
             }
             OAuthError::SlowDown(_) => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
+            OAuthError::AccessDenied(_) => (StatusCode::FORBIDDEN, "access_denied"),
             OAuthError::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }
@@ -145,6 +149,10 @@ pub struct Form {
     pub client_secret: Option<SecretText>,
     /// `scope`.
     pub scope: Option<String>,
+    /// `token` (introspection and revocation).
+    pub token: Option<SecretText>,
+    /// `token_type_hint` (introspection and revocation; advisory).
+    pub token_type_hint: Option<String>,
 }
 
 /// Decode an `application/x-www-form-urlencoded` body; other content types carry no parameters (as Keystone).
@@ -171,6 +179,8 @@ pub fn parse_form(content_type: Option<&str>, body: &[u8]) -> Result<Form, OAuth
             "client_id" => form.client_id.replace(v).is_some(),
             "client_secret" => form.client_secret.replace(SecretText(v)).is_some(),
             "scope" => form.scope.replace(v).is_some(),
+            "token" => form.token.replace(SecretText(v)).is_some(),
+            "token_type_hint" => form.token_type_hint.replace(v).is_some(),
             _ => false,
         };
         if slot_taken {

@@ -81,19 +81,21 @@ pub fn table(backend: &str, rows: &[Row]) -> String {
             loud / quiet
         );
     }
+    // Each scale row against the row of the same kind just before it: the same database, one change apart.
     let pairs: Vec<(&Row, &Row)> = rows
         .iter()
-        .filter(|r| r.name.contains(", "))
-        .filter_map(|a| {
-            let kind = a.name.split(", ").next()?;
-            let first = rows
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let kind = a.name.split_once(", ")?.0;
+            let before = rows[..i]
                 .iter()
+                .rev()
                 .find(|r| r.name.starts_with(&format!("{kind}, ")))?;
-            (first.name != a.name).then_some((first, a))
+            Some((before, a))
         })
         .collect();
     if !pairs.is_empty() {
-        let _ = writeln!(out, "\nscale (throughput of the larger ÷ the smaller):");
+        let _ = writeln!(out, "\nscale (throughput after ÷ before the change):");
         for (small, big) in pairs {
             let _ = writeln!(
                 out,

@@ -8,6 +8,9 @@ pub mod domains;
 pub mod grants;
 pub mod groups;
 pub mod oauth2;
+pub mod oauth2_introspect;
+pub mod oauth2_metadata;
+pub mod oauth2_revoke;
 pub mod projects;
 pub mod roles;
 pub mod users;
@@ -34,6 +37,9 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(app_creds::routes())
         .merge(oauth2::routes())
+        .merge(oauth2_introspect::routes())
+        .merge(oauth2_revoke::routes())
+        .merge(oauth2_metadata::routes())
         .route_layer(axum::middleware::from_fn(
             crate::http::layers::remember_route,
         ))

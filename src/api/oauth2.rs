@@ -50,7 +50,8 @@ async fn token(
     }
 }
 
-fn backend(e: ApiError) -> OAuthError {
+/// An internal failure as the OAuth 2.0 endpoints report it.
+pub(crate) fn backend(e: ApiError) -> OAuthError {
     match e {
         ApiError::Unavailable => OAuthError::TemporarilyUnavailable,
         other => {
@@ -115,12 +116,13 @@ async fn verify_client(
     Err(OAuthError::InvalidClient)
 }
 
-async fn issue(
+/// The checks every OAuth 2.0 endpoint makes before reading its parameters: the credential method is enabled,
+/// the transport is HTTPS, the body was read within its limit and is a valid form.
+pub(crate) fn read_form(
     state: &AppState,
-    source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OAuthError> {
+) -> Result<crate::oauth2::Form, OAuthError> {
     if !state.config.method_enabled("application_credential") {
         return Err(OAuthError::InvalidRequest(
             "Application credentials are disabled on this server.".into(),
@@ -137,17 +139,36 @@ async fn issue(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let form = parse_form(content_type, &body)?;
-    check_grant(&form)?;
+    parse_form(content_type, &body)
+}
+
+/// Authenticate the client with one of the enabled methods.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    form: &crate::oauth2::Form,
+) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
     let methods = &state.config.oauth2_authn_methods;
     let enabled = |m: &str| methods.iter().any(|x| x == m);
     let auth = client_auth(
         headers,
-        &form,
+        form,
         enabled("client_secret_basic"),
         enabled("client_secret_post"),
     )?;
-    let (cred, user) = verify_client(state, &auth, source).await?;
+    verify_client(state, &auth, source).await
+}
+
+async fn issue(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let form = read_form(state, headers, body)?;
+    check_grant(&form)?;
+    let (cred, user) = authenticate(state, source, headers, &form).await?;
 
     let now = crate::token::now();
     let mut data = crate::auth::credential_token(

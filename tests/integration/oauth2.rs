@@ -530,3 +530,190 @@ async fn one_source_cannot_spray_guesses() {
     );
     s.stop().await;
 }
+
+async fn form_post(s: &TestServer, path: &str, auth: &str, body: &str) -> (StatusCode, Value) {
+    let resp = s
+        .client
+        .post(format!("{}{path}", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Authorization", auth)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn introspection_revocation_and_metadata() {
+    for backend in crate::common::backends() {
+        introspection_revocation_and_metadata_on(backend).await;
+    }
+}
+
+async fn introspection_revocation_and_metadata_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin_token().await;
+    let client = credential(
+        &s,
+        &admin,
+        json!({"name": "worker", "roles": [{"name": "member"}]}),
+    )
+    .await;
+    let resource = credential(
+        &s,
+        &admin,
+        json!({"name": "api", "roles": [{"name": "admin"}]}),
+    )
+    .await;
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&client.id, &client.secret)),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let introspect = "/v3/OS-OAUTH2/introspect";
+    let as_resource = basic(&resource.id, &resource.secret);
+
+    // RFC 7662: the resource server (a credential holding admin) learns who the token is for.
+    let (status, claims) = form_post(
+        &s,
+        introspect,
+        &as_resource,
+        &format!("token={token}&token_type_hint=access_token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{backend}: {claims}");
+    assert_eq!(claims["active"], true);
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["token_type"], "Bearer");
+    assert_eq!(claims["iss"], s.base.as_str());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert_eq!(claims["username"], "admin");
+    assert_eq!(claims["project_name"], "admin");
+    assert_eq!(claims["project"]["domain"]["id"], "default");
+    let scope: Vec<&str> = claims["scope"].as_str().unwrap().split(' ').collect();
+    assert!(
+        scope.contains(&"member") && scope.contains(&"reader") && !scope.contains(&"admin"),
+        "{claims}"
+    );
+    assert_eq!(
+        claims["roles"].as_str().unwrap().split(',').count(),
+        scope.len()
+    );
+
+    // A bearer token holding admin may introspect too; a member-only client may not; garbage is inactive.
+    let (status, claims) = form_post(
+        &s,
+        introspect,
+        &format!("Bearer {admin}"),
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(
+        (status, claims["active"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (status, err) = form_post(
+        &s,
+        introspect,
+        &basic(&client.id, &client.secret),
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].clone()),
+        (StatusCode::FORBIDDEN, json!("access_denied"))
+    );
+    let (status, claims) = form_post(&s, introspect, &as_resource, "token=gAAAAAnotatoken").await;
+    assert_eq!((status, claims), (StatusCode::OK, json!({"active": false})));
+    let (status, err) = form_post(
+        &s,
+        introspect,
+        &basic(&resource.id, "wrong"),
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_client"))
+    );
+
+    // RFC 7009: only the client the token was issued to revokes it; unknown tokens are fine.
+    let revoke = "/v3/OS-OAUTH2/revoke";
+    let (status, err) = form_post(&s, revoke, &as_resource, &format!("token={token}")).await;
+    assert_eq!(
+        (status, err["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_request"))
+    );
+    let (status, _) = form_post(
+        &s,
+        revoke,
+        &basic(&client.id, &client.secret),
+        "token=gAAAAAnotatoken",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = form_post(
+        &s,
+        revoke,
+        &basic(&client.id, &client.secret),
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, claims) = form_post(&s, introspect, &as_resource, &format!("token={token}")).await;
+    assert_eq!((status, claims), (StatusCode::OK, json!({"active": false})));
+    let (status, _) = s.validate(&admin, &token).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a revoked token no longer validates"
+    );
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&client.id, &client.secret)),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "revoking a token leaves the client able to get another: {body}"
+    );
+
+    // RFC 8414 metadata, at the root and under OS-OAUTH2, listing exactly what is enabled.
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/v3/OS-OAUTH2/.well-known/oauth-authorization-server",
+    ] {
+        let (status, _, meta) = s.call(Method::GET, path, None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(meta["issuer"], s.base.as_str());
+        assert_eq!(
+            meta["token_endpoint"],
+            format!("{}/v3/OS-OAUTH2/token", s.base)
+        );
+        assert_eq!(
+            meta["introspection_endpoint"],
+            format!("{}/v3/OS-OAUTH2/introspect", s.base)
+        );
+        assert_eq!(
+            meta["revocation_endpoint"],
+            format!("{}/v3/OS-OAUTH2/revoke", s.base)
+        );
+        assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            meta["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(meta["tls_client_certificate_bound_access_tokens"], false);
+    }
+    s.stop().await;
+}

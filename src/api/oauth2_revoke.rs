@@ -1,0 +1,74 @@
+//! `POST /v3/OS-OAUTH2/revoke`: a client revokes its own access tokens (RFC 7009).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+use super::oauth2::{authenticate, backend, read_form};
+use crate::http::SourceAddr;
+use crate::oauth2::OAuthError;
+use crate::state::AppState;
+use crate::token::revocation::{Event, RevKey};
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/v3/OS-OAUTH2/revoke",
+        post(revoke).fallback(|| async { OAuthError::MethodNotAllowed }),
+    )
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match run(&state, source, &headers, body).await {
+        Ok(()) => {
+            let mut resp = StatusCode::OK.into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(), OAuthError> {
+    let form = read_form(state, headers, body)?;
+    let (cred, _) = authenticate(state, source, headers, &form).await?;
+    let Some(token) = form.token.as_ref().filter(|t| !t.0.is_empty()) else {
+        return Err(OAuthError::InvalidRequest(
+            "The parameter token is required.".into(),
+        ));
+    };
+    // An invalid, expired or already revoked token needs nothing done: 200, as RFC 7009 §2.2 says.
+    let Ok(data) = state.tokens.open(&token.0, chrono::Duration::zero()) else {
+        return Ok(());
+    };
+    if data.app_cred_id.as_deref() != Some(cred.model.id.as_str()) {
+        return Err(OAuthError::InvalidRequest(
+            "The token was not issued to this client.".into(),
+        ));
+    }
+    let Some(audit) = data.audit_ids.first() else {
+        return Ok(());
+    };
+    let event = Event::now(RevKey::Audit(audit.clone()));
+    event
+        .save(&state.db.conn)
+        .await
+        .map_err(|e| backend(e.into()))?;
+    state.revoked(&[event]);
+    Ok(())
+}
