@@ -52,7 +52,7 @@ fn smoke(extra: &[&str]) {
         "{table}"
     );
     assert!(
-        table.contains("validate, 100 revocations ÷ validate, 20 creds"),
+        table.contains("validate, 100 revocations ÷ validate, 200 creds"),
         "{table}"
     );
 }
