@@ -87,6 +87,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
     OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
     OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of POST /v3/OS-OAUTH2/token: client_secret_basic, client_secret_post (tls_client_auth is not supported yet and is ignored with a warning)." },
+    OptionSpec { section: "oauth2", name: "access_token_format", default: "opaque", help: "Access tokens of the token endpoint: opaque (a Lintel Fernet token) or jwt (RFC 9068, ES256, verifiable offline with the keys at /v3/OS-OAUTH2/jwks). Both validate everywhere a Lintel token does." },
+    OptionSpec { section: "oauth2", name: "jwt_audience", default: "", help: "The aud claim of JWT access tokens (default: the issuer, public_endpoint)." },
     OptionSpec { section: "oauth2", name: "client_failure_threshold", default: "5", help: "Consecutive failed authentications of one client (application credential or user) before back-off starts." },
     OptionSpec { section: "oauth2", name: "client_max_backoff", default: "300", help: "Longest back-off, in seconds; it doubles from 1 s after the threshold." },
     OptionSpec { section: "oauth2", name: "source_failures_per_minute", default: "60", help: "Failed authentications one source address may cause per minute before it is slowed down." },
@@ -294,6 +296,10 @@ pub struct Config {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// Where the token keys live.
     pub key_store: KeyStore,
+    /// Whether the token endpoint issues JWT access tokens (RFC 9068) instead of Fernet tokens.
+    pub jwt_access_tokens: bool,
+    /// The `aud` of JWT access tokens, when not the issuer.
+    pub jwt_audience: Option<String>,
     /// Prometheus listener, when configured.
     pub metrics_bind: Option<SocketAddr>,
     /// Warnings found while loading (unknown sections, ignored options), to log once logging is up.
@@ -459,6 +465,18 @@ impl Config {
             }
             _ => return Err(r.bad("token", "key_store", "expected 'file' or 'database'")),
         };
+        let jwt_access_tokens = match r.string("oauth2", "access_token_format").as_str() {
+            "opaque" => false,
+            "jwt" => true,
+            _ => {
+                return Err(r.bad(
+                    "oauth2",
+                    "access_token_format",
+                    "expected 'opaque' or 'jwt'",
+                ))
+            }
+        };
+        let jwt_audience = Some(r.string("oauth2", "jwt_audience")).filter(|s| !s.is_empty());
         let metrics_bind = match r.string("metrics", "bind") {
             s if s.is_empty() => None,
             _ => Some(r.parse("metrics", "bind", "expected HOST:PORT, e.g. 127.0.0.1:9464")?),
@@ -527,6 +545,8 @@ impl Config {
             hash_workers,
             tls_files,
             key_store,
+            jwt_access_tokens,
+            jwt_audience,
             metrics_bind,
             data_dir,
             warnings,
@@ -540,6 +560,13 @@ impl Config {
             let scheme = if self.insecure_http { "http" } else { "https" };
             self.public_endpoint = format!("{scheme}://{bind}");
         }
+    }
+
+    /// The `aud` of JWT access tokens: `[oauth2] jwt_audience`, else the issuer.
+    pub fn jwt_audience(&self) -> &str {
+        self.jwt_audience
+            .as_deref()
+            .unwrap_or(&self.public_endpoint)
     }
 
     /// Whether an authentication method is enabled.

@@ -36,7 +36,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tracing::warn!(store = ?config.key_store, path = %config.key_repository.display(), "no token keys found: created a staged and a primary key");
     }
     let ring = key_store::load(&config, &db).await?;
-    let state = AppState::new(config, db, TokenCodec::new(ring));
+    let tokens =
+        TokenCodec::new(ring).with_jwt_names(&config.public_endpoint, config.jwt_audience());
+    let state = AppState::new(config, db, tokens);
     state.revocations.sync(&state.db.conn).await?;
     Ok(state)
 }

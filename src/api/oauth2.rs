@@ -205,7 +205,11 @@ async fn issue(
         let narrowed = crate::assignment::expand(wanted, &rules);
         data.role_ids.retain(|r| narrowed.contains(r));
     }
-    let access_token = state.tokens.issue(&data);
+    let access_token = if state.config.jwt_access_tokens {
+        jwt_access_token(state, &data, &cred).await?
+    } else {
+        state.tokens.issue(&data)
+    };
     let expires_in = (data.expires_at - now).num_seconds().max(0);
     let mut out =
         json!({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in});
@@ -217,4 +221,51 @@ async fn issue(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)
+}
+
+/// An RFC 9068 access token for the token data: role and project names from the authorization view.
+async fn jwt_access_token(
+    state: &AppState,
+    data: &crate::token::TokenData,
+    cred: &Credential,
+) -> Result<String, OAuthError> {
+    use crate::token::jwt::{Claims, LintelClaims};
+    let mut names = Vec::with_capacity(data.role_ids.len());
+    for id in &data.role_ids {
+        if let Some(r) = state
+            .view
+            .role(&state.db, id)
+            .await
+            .map_err(|e| backend(e.into()))?
+        {
+            names.push(r.name.clone());
+        }
+    }
+    let project = state
+        .view
+        .project(&state.db, &cred.model.project_id)
+        .await
+        .map_err(|e| backend(e.into()))?
+        .ok_or(OAuthError::InvalidClient)?;
+    let claims = Claims {
+        iss: state.config.public_endpoint.clone(),
+        sub: data.user_id.clone(),
+        aud: state.config.jwt_audience().to_string(),
+        exp: data.expires_at.and_utc().timestamp(),
+        iat: data.issued_at.and_utc().timestamp(),
+        jti: data.audit_ids.first().cloned().unwrap_or_default(),
+        client_id: cred.model.id.clone(),
+        scope: names.join(" "),
+        roles: names,
+        project_id: project.id.clone(),
+        project_name: project.name.clone(),
+        lintel: LintelClaims {
+            role_ids: data.role_ids.clone(),
+            iat_us: data.issued_at.and_utc().timestamp_micros(),
+        },
+    };
+    state.tokens.issue_jwt(&claims).ok_or_else(|| {
+        tracing::error!("no JWT signing key could be derived from the primary token key");
+        OAuthError::ServerError
+    })
 }

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -17,6 +18,21 @@ pub fn routes() -> Router<AppState> {
             "/v3/OS-OAUTH2/.well-known/oauth-authorization-server",
             get(metadata),
         )
+        .route("/v3/OS-OAUTH2/jwks", get(jwks))
+}
+
+/// The public keys of JWT access tokens (current, staged and previous), when JWT access tokens are enabled.
+async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    if !state.config.jwt_access_tokens {
+        return Err(ApiError::NotFound(
+            "JWT access tokens are not enabled ([oauth2] access_token_format = opaque).".into(),
+        ));
+    }
+    // Short enough that a verifier sees a newly staged key well before it signs (one rotation interval).
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.tokens.jwks()),
+    ))
 }
 
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
@@ -25,7 +41,7 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     let mut introspection_methods = methods.clone();
     // A resource server may also present a token holding the service role.
     introspection_methods.push("bearer".into());
-    let doc = json!({
+    let mut doc = json!({
         "issuer": state.config.public_endpoint,
         "token_endpoint": format!("{base}/token"),
         "introspection_endpoint": format!("{base}/introspect"),
@@ -37,5 +53,8 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "revocation_endpoint_auth_methods_supported": methods,
         "tls_client_certificate_bound_access_tokens": false,
     });
+    if state.config.jwt_access_tokens {
+        doc["jwks_uri"] = json!(format!("{base}/jwks"));
+    }
     ([(header::CACHE_CONTROL, "public, max-age=3600")], Json(doc))
 }

@@ -39,6 +39,8 @@ pub struct KeyRing {
     pub count: usize,
     /// Their numbers, primary first: what a reload compares to notice a rotation.
     pub ids: Vec<u64>,
+    /// The JWT signing keys derived from them.
+    pub jwt: super::jwt::JwtKeys,
 }
 
 impl KeyRing {
@@ -72,10 +74,12 @@ impl KeyRing {
         for (_, key, origin) in &keys {
             fernets.push(Fernet::new(key).ok_or_else(|| KeyError::Invalid(origin.clone()))?);
         }
+        let raw: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         Ok(KeyRing {
             count: fernets.len(),
             keys: fernets,
             ids: keys.iter().map(|k| k.0).collect(),
+            jwt: super::jwt::JwtKeys::derive(&raw),
         })
     }
 }

@@ -17,6 +17,7 @@ tests; it is never skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -31,7 +32,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import requests
@@ -224,6 +225,7 @@ class LintelServer:
     db_url: str
     admin_password: str
     bin: Path
+    extra_config: str = ""
     config: Path = field(init=False)
     log_path: Path = field(init=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -267,6 +269,7 @@ class LintelServer:
             "\n"
             "[server]\n"
             f"bind = 127.0.0.1:{self.port}\n"
+            f"{self.extra_config}"
         )
 
     def _env(self) -> dict[str, str]:
@@ -437,11 +440,10 @@ def _database_url(backend: str, tmp: Path) -> tuple[str, ExternalDatabase | None
     return db.url, db
 
 
-@pytest.fixture(scope="session", params=_backends())
-def lintel(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A running Lintel server (db-sync'ed and bootstrapped) on one backend."""
-    backend: str = request.param
+@contextlib.contextmanager
+def _serving(backend: str, tmp_path_factory: pytest.TempPathFactory,
+             extra_config: str = "") -> Iterator[LintelServer]:
+    """A Lintel server (db-sync'ed and bootstrapped) on `backend`, stopped and its database dropped after."""
     binary = _lintel_bin()
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         pytest.fail(
@@ -454,6 +456,7 @@ def lintel(request: pytest.FixtureRequest,
     server = LintelServer(
         backend=backend, tmp=tmp, port=_free_port(), db_url=db_url,
         admin_password="Adm1n-" + secrets.token_hex(12), bin=binary,
+        extra_config=extra_config,
     )
     try:
         server.write_config()
@@ -470,6 +473,22 @@ def lintel(request: pytest.FixtureRequest,
                 db.drop()
             except RuntimeError as exc:
                 warnings.warn(f"[{backend}] could not drop test database {db.name}: {exc}")
+
+
+@pytest.fixture(scope="session", params=_backends())
+def lintel(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A running Lintel server (db-sync'ed and bootstrapped) on one backend."""
+    with _serving(request.param, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lintel_jwt(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A second server (SQLite) whose token endpoint issues JWT access tokens (RFC 9068)."""
+    with _serving("sqlite", tmp_path_factory,
+                  "\n[oauth2]\naccess_token_format = jwt\n") as server:
+        yield server
 
 
 @pytest.fixture

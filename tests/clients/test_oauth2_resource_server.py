@@ -134,3 +134,53 @@ def test_metadata_through_authlib(lintel, make_name):
                                  data={"token": token["access_token"]}).json()
     assert introspected["active"] is True
     assert introspected["client_id"] == client.id
+
+
+def test_pyjwt_verifies_jwt_access_tokens_offline_across_a_rotation(lintel_jwt, make_name,
+                                                                    monkeypatch):
+    """RFC 9068 tokens from a server with `access_token_format = jwt`, verified
+    with PyJWT against the published JWKS, before and after `lintel keys rotate`."""
+    import ssl
+    import time
+
+    import jwt
+
+    # PyJWKClient fetches with urllib, which honours proxy variables: keep loopback direct.
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    server = lintel_jwt
+    ctx = ssl.create_default_context(cafile=str(server.cacert))
+    jwks_url = f"{server.auth_url}/OS-OAUTH2/jwks"
+
+    def verify(token: str) -> dict:
+        keys = jwt.PyJWKClient(jwks_url, cache_keys=False, cache_jwk_set=False, ssl_context=ctx)
+        key = keys.get_signing_key_from_jwt(token)
+        return jwt.decode(token, key.key, algorithms=["ES256"],
+                          audience=server.base_url, issuer=server.base_url)
+
+    client = _new_client(server, make_name)
+    first = _access_token(server, client)
+    assert jwt.get_unverified_header(first)["typ"] == "at+jwt"
+    claims = verify(first)
+    assert claims["client_id"] == client.id
+    assert claims["sub"] == client.user_id
+    assert claims["project_id"] == client.project_id
+    assert set(claims["roles"]) == set(client.roles)
+    assert claims["exp"] - claims["iat"] == 3600
+
+    server.run_cli("keys", "rotate")
+    deadline = time.monotonic() + 10
+    while True:
+        second = _access_token(server, client)
+        if jwt.get_unverified_header(second)["kid"] != jwt.get_unverified_header(first)["kid"]:
+            break
+        assert time.monotonic() < deadline, "the server did not pick up the rotation"
+        time.sleep(0.2)
+    assert verify(first)["jti"] == claims["jti"], "a token from before the rotation still verifies"
+    assert verify(second)["client_id"] == client.id
+
+    head, body, sig = first.split(".")
+    forged_claims = jwt.utils.base64url_encode(
+        jwt.utils.base64url_decode(body).replace(b'"member"', b'"admin"') + b" ").decode()
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify(f"{head}.{forged_claims}.{sig}")

@@ -717,3 +717,132 @@ async fn introspection_revocation_and_metadata_on(backend: &'static str) {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn jwt_access_tokens_verify_offline_and_validate_as_lintel_tokens() {
+    for backend in crate::common::backends() {
+        jwt_access_tokens_on(backend).await;
+    }
+}
+
+/// Verify a JWT against a JWKS document the way a resource server would, offline.
+fn verify_offline(token: &str, jwks: &Value, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.expect("kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("kid {kid} not in {jwks}"));
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&[audience]);
+    v.set_issuer(&[audience]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap()
+        .claims
+}
+
+async fn jwt_access_tokens_on(backend: &'static str) {
+    let s = TestServer::start_with(backend, "[oauth2]\naccess_token_format = jwt").await;
+    let admin = s.admin_token().await;
+    let client = credential(
+        &s,
+        &admin,
+        json!({"name": "jwt", "roles": [{"name": "member"}]}),
+    )
+    .await;
+    let auth = basic(&client.id, &client.secret);
+    let (status, _, body) = post(&s, Some(&auth), "grant_type=client_credentials").await;
+    assert_eq!(status, StatusCode::OK, "{backend}: {body}");
+    let first = body["access_token"].as_str().unwrap().to_string();
+    let (_, _, jwks) = s.call(Method::GET, "/v3/OS-OAUTH2/jwks", None, None).await;
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "primary and staged: {jwks}"
+    );
+
+    // RFC 9068 claims, verified offline with the published keys.
+    let claims = verify_offline(&first, &jwks, &s.base);
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["project_name"], "admin");
+    let roles: Vec<&str> = claims["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        roles.contains(&"member") && roles.contains(&"reader") && !roles.contains(&"admin"),
+        "{claims}"
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+
+    // Still a Lintel token: validation, Bearer on /v3, the metadata's jwks_uri.
+    let (status, v) = s.validate(&admin, &first).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["token"]["application_credential"]["id"],
+        client.id.as_str()
+    );
+    assert_eq!(v["token"]["audit_ids"][0], claims["jti"]);
+    let (status, _, projects) = s
+        .call(Method::GET, "/v3/auth/projects", Some(&first), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{projects}");
+    let (_, _, meta) = s
+        .call(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(meta["jwks_uri"], format!("{}/v3/OS-OAUTH2/jwks", s.base));
+
+    // After a rotation the new primary (the old staged key, already published) signs; old tokens still verify.
+    lintel::token::keys::rotate(&std::path::Path::new(&s.data_dir()).join("fernet-keys"), 3)
+        .unwrap();
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    let started = std::time::Instant::now();
+    let second = loop {
+        let (_, _, body) = post(&s, Some(&auth), "grant_type=client_credentials").await;
+        let t = body["access_token"].as_str().unwrap().to_string();
+        if kid(&t) != kid(&first) {
+            break t;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{backend}: the rotation was not picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let (_, _, jwks) = s.call(Method::GET, "/v3/OS-OAUTH2/jwks", None, None).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{jwks}");
+    verify_offline(&first, &jwks, &s.base);
+    verify_offline(&second, &jwks, &s.base);
+    assert_eq!(s.validate(&admin, &first).await.0, StatusCode::OK);
+
+    // Revoked (RFC 7009), a JWT stops validating like any token; a forged signature never validates.
+    let (status, _) = form_post(
+        &s,
+        "/v3/OS-OAUTH2/revoke",
+        &auth,
+        &format!("token={second}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.validate(&admin, &second).await.0, StatusCode::NOT_FOUND);
+    let mut forged = first.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert_eq!(s.validate(&admin, &forged).await.0, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
