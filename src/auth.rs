@@ -264,6 +264,13 @@ impl Default for ValidationCache {
     }
 }
 
+impl ValidationCache {
+    /// Forget every cached validation (the key ring changed).
+    pub fn clear(&self) {
+        self.0.invalidate_all();
+    }
+}
+
 /// Open a token and check it against revocation, its user, its scope and its roles' existence.
 ///
 /// A token seen before is answered from the cache while nothing it depends on has changed: every revocation

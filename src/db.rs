@@ -136,12 +136,16 @@ impl Db {
                     ))
                     .await?;
                 let result = work.await;
-                session
+                // Closing the session releases the lock anyway; the work's outcome is what counts.
+                if let Err(e) = session
                     .execute(Statement::from_string(
                         DbBackend::Postgres,
                         format!("SELECT pg_advisory_unlock({key})"),
                     ))
-                    .await?;
+                    .await
+                {
+                    tracing::warn!(error = %e, "releasing the {name} lock");
+                }
                 session.close().await.ok();
                 result
             }
@@ -166,12 +170,15 @@ impl Db {
                     )));
                 }
                 let result = work.await;
-                session
+                if let Err(e) = session
                     .execute(Statement::from_string(
                         DbBackend::MySql,
                         format!("SELECT RELEASE_LOCK('{name}')"),
                     ))
-                    .await?;
+                    .await
+                {
+                    tracing::warn!(error = %e, "releasing the {name} lock");
+                }
                 session.close().await.ok();
                 result
             }

@@ -61,7 +61,8 @@ impl Hasher {
                     lower_priority();
                     // Ends when every Hasher clone (every sender) is gone.
                     for job in jobs.iter() {
-                        job();
+                        // A panic fails that one request (its reply is dropped: 503), not the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 });
             if let Err(e) = spawned {

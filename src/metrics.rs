@@ -107,6 +107,22 @@ pub fn metrics() -> &'static Metrics {
     &METRICS
 }
 
+/// The method label: the standard methods by name, anything else as `OTHER` (labels must stay a bounded set,
+/// whatever clients send).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// The status class label of an HTTP status.
 pub fn status_class(status: u16) -> &'static str {
     match status / 100 {

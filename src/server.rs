@@ -128,7 +128,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
             axum_server::accept::NoDelayAcceptor::new(),
             config.max_connections,
         );
-        tokio::spawn(reload_on_hangup(state.clone(), None));
+        reload_on_hangup(state.clone(), None)?;
         notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     } else {
@@ -144,10 +144,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
             .handshake_timeout(config.handshake_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let acceptor = Capped::new(tls, config.max_connections);
-        tokio::spawn(reload_on_hangup(
-            state.clone(),
-            Some((tls_config, cert, key)),
-        ));
+        reload_on_hangup(state.clone(), Some((tls_config, cert, key)))?;
         notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     }
@@ -184,27 +181,39 @@ async fn reload_keys(state: &AppState, force: bool) -> anyhow::Result<()> {
     let ring = key_store::load(&state.config, &state.db).await?;
     tracing::info!(keys = ?ring.ids, "token keys reloaded");
     state.tokens.replace(ring);
+    // A retired key's tokens must stop validating now, not when their cached validations age out.
+    state.validations.clear();
     Ok(())
 }
 
 /// On SIGHUP: reload the TLS certificate and key (new handshakes use them, open connections carry on) and the
-/// token keys.
-async fn reload_on_hangup(state: AppState, tls: Option<(RustlsConfig, PathBuf, PathBuf)>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        return;
-    };
-    while hup.recv().await.is_some() {
-        if let Some((config, cert, key)) = &tls {
-            match config.reload_from_pem_file(cert, key).await {
-                Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "TLS reload failed: still serving the previous certificate")
-                }
+/// token keys. The handler is installed before READY=1, so a reload right after start never meets SIGHUP's
+/// default action (terminate).
+fn reload_on_hangup(
+    state: AppState,
+    tls: Option<(RustlsConfig, PathBuf, PathBuf)>,
+) -> anyhow::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload(&state, &tls).await;
+        }
+    });
+    Ok(())
+}
+
+async fn reload(state: &AppState, tls: &Option<(RustlsConfig, PathBuf, PathBuf)>) {
+    if let Some((config, cert, key)) = tls {
+        match config.reload_from_pem_file(cert, key).await {
+            Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS reload failed: still serving the previous certificate")
             }
         }
-        if let Err(e) = reload_keys(&state, true).await {
-            tracing::error!(error = %e, "token key reload failed: still using the previous keys");
-        }
+    }
+    if let Err(e) = reload_keys(state, true).await {
+        tracing::error!(error = %e, "token key reload failed: still using the previous keys");
     }
 }
 

@@ -137,7 +137,7 @@ pub fn claims(state: &AppState, v: &Validated) -> Value {
         "sub": v.user.id,
         "username": v.user.name,
         "iss": issuer,
-        "aud": issuer,
+        "aud": state.config.jwt_audience(),
         "iat": d.issued_at.and_utc().timestamp(),
         "exp": d.expires_at.and_utc().timestamp(),
         "jti": d.audit_ids.first(),

@@ -56,7 +56,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     let m = crate::metrics::metrics();
     m.requests
         .get_or_create(&crate::metrics::Route {
-            method: method.to_string(),
+            method: crate::metrics::method_label(&method).to_string(),
             route: route.clone(),
             status: crate::metrics::status_class(status.as_u16()),
         })

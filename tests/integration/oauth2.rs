@@ -668,6 +668,24 @@ async fn introspection_revocation_and_metadata_on(backend: &'static str) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // Revoking it again is 200 and writes nothing more (no event, no cache flush on every node).
+    let events = || async {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        entity::revocation_event::Entity::find()
+            .count(&s.db.conn)
+            .await
+            .unwrap()
+    };
+    let before = events().await;
+    let (status, _) = form_post(
+        &s,
+        revoke,
+        &basic(&client.id, &client.secret),
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(events().await, before);
     let (status, claims) = form_post(&s, introspect, &as_resource, &format!("token={token}")).await;
     assert_eq!((status, claims), (StatusCode::OK, json!({"active": false})));
     let (status, _) = s.validate(&admin, &token).await;
