@@ -22,6 +22,7 @@ fn sample() -> TokenData {
         expires_at: now + chrono::Duration::hours(1),
         audit_ids: vec![codec::new_audit_id()],
         app_cred_id: Some(id()),
+        cert: None,
     }
 }
 

@@ -551,6 +551,7 @@ pub async fn authenticate(
             expires_at: expiry,
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
+            cert: None,
         });
     }
     if methods.iter().any(|m| m == "token") {
@@ -596,6 +597,7 @@ pub async fn authenticate(
             expires_at: old.data.expires_at,
             audit_ids,
             app_cred_id: None,
+            cert: None,
         });
     }
     Err(ApiError::unauthorized_msg(
@@ -665,9 +667,12 @@ async fn app_cred_token(
         Err(Rejection::Throttled(wait)) => {
             return Err(ApiError::TooManyRequests(wait.as_secs().max(1)))
         }
-        Err(Rejection::BadSecret | Rejection::Expired | Rejection::Disabled) => {
-            return Err(ApiError::unauthorized_msg(AUTH_FAILED))
-        }
+        Err(
+            Rejection::BadSecret
+            | Rejection::Expired
+            | Rejection::Disabled
+            | Rejection::Assertion(_),
+        ) => return Err(ApiError::unauthorized_msg(AUTH_FAILED)),
     };
     credential_token(state, &cred, &user, now, expiry).await
 }
@@ -697,5 +702,6 @@ pub async fn credential_token(
         expires_at,
         audit_ids: vec![new_audit_id()],
         app_cred_id: Some(cred.model.id.clone()),
+        cert: None,
     })
 }

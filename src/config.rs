@@ -86,7 +86,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "security_compliance", name: "lockout_failure_attempts", default: "0", help: "Failed password attempts before a user is locked out (0: never)." },
     OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
     OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
-    OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of POST /v3/OS-OAUTH2/token: client_secret_basic, client_secret_post (tls_client_auth is not supported yet and is ignored with a warning)." },
+    OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of the OAuth 2.0 endpoints: client_secret_basic, client_secret_post, tls_client_auth (a certificate from [tls] client_ca_file whose subject matches the credential's), self_signed_tls_client_auth (a certificate whose SHA-256 thumbprint the credential names), private_key_jwt (an assertion signed with a key of the credential's JWKS)." },
     OptionSpec { section: "oauth2", name: "access_token_format", default: "opaque", help: "Access tokens of the token endpoint: opaque (a Lintel Fernet token) or jwt (RFC 9068, ES256, verifiable offline with the keys at /v3/OS-OAUTH2/jwks). Both validate everywhere a Lintel token does." },
     OptionSpec { section: "oauth2", name: "jwt_audience", default: "", help: "The aud claim of JWT access tokens (default: the issuer, public_endpoint)." },
     OptionSpec { section: "oauth2", name: "client_failure_threshold", default: "5", help: "Consecutive failed authentications of one client (application credential or user) before back-off starts." },
@@ -104,6 +104,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },
     OptionSpec { section: "tls", name: "cert_file", default: "", help: "PEM certificate chain (default: a self-signed certificate generated in <data_dir>/tls)." },
     OptionSpec { section: "tls", name: "key_file", default: "", help: "PEM private key matching cert_file." },
+    OptionSpec { section: "tls", name: "client_ca_file", default: "", help: "PEM bundle of the CAs whose client certificates the listener accepts (mutual TLS, RFC 8705). Client certificates are optional; they are requested when this is set or self_signed_tls_client_auth is enabled." },
 ];
 
 /// Keystone options that Lintel accepts in the sections it owns but does not act on (a warning, not an error).
@@ -294,6 +295,8 @@ pub struct Config {
     pub hash_workers: usize,
     /// Certificate and key files, when configured.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// CAs trusted for client certificates (mutual TLS), when configured.
+    pub client_ca_file: Option<PathBuf>,
     /// Where the token keys live.
     pub key_store: KeyStore,
     /// Whether the token endpoint issues JWT access tokens (RFC 9068) instead of Fernet tokens.
@@ -424,9 +427,18 @@ impl Config {
             .filter(|m| !m.is_empty())
         {
             match m {
-                "client_secret_basic" | "client_secret_post" => oauth2_authn_methods.push(m.to_string()),
-                "tls_client_auth" => warnings.push(format!("{path}: [oauth2] oauth2_authn_methods: 'tls_client_auth' is not supported by Lintel yet and is ignored")),
-                other => return Err(r.bad("oauth2", "oauth2_authn_methods", &format!("unknown method '{other}'"))),
+                "client_secret_basic"
+                | "client_secret_post"
+                | "tls_client_auth"
+                | "self_signed_tls_client_auth"
+                | "private_key_jwt" => oauth2_authn_methods.push(m.to_string()),
+                other => {
+                    return Err(r.bad(
+                        "oauth2",
+                        "oauth2_authn_methods",
+                        &format!("unknown method '{other}'"),
+                    ))
+                }
             }
         }
         let tls_files = match (r.string("tls", "cert_file"), r.string("tls", "key_file")) {
@@ -447,6 +459,16 @@ impl Config {
             }
             (c, k) => Some((PathBuf::from(c), PathBuf::from(k))),
         };
+        let client_ca_file = Some(r.string("tls", "client_ca_file"))
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        if oauth2_authn_methods.iter().any(|m| m == "tls_client_auth") && client_ca_file.is_none() {
+            return Err(r.bad(
+                "oauth2",
+                "oauth2_authn_methods",
+                "tls_client_auth needs [tls] client_ca_file: the CAs whose client certificates to trust",
+            ));
+        }
         let key_store = match r.string("token", "key_store").as_str() {
             "file" => KeyStore::File,
             "database" => {
@@ -544,6 +566,7 @@ impl Config {
             max_header_size: r.positive("server", "max_header_size")? as usize,
             hash_workers,
             tls_files,
+            client_ca_file,
             key_store,
             jwt_access_tokens,
             jwt_audience,
@@ -567,6 +590,22 @@ impl Config {
         self.jwt_audience
             .as_deref()
             .unwrap_or(&self.public_endpoint)
+    }
+
+    /// Whether an OAuth 2.0 client authentication method is enabled.
+    pub fn oauth2_method(&self, method: &str) -> bool {
+        self.oauth2_authn_methods.iter().any(|m| m == method)
+    }
+
+    /// Whether the TLS listener asks clients for certificates (mutual TLS).
+    pub fn requests_client_certs(&self) -> bool {
+        !self.insecure_http
+            && (self.client_ca_file.is_some() || self.oauth2_method("self_signed_tls_client_auth"))
+    }
+
+    /// The token endpoint's URL: the `aud` a client assertion must name.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/OS-OAUTH2/token", self.v3_url())
     }
 
     /// Whether an authentication method is enabled.

@@ -68,6 +68,73 @@ pub struct NewCredential {
     pub unrestricted: Option<bool>,
     /// Access rules.
     pub access_rules: Vec<RuleRef>,
+    /// Other ways the client may authenticate.
+    pub bindings: Bindings,
+}
+
+/// Client authentication beyond the secret (RFC 8705, RFC 7523), as a create request names it.
+#[derive(Debug, Default, Clone)]
+pub struct Bindings {
+    /// Subject DN of a CA-issued client certificate.
+    pub subject_dn: Option<String>,
+    /// Issuer DN that certificate must have.
+    pub issuer_dn: Option<String>,
+    /// `x5t#S256` of a self-signed client certificate.
+    pub x5t_s256: Option<String>,
+    /// A public JWK or JWK Set for client assertions.
+    pub jwks: Option<serde_json::Value>,
+}
+
+/// [`Bindings`] checked and normalised for storage.
+struct StoredBindings {
+    subject_dn: Option<String>,
+    issuer_dn: Option<String>,
+    x5t_s256: Option<String>,
+    jwks: Option<String>,
+}
+
+fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
+    let dn = |field: &str, v: &Option<String>| -> ApiResult<Option<String>> {
+        v.as_deref()
+            .map(|s| {
+                crate::mtls::normalize_dn(s).ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "application_credential.{field}. '{s}' is not an RFC 4514 distinguished name"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let subject_dn = dn("tls_client_auth_subject_dn", &b.subject_dn)?;
+    let issuer_dn = dn("tls_client_auth_issuer_dn", &b.issuer_dn)?;
+    if issuer_dn.is_some() && subject_dn.is_none() {
+        return Err(ApiError::validation(
+            "application_credential.tls_client_auth_issuer_dn. It needs tls_client_auth_subject_dn too",
+        ));
+    }
+    if let Some(t) = b
+        .x5t_s256
+        .as_deref()
+        .filter(|t| !crate::mtls::is_thumbprint(t))
+    {
+        return Err(ApiError::validation(format!(
+            "application_credential.tls_client_auth_x5t_s256. '{t}' is not a base64url SHA-256 thumbprint (43 characters)"
+        )));
+    }
+    let jwks = b
+        .jwks
+        .as_ref()
+        .map(|v| {
+            crate::client_assertion::public_jwks(v)
+                .map_err(|why| ApiError::validation(format!("application_credential.jwks. {why}")))
+        })
+        .transpose()?;
+    Ok(StoredBindings {
+        subject_dn,
+        issuer_dn,
+        x5t_s256: b.x5t_s256.clone(),
+        jwks,
+    })
 }
 
 /// A stored credential with its roles and rules.
@@ -147,6 +214,7 @@ pub async fn create(
         ));
     }
     let role_ids = assignment::expand(wanted, &assignment::implications(db).await?);
+    let bindings = check_bindings(&req.bindings)?;
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
     if secret.expose().is_empty() {
         return Err(ApiError::validation(
@@ -167,6 +235,10 @@ pub async fn create(
         unrestricted: Set(req.unrestricted),
         expires_at: Set(req.expires_at),
         created_at: Set(now),
+        tls_client_auth_subject_dn: Set(bindings.subject_dn),
+        tls_client_auth_issuer_dn: Set(bindings.issuer_dn),
+        tls_client_auth_x5t_s256: Set(bindings.x5t_s256),
+        jwks: Set(bindings.jwks),
     };
     match row.insert(&*txn).await {
         Ok(_) => {}
@@ -370,6 +442,8 @@ pub enum Rejection {
     Disabled,
     /// Too many recent failures: retry after this long (no secret was checked).
     Throttled(Duration),
+    /// A client assertion broke a rule of RFC 7523.
+    Assertion(crate::client_assertion::AssertionError),
 }
 
 /// Check a credential's secret, expiry and owner; on success return it with the user.
@@ -381,7 +455,7 @@ pub async fn verify(
     id: &str,
     secret: &Secret,
     source: Option<std::net::IpAddr>,
-) -> ApiResult<Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejection>> {
+) -> ApiResult<Verdict> {
     verify_counting(state, id, secret, source, true).await
 }
 
@@ -392,19 +466,14 @@ pub async fn verify_counting(
     secret: &Secret,
     source: Option<std::net::IpAddr>,
     count_failure: bool,
-) -> ApiResult<Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejection>> {
+) -> ApiResult<Verdict> {
     let vouched = state.secrets.hit(id, secret);
     if !vouched {
         if let Some(wait) = state.throttle.check(id, source) {
             return Ok(Err(Rejection::Throttled(wait)));
         }
     }
-    let cached = state.view.credential(id);
-    let cred = match cached {
-        Some(c) => Some(c),
-        None => load(state, id).await?.map(Arc::new),
-    };
-    let Some(cred) = cred else {
+    let Some(cred) = find(state, id).await? else {
         if count_failure {
             state.throttle.failed(id, source);
         }
@@ -421,6 +490,19 @@ pub async fn verify_counting(
         state.secrets.remember(id, secret);
         state.throttle.succeeded(id);
     }
+    admit(state, cred).await
+}
+
+/// A credential by id: from the authorization view, else the database.
+async fn find(state: &AppState, id: &str) -> ApiResult<Option<Arc<Credential>>> {
+    Ok(match state.view.credential(id) {
+        Some(c) => Some(c),
+        None => load(state, id).await?.map(Arc::new),
+    })
+}
+
+/// Once the client has proven it holds the credential: its expiry, its user and its project decide.
+async fn admit(state: &AppState, cred: Arc<Credential>) -> ApiResult<Verdict> {
     if cred
         .model
         .expires_at
@@ -439,6 +521,53 @@ pub async fn verify_counting(
             Ok(Ok((cred, u)))
         }
         _ => Ok(Err(Rejection::Disabled)),
+    }
+}
+
+/// The outcome of a client authentication: the credential and its user, or why not.
+pub type Verdict = Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejection>;
+
+/// Authenticate by client certificate (RFC 8705 §2): a CA-issued certificate whose subject (and issuer, if bound)
+/// the credential names (`tls_client_auth`), or a certificate whose thumbprint it names
+/// (`self_signed_tls_client_auth`). The handshake already proved the client holds the certificate's key.
+pub async fn verify_certificate(
+    state: &AppState,
+    id: &str,
+    cert: &crate::mtls::ClientCert,
+) -> ApiResult<Verdict> {
+    let Some(cred) = find(state, id).await? else {
+        return Ok(Err(Rejection::Unknown));
+    };
+    let m = &cred.model;
+    let cfg = &state.config;
+    let by_ca = cfg.oauth2_method("tls_client_auth")
+        && cert.ca_verified
+        && m.tls_client_auth_subject_dn.is_some()
+        && m.tls_client_auth_subject_dn == cert.subject
+        && (m.tls_client_auth_issuer_dn.is_none() || m.tls_client_auth_issuer_dn == cert.issuer);
+    let by_thumbprint = cfg.oauth2_method("self_signed_tls_client_auth")
+        && m.tls_client_auth_x5t_s256.as_deref() == Some(cert.binding.rfc().as_str());
+    if !(by_ca || by_thumbprint) {
+        return Ok(Err(Rejection::BadSecret));
+    }
+    admit(state, cred).await
+}
+
+/// Authenticate by a signed client assertion (`private_key_jwt`, RFC 7523): verified against the credential's
+/// JWK Set, each `jti` accepted once.
+pub async fn verify_assertion(state: &AppState, id: &str, assertion: &str) -> ApiResult<Verdict> {
+    use crate::client_assertion as ca;
+    let Some(cred) = find(state, id).await? else {
+        return Ok(Err(Rejection::Unknown));
+    };
+    let Some(jwks) = cred.model.jwks.as_deref() else {
+        return Ok(Err(Rejection::BadSecret));
+    };
+    let now = chrono::Utc::now().timestamp();
+    match ca::verify(assertion, jwks, id, &state.config.token_endpoint(), now) {
+        Ok(v) if state.assertions.first_use(id, &v.jti) => admit(state, cred).await,
+        Ok(_) => Ok(Err(Rejection::Assertion(ca::AssertionError::Replayed))),
+        Err(e) => Ok(Err(Rejection::Assertion(e))),
     }
 }
 

@@ -20,6 +20,9 @@ pub enum OAuthError {
     /// 401 `invalid_client`: the same answer whatever went wrong.
     #[error("Client authentication failed.")]
     InvalidClient,
+    /// 401 `invalid_client` naming the rule a client assertion broke (it reveals nothing a forger could use).
+    #[error("{0}")]
+    InvalidClientAssertion(String),
     /// 400 `unsupported_grant_type`.
     #[error("The parameter grant_type {0} is not supported.")]
     UnsupportedGrantType(String),
@@ -48,7 +51,9 @@ impl OAuthError {
     pub fn code(&self) -> (StatusCode, &'static str) {
         match self {
             OAuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            OAuthError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => {
+                (StatusCode::UNAUTHORIZED, "invalid_client")
+            }
             OAuthError::UnsupportedGrantType(_) => {
                 (StatusCode::BAD_REQUEST, "unsupported_grant_type")
             }
@@ -77,7 +82,7 @@ impl IntoResponse for OAuthError {
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         match self {
             // RFC 6749 §5.2: a 401 names the scheme the client should use; the Keystone challenge is added later.
-            OAuthError::InvalidClient => {
+            OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => {
                 h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"lintel\""),
@@ -153,6 +158,10 @@ pub struct Form {
     pub token: Option<SecretText>,
     /// `token_type_hint` (introspection and revocation; advisory).
     pub token_type_hint: Option<String>,
+    /// `client_assertion_type` (RFC 7521 §4.2).
+    pub client_assertion_type: Option<String>,
+    /// `client_assertion`.
+    pub client_assertion: Option<SecretText>,
 }
 
 /// Decode an `application/x-www-form-urlencoded` body; other content types carry no parameters (as Keystone).
@@ -181,6 +190,8 @@ pub fn parse_form(content_type: Option<&str>, body: &[u8]) -> Result<Form, OAuth
             "scope" => form.scope.replace(v).is_some(),
             "token" => form.token.replace(SecretText(v)).is_some(),
             "token_type_hint" => form.token_type_hint.replace(v).is_some(),
+            "client_assertion_type" => form.client_assertion_type.replace(v).is_some(),
+            "client_assertion" => form.client_assertion.replace(SecretText(v)).is_some(),
             _ => false,
         };
         if slot_taken {
@@ -205,7 +216,77 @@ pub fn check_grant(form: &Form) -> Result<(), OAuthError> {
     }
 }
 
-/// Work out how the client authenticated, allowing only the enabled methods.
+/// How a client proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// A secret: `client_secret_basic` or `client_secret_post`.
+    Secret(ClientAuth),
+    /// The connection's client certificate (`tls_client_auth`, `self_signed_tls_client_auth`), for this client id.
+    Certificate(String),
+    /// A signed JWT (`private_key_jwt`) by the client it names.
+    Assertion {
+        /// The client the assertion claims to be (checked when it is verified).
+        id: String,
+        /// The assertion.
+        assertion: SecretText,
+    },
+}
+
+/// Work out which enabled method the client used: an assertion if it sent one, its certificate if it sent only a
+/// `client_id` over mutual TLS, else a secret.
+pub fn client_proof(
+    headers: &HeaderMap,
+    form: &Form,
+    has_cert: bool,
+    enabled: impl Fn(&str) -> bool,
+) -> Result<Proof, OAuthError> {
+    let basic = headers.get(header::AUTHORIZATION).is_some();
+    if form.client_assertion_type.is_some() || form.client_assertion.is_some() {
+        if basic || form.client_secret.is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "Use one client authentication method: not both a client assertion and a secret."
+                    .into(),
+            ));
+        }
+        if form.client_assertion_type.as_deref() != Some(crate::client_assertion::ASSERTION_TYPE) {
+            return Err(OAuthError::InvalidRequest(format!(
+                "The parameter client_assertion_type must be {}.",
+                crate::client_assertion::ASSERTION_TYPE
+            )));
+        }
+        let Some(assertion) = form.client_assertion.clone().filter(|a| !a.0.is_empty()) else {
+            return Err(OAuthError::InvalidRequest(
+                "The parameter client_assertion is required.".into(),
+            ));
+        };
+        if !enabled("private_key_jwt") {
+            return Err(OAuthError::InvalidClient);
+        }
+        let id = crate::client_assertion::claimed_client(&assertion.0)
+            .ok_or(OAuthError::InvalidClient)?;
+        if form.client_id.as_ref().is_some_and(|c| *c != id) {
+            return Err(OAuthError::InvalidRequest(
+                "The client_id parameter does not match the client assertion's subject.".into(),
+            ));
+        }
+        return Ok(Proof::Assertion { id, assertion });
+    }
+    let cert_methods = enabled("tls_client_auth") || enabled("self_signed_tls_client_auth");
+    if has_cert && cert_methods && !basic && form.client_secret.is_none() {
+        if let Some(id) = form.client_id.as_ref().filter(|i| !i.is_empty()) {
+            return Ok(Proof::Certificate(id.clone()));
+        }
+    }
+    client_auth(
+        headers,
+        form,
+        enabled("client_secret_basic"),
+        enabled("client_secret_post"),
+    )
+    .map(Proof::Secret)
+}
+
+/// Work out how the client authenticated with a secret, allowing only the enabled methods.
 pub fn client_auth(
     headers: &HeaderMap,
     form: &Form,
@@ -415,6 +496,46 @@ mod tests {
         assert_eq!(auth.secret.0, "a%2Bb+c");
         assert_eq!(auth.decoded.map(|(_, s)| s.0), Some("a+b c".to_string()));
         assert_eq!(format!("{:?}", SecretText("x".into())), "***");
+    }
+
+    #[test]
+    fn the_method_follows_what_the_client_sent() {
+        let all = |_: &str| true;
+        let f = form("grant_type=client_credentials&client_id=abc");
+        assert_eq!(
+            client_proof(&HeaderMap::new(), &f, true, all),
+            Ok(Proof::Certificate("abc".into()))
+        );
+        assert_eq!(
+            client_proof(&HeaderMap::new(), &f, false, all),
+            Err(OAuthError::InvalidClient),
+            "no certificate, no secret"
+        );
+        let no_mtls = |m: &str| !m.contains("tls");
+        assert_eq!(
+            client_proof(&HeaderMap::new(), &f, true, no_mtls),
+            Err(OAuthError::InvalidClient)
+        );
+        let bad_type = form("client_assertion_type=x&client_assertion=a.b.c");
+        assert!(matches!(
+            client_proof(&HeaderMap::new(), &bad_type, false, all),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        let t = crate::client_assertion::ASSERTION_TYPE;
+        let not_jwt = form(&format!("client_assertion_type={t}&client_assertion=abc"));
+        assert_eq!(
+            client_proof(&HeaderMap::new(), &not_jwt, false, all),
+            Err(OAuthError::InvalidClient)
+        );
+        let h = headers(&format!("Basic {}", STANDARD.encode("id:secret")));
+        assert!(matches!(
+            client_proof(&h, &not_jwt, false, all),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            client_proof(&h, &form("grant_type=client_credentials"), true, all),
+            Ok(Proof::Secret(_))
+        ));
     }
 
     #[test]

@@ -133,18 +133,27 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
         server.acceptor(acceptor).serve(make).await?;
     } else {
         let (cert, key) = tls_files(&config)?;
-        let tls = RustlsConfig::from_pem_file(&cert, &key)
-            .await
-            .with_context(|| {
+        let trust = crate::mtls::Trust::default();
+        let tls = RustlsConfig::from_config(
+            crate::mtls::server_config(&config, &cert, &key, &trust).with_context(|| {
                 format!("loading TLS from {} and {}", cert.display(), key.display())
-            })?;
-        tracing::info!(addr = %local, endpoint = %config.public_endpoint, "Lintel listening (HTTPS)");
-        let tls_config = tls.clone();
+            })?,
+        );
+        tracing::info!(addr = %local, endpoint = %config.public_endpoint, client_certs = config.requests_client_certs(), "Lintel listening (HTTPS)");
+        let reloadable = Reloadable {
+            rustls: tls.clone(),
+            cert,
+            key,
+            trust: trust.clone(),
+        };
         let tls = RustlsAcceptor::new(tls)
             .handshake_timeout(config.handshake_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
-        let acceptor = Capped::new(tls, config.max_connections);
-        reload_on_hangup(state.clone(), Some((tls_config, cert, key)))?;
+        let acceptor = Capped::new(
+            crate::peer_cert::PeerCertAcceptor::new(tls, trust),
+            config.max_connections,
+        );
+        reload_on_hangup(state.clone(), Some(reloadable))?;
         notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     }
@@ -189,10 +198,7 @@ async fn reload_keys(state: &AppState, force: bool) -> anyhow::Result<()> {
 /// On SIGHUP: reload the TLS certificate and key (new handshakes use them, open connections carry on) and the
 /// token keys. The handler is installed before READY=1, so a reload right after start never meets SIGHUP's
 /// default action (terminate).
-fn reload_on_hangup(
-    state: AppState,
-    tls: Option<(RustlsConfig, PathBuf, PathBuf)>,
-) -> anyhow::Result<()> {
+fn reload_on_hangup(state: AppState, tls: Option<Reloadable>) -> anyhow::Result<()> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {
@@ -203,10 +209,30 @@ fn reload_on_hangup(
     Ok(())
 }
 
-async fn reload(state: &AppState, tls: &Option<(RustlsConfig, PathBuf, PathBuf)>) {
-    if let Some((config, cert, key)) = tls {
-        match config.reload_from_pem_file(cert, key).await {
-            Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate reloaded"),
+/// What SIGHUP reloads of the TLS listener: certificate, key and client CAs.
+struct Reloadable {
+    rustls: RustlsConfig,
+    cert: PathBuf,
+    key: PathBuf,
+    trust: crate::mtls::Trust,
+}
+
+async fn reload(state: &AppState, tls: &Option<Reloadable>) {
+    if let Some(t) = tls {
+        let config = state.config.clone();
+        let (cert, key, trust) = (t.cert.clone(), t.key.clone(), t.trust.clone());
+        // File reads off the runtime.
+        let loaded = tokio::task::spawn_blocking(move || {
+            crate::mtls::server_config(&config, &cert, &key, &trust)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        match loaded {
+            Ok(server) => {
+                t.rustls.reload_from_config(server);
+                tracing::info!(cert = %t.cert.display(), "TLS certificate reloaded")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "TLS reload failed: still serving the previous certificate")
             }

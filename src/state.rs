@@ -33,6 +33,8 @@ pub struct Inner {
     pub throttle: crate::throttle::Throttle,
     /// Recently validated tokens.
     pub validations: crate::auth::ValidationCache,
+    /// `jti`s of accepted client assertions.
+    pub assertions: crate::client_assertion::ReplayCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,6 +59,7 @@ impl AppState {
             secrets: crate::credential::SecretCache::default(),
             throttle,
             validations: Default::default(),
+            assertions: Default::default(),
         }))
     }
 

@@ -52,6 +52,7 @@ pub async fn credentials(
                 unrestricted: Set(Some(false)),
                 expires_at: Set(None),
                 created_at: Set(now),
+                ..Default::default()
             });
             cred::Entity::insert_many(creds).exec(&txn).await?;
             let roles = chunk.map(|i| cred_role::ActiveModel {

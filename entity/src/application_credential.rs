@@ -28,6 +28,15 @@ pub struct Model {
     pub expires_at: Option<DateTime>,
     /// Creation time (UTC).
     pub created_at: DateTime,
+    /// RFC 4514 subject DN of the CA-issued client certificate it may authenticate with (`tls_client_auth`).
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// The issuer DN that certificate must also have, if set.
+    pub tls_client_auth_issuer_dn: Option<String>,
+    /// `x5t#S256` of the self-signed client certificate it may authenticate with.
+    pub tls_client_auth_x5t_s256: Option<String>,
+    /// Public JWK Set (JSON) whose keys may sign its client assertions (`private_key_jwt`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub jwks: Option<String>,
 }
 
 /// Relations of `application_credential`.

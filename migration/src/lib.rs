@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_identity;
 mod m20261122_000002_token_keys;
+mod m20261201_000003_client_bindings;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_identity::Migration),
             Box::new(m20261122_000002_token_keys::Migration),
+            Box::new(m20261201_000003_client_bindings::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Validated;
-use crate::credential::{self, Credential, NewCredential, RoleRef, RuleRef};
+use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
 use crate::error::{ApiError, ApiResult};
 use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody};
@@ -58,6 +58,23 @@ pub fn render(state: &AppState, c: &Credential, secret: Option<&Secret>) -> Valu
     if !c.rules.is_empty() {
         out["access_rules"] = c.rules.iter().map(render_rule).collect::<Vec<_>>().into();
     }
+    // Client authentication bindings, like access rules, appear only when set: Keystone's clients see its shape.
+    for (k, v) in [
+        ("tls_client_auth_subject_dn", &m.tls_client_auth_subject_dn),
+        ("tls_client_auth_issuer_dn", &m.tls_client_auth_issuer_dn),
+        ("tls_client_auth_x5t_s256", &m.tls_client_auth_x5t_s256),
+    ] {
+        if let Some(v) = v {
+            out[k] = json!(v);
+        }
+    }
+    if let Some(jwks) = m
+        .jwks
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    {
+        out["jwks"] = jwks;
+    }
     if let Some(s) = secret {
         out["secret"] = json!(s.expose());
     }
@@ -85,6 +102,10 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
         "unrestricted",
         "access_rules",
         "system",
+        "tls_client_auth_subject_dn",
+        "tls_client_auth_issuer_dn",
+        "tls_client_auth_x5t_s256",
+        "jwks",
     ];
     if let Some(bad) = b.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
         return Err(ApiError::validation(format!("application_credential. Additional properties are not allowed ('{bad}' was unexpected)")));
@@ -177,6 +198,12 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
             )))
         }
     }
+    let bindings = Bindings {
+        subject_dn: text(&b, "tls_client_auth_subject_dn")?,
+        issuer_dn: text(&b, "tls_client_auth_issuer_dn")?,
+        x5t_s256: text(&b, "tls_client_auth_x5t_s256")?,
+        jwks: b.get("jwks").filter(|v| !v.is_null()).cloned(),
+    };
     Ok(NewCredential {
         name,
         description: text(&b, "description")?,
@@ -185,6 +212,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
         roles,
         unrestricted,
         access_rules,
+        bindings,
     })
 }
 

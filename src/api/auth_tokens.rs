@@ -98,6 +98,10 @@ pub async fn token_body(state: &AppState, v: &Validated, with_catalog: bool) -> 
         }
         t["application_credential"] = block;
     }
+    // Keystone's form of a certificate binding, which keystonemiddleware's oauth2_mtls_token checks.
+    if let Some(b) = &d.cert {
+        t["oauth2_credential"] = json!({"x5t#S256": b.keystone()});
+    }
     Ok(json!({"token": t}))
 }
 

@@ -11,9 +11,10 @@ use serde_json::json;
 
 use crate::credential::{self, Credential};
 use crate::error::ApiError;
-use crate::http::SourceAddr;
+use crate::http::{PeerCert, SourceAddr};
+use crate::mtls::ClientCert;
 use crate::oauth2::{
-    check_grant, client_auth, parse_form, requested_roles, ClientAuth, OAuthError,
+    check_grant, client_proof, parse_form, requested_roles, ClientAuth, OAuthError, Proof,
 };
 use crate::state::AppState;
 use crate::view::UserView;
@@ -29,10 +30,11 @@ pub fn routes() -> Router<AppState> {
 async fn token(
     State(state): State<AppState>,
     SourceAddr(source): SourceAddr,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let outcome = issue(&state, source, &headers, body).await;
+    let outcome = issue(&state, source, &headers, cert.as_deref(), body).await;
     let label = match &outcome {
         Ok(_) => "success",
         Err(e) => e.code().1,
@@ -142,33 +144,45 @@ pub(crate) fn read_form(
     parse_form(content_type, &body)
 }
 
-/// Authenticate the client with one of the enabled methods.
+/// Authenticate the client with one of the enabled methods: a secret, the connection's certificate, or a
+/// signed assertion.
 pub(crate) async fn authenticate(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    cert: Option<&ClientCert>,
     form: &crate::oauth2::Form,
 ) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
-    let methods = &state.config.oauth2_authn_methods;
-    let enabled = |m: &str| methods.iter().any(|x| x == m);
-    let auth = client_auth(
-        headers,
-        form,
-        enabled("client_secret_basic"),
-        enabled("client_secret_post"),
-    )?;
-    verify_client(state, &auth, source).await
+    let enabled = |m: &str| state.config.oauth2_method(m);
+    let verdict = match client_proof(headers, form, cert.is_some(), enabled)? {
+        Proof::Secret(auth) => return verify_client(state, &auth, source).await,
+        Proof::Certificate(id) => match cert {
+            Some(c) => credential::verify_certificate(state, &id, c).await,
+            None => return Err(OAuthError::InvalidClient),
+        },
+        Proof::Assertion { id, assertion } => {
+            credential::verify_assertion(state, &id, &assertion.0).await
+        }
+    };
+    match verdict.map_err(backend)? {
+        Ok(found) => Ok(found),
+        Err(credential::Rejection::Assertion(why)) => {
+            Err(OAuthError::InvalidClientAssertion(why.to_string()))
+        }
+        Err(_) => Err(OAuthError::InvalidClient),
+    }
 }
 
 async fn issue(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    cert: Option<&ClientCert>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(state, headers, body)?;
     check_grant(&form)?;
-    let (cred, user) = authenticate(state, source, headers, &form).await?;
+    let (cred, user) = authenticate(state, source, headers, cert, &form).await?;
 
     let now = crate::token::now();
     let mut data = crate::auth::credential_token(
@@ -205,6 +219,8 @@ async fn issue(
         let narrowed = crate::assignment::expand(wanted, &rules);
         data.role_ids.retain(|r| narrowed.contains(r));
     }
+    // Whatever the method, a token requested over mutual TLS is bound to that certificate (RFC 8705 §3).
+    data.cert = cert.map(|c| c.binding);
     let access_token = if state.config.jwt_access_tokens {
         jwt_access_token(state, &data, &cred).await?
     } else {
@@ -229,7 +245,7 @@ async fn jwt_access_token(
     data: &crate::token::TokenData,
     cred: &Credential,
 ) -> Result<String, OAuthError> {
-    use crate::token::jwt::{Claims, LintelClaims};
+    use crate::token::jwt::{Claims, Confirmation, LintelClaims};
     let mut names = Vec::with_capacity(data.role_ids.len());
     for id in &data.role_ids {
         if let Some(r) = state
@@ -259,9 +275,11 @@ async fn jwt_access_token(
         roles: names,
         project_id: project.id.clone(),
         project_name: project.name.clone(),
+        cnf: data.cert.map(|b| Confirmation { x5t_s256: b.rfc() }),
         lintel: LintelClaims {
             role_ids: data.role_ids.clone(),
             iat_us: data.issued_at.and_utc().timestamp_micros(),
+            cert: data.cert,
         },
     };
     state.tokens.issue_jwt(&claims).ok_or_else(|| {

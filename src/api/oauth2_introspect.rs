@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::oauth2::{authenticate, backend, read_form};
 use crate::auth::{self, Validated};
-use crate::http::SourceAddr;
+use crate::http::{PeerCert, SourceAddr};
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 
@@ -29,10 +29,11 @@ pub fn routes() -> Router<AppState> {
 async fn introspect(
     State(state): State<AppState>,
     SourceAddr(source): SourceAddr,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match answer(&state, source, &headers, body).await {
+    match answer(&state, source, &headers, cert.as_deref(), body).await {
         Ok(v) => {
             let mut resp = (StatusCode::OK, Json(v)).into_response();
             resp.headers_mut()
@@ -58,6 +59,7 @@ async fn authorize(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    cert: Option<&crate::mtls::ClientCert>,
     form: &crate::oauth2::Form,
 ) -> Result<(), OAuthError> {
     let held = |names: &[String]| {
@@ -69,9 +71,12 @@ async fn authorize(
         let v = auth::validate(state, token, false)
             .await
             .map_err(|_| OAuthError::InvalidClient)?;
+        if !crate::mtls::binding_holds(v.data.cert.as_ref(), cert) {
+            return Err(OAuthError::InvalidClient);
+        }
         v.roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
     } else {
-        let (cred, user) = authenticate(state, source, headers, form).await?;
+        let (cred, user) = authenticate(state, source, headers, cert, form).await?;
         let now = crate::token::now();
         let data = auth::credential_token(state, &cred, &user, now, now)
             .await
@@ -102,10 +107,11 @@ async fn answer(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    cert: Option<&crate::mtls::ClientCert>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Value, OAuthError> {
     let form = read_form(state, headers, body)?;
-    authorize(state, source, headers, &form).await?;
+    authorize(state, source, headers, cert, &form).await?;
     let Some(token) = form.token.as_ref().filter(|t| !t.0.is_empty()) else {
         return Err(OAuthError::InvalidRequest(
             "The parameter token is required.".into(),
@@ -160,6 +166,9 @@ pub fn claims(state: &AppState, v: &Validated) -> Value {
     }
     if let Some(dv) = &v.domain {
         c["domain"] = json!({"id": dv.id, "name": dv.name});
+    }
+    if let Some(b) = &d.cert {
+        c["cnf"] = json!({"x5t#S256": b.rfc()});
     }
     if d.scope == crate::token::Scope::System {
         c["system"] = json!({"all": true});

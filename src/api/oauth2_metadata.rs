@@ -51,8 +51,16 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "token_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": introspection_methods,
         "revocation_endpoint_auth_methods_supported": methods,
-        "tls_client_certificate_bound_access_tokens": false,
+        // Tokens requested over mutual TLS are bound to the client's certificate (RFC 8705 §3).
+        "tls_client_certificate_bound_access_tokens": state.config.requests_client_certs(),
     });
+    if state.config.oauth2_method("private_key_jwt") {
+        let algs: Vec<String> = crate::client_assertion::ALGORITHMS
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect();
+        doc["token_endpoint_auth_signing_alg_values_supported"] = json!(algs);
+    }
     if state.config.jwt_access_tokens {
         doc["jwks_uri"] = json!(format!("{base}/jwks"));
     }

@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::Router;
 
 use super::oauth2::{authenticate, backend, read_form};
-use crate::http::SourceAddr;
+use crate::http::{PeerCert, SourceAddr};
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
@@ -25,10 +25,11 @@ pub fn routes() -> Router<AppState> {
 async fn revoke(
     State(state): State<AppState>,
     SourceAddr(source): SourceAddr,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match run(&state, source, &headers, body).await {
+    match run(&state, source, &headers, cert.as_deref(), body).await {
         Ok(()) => {
             let mut resp = StatusCode::OK.into_response();
             resp.headers_mut()
@@ -43,10 +44,11 @@ async fn run(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    cert: Option<&crate::mtls::ClientCert>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(), OAuthError> {
     let form = read_form(state, headers, body)?;
-    let (cred, _) = authenticate(state, source, headers, &form).await?;
+    let (cred, _) = authenticate(state, source, headers, cert, &form).await?;
     let Some(token) = form.token.as_ref().filter(|t| !t.0.is_empty()) else {
         return Err(OAuthError::InvalidRequest(
             "The parameter token is required.".into(),

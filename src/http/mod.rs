@@ -41,6 +41,15 @@ impl FromRequestParts<AppState> for Caller {
                 message: crate::error::AUTH_REQUIRED.into(),
                 bearer,
             })?;
+        // A certificate-bound token (RFC 8705 §3) is good only with the certificate it was issued to.
+        if !binding_holds(&v, &parts.extensions) {
+            return Err(ApiError::Unauthorized {
+                message:
+                    "The token is bound to a client certificate that this request did not present."
+                        .into(),
+                bearer,
+            });
+        }
         // A credential with access rules may only reach what they allow on this service (type identity).
         if let Some(ac) = v.app_cred.as_ref().filter(|ac| !ac.access_rules.is_empty()) {
             if !crate::credential::rules_allow(
@@ -57,6 +66,33 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
         Ok(Caller(v))
+    }
+}
+
+/// Whether a token's certificate binding, if any, matches the certificate of the connection it came on.
+pub fn binding_holds(v: &Validated, extensions: &axum::http::Extensions) -> bool {
+    crate::mtls::binding_holds(v.data.cert.as_ref(), PeerCert::of(extensions).as_deref())
+}
+
+/// The client certificate of the request's TLS connection (mutual TLS), if it presented one.
+pub struct PeerCert(pub Option<std::sync::Arc<crate::mtls::ClientCert>>);
+
+impl PeerCert {
+    /// The certificate among a request's extensions.
+    pub fn of(
+        extensions: &axum::http::Extensions,
+    ) -> Option<std::sync::Arc<crate::mtls::ClientCert>> {
+        extensions
+            .get::<crate::peer_cert::TlsPeer>()
+            .and_then(|p| p.0.clone())
+    }
+}
+
+impl<S: Sync> FromRequestParts<S> for PeerCert {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerCert(PeerCert::of(&parts.extensions)))
     }
 }
 

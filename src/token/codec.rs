@@ -5,7 +5,7 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use super::{Scope, TokenData};
+use super::{CertBinding, Scope, TokenData};
 
 /// Payload layout version; bump when the layout changes.
 const VERSION: u8 = 1;
@@ -83,15 +83,27 @@ pub fn encode(t: &TokenData) -> Vec<u8> {
         app_cred: t.app_cred_id.as_deref().map(PackedId::pack),
     };
     // Serializing plain owned data into a Vec cannot fail.
-    postcard::to_allocvec(&wire).unwrap_or_default()
+    let mut out = postcard::to_allocvec(&wire).unwrap_or_default();
+    // A certificate binding trails the payload, so tokens issued before bindings existed still decode.
+    if let Some(b) = &t.cert {
+        out.extend(postcard::to_allocvec(b).unwrap_or_default());
+    }
+    out
 }
 
 /// Deserialize token data; `None` for anything that is not a payload of this version.
 pub fn decode(bytes: &[u8]) -> Option<TokenData> {
-    let wire: Wire = postcard::from_bytes(bytes).ok()?;
+    let (wire, rest): (Wire, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
     if wire.version != VERSION {
         return None;
     }
+    let cert = match rest {
+        [] => None,
+        rest => match postcard::take_from_bytes::<CertBinding>(rest).ok()? {
+            (b, []) => Some(b),
+            _ => return None,
+        },
+    };
     let methods = METHODS
         .iter()
         .enumerate()
@@ -116,6 +128,7 @@ pub fn decode(bytes: &[u8]) -> Option<TokenData> {
             .map(|b| URL_SAFE_NO_PAD.encode(b))
             .collect(),
         app_cred_id: wire.app_cred.map(PackedId::unpack),
+        cert,
     })
 }
 

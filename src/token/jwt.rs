@@ -57,6 +57,9 @@ pub struct Claims {
     pub project_id: String,
     /// Its name.
     pub project_name: String,
+    /// The certificate the token is bound to (RFC 8705).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// Lintel's own claims.
     pub lintel: LintelClaims,
 }
@@ -68,6 +71,17 @@ pub struct LintelClaims {
     pub role_ids: Vec<String>,
     /// Issue time in microseconds since the epoch (revocation events compare at that resolution).
     pub iat_us: i64,
+    /// The client certificate binding, both forms (`cnf` carries only the RFC one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<crate::token::CertBinding>,
+}
+
+/// RFC 8705 §3.1's confirmation claim.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// base64url SHA-256 of the client certificate's DER.
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
 }
 
 fn derive(fernet_key: &str) -> Option<KeyPair> {
@@ -166,6 +180,7 @@ impl JwtKeys {
                 .ok_or(TokenError::Unrecognized)?,
             audit_ids: vec![c.jti],
             app_cred_id: Some(c.client_id),
+            cert: c.lintel.cert,
         })
     }
 }

@@ -53,6 +53,18 @@ pub struct TokenData {
     pub audit_ids: Vec<String>,
     /// The application credential it came from.
     pub app_cred_id: Option<String>,
+    /// The client certificate it is bound to (RFC 8705), when issued over mutual TLS.
+    pub cert: Option<CertBinding>,
+}
+
+/// A token's binding to a client certificate: SHA-256 of its DER (RFC 8705 `x5t#S256`) and of its PEM text
+/// (what Keystone's `oauth2_credential` carries). Both are kept because neither can be derived from the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CertBinding {
+    /// SHA-256 of the certificate's DER.
+    pub x5t_s256: [u8; 32],
+    /// SHA-256 of the certificate's PEM text.
+    pub pem_s256: [u8; 32],
 }
 
 /// Why a token does not validate.
@@ -176,6 +188,7 @@ mod tests {
             expires_at: now + chrono::Duration::hours(1),
             audit_ids: vec![codec::new_audit_id()],
             app_cred_id: None,
+            cert: None,
         }
     }
 
@@ -196,6 +209,17 @@ mod tests {
         assert!(s.len() < 300, "token is {} characters", s.len());
         assert!(s.starts_with("gAAAAA"));
         assert_eq!(c.open(&s, chrono::Duration::zero()).unwrap(), t);
+        t.cert = Some(CertBinding {
+            x5t_s256: [1; 32],
+            pem_s256: [2; 32],
+        });
+        let bound = c.issue(&t);
+        assert!(
+            bound.len() < 400,
+            "bound token is {} characters",
+            bound.len()
+        );
+        assert_eq!(c.open(&bound, chrono::Duration::zero()).unwrap(), t);
     }
 
     #[test]

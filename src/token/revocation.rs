@@ -221,6 +221,7 @@ mod tests {
             expires_at: issued + Duration::hours(1),
             audit_ids: vec!["aud".into()],
             app_cred_id: None,
+            cert: None,
         }
     }
 

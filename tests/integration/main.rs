@@ -6,6 +6,7 @@ mod api_tokens;
 mod app_creds;
 mod cli;
 mod common;
+mod mtls;
 mod oauth2;
 mod ops;
 mod sample_config;

@@ -1,0 +1,288 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2, §3): the client signs a short-lived JWT with a private
+//! key whose public half its application credential carries, and never sends a secret.
+
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The `client_assertion_type` of a JWT client assertion.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest an assertion may still be valid for when it arrives, in seconds.
+pub const MAX_LIFETIME: i64 = 300;
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+const LEEWAY: u64 = 30;
+
+/// Most keys one credential may carry.
+const MAX_KEYS: usize = 10;
+
+/// Asymmetric signature algorithms accepted on assertions (no `none`, no HMAC: that would be a shared secret).
+pub const ALGORITHMS: &[Algorithm] = &[
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
+
+/// Check a JWK or JWK Set from a create request and return the JWK Set to store, as JSON.
+pub fn public_jwks(v: &Value) -> Result<String, String> {
+    let set = match v.get("keys") {
+        Some(_) => v.clone(),
+        None => serde_json::json!({ "keys": [v] }),
+    };
+    let keys = set["keys"]
+        .as_array()
+        .ok_or("'keys' must be an array of JWKs")?;
+    if keys.is_empty() || keys.len() > MAX_KEYS {
+        return Err(format!("a JWK Set needs 1 to {MAX_KEYS} keys"));
+    }
+    for k in keys {
+        // RFC 7518 §6: these members hold private or symmetric key material.
+        if ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+            .iter()
+            .any(|m| k.get(m).is_some())
+        {
+            return Err("a JWK here must be a public key: it holds private key material".into());
+        }
+    }
+    let parsed: JwkSet = serde_json::from_value(set.clone())
+        .map_err(|e| format!("not a JWK Set of supported public keys: {e}"))?;
+    for k in &parsed.keys {
+        if matches!(k.algorithm, AlgorithmParameters::OctetKey(_)) {
+            return Err("symmetric (kty oct) keys cannot sign client assertions".into());
+        }
+        DecodingKey::from_jwk(k).map_err(|e| format!("unusable key: {e}"))?;
+    }
+    Ok(set.to_string())
+}
+
+/// Why an assertion was refused; each is an `invalid_client` to the client, the message says which rule failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AssertionError {
+    /// Not a JWT, or a header without an accepted algorithm.
+    #[error("The client assertion is not a JWT signed with an accepted algorithm (ES256, ES384, RS256-512, PS256-512, EdDSA).")]
+    Malformed,
+    /// No key of the credential verifies its signature, or its claims do not name the client.
+    #[error("Client authentication failed.")]
+    BadSignature,
+    /// `aud` is not this token endpoint.
+    #[error("The client assertion's aud must be this server's token endpoint URL.")]
+    Audience,
+    /// Expired, not yet valid, or valid for too long.
+    #[error("The client assertion must carry an exp in the future and at most {MAX_LIFETIME} seconds away.")]
+    Lifetime,
+    /// No `jti`.
+    #[error("The client assertion must carry a jti.")]
+    NoJti,
+    /// The same `jti` was used before.
+    #[error("The client assertion was already used (jti seen before).")]
+    Replayed,
+}
+
+#[derive(Deserialize)]
+struct Unverified {
+    iss: Option<String>,
+    sub: Option<String>,
+}
+
+/// The client an assertion claims to be (`sub`, which must equal `iss`), read before any check so its keys can be
+/// found; nothing else may be trusted until [`verify`] succeeds.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    let c: Unverified = jsonwebtoken::dangerous::insecure_decode_claims(assertion).ok()?;
+    match (c.iss, c.sub) {
+        (Some(iss), Some(sub)) if iss == sub && !sub.is_empty() => Some(sub),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    exp: i64,
+    jti: Option<String>,
+}
+
+/// A verified assertion: its `jti` (for the replay check).
+pub struct Verified {
+    /// The assertion's unique id.
+    pub jti: String,
+}
+
+/// Verify an assertion's signature against a stored JWK Set and its claims against RFC 7523 §3: `iss` = `sub` =
+/// the client, `aud` names the token endpoint, `exp` soon, `jti` present.
+pub fn verify(
+    assertion: &str,
+    jwks: &str,
+    client_id: &str,
+    audience: &str,
+    now: i64,
+) -> Result<Verified, AssertionError> {
+    if assertion.len() > 8192 {
+        return Err(AssertionError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| AssertionError::Malformed)?;
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(AssertionError::Malformed);
+    }
+    let set: JwkSet = serde_json::from_str(jwks).map_err(|_| AssertionError::BadSignature)?;
+    let candidates: Vec<&Jwk> = set
+        .keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        .filter(|k| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption)))
+        .collect();
+    let mut v = Validation::new(header.alg);
+    v.leeway = LEEWAY;
+    v.validate_nbf = true;
+    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    v.set_issuer(&[client_id]);
+    v.sub = Some(client_id.to_string());
+    // The audience is checked below, to tell the client what it should have been.
+    v.validate_aud = false;
+    let claims = candidates
+        .iter()
+        .filter_map(|k| DecodingKey::from_jwk(k).ok())
+        .find_map(|key| jsonwebtoken::decode::<Value>(assertion, &key, &v).ok())
+        .ok_or_else(|| {
+            // A valid signature on an expired assertion still fails decode: say so when that is the reason.
+            let expired = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(assertion)
+                .is_ok_and(|c| c.exp + (LEEWAY as i64) < now);
+            if expired {
+                AssertionError::Lifetime
+            } else {
+                AssertionError::BadSignature
+            }
+        })?
+        .claims;
+    let aud_ok = match &claims["aud"] {
+        Value::String(a) => a == audience,
+        Value::Array(items) => items.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(AssertionError::Audience);
+    }
+    let c: Claims = serde_json::from_value(claims).map_err(|_| AssertionError::Malformed)?;
+    if c.exp > now + MAX_LIFETIME + LEEWAY as i64 {
+        return Err(AssertionError::Lifetime);
+    }
+    let jti = c
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or(AssertionError::NoJti)?;
+    Ok(Verified { jti })
+}
+
+/// `jti`s of accepted assertions, kept for as long as such an assertion could still be valid.
+pub struct ReplayCache(moka::sync::Cache<String, ()>);
+
+impl Default for ReplayCache {
+    fn default() -> Self {
+        ReplayCache(
+            moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs((MAX_LIFETIME as u64) + 2 * LEEWAY))
+                .build(),
+        )
+    }
+}
+
+impl ReplayCache {
+    /// Record a client's `jti`; false when it was recorded before (a replay).
+    pub fn first_use(&self, client_id: &str, jti: &str) -> bool {
+        self.0
+            .entry(format!("{client_id}\u{0}{jti}"))
+            .or_insert(())
+            .is_fresh()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use p256::pkcs8::EncodePrivateKey;
+
+    fn keypair() -> (EncodingKey, Value) {
+        let sk = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let der = sk.to_pkcs8_der().unwrap();
+        let point = sk.verifying_key().to_encoded_point(false);
+        use base64::Engine;
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": b.encode(point.x().unwrap()), "y": b.encode(point.y().unwrap())});
+        (EncodingKey::from_ec_der(der.as_bytes()), jwk)
+    }
+
+    fn sign(key: &EncodingKey, claims: Value) -> String {
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("k1".into());
+        jsonwebtoken::encode(&h, &claims, key).unwrap()
+    }
+
+    #[test]
+    fn assertions_are_checked_as_rfc_7523_says() {
+        let (key, jwk) = keypair();
+        let jwks = public_jwks(&jwk).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let aud = "https://id.example/v3/OS-OAUTH2/token";
+        let claims = |exp: i64, aud: &str| serde_json::json!({"iss": "c1", "sub": "c1", "aud": aud, "exp": exp, "jti": "j1"});
+        let good = sign(&key, claims(now + 60, aud));
+        assert_eq!(claimed_client(&good).as_deref(), Some("c1"));
+        assert_eq!(verify(&good, &jwks, "c1", aud, now).unwrap().jti, "j1");
+        assert_eq!(
+            verify(&good, &jwks, "c2", aud, now).err(),
+            Some(AssertionError::BadSignature)
+        );
+        let far = sign(&key, claims(now + 3600, aud));
+        assert_eq!(
+            verify(&far, &jwks, "c1", aud, now).err(),
+            Some(AssertionError::Lifetime)
+        );
+        let old = sign(&key, claims(now - 120, aud));
+        assert_eq!(
+            verify(&old, &jwks, "c1", aud, now).err(),
+            Some(AssertionError::Lifetime)
+        );
+        let elsewhere = sign(&key, claims(now + 60, "https://other"));
+        assert_eq!(
+            verify(&elsewhere, &jwks, "c1", aud, now).err(),
+            Some(AssertionError::Audience)
+        );
+        let (other_key, _) = keypair();
+        let forged = sign(&other_key, claims(now + 60, aud));
+        assert_eq!(
+            verify(&forged, &jwks, "c1", aud, now).err(),
+            Some(AssertionError::BadSignature)
+        );
+        assert_eq!(
+            verify("a.b.c", &jwks, "c1", aud, now).err(),
+            Some(AssertionError::Malformed)
+        );
+
+        let cache = ReplayCache::default();
+        assert!(cache.first_use("c1", "j1"));
+        assert!(!cache.first_use("c1", "j1"));
+        assert!(cache.first_use("c2", "j1"));
+    }
+
+    #[test]
+    fn only_public_asymmetric_keys_are_stored() {
+        let (_, jwk) = keypair();
+        let mut private = jwk.clone();
+        private["d"] = "AAAA".into();
+        assert!(public_jwks(&private).is_err());
+        assert!(public_jwks(&serde_json::json!({"kty": "oct", "k": "c2VjcmV0"})).is_err());
+        assert!(public_jwks(&serde_json::json!({"keys": []})).is_err());
+        assert!(public_jwks(&serde_json::json!({"keys": [jwk]})).is_ok());
+        assert!(public_jwks(&serde_json::json!("nope")).is_err());
+    }
+}
