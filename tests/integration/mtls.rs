@@ -459,3 +459,57 @@ async fn private_key_jwt_clients_sign_assertions() {
     assert_eq!(meta["tls_client_certificate_bound_access_tokens"], false);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn jwt_access_tokens_carry_the_confirmation_claim() {
+    let pki = Pki::new();
+    let s = TestServer::start_with(
+        "sqlite",
+        &format!(
+            "[tls]\nclient_ca_file = {}\n[oauth2]\naccess_token_format = jwt\n\
+             oauth2_authn_methods = client_secret_basic,tls_client_auth\n",
+            pki.ca_file
+        ),
+    )
+    .await;
+    let admin = s.admin_token().await;
+    let (_, cred) = create(
+        &s,
+        &admin,
+        json!({"name": "jwt-svc", "tls_client_auth_subject_dn": "CN=jwt-svc,O=Lintel Test"}),
+    )
+    .await;
+    let cert = pki.issue("jwt-svc");
+    let client = client_with(&s, Some(&cert));
+    let (status, tok) = token_request(
+        &s,
+        &client,
+        None,
+        &format!(
+            "grant_type=client_credentials&client_id={}",
+            cred["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    let jwt = tok["access_token"].as_str().unwrap();
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        payload["cnf"]["x5t#S256"],
+        URL_SAFE_NO_PAD.encode(Sha256::digest(&cert.der))
+    );
+    let (status, v) = s.validate(&admin, jwt).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["token"]["oauth2_credential"]["x5t#S256"].is_string());
+    assert_eq!(projects_with(&s, &client, jwt).await, StatusCode::OK);
+    assert_eq!(
+        projects_with(&s, &s.client, jwt).await,
+        StatusCode::UNAUTHORIZED
+    );
+    s.stop().await;
+}
