@@ -88,6 +88,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
     OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of the OAuth 2.0 endpoints: client_secret_basic, client_secret_post, tls_client_auth (a certificate from [tls] client_ca_file whose subject matches the credential's), self_signed_tls_client_auth (a certificate whose SHA-256 thumbprint the credential names), private_key_jwt (an assertion signed with a key of the credential's JWKS)." },
     OptionSpec { section: "oauth2", name: "access_token_format", default: "opaque", help: "Access tokens of the token endpoint: opaque (a Lintel Fernet token) or jwt (RFC 9068, ES256, verifiable offline with the keys at /v3/OS-OAUTH2/jwks). Both validate everywhere a Lintel token does." },
+    OptionSpec { section: "oauth2", name: "jwt_signing_algorithm", default: "ES256", help: "The signature of JWT access tokens: ES256 (P-256) or EdDSA (Ed25519). Both key pairs derive from the token keys; the JWKS publishes the configured one." },
     OptionSpec { section: "oauth2", name: "jwt_audience", default: "", help: "The aud claim of JWT access tokens (default: the issuer, public_endpoint)." },
     OptionSpec { section: "oauth2", name: "client_failure_threshold", default: "5", help: "Consecutive failed authentications of one client (application credential or user) before back-off starts." },
     OptionSpec { section: "oauth2", name: "client_max_backoff", default: "300", help: "Longest back-off, in seconds; it doubles from 1 s after the threshold." },
@@ -303,6 +304,8 @@ pub struct Config {
     pub jwt_access_tokens: bool,
     /// The `aud` of JWT access tokens, when not the issuer.
     pub jwt_audience: Option<String>,
+    /// The signature algorithm of JWT access tokens.
+    pub jwt_algorithm: jsonwebtoken::Algorithm,
     /// Prometheus listener, when configured.
     pub metrics_bind: Option<SocketAddr>,
     /// Warnings found while loading (unknown sections, ignored options), to log once logging is up.
@@ -499,6 +502,17 @@ impl Config {
             }
         };
         let jwt_audience = Some(r.string("oauth2", "jwt_audience")).filter(|s| !s.is_empty());
+        let jwt_algorithm = match r.string("oauth2", "jwt_signing_algorithm").as_str() {
+            "ES256" => jsonwebtoken::Algorithm::ES256,
+            "EdDSA" => jsonwebtoken::Algorithm::EdDSA,
+            _ => {
+                return Err(r.bad(
+                    "oauth2",
+                    "jwt_signing_algorithm",
+                    "expected 'ES256' or 'EdDSA'",
+                ))
+            }
+        };
         let metrics_bind = match r.string("metrics", "bind") {
             s if s.is_empty() => None,
             _ => Some(r.parse("metrics", "bind", "expected HOST:PORT, e.g. 127.0.0.1:9464")?),
@@ -570,6 +584,7 @@ impl Config {
             key_store,
             jwt_access_tokens,
             jwt_audience,
+            jwt_algorithm,
             metrics_bind,
             data_dir,
             warnings,

@@ -36,8 +36,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tracing::warn!(store = ?config.key_store, path = %config.key_repository.display(), "no token keys found: created a staged and a primary key");
     }
     let ring = key_store::load(&config, &db).await?;
-    let tokens =
-        TokenCodec::new(ring).with_jwt_names(&config.public_endpoint, config.jwt_audience());
+    let tokens = TokenCodec::new(ring).with_jwt(
+        &config.public_endpoint,
+        config.jwt_audience(),
+        config.jwt_algorithm,
+    );
     let state = AppState::new(config, db, tokens);
     state.revocations.sync(&state.db.conn).await?;
     Ok(state)

@@ -1,8 +1,8 @@
-//! JWT access tokens (RFC 9068), signed ES256 with keys derived from the token key ring.
+//! JWT access tokens (RFC 9068), signed ES256 (or EdDSA) with keys derived from the token key ring.
 //!
-//! Each Fernet key of the ring yields one P-256 key pair (HKDF-SHA256 over the key), so the JWT keys live wherever
-//! the Fernet keys live (file or database), rotate with `lintel keys rotate`, and the staged key's public half is
-//! published in the JWKS before it ever signs. The `kid` is a digest of the public key, stable across the
+//! Each Fernet key of the ring yields a P-256 and an Ed25519 key pair (HKDF-SHA256 over the key), so the JWT keys
+//! live wherever the Fernet keys live (file or database), rotate with `lintel keys rotate`, and the staged key's
+//! public half is published in the JWKS before it ever signs. The `kid` is a digest of the public key, stable across the
 //! staged-to-primary rename.
 
 use std::collections::HashMap;
@@ -21,15 +21,21 @@ use super::{Scope, TokenData, TokenError};
 /// One derived key pair.
 struct KeyPair {
     kid: String,
+    alg: Algorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwk: serde_json::Value,
 }
 
-/// The signing key (the primary's) and every verifying key of the ring.
+/// The signing algorithms JWT access tokens may use.
+pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
+
+/// For each algorithm, the primary key's pair (which signs) and every pair of the ring (which verify).
 pub struct JwtKeys {
-    primary: Option<KeyPair>,
-    others: HashMap<String, KeyPair>,
+    /// Key pairs by `kid`.
+    pairs: HashMap<String, KeyPair>,
+    /// `kid`s in ring order (primary first), per algorithm.
+    order: Vec<(Algorithm, Vec<String>)>,
 }
 
 /// What a JWT access token says: RFC 9068's claims, plus what a Lintel token carries that they do not.
@@ -84,22 +90,24 @@ pub struct Confirmation {
     pub x5t_s256: String,
 }
 
-fn derive(fernet_key: &str) -> Option<KeyPair> {
-    let ikm = URL_SAFE.decode(fernet_key.trim()).ok()?;
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"lintel jwt"), &ikm);
+/// The HKDF output for one algorithm and attempt: 32 bytes from the Fernet key.
+fn okm(hk: &hkdf::Hkdf<Sha256>, label: &[u8], n: u8) -> Option<[u8; 32]> {
+    let mut okm = [0u8; 32];
+    hk.expand(&[label, &[n]].concat(), &mut okm).ok()?;
+    Some(okm)
+}
+
+fn derive_es256(hk: &hkdf::Hkdf<Sha256>) -> Option<KeyPair> {
     // A 32-byte string is a valid P-256 scalar except with negligible probability; a counter covers that case.
-    let signing = (0u8..8).find_map(|n| {
-        let mut okm = [0u8; 32];
-        hk.expand(&[b"es256".as_slice(), &[n]].concat(), &mut okm)
-            .ok()?;
-        SigningKey::from_bytes(&okm.into()).ok()
-    })?;
+    let signing =
+        (0u8..8).find_map(|n| SigningKey::from_bytes(&okm(hk, b"es256", n)?.into()).ok())?;
     let point = signing.verifying_key().to_encoded_point(false);
     let (x, y) = (point.x()?, point.y()?);
     let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(point.as_bytes())[..12]);
     let der = signing.to_pkcs8_der().ok()?;
     let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
     Some(KeyPair {
+        alg: Algorithm::ES256,
         encoding: EncodingKey::from_ec_der(der.as_bytes()),
         decoding: DecodingKey::from_ec_components(&x, &y).ok()?,
         jwk: serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256"}),
@@ -107,39 +115,66 @@ fn derive(fernet_key: &str) -> Option<KeyPair> {
     })
 }
 
+fn derive_eddsa(hk: &hkdf::Hkdf<Sha256>) -> Option<KeyPair> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    // Every 32-byte string is an Ed25519 secret key.
+    let signing = ed25519_dalek::SigningKey::from_bytes(&okm(hk, b"ed25519", 0)?);
+    let public = signing.verifying_key().to_bytes();
+    let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12]);
+    let der = signing.to_pkcs8_der().ok()?;
+    let x = URL_SAFE_NO_PAD.encode(public);
+    Some(KeyPair {
+        alg: Algorithm::EdDSA,
+        encoding: EncodingKey::from_ed_der(der.as_bytes()),
+        decoding: DecodingKey::from_ed_components(&x).ok()?,
+        jwk: serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig", "alg": "EdDSA"}),
+        kid,
+    })
+}
+
 impl JwtKeys {
-    /// Derive the key pairs of a ring's Fernet keys, primary first.
+    /// Derive the key pairs of a ring's Fernet keys (primary first), for every algorithm.
     pub fn derive(fernet_keys: &[&str]) -> JwtKeys {
-        let mut pairs = fernet_keys.iter().filter_map(|k| derive(k));
-        let primary = pairs.next();
-        JwtKeys {
-            primary,
-            others: pairs.map(|p| (p.kid.clone(), p)).collect(),
+        let mut pairs = HashMap::new();
+        let mut order: Vec<(Algorithm, Vec<String>)> =
+            ALGORITHMS.iter().map(|a| (*a, Vec::new())).collect();
+        for key in fernet_keys {
+            let Ok(ikm) = URL_SAFE.decode(key.trim()) else {
+                continue;
+            };
+            let hk = hkdf::Hkdf::<Sha256>::new(Some(b"lintel jwt"), &ikm);
+            for pair in [derive_es256(&hk), derive_eddsa(&hk)].into_iter().flatten() {
+                if let Some((_, kids)) = order.iter_mut().find(|(a, _)| *a == pair.alg) {
+                    kids.push(pair.kid.clone());
+                }
+                pairs.insert(pair.kid.clone(), pair);
+            }
         }
+        JwtKeys { pairs, order }
     }
 
-    /// The public keys as a JWKS document (RFC 7517), signing key first.
-    pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<_> = self
-            .primary
+    fn kids(&self, alg: Algorithm) -> &[String] {
+        self.order
             .iter()
-            .chain(self.others.values())
+            .find(|(a, _)| *a == alg)
+            .map_or(&[], |(_, k)| k.as_slice())
+    }
+
+    /// The public keys of one algorithm as a JWKS document (RFC 7517), signing key first.
+    pub fn jwks(&self, alg: Algorithm) -> serde_json::Value {
+        let keys: Vec<_> = self
+            .kids(alg)
+            .iter()
+            .filter_map(|k| self.pairs.get(k))
             .map(|p| p.jwk.clone())
             .collect();
         serde_json::json!({ "keys": keys })
     }
 
-    fn find(&self, kid: &str) -> Option<&KeyPair> {
-        self.primary
-            .as_ref()
-            .filter(|p| p.kid == kid)
-            .or_else(|| self.others.get(kid))
-    }
-
-    /// Sign claims with the primary key, `typ: at+jwt` as RFC 9068 asks.
-    pub fn sign(&self, claims: &Claims) -> Option<String> {
-        let key = self.primary.as_ref()?;
-        let mut header = Header::new(Algorithm::ES256);
+    /// Sign claims with the primary key's pair of `alg`, `typ: at+jwt` as RFC 9068 asks.
+    pub fn sign(&self, claims: &Claims, alg: Algorithm) -> Option<String> {
+        let key = self.pairs.get(self.kids(alg).first()?)?;
+        let mut header = Header::new(alg);
         header.typ = Some("at+jwt".into());
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.encoding).ok()
@@ -149,15 +184,17 @@ impl JwtKeys {
     /// the caller, which knows the `allow_expired` window).
     pub fn open(&self, token: &str, issuer: &str, audience: &str) -> Result<TokenData, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Unrecognized)?;
-        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
+        if header.typ.as_deref() != Some("at+jwt") {
             return Err(TokenError::Unrecognized);
         }
+        // The key decides the algorithm: a token signed before an algorithm change still verifies.
         let key = header
             .kid
             .as_deref()
-            .and_then(|k| self.find(k))
+            .and_then(|k| self.pairs.get(k))
+            .filter(|k| k.alg == header.alg)
             .ok_or(TokenError::Unrecognized)?;
-        let mut v = Validation::new(Algorithm::ES256);
+        let mut v = Validation::new(key.alg);
         v.validate_exp = false;
         v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         v.set_issuer(&[issuer]);

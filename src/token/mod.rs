@@ -86,6 +86,8 @@ pub struct TokenCodec {
     ring: ArcSwap<KeyRing>,
     /// `iss` and `aud` of JWT access tokens.
     jwt_names: (String, String),
+    /// The algorithm JWT access tokens are signed with.
+    jwt_alg: jsonwebtoken::Algorithm,
 }
 
 impl TokenCodec {
@@ -94,23 +96,25 @@ impl TokenCodec {
         TokenCodec {
             ring: ArcSwap::from_pointee(ring),
             jwt_names: (String::new(), String::new()),
+            jwt_alg: jsonwebtoken::Algorithm::ES256,
         }
     }
 
-    /// The issuer and audience JWT access tokens carry and must carry.
-    pub fn with_jwt_names(mut self, issuer: &str, audience: &str) -> Self {
+    /// The issuer and audience JWT access tokens carry and must carry, and the algorithm that signs them.
+    pub fn with_jwt(mut self, issuer: &str, audience: &str, alg: jsonwebtoken::Algorithm) -> Self {
         self.jwt_names = (issuer.to_string(), audience.to_string());
+        self.jwt_alg = alg;
         self
     }
 
-    /// Sign a JWT access token (RFC 9068) with the primary key's ES256 pair.
+    /// Sign a JWT access token (RFC 9068) with the primary key's pair of the configured algorithm.
     pub fn issue_jwt(&self, claims: &jwt::Claims) -> Option<String> {
-        self.ring.load().jwt.sign(claims)
+        self.ring.load().jwt.sign(claims, self.jwt_alg)
     }
 
-    /// The JWT verification keys as a JWKS document.
+    /// The JWT verification keys of the configured algorithm as a JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
-        self.ring.load().jwt.jwks()
+        self.ring.load().jwt.jwks(self.jwt_alg)
     }
 
     /// The numbers of the loaded keys, primary first.

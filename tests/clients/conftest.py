@@ -491,6 +491,14 @@ def lintel_jwt(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield server
 
 
+@pytest.fixture(scope="session")
+def lintel_jwt_eddsa(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A server (SQLite) issuing EdDSA-signed JWT access tokens."""
+    with _serving("sqlite", tmp_path_factory,
+                  "\n[oauth2]\naccess_token_format = jwt\njwt_signing_algorithm = EdDSA\n") as server:
+        yield server
+
+
 @pytest.fixture
 def make_name():
     """make_name("user") -> "user-<12 hex>": unique per call, so tests are

@@ -184,3 +184,24 @@ def test_pyjwt_verifies_jwt_access_tokens_offline_across_a_rotation(lintel_jwt, 
         jwt.utils.base64url_decode(body).replace(b'"member"', b'"admin"') + b" ").decode()
     with pytest.raises(jwt.InvalidSignatureError):
         verify(f"{head}.{forged_claims}.{sig}")
+
+
+def test_pyjwt_verifies_eddsa_access_tokens(lintel_jwt_eddsa, make_name, monkeypatch):
+    """`jwt_signing_algorithm = EdDSA`: Ed25519 keys in the JWKS, tokens PyJWT verifies offline."""
+    import ssl
+
+    import jwt
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    server = lintel_jwt_eddsa
+    ctx = ssl.create_default_context(cafile=str(server.cacert))
+    keys = jwt.PyJWKClient(f"{server.auth_url}/OS-OAUTH2/jwks", cache_keys=False,
+                           cache_jwk_set=False, ssl_context=ctx)
+    client = _new_client(server, make_name)
+    token = _access_token(server, client)
+    assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+    claims = jwt.decode(token, keys.get_signing_key_from_jwt(token).key, algorithms=["EdDSA"],
+                        audience=server.base_url, issuer=server.base_url)
+    assert claims["client_id"] == client.id
+    assert set(claims["roles"]) == set(client.roles)

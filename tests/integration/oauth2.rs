@@ -745,8 +745,17 @@ async fn jwt_access_tokens_verify_offline_and_validate_as_lintel_tokens() {
 
 /// Verify a JWT against a JWKS document the way a resource server would, offline.
 fn verify_offline(token: &str, jwks: &Value, audience: &str) -> Value {
+    verify_offline_as(token, jwks, audience, jsonwebtoken::Algorithm::ES256)
+}
+
+fn verify_offline_as(
+    token: &str,
+    jwks: &Value,
+    audience: &str,
+    alg: jsonwebtoken::Algorithm,
+) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(header.alg, alg);
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let kid = header.kid.expect("kid");
     let jwk = jwks["keys"]
@@ -757,12 +766,46 @@ fn verify_offline(token: &str, jwks: &Value, audience: &str) -> Value {
         .unwrap_or_else(|| panic!("kid {kid} not in {jwks}"));
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    let mut v = jsonwebtoken::Validation::new(alg);
     v.set_audience(&[audience]);
     v.set_issuer(&[audience]);
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .unwrap()
         .claims
+}
+
+#[tokio::test]
+async fn eddsa_jwt_access_tokens() {
+    let s = TestServer::start_with(
+        "sqlite",
+        "[oauth2]\naccess_token_format = jwt\njwt_signing_algorithm = EdDSA",
+    )
+    .await;
+    let admin = s.admin_token().await;
+    let client = credential(
+        &s,
+        &admin,
+        json!({"name": "ed", "roles": [{"name": "member"}]}),
+    )
+    .await;
+    let auth = basic(&client.id, &client.secret);
+    let (status, _, body) = post(&s, Some(&auth), "grant_type=client_credentials").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (_, _, jwks) = s.call(Method::GET, "/v3/OS-OAUTH2/jwks", None, None).await;
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519"),
+        "{jwks}"
+    );
+    let claims = verify_offline_as(token, &jwks, &s.base, jsonwebtoken::Algorithm::EdDSA);
+    assert_eq!(claims["client_id"], client.id.as_str());
+    let (status, v) = s.validate(&admin, token).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    s.stop().await;
 }
 
 async fn jwt_access_tokens_on(backend: &'static str) {
