@@ -108,6 +108,13 @@ def lintel_mtls(pki, tmp_path_factory):
         yield server
 
 
+def _expired_bound_token(lintel, pki, make_name, cn: str) -> tuple[Cert, str]:
+    """A certificate-bound token that has just expired."""
+    cert, token = _bound_token(lintel, pki, make_name, cn, lifetime=2)
+    time.sleep(2.5)
+    return cert, token
+
+
 def _credential(lintel, make_name, **bindings) -> dict:
     admin = _admin_token(lintel)
     me = _api(lintel, admin, "GET", "/users?name=admin", 200)["users"][0]["id"]
@@ -213,9 +220,15 @@ class _TlsServer:
         self.httpd.server_close()
 
 
-def _bound_token(lintel, pki, make_name, cn: str) -> tuple[Cert, str]:
+def _bound_token(lintel, pki, make_name, cn: str, lifetime: float | None = None) -> tuple[Cert, str]:
+    """A CA-issued certificate and a token bound to it; with `lifetime`, its credential (and so the token)
+    expires that many seconds from now."""
     cert = pki.issue(cn)
-    cred = _credential(lintel, make_name, tls_client_auth_subject_dn=f"CN={cn},O=Lintel Test")
+    extra = {}
+    if lifetime is not None:
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=lifetime)
+        extra["expires_at"] = expiry.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    cred = _credential(lintel, make_name, tls_client_auth_subject_dn=f"CN={cn},O=Lintel Test", **extra)
     status, body = _curl_token(lintel, cert, cred["id"])
     assert status == 200, body
     return cert, body["access_token"]
@@ -245,6 +258,7 @@ def test_keystonemiddleware_oauth2_mtls_token(lintel_mtls, pki, make_name):
         "token_cache_time": "-1",
     })(app)
     cert, token = _bound_token(lintel_mtls, pki, make_name, "svc-ksm")
+    expired_cert, expired = _expired_bound_token(lintel_mtls, pki, make_name, "svc-ksm-old")
     server = _TlsServer(middleware, lintel_mtls, pki)
     try:
         resp = server.get(cert, token)
@@ -252,8 +266,9 @@ def test_keystonemiddleware_oauth2_mtls_token(lintel_mtls, pki, make_name):
         (env,) = app.calls
         assert env["HTTP_X_ROLES"] and "member" in env["HTTP_X_ROLES"].split(",")
 
-        # The same token from another certificate, a forged token, a revoked one: refused.
+        # The same token from another certificate, a forged, an expired or a revoked token: refused.
         assert server.get(pki.issue("svc-thief"), token).status_code == 401
+        assert server.get(expired_cert, expired).status_code == 401
         assert server.get(cert, "gAAAAABgarbage" + "x" * 120).status_code == 401
         with requests.Session() as http:
             http.trust_env = False
@@ -304,11 +319,14 @@ def test_external_oauth2_token_verifies_the_thumbprint(lintel_mtls, pki, make_na
         "mapping_expires_at": "exp",
     })(app)
     cert, token = _bound_token(lintel_mtls, pki, make_name, "svc-ext")
+    expired_cert, expired = _expired_bound_token(lintel_mtls, pki, make_name, "svc-ext-old")
     server = _TlsServer(middleware, lintel_mtls, pki)
     try:
         resp = server.get(cert, token)
         assert resp.status_code == 200, resp.text
         assert server.get(pki.issue("svc-ext-thief"), token).status_code == 401
+        assert server.get(expired_cert, expired).status_code == 401
+        assert server.get(cert, "gAAAAABgarbage" + "x" * 120).status_code == 401
         assert len(app.calls) == 1
     finally:
         server.close()
