@@ -123,6 +123,15 @@ fn main() -> ExitCode {
         for w in &config.warnings {
             eprintln!("warning: {w}");
         }
+        if !config.insecure_http {
+            if let Err(e) = lintel::mtls::check_files(&config) {
+                eprintln!(
+                    "lintel: configuration error: {}: [tls]: {e:#}",
+                    config.source
+                );
+                return ExitCode::from(2);
+            }
+        }
         println!("{}: OK", config.source);
         return ExitCode::SUCCESS;
     }

@@ -244,23 +244,7 @@ pub fn server_config(
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(rustls::DEFAULT_VERSIONS)?;
     let mut server = if config.requests_client_certs() {
-        let ca = match &config.client_ca_file {
-            Some(path) => {
-                let mut roots = RootCertStore::empty();
-                for c in read_certs(path)? {
-                    roots.add(c).with_context(|| {
-                        format!("{}: not a usable CA certificate", path.display())
-                    })?;
-                }
-                Some(
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .allow_unauthenticated()
-                        .build()
-                        .with_context(|| format!("{}: no usable CA", path.display()))?,
-                )
-            }
-            None => None,
-        };
+        let ca = ca_verifier(config, &provider)?;
         let verifier = Verifier {
             ca: ca.clone(),
             accept_any: config.oauth2_method("self_signed_tls_client_auth"),
@@ -276,6 +260,37 @@ pub fn server_config(
     };
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(server))
+}
+
+/// The verifier of client certificates against `[tls] client_ca_file`, if it is set.
+fn ca_verifier(
+    config: &Config,
+    provider: &Arc<CryptoProvider>,
+) -> anyhow::Result<Option<Arc<dyn ClientCertVerifier>>> {
+    let Some(path) = &config.client_ca_file else {
+        return Ok(None);
+    };
+    let mut roots = RootCertStore::empty();
+    for c in read_certs(path)? {
+        roots
+            .add(c)
+            .with_context(|| format!("{}: not a usable CA certificate", path.display()))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .with_context(|| format!("{}: no usable CA", path.display()))?;
+    Ok(Some(verifier))
+}
+
+/// Check the configured TLS files (`lintel check-config`): certificate and key when given, the client CAs.
+pub fn check_files(config: &Config) -> anyhow::Result<()> {
+    match &config.tls_files {
+        Some((cert, key)) => server_config(config, cert, key, &Trust::default()).map(|_| ()),
+        None => {
+            ca_verifier(config, &Arc::new(rustls::crypto::ring::default_provider())).map(|_| ())
+        }
+    }
 }
 
 fn read_certs(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

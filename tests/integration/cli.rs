@@ -37,6 +37,31 @@ fn config_errors_name_file_section_and_option() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("bad.conf: [token] expirashun: unknown option"));
 
+    std::fs::write(
+        dir.path().join("mtls.conf"),
+        "[tls]\nclient_ca_file = nope.pem\n",
+    )
+    .unwrap();
+    let out = lintel(dir.path())
+        .args(["--config", "mtls.conf", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[tls]: reading nope.pem"));
+    std::fs::write(
+        dir.path().join("mtls2.conf"),
+        "[oauth2]\noauth2_authn_methods = tls_client_auth\n",
+    )
+    .unwrap();
+    let out = lintel(dir.path())
+        .args(["--config", "mtls2.conf", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tls_client_auth needs [tls] client_ca_file")
+    );
+
     std::fs::write(dir.path().join("ks.conf"), "[DEFAULT]\nlog_dir = /var/log/keystone\n[cache]\nenabled = true\n[auth]\nmethods = external,password,token\n").unwrap();
     let out = lintel(dir.path())
         .args(["--config", "ks.conf", "check-config"])
