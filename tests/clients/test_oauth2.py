@@ -545,18 +545,14 @@ class _EchoApp:
         return webob.Response(json_body={"ok": True})
 
 
-@pytest.fixture
-def oauth2_middleware(lintel):
-    """keystonemiddleware.oauth2_token.filter_factory around _EchoApp, with its
-    [keystone_authtoken] options (admin as the service user) given as paste
-    local conf and a private oslo.config object (no global state)."""
+def _authtoken_conf(lintel, **extra: str) -> dict:
+    """keystonemiddleware's [keystone_authtoken] options as paste local conf: admin as the service user, a
+    private oslo.config object (no global state)."""
     from oslo_config import cfg
-    from keystonemiddleware import oauth2_token
 
     conf = cfg.ConfigOpts()
     conf([], project="lintel-client-tests", default_config_files=[])
-    app = _EchoApp()
-    local_conf = {
+    return {
         "oslo_config_config": conf,
         "www_authenticate_uri": lintel.auth_url,
         "auth_url": lintel.auth_url,
@@ -570,7 +566,19 @@ def oauth2_middleware(lintel):
         # bootstrap registered only a public identity endpoint
         "interface": "public",
         "http_request_max_retries": "0",
+        **extra,
     }
+
+
+@pytest.fixture
+def oauth2_middleware(lintel):
+    """keystonemiddleware.oauth2_token.filter_factory around _EchoApp, with its
+    [keystone_authtoken] options (admin as the service user) given as paste
+    local conf and a private oslo.config object (no global state)."""
+    from keystonemiddleware import oauth2_token
+
+    app = _EchoApp()
+    local_conf = _authtoken_conf(lintel)
     middleware = oauth2_token.filter_factory({}, **local_conf)(app)
     assert isinstance(middleware, oauth2_token.OAuth2Protocol)
     return middleware, app

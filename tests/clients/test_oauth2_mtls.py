@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import _serving
-from test_oauth2 import _EchoApp, _admin_token, _api, _curl
+from test_oauth2 import _EchoApp, _admin_token, _api, _authtoken_conf, _curl
+from test_oauth2_resource_server import _ext_oauth2_conf
 
 METHODS = ("client_secret_basic,client_secret_post,tls_client_auth,"
            "self_signed_tls_client_auth,private_key_jwt")
@@ -236,27 +237,11 @@ def _bound_token(lintel, pki, make_name, cn: str, lifetime: float | None = None)
 
 def test_keystonemiddleware_oauth2_mtls_token(lintel_mtls, pki, make_name):
     from keystonemiddleware import oauth2_mtls_token
-    from oslo_config import cfg
 
-    conf = cfg.ConfigOpts()
-    conf([], project="lintel-client-tests", default_config_files=[])
     app = _EchoApp()
-    middleware = oauth2_mtls_token.filter_factory({}, **{
-        "oslo_config_config": conf,
-        "www_authenticate_uri": lintel_mtls.auth_url,
-        "auth_url": lintel_mtls.auth_url,
-        "auth_type": "password",
-        "username": "admin",
-        "password": lintel_mtls.admin_password,
-        "user_domain_name": "Default",
-        "project_name": "admin",
-        "project_domain_name": "Default",
-        "cafile": str(lintel_mtls.cacert),
-        "interface": "public",
-        "http_request_max_retries": "0",
-        # Validate every time, so a revocation shows at once.
-        "token_cache_time": "-1",
-    })(app)
+    # Validate every time (token_cache_time -1), so a revocation shows at once.
+    middleware = oauth2_mtls_token.filter_factory(
+        {}, **_authtoken_conf(lintel_mtls, token_cache_time="-1"))(app)
     cert, token = _bound_token(lintel_mtls, pki, make_name, "svc-ksm")
     expired_cert, expired = _expired_bound_token(lintel_mtls, pki, make_name, "svc-ksm-old")
     server = _TlsServer(middleware, lintel_mtls, pki)
@@ -292,32 +277,11 @@ def test_keystonemiddleware_oauth2_mtls_token(lintel_mtls, pki, make_name):
 
 def test_external_oauth2_token_verifies_the_thumbprint(lintel_mtls, pki, make_name):
     from keystonemiddleware import external_oauth2_token
-    from oslo_config import cfg
 
     resource = _credential(lintel_mtls, make_name, roles=[{"name": "admin"}])
-    conf = cfg.ConfigOpts()
-    conf([], project="lintel-client-tests", default_config_files=[])
     app = _EchoApp()
-    middleware = external_oauth2_token.filter_factory({}, **{
-        "oslo_config_config": conf,
-        "introspect_endpoint": f"{lintel_mtls.auth_url}/OS-OAUTH2/introspect",
-        "audience": lintel_mtls.base_url,
-        "auth_method": "client_secret_basic",
-        "client_id": resource["id"],
-        "client_secret": resource["secret"],
-        "cafile": str(lintel_mtls.cacert),
-        "thumbprint_verify": "True",
-        "mapping_user_id": "sub",
-        "mapping_user_name": "username",
-        "mapping_user_domain_id": "user.domain.id",
-        "mapping_user_domain_name": "user.domain.name",
-        "mapping_project_id": "project.id",
-        "mapping_project_name": "project.name",
-        "mapping_project_domain_id": "project.domain.id",
-        "mapping_project_domain_name": "project.domain.name",
-        "mapping_roles": "roles",
-        "mapping_expires_at": "exp",
-    })(app)
+    middleware = external_oauth2_token.filter_factory(
+        {}, **_ext_oauth2_conf(lintel_mtls, resource, thumbprint_verify="True"))(app)
     cert, token = _bound_token(lintel_mtls, pki, make_name, "svc-ext")
     expired_cert, expired = _expired_bound_token(lintel_mtls, pki, make_name, "svc-ext-old")
     server = _TlsServer(middleware, lintel_mtls, pki)

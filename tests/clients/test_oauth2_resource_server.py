@@ -20,21 +20,14 @@ def _introspect_url(lintel) -> str:
     return f"{lintel.auth_url}/OS-OAUTH2/introspect"
 
 
-@pytest.fixture
-def ext_oauth2_middleware(lintel, make_name):
-    from keystonemiddleware import external_oauth2_token
+def _ext_oauth2_conf(lintel, resource: dict, **extra: str) -> dict:
+    """[ext_oauth2_auth] as paste local conf: `resource` (an application credential holding admin) authenticates
+    to the introspection endpoint, Lintel's members mapped to the request headers."""
     from oslo_config import cfg
 
-    admin = _admin_token(lintel)
-    me = _api(lintel, admin, "GET", "/users?name=admin", 200)["users"][0]["id"]
-    resource = _api(lintel, admin, "POST", f"/users/{me}/application_credentials", 201,
-                    json={"application_credential": {
-                        "name": make_name("resource-server"),
-                        "roles": [{"name": "admin"}]}})["application_credential"]
     conf = cfg.ConfigOpts()
     conf([], project="lintel-client-tests", default_config_files=[])
-    app = _EchoApp()
-    local_conf = {
+    return {
         "oslo_config_config": conf,
         "introspect_endpoint": _introspect_url(lintel),
         "audience": lintel.base_url,
@@ -52,7 +45,22 @@ def ext_oauth2_middleware(lintel, make_name):
         "mapping_project_domain_name": "project.domain.name",
         "mapping_roles": "roles",
         "mapping_expires_at": "exp",
+        **extra,
     }
+
+
+@pytest.fixture
+def ext_oauth2_middleware(lintel, make_name):
+    from keystonemiddleware import external_oauth2_token
+
+    admin = _admin_token(lintel)
+    me = _api(lintel, admin, "GET", "/users?name=admin", 200)["users"][0]["id"]
+    resource = _api(lintel, admin, "POST", f"/users/{me}/application_credentials", 201,
+                    json={"application_credential": {
+                        "name": make_name("resource-server"),
+                        "roles": [{"name": "admin"}]}})["application_credential"]
+    app = _EchoApp()
+    local_conf = _ext_oauth2_conf(lintel, resource)
     middleware = external_oauth2_token.filter_factory({}, **local_conf)(app)
     return middleware, app
 

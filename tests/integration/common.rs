@@ -240,6 +240,29 @@ impl TestServer {
         token
     }
 
+    /// Create an application credential of `admin` with `token`: the status and the credential (or the error).
+    pub async fn create_admin_credential(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        let (_, _, me) = self
+            .call(Method::GET, "/v3/users?name=admin", Some(token), None)
+            .await;
+        let uid = me["users"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (status, _, body) = self
+            .call(
+                Method::POST,
+                &format!("/v3/users/{uid}/application_credentials"),
+                Some(token),
+                Some(json!({"application_credential": body})),
+            )
+            .await;
+        match body.get("application_credential") {
+            Some(c) => (status, c.clone()),
+            None => (status, body),
+        }
+    }
+
     /// Validate `subject` with `auth`, returning status and body.
     pub async fn validate(&self, auth: &str, subject: &str) -> (StatusCode, Value) {
         let resp = self

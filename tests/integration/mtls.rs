@@ -107,22 +107,13 @@ async fn token_request(
 }
 
 async fn create(s: &TestServer, admin: &str, body: Value) -> (StatusCode, Value) {
-    let (_, _, me) = s
-        .call(Method::GET, "/v3/users?name=admin", Some(admin), None)
-        .await;
-    let uid = me["users"][0]["id"].as_str().unwrap().to_string();
-    let (status, _, body) = s
-        .call(
-            Method::POST,
-            &format!("/v3/users/{uid}/application_credentials"),
-            Some(admin),
-            Some(json!({"application_credential": body})),
-        )
-        .await;
-    match body.get("application_credential") {
-        Some(c) => (status, c.clone()),
-        None => (status, body),
-    }
+    s.create_admin_credential(admin, body).await
+}
+
+/// A token request authenticated by the connection's certificate alone.
+async fn cert_token(s: &TestServer, client: &reqwest::Client, id: &str) -> (StatusCode, Value) {
+    let body = format!("grant_type=client_credentials&client_id={id}");
+    token_request(s, client, None, &body).await
 }
 
 async fn projects_with(s: &TestServer, client: &reqwest::Client, token: &str) -> StatusCode {
@@ -184,13 +175,7 @@ async fn certificate_clients_on(backend: &'static str) {
     // tls_client_auth: client_id and the certificate, no secret.
     let good = pki.issue("svc-1");
     let with_cert = client_with(&s, Some(&good));
-    let (status, tok) = token_request(
-        &s,
-        &with_cert,
-        None,
-        &format!("grant_type=client_credentials&client_id={id}"),
-    )
-    .await;
+    let (status, tok) = cert_token(&s, &with_cert, &id).await;
     assert_eq!(status, StatusCode::OK, "{tok}");
     let access = tok["access_token"].as_str().unwrap().to_string();
 
@@ -243,24 +228,12 @@ async fn certificate_clients_on(backend: &'static str) {
 
     // A CA certificate with another subject, no certificate at all, or a credential without a binding: refused.
     for (client, who) in [(&other, "other subject"), (&s.client, "no certificate")] {
-        let (status, body) = token_request(
-            &s,
-            client,
-            None,
-            &format!("grant_type=client_credentials&client_id={id}"),
-        )
-        .await;
+        let (status, body) = cert_token(&s, client, &id).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{who}: {body}");
         assert_eq!(body["error"], "invalid_client", "{who}");
     }
     let plain_id = plain["id"].as_str().unwrap();
-    let (status, _) = token_request(
-        &s,
-        &with_cert,
-        None,
-        &format!("grant_type=client_credentials&client_id={plain_id}"),
-    )
-    .await;
+    let (status, _) = cert_token(&s, &with_cert, &plain_id).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A secret over mutual TLS still works, and its token is bound too.
@@ -299,22 +272,10 @@ async fn certificate_clients_on(backend: &'static str) {
     assert_eq!(status, StatusCode::CREATED, "{ss}");
     let ss_id = ss["id"].as_str().unwrap();
     let own = client_with(&s, Some(&mine));
-    let (status, tok) = token_request(
-        &s,
-        &own,
-        None,
-        &format!("grant_type=client_credentials&client_id={ss_id}"),
-    )
-    .await;
+    let (status, tok) = cert_token(&s, &own, &ss_id).await;
     assert_eq!(status, StatusCode::OK, "{tok}");
     // ... and not by subject: a self-signed certificate is never CA-verified.
-    let (status, _) = token_request(
-        &s,
-        &own,
-        None,
-        &format!("grant_type=client_credentials&client_id={id}"),
-    )
-    .await;
+    let (status, _) = cert_token(&s, &own, &id).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (_, _, meta) = s
@@ -481,16 +442,7 @@ async fn jwt_access_tokens_carry_the_confirmation_claim() {
     .await;
     let cert = pki.issue("jwt-svc");
     let client = client_with(&s, Some(&cert));
-    let (status, tok) = token_request(
-        &s,
-        &client,
-        None,
-        &format!(
-            "grant_type=client_credentials&client_id={}",
-            cred["id"].as_str().unwrap()
-        ),
-    )
-    .await;
+    let (status, tok) = cert_token(&s, &client, cred["id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{tok}");
     let jwt = tok["access_token"].as_str().unwrap();
     let payload: Value = serde_json::from_slice(

@@ -13,20 +13,8 @@ struct Client {
 }
 
 async fn credential(s: &TestServer, admin: &str, body: Value) -> Client {
-    let (_, _, me) = s
-        .call(Method::GET, "/v3/users?name=admin", Some(admin), None)
-        .await;
-    let uid = me["users"][0]["id"].as_str().unwrap();
-    let (status, _, body) = s
-        .call(
-            Method::POST,
-            &format!("/v3/users/{uid}/application_credentials"),
-            Some(admin),
-            Some(json!({"application_credential": body})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let c = &body["application_credential"];
+    let (status, c) = s.create_admin_credential(admin, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
     Client {
         id: c["id"].as_str().unwrap().into(),
         secret: c["secret"].as_str().unwrap().into(),
