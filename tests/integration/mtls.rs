@@ -233,7 +233,7 @@ async fn certificate_clients_on(backend: &'static str) {
         assert_eq!(body["error"], "invalid_client", "{who}");
     }
     let plain_id = plain["id"].as_str().unwrap();
-    let (status, _) = cert_token(&s, &with_cert, &plain_id).await;
+    let (status, _) = cert_token(&s, &with_cert, plain_id).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A secret over mutual TLS still works, and its token is bound too.
@@ -272,7 +272,7 @@ async fn certificate_clients_on(backend: &'static str) {
     assert_eq!(status, StatusCode::CREATED, "{ss}");
     let ss_id = ss["id"].as_str().unwrap();
     let own = client_with(&s, Some(&mine));
-    let (status, tok) = cert_token(&s, &own, &ss_id).await;
+    let (status, tok) = cert_token(&s, &own, ss_id).await;
     assert_eq!(status, StatusCode::OK, "{tok}");
     // ... and not by subject: a self-signed certificate is never CA-verified.
     let (status, _) = cert_token(&s, &own, &id).await;
