@@ -110,10 +110,12 @@ struct Claims {
     jti: Option<String>,
 }
 
-/// A verified assertion: its `jti` (for the replay check).
+/// A verified assertion: what the replay check needs.
 pub struct Verified {
     /// The assertion's unique id.
     pub jti: String,
+    /// Its expiry, seconds since the epoch.
+    pub exp: i64,
 }
 
 /// Verify an assertion's signature against a stored JWK Set and its claims against RFC 7523 §3: `iss` = `sub` =
@@ -178,10 +180,24 @@ pub fn verify(
         .jti
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or(AssertionError::NoJti)?;
-    Ok(Verified { jti })
+    Ok(Verified { jti, exp: c.exp })
 }
 
-/// `jti`s of accepted assertions, kept for as long as such an assertion could still be valid.
+/// The key a client's `jti` is recorded under: hex SHA-256, so its length is bounded whatever the client sent.
+pub fn jti_key(client_id: &str, jti: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(client_id.as_bytes());
+    h.update([0]);
+    h.update(jti.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How long after its expiry an accepted assertion's `jti` is kept (its `exp` may be up to the leeway late).
+pub const JTI_RETENTION: i64 = 2 * LEEWAY as i64;
+
+/// `jti`s this node accepted, kept for as long as such an assertion could still be valid: replays to the same
+/// node are refused without a database round trip; the `client_assertion_jti` table covers the other nodes.
 pub struct ReplayCache(moka::sync::Cache<String, ()>);
 
 impl Default for ReplayCache {
@@ -196,12 +212,9 @@ impl Default for ReplayCache {
 }
 
 impl ReplayCache {
-    /// Record a client's `jti`; false when it was recorded before (a replay).
-    pub fn first_use(&self, client_id: &str, jti: &str) -> bool {
-        self.0
-            .entry(format!("{client_id}\u{0}{jti}"))
-            .or_insert(())
-            .is_fresh()
+    /// Record a `jti` key; false when it was recorded before (a replay).
+    pub fn first_use(&self, key: &str) -> bool {
+        self.0.entry(key.to_string()).or_insert(()).is_fresh()
     }
 }
 
@@ -269,9 +282,11 @@ mod tests {
         );
 
         let cache = ReplayCache::default();
-        assert!(cache.first_use("c1", "j1"));
-        assert!(!cache.first_use("c1", "j1"));
-        assert!(cache.first_use("c2", "j1"));
+        assert!(cache.first_use(&jti_key("c1", "j1")));
+        assert!(!cache.first_use(&jti_key("c1", "j1")));
+        assert!(cache.first_use(&jti_key("c2", "j1")));
+        assert_ne!(jti_key("c1", "j1"), jti_key("c1j", "1"));
+        assert_eq!(jti_key("c", "j").len(), 64);
     }
 
     #[test]

@@ -472,6 +472,16 @@ impl Config {
                 "tls_client_auth needs [tls] client_ca_file: the CAs whose client certificates to trust",
             ));
         }
+        let cert_methods: Vec<&String> = oauth2_authn_methods
+            .iter()
+            .filter(|m| m.contains("tls_client_auth"))
+            .collect();
+        if insecure_http && !cert_methods.is_empty() {
+            warnings.push(format!(
+                "{path}: [oauth2] oauth2_authn_methods: {cert_methods:?} need Lintel's own TLS listener; over plain \
+                 HTTP ([server] insecure_http) no client certificate reaches Lintel, so they never succeed"
+            ));
+        }
         let key_store = match r.string("token", "key_store").as_str() {
             "file" => KeyStore::File,
             "database" => {

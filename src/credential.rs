@@ -564,11 +564,49 @@ pub async fn verify_assertion(state: &AppState, id: &str, assertion: &str) -> Ap
         return Ok(Err(Rejection::BadSecret));
     };
     let now = chrono::Utc::now().timestamp();
-    match ca::verify(assertion, jwks, id, &state.config.token_endpoint(), now) {
-        Ok(v) if state.assertions.first_use(id, &v.jti) => admit(state, cred).await,
-        Ok(_) => Ok(Err(Rejection::Assertion(ca::AssertionError::Replayed))),
-        Err(e) => Ok(Err(Rejection::Assertion(e))),
+    let v = match ca::verify(assertion, jwks, id, &state.config.token_endpoint(), now) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(Rejection::Assertion(e))),
+    };
+    let key = ca::jti_key(id, &v.jti);
+    if !state.assertions.first_use(&key) || !record_jti(state, key, v.exp).await? {
+        return Ok(Err(Rejection::Assertion(ca::AssertionError::Replayed)));
     }
+    admit(state, cred).await
+}
+
+/// Record an accepted assertion's `jti` in the database, where every node sees it; false if one was already there.
+async fn record_jti(state: &AppState, key: String, exp: i64) -> ApiResult<bool> {
+    use entity::client_assertion_jti as jti;
+    let expires_at = chrono::DateTime::from_timestamp(exp, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(crate::token::now);
+    let txn = state.db.write().await?;
+    let row = jti::ActiveModel {
+        id: Set(key),
+        expires_at: Set(expires_at),
+    };
+    match row.insert(&*txn).await {
+        Ok(_) => {}
+        Err(e) if crate::api::is_unique_violation(&e) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Forget the `jti`s of assertions that expired a while ago (they can no longer be replayed).
+pub async fn prune_jtis(state: &AppState) -> Result<u64, sea_orm::DbErr> {
+    use entity::client_assertion_jti as jti;
+    let cutoff =
+        crate::token::now() - chrono::Duration::seconds(crate::client_assertion::JTI_RETENTION);
+    let txn = state.db.write().await?;
+    let done = jti::Entity::delete_many()
+        .filter(jti::Column::ExpiresAt.lt(cutoff))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(done.rows_affected)
 }
 
 /// Find a credential id by name for a user.

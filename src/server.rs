@@ -167,8 +167,14 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
 /// and removed roles) and key rotations, every [`SYNC_INTERVAL`].
 async fn follow_changes(state: AppState) {
     let mut tick = tokio::time::interval(SYNC_INTERVAL);
-    loop {
+    for n in 0u64.. {
         tick.tick().await;
+        // Now and then (every 5 minutes), drop the jtis of long-expired client assertions.
+        if n % 150 == 1 && state.config.oauth2_method("private_key_jwt") {
+            if let Err(e) = crate::credential::prune_jtis(&state).await {
+                tracing::warn!(error = %e, "pruning client assertion jtis failed");
+            }
+        }
         match state.revocations.sync(&state.db.conn).await {
             // Another node took something away: drop what this node derived from it.
             Ok(n) if n > 0 => state.view.forget_authorizations(),

@@ -7,6 +7,7 @@ pub mod application_credential;
 pub mod application_credential_access_rule;
 pub mod application_credential_role;
 pub mod assignment;
+pub mod client_assertion_jti;
 pub mod domain;
 pub mod endpoint;
 pub mod group;

@@ -5,6 +5,7 @@ pub use super::application_credential::Entity as ApplicationCredential;
 pub use super::application_credential_access_rule::Entity as ApplicationCredentialAccessRule;
 pub use super::application_credential_role::Entity as ApplicationCredentialRole;
 pub use super::assignment::Entity as Assignment;
+pub use super::client_assertion_jti::Entity as ClientAssertionJti;
 pub use super::domain::Entity as Domain;
 pub use super::endpoint::Entity as Endpoint;
 pub use super::group::Entity as Group;

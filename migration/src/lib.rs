@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_identity;
 mod m20261122_000002_token_keys;
 mod m20261201_000003_client_bindings;
+mod m20261201_000004_client_assertion_jti;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_identity::Migration),
             Box::new(m20261122_000002_token_keys::Migration),
             Box::new(m20261201_000003_client_bindings::Migration),
+            Box::new(m20261201_000004_client_assertion_jti::Migration),
         ]
     }
 }

@@ -312,8 +312,14 @@ fn assertion(key: &jsonwebtoken::EncodingKey, kid: &str, claims: &Value) -> Stri
 
 #[tokio::test]
 async fn private_key_jwt_clients_sign_assertions() {
+    for backend in crate::common::backends() {
+        private_key_jwt_on(backend).await;
+    }
+}
+
+async fn private_key_jwt_on(backend: &'static str) {
     let s = TestServer::start_with(
-        "sqlite",
+        backend,
         "[oauth2]\noauth2_authn_methods = client_secret_basic,private_key_jwt\n",
     )
     .await;
@@ -343,6 +349,15 @@ async fn private_key_jwt_clients_sign_assertions() {
     let good = assertion(&key, "k1", &claims("j-1", now + 120, &aud));
     let (status, tok) = token_request(&s, &s.client, None, &form(&good)).await;
     assert_eq!(status, StatusCode::OK, "{tok}");
+    // The jti is recorded where every node sees it.
+    use sea_orm::EntityTrait;
+    let recorded = entity::client_assertion_jti::Entity::find_by_id(
+        lintel::client_assertion::jti_key(&id, "j-1"),
+    )
+    .one(&s.db.conn)
+    .await
+    .unwrap();
+    assert!(recorded.is_some(), "no client_assertion_jti row");
     let (status, v) = s
         .validate(&admin, tok["access_token"].as_str().unwrap())
         .await;
