@@ -54,15 +54,72 @@ pub fn public_jwks(v: &Value) -> Result<String, String> {
             return Err("a JWK here must be a public key: it holds private key material".into());
         }
     }
-    let parsed: JwkSet = serde_json::from_value(set.clone())
+    let parsed: JwkSet = serde_json::from_value(set)
         .map_err(|e| format!("not a JWK Set of supported public keys: {e}"))?;
     for k in &parsed.keys {
-        if matches!(k.algorithm, AlgorithmParameters::OctetKey(_)) {
-            return Err("symmetric (kty oct) keys cannot sign client assertions".into());
-        }
-        DecodingKey::from_jwk(k).map_err(|e| format!("unusable key: {e}"))?;
+        usable(k)?;
     }
-    Ok(set.to_string())
+    // Stored as parsed: only the members Lintel understands, in a bounded size.
+    let stored = serde_json::to_string(&parsed).map_err(|e| e.to_string())?;
+    if stored.len() > MAX_JWKS_BYTES {
+        return Err(format!("a JWK Set may take at most {MAX_JWKS_BYTES} bytes"));
+    }
+    Ok(stored)
+}
+
+/// Largest stored JWK Set, in bytes (ten 4096-bit RSA keys fit).
+const MAX_JWKS_BYTES: usize = 16 * 1024;
+
+/// Whether a public key can verify assertions: an Ed25519 point, a P-256 or P-384 point, or an RSA key of
+/// 2048 to 4096 bits. Checked in full here, because the JWT library trusts the key material it is given.
+fn usable(k: &Jwk) -> Result<(), String> {
+    use base64::Engine;
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .map_err(|_| "a key member is not base64url".to_string())
+    };
+    match &k.algorithm {
+        AlgorithmParameters::OctetKeyPair(p) => {
+            let x: [u8; 32] = b64(&p.x)?
+                .try_into()
+                .map_err(|_| "an Ed25519 key's x must be 32 bytes".to_string())?;
+            if !matches!(p.curve, jsonwebtoken::jwk::EllipticCurve::Ed25519) {
+                return Err("OKP keys must be Ed25519".into());
+            }
+            ed25519_dalek::VerifyingKey::from_bytes(&x)
+                .map(|_| ())
+                .map_err(|_| "not an Ed25519 public key".into())
+        }
+        AlgorithmParameters::EllipticCurve(p) => {
+            let point = [vec![4u8], b64(&p.x)?, b64(&p.y)?].concat();
+            let ok = match p.curve {
+                jsonwebtoken::jwk::EllipticCurve::P256 => {
+                    p256::PublicKey::from_sec1_bytes(&point).is_ok()
+                }
+                jsonwebtoken::jwk::EllipticCurve::P384 => {
+                    p384::PublicKey::from_sec1_bytes(&point).is_ok()
+                }
+                _ => return Err("EC keys must be on P-256 or P-384".into()),
+            };
+            ok.then_some(())
+                .ok_or_else(|| "not a point on the key's curve".into())
+        }
+        AlgorithmParameters::RSA(p) => {
+            let n = b64(&p.n)?;
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            if !(2048..=4096).contains(&bits) || b64(&p.e)?.is_empty() {
+                return Err("RSA keys must have 2048 to 4096 bits".into());
+            }
+            DecodingKey::from_jwk(k)
+                .map(|_| ())
+                .map_err(|e| format!("unusable key: {e}"))
+        }
+        AlgorithmParameters::OctetKey(_) => {
+            Err("symmetric (kty oct) keys cannot sign client assertions".into())
+        }
+        _ => Err("unsupported key type".into()),
+    }
 }
 
 /// Why an assertion was refused; each is an `invalid_client` to the client, the message says which rule failed.
@@ -140,6 +197,13 @@ pub fn verify(
         .iter()
         .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
         .filter(|k| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption)))
+        // A key registered for one algorithm verifies only that one.
+        .filter(|k| {
+            k.common
+                .key_algorithm
+                .is_none_or(|a| Algorithm::try_from(a).ok() == Some(header.alg))
+        })
+        .filter(|k| usable(k).is_ok())
         .collect();
     let mut v = Validation::new(header.alg);
     v.leeway = LEEWAY;
@@ -156,7 +220,7 @@ pub fn verify(
         .ok_or_else(|| {
             // A valid signature on an expired assertion still fails decode: say so when that is the reason.
             let expired = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(assertion)
-                .is_ok_and(|c| c.exp + (LEEWAY as i64) < now);
+                .is_ok_and(|c| c.exp.saturating_add(LEEWAY as i64) < now);
             if expired {
                 AssertionError::Lifetime
             } else {
@@ -173,7 +237,7 @@ pub fn verify(
         return Err(AssertionError::Audience);
     }
     let c: Claims = serde_json::from_value(claims).map_err(|_| AssertionError::Malformed)?;
-    if c.exp > now + MAX_LIFETIME + LEEWAY as i64 {
+    if c.exp > now.saturating_add(MAX_LIFETIME + LEEWAY as i64) {
         return Err(AssertionError::Lifetime);
     }
     let jti = c
@@ -290,6 +354,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_registered_for_one_algorithm_verifies_only_that_one() {
+        let (key, mut jwk) = keypair();
+        jwk["alg"] = "ES384".into();
+        let jwks = public_jwks(&jwk).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let a = sign(
+            &key,
+            serde_json::json!({"iss": "c", "sub": "c", "aud": "a", "exp": now + 60, "jti": "j"}),
+        );
+        assert_eq!(
+            verify(&a, &jwks, "c", "a", now).err(),
+            Some(AssertionError::BadSignature)
+        );
+        let huge = sign(
+            &key,
+            serde_json::json!({"iss": "c", "sub": "c", "aud": "a", "exp": i64::MAX, "jti": "j"}),
+        );
+        assert!(verify(&huge, &public_jwks(&keypair().1).unwrap(), "c", "a", now).is_err());
+    }
+
+    #[test]
     fn only_public_asymmetric_keys_are_stored() {
         let (_, jwk) = keypair();
         let mut private = jwk.clone();
@@ -299,5 +384,18 @@ mod tests {
         assert!(public_jwks(&serde_json::json!({"keys": []})).is_err());
         assert!(public_jwks(&serde_json::json!({"keys": [jwk]})).is_ok());
         assert!(public_jwks(&serde_json::json!("nope")).is_err());
+        // Short or off-curve keys would reach the JWT library's unchecked slicing: refused up front.
+        assert!(
+            public_jwks(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"})).is_err()
+        );
+        let mut off_curve = jwk.clone();
+        off_curve["y"] = off_curve["x"].clone();
+        assert!(public_jwks(&off_curve).is_err());
+        assert!(public_jwks(&serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"})).is_err());
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        use base64::Engine;
+        let x =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk.verifying_key().to_bytes());
+        assert!(public_jwks(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x})).is_ok());
     }
 }

@@ -97,7 +97,7 @@ fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
     let dn = |field: &str, v: &Option<String>| -> ApiResult<Option<String>> {
         v.as_deref()
             .map(|s| {
-                crate::mtls::normalize_dn(s).ok_or_else(|| {
+                crate::mtls::normalize_dn(s).filter(|_| s.len() <= 1024).ok_or_else(|| {
                     ApiError::validation(format!(
                         "application_credential.{field}. '{s}' is not an RFC 4514 distinguished name"
                     ))
@@ -107,6 +107,16 @@ fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
     };
     let subject_dn = dn("tls_client_auth_subject_dn", &b.subject_dn)?;
     let issuer_dn = dn("tls_client_auth_issuer_dn", &b.issuer_dn)?;
+    for (field, v) in [
+        ("tls_client_auth_subject_dn", &subject_dn),
+        ("tls_client_auth_issuer_dn", &issuer_dn),
+    ] {
+        if v.as_ref().is_some_and(|d| d.len() > 1024) {
+            return Err(ApiError::validation(format!(
+                "application_credential.{field}. A distinguished name may have at most 1024 characters"
+            )));
+        }
+    }
     if issuer_dn.is_some() && subject_dn.is_none() {
         return Err(ApiError::validation(
             "application_credential.tls_client_auth_issuer_dn. It needs tls_client_auth_subject_dn too",

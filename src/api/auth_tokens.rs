@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::assignment::{self, Target};
 use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{Caller, JsonBody, SourceAddr};
+use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
 use crate::policy::{self, Target as PolicyTarget};
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
@@ -169,6 +169,7 @@ async fn authorize(
     state: &AppState,
     caller: &Validated,
     headers: &HeaderMap,
+    cert: Option<&crate::mtls::ClientCert>,
     rule: &str,
     subject_user: &str,
 ) -> ApiResult<()> {
@@ -182,7 +183,9 @@ async fn authorize(
     };
     if let Some(service) = headers.get("x-service-token").and_then(|v| v.to_str().ok()) {
         if let Ok(s) = auth::validate(state, service.trim(), false).await {
-            if policy::enforce(rule, &s, target).is_ok() {
+            // A certificate-bound service token counts only with its certificate, like any other use of it.
+            let bound_ok = crate::mtls::binding_holds(s.data.cert.as_ref(), cert);
+            if bound_ok && policy::enforce(rule, &s, target).is_ok() {
                 return Ok(());
             }
         }
@@ -193,6 +196,7 @@ async fn authorize(
 async fn validate(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> ApiResult<Response> {
@@ -206,6 +210,7 @@ async fn validate(
         &state,
         &caller,
         &headers,
+        cert.as_deref(),
         "identity:validate_token",
         &v.user.id,
     )
@@ -237,6 +242,7 @@ async fn validate(
 async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let token = subject(&headers)?;
@@ -247,6 +253,7 @@ async fn revoke(
         &state,
         &caller,
         &headers,
+        cert.as_deref(),
         "identity:revoke_token",
         &v.user.id,
     )

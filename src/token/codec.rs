@@ -10,6 +10,10 @@ use super::{CertBinding, Scope, TokenData};
 /// Payload layout version; bump when the layout changes.
 const VERSION: u8 = 1;
 
+/// The layout of a certificate-bound token: version 1's, then the binding. A node that predates bindings rejects
+/// it (unknown version) rather than reading it without its binding.
+const VERSION_BOUND: u8 = 2;
+
 /// Authentication methods, as bits in the payload.
 const METHODS: &[&str] = &["password", "token", "application_credential"];
 
@@ -67,7 +71,11 @@ pub fn encode(t: &TokenData) -> Vec<u8> {
         .filter(|(_, m)| t.methods.iter().any(|x| x == *m))
         .fold(0u8, |acc, (i, _)| acc | (1 << i));
     let wire = Wire {
-        version: VERSION,
+        version: if t.cert.is_some() {
+            VERSION_BOUND
+        } else {
+            VERSION
+        },
         methods,
         user: PackedId::pack(&t.user_id),
         scope: match &t.scope {
@@ -84,7 +92,6 @@ pub fn encode(t: &TokenData) -> Vec<u8> {
     };
     // Serializing plain owned data into a Vec cannot fail.
     let mut out = postcard::to_allocvec(&wire).unwrap_or_default();
-    // A certificate binding trails the payload, so tokens issued before bindings existed still decode.
     if let Some(b) = &t.cert {
         out.extend(postcard::to_allocvec(b).unwrap_or_default());
     }
@@ -94,15 +101,13 @@ pub fn encode(t: &TokenData) -> Vec<u8> {
 /// Deserialize token data; `None` for anything that is not a payload of this version.
 pub fn decode(bytes: &[u8]) -> Option<TokenData> {
     let (wire, rest): (Wire, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
-    if wire.version != VERSION {
-        return None;
-    }
-    let cert = match rest {
-        [] => None,
-        rest => match postcard::take_from_bytes::<CertBinding>(rest).ok()? {
+    let cert = match (wire.version, rest) {
+        (VERSION, []) => None,
+        (VERSION_BOUND, rest) => match postcard::take_from_bytes::<CertBinding>(rest).ok()? {
             (b, []) => Some(b),
             _ => return None,
         },
+        _ => return None,
     };
     let methods = METHODS
         .iter()

@@ -160,11 +160,13 @@ impl JwtKeys {
             .map_or(&[], |(_, k)| k.as_slice())
     }
 
-    /// The public keys of one algorithm as a JWKS document (RFC 7517), signing key first.
+    /// The public keys as a JWKS document (RFC 7517): the signing algorithm's first (its signing key leading),
+    /// then the other algorithm's, so tokens signed before an algorithm change still verify offline.
     pub fn jwks(&self, alg: Algorithm) -> serde_json::Value {
-        let keys: Vec<_> = self
-            .kids(alg)
-            .iter()
+        let others = ALGORITHMS.iter().filter(|a| **a != alg);
+        let keys: Vec<_> = std::iter::once(&alg)
+            .chain(others)
+            .flat_map(|a| self.kids(*a))
             .filter_map(|k| self.pairs.get(k))
             .map(|p| p.jwk.clone())
             .collect();

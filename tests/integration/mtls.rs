@@ -226,6 +226,39 @@ async fn certificate_clients_on(backend: &'static str) {
         StatusCode::UNAUTHORIZED
     );
 
+    // As X-Service-Token too, a bound token counts only with its certificate.
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            "/v3/users",
+            Some(&admin),
+            Some(json!({"user": {"name": "nobody", "password": "nobody-pw-1", "domain_id": "default"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, nobody, _) = s.password_token("nobody", "nobody-pw-1", None).await;
+    let validate_as = |client: reqwest::Client| {
+        let (url, nobody, admin, access) = (
+            format!("{}/v3/auth/tokens", s.base),
+            nobody.clone(),
+            admin.clone(),
+            access.clone(),
+        );
+        async move {
+            client
+                .get(url)
+                .header("X-Auth-Token", nobody)
+                .header("X-Service-Token", access)
+                .header("X-Subject-Token", admin)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(validate_as(with_cert.clone()).await, StatusCode::OK);
+    assert_eq!(validate_as(s.client.clone()).await, StatusCode::FORBIDDEN);
+
     // A CA certificate with another subject, no certificate at all, or a credential without a binding: refused.
     for (client, who) in [(&other, "other subject"), (&s.client, "no certificate")] {
         let (status, body) = cert_token(&s, client, &id).await;

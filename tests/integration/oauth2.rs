@@ -781,13 +781,18 @@ async fn eddsa_jwt_access_tokens() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["access_token"].as_str().unwrap();
     let (_, _, jwks) = s.call(Method::GET, "/v3/OS-OAUTH2/jwks", None, None).await;
+    // The signing algorithm's keys lead (primary first); the ES256 ones follow for tokens signed before a switch.
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 4, "{jwks}");
     assert!(
-        jwks["keys"]
-            .as_array()
-            .unwrap()
+        keys[..2]
             .iter()
             .all(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519"),
         "{jwks}"
+    );
+    assert_eq!(
+        jsonwebtoken::decode_header(token).unwrap().kid.as_deref(),
+        keys[0]["kid"].as_str()
     );
     let claims = verify_offline_as(token, &jwks, &s.base, jsonwebtoken::Algorithm::EdDSA);
     assert_eq!(claims["client_id"], client.id.as_str());
@@ -812,8 +817,8 @@ async fn jwt_access_tokens_on(backend: &'static str) {
     let (_, _, jwks) = s.call(Method::GET, "/v3/OS-OAUTH2/jwks", None, None).await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
-        2,
-        "primary and staged: {jwks}"
+        4,
+        "primary and staged, each ES256 and EdDSA: {jwks}"
     );
 
     // RFC 9068 claims, verified offline with the published keys.
@@ -875,7 +880,7 @@ async fn jwt_access_tokens_on(backend: &'static str) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     let (_, _, jwks) = s.call(Method::GET, "/v3/OS-OAUTH2/jwks", None, None).await;
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{jwks}");
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 6, "{jwks}");
     verify_offline(&first, &jwks, &s.base);
     verify_offline(&second, &jwks, &s.base);
     assert_eq!(s.validate(&admin, &first).await.0, StatusCode::OK);
