@@ -304,6 +304,23 @@ pub async fn validate(
     Ok(v)
 }
 
+/// Validate a token the caller presents as its own credential (`X-Auth-Token`, Bearer, `X-Service-Token`, the
+/// introspection caller's token): as [`validate`], and a certificate-bound token only with the certificate of
+/// the request's connection. Tokens presented to be looked at (`X-Subject-Token`, the token introspected) are
+/// not the caller's and go through [`validate`].
+pub async fn validate_presented(
+    state: &AppState,
+    token: &str,
+    cert: Option<&crate::mtls::ClientCert>,
+) -> Result<Arc<Validated>, TokenError> {
+    let v = validate(state, token, false).await?;
+    if crate::mtls::binding_holds(v.data.cert.as_ref(), cert) {
+        Ok(v)
+    } else {
+        Err(TokenError::CertificateMismatch)
+    }
+}
+
 /// Look up the user, scope and roles of token data and check it against revocation events.
 pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, TokenError> {
     let db = &state.db;

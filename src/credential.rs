@@ -94,29 +94,23 @@ struct StoredBindings {
 }
 
 fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
+    // Bounded by the column (1024 characters), checked on the normalised form that is stored.
     let dn = |field: &str, v: &Option<String>| -> ApiResult<Option<String>> {
-        v.as_deref()
-            .map(|s| {
-                crate::mtls::normalize_dn(s).filter(|_| s.len() <= 1024).ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "application_credential.{field}. '{s}' is not an RFC 4514 distinguished name"
-                    ))
-                })
-            })
-            .transpose()
+        let Some(s) = v.as_deref() else {
+            return Ok(None);
+        };
+        match crate::mtls::normalize_dn(s) {
+            Some(d) if d.len() <= 1024 => Ok(Some(d)),
+            Some(_) => Err(ApiError::validation(format!(
+                "application_credential.{field}. A distinguished name may have at most 1024 characters"
+            ))),
+            None => Err(ApiError::validation(format!(
+                "application_credential.{field}. '{s}' is not an RFC 4514 distinguished name"
+            ))),
+        }
     };
     let subject_dn = dn("tls_client_auth_subject_dn", &b.subject_dn)?;
     let issuer_dn = dn("tls_client_auth_issuer_dn", &b.issuer_dn)?;
-    for (field, v) in [
-        ("tls_client_auth_subject_dn", &subject_dn),
-        ("tls_client_auth_issuer_dn", &issuer_dn),
-    ] {
-        if v.as_ref().is_some_and(|d| d.len() > 1024) {
-            return Err(ApiError::validation(format!(
-                "application_credential.{field}. A distinguished name may have at most 1024 characters"
-            )));
-        }
-    }
     if issuer_dn.is_some() && subject_dn.is_none() {
         return Err(ApiError::validation(
             "application_credential.tls_client_auth_issuer_dn. It needs tls_client_auth_subject_dn too",

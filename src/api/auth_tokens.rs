@@ -182,10 +182,8 @@ async fn authorize(
         Err(e) => e,
     };
     if let Some(service) = headers.get("x-service-token").and_then(|v| v.to_str().ok()) {
-        if let Ok(s) = auth::validate(state, service.trim(), false).await {
-            // A certificate-bound service token counts only with its certificate, like any other use of it.
-            let bound_ok = crate::mtls::binding_holds(s.data.cert.as_ref(), cert);
-            if bound_ok && policy::enforce(rule, &s, target).is_ok() {
+        if let Ok(s) = auth::validate_presented(state, service.trim(), cert).await {
+            if policy::enforce(rule, &s, target).is_ok() {
                 return Ok(());
             }
         }

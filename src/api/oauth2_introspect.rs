@@ -68,12 +68,9 @@ async fn authorize(
             .any(|n| INTROSPECTING_ROLES.contains(&n.as_str()))
     };
     let names = if let Some(token) = caller_token(headers) {
-        let v = auth::validate(state, token, false)
+        let v = auth::validate_presented(state, token, cert)
             .await
             .map_err(|_| OAuthError::InvalidClient)?;
-        if !crate::mtls::binding_holds(v.data.cert.as_ref(), cert) {
-            return Err(OAuthError::InvalidClient);
-        }
         v.roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
     } else {
         let (cred, user) = authenticate(state, source, headers, cert, form).await?;

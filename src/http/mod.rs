@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{self, Validated};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::token::TokenError;
 
 /// The caller's token, taken from `X-Auth-Token` or, failing that, `Authorization: Bearer` (RFC 6750).
 pub struct Caller(pub std::sync::Arc<Validated>);
@@ -35,21 +36,16 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (token, bearer) = presented_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let v = auth::validate(state, token, false)
+        let cert = PeerCert::of(&parts.extensions);
+        let v = auth::validate_presented(state, token, cert.as_deref())
             .await
-            .map_err(|_| ApiError::Unauthorized {
-                message: crate::error::AUTH_REQUIRED.into(),
+            .map_err(|e| ApiError::Unauthorized {
+                message: match e {
+                    TokenError::CertificateMismatch => e.to_string(),
+                    _ => crate::error::AUTH_REQUIRED.into(),
+                },
                 bearer,
             })?;
-        // A certificate-bound token (RFC 8705 §3) is good only with the certificate it was issued to.
-        if !binding_holds(&v, &parts.extensions) {
-            return Err(ApiError::Unauthorized {
-                message:
-                    "The token is bound to a client certificate that this request did not present."
-                        .into(),
-                bearer,
-            });
-        }
         // A credential with access rules may only reach what they allow on this service (type identity).
         if let Some(ac) = v.app_cred.as_ref().filter(|ac| !ac.access_rules.is_empty()) {
             if !crate::credential::rules_allow(
@@ -67,11 +63,6 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(v))
     }
-}
-
-/// Whether a token's certificate binding, if any, matches the certificate of the connection it came on.
-pub fn binding_holds(v: &Validated, extensions: &axum::http::Extensions) -> bool {
-    crate::mtls::binding_holds(v.data.cert.as_ref(), PeerCert::of(extensions).as_deref())
 }
 
 /// The client certificate of the request's TLS connection (mutual TLS), if it presented one.

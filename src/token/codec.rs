@@ -91,14 +91,14 @@ pub fn encode(t: &TokenData) -> Vec<u8> {
         app_cred: t.app_cred_id.as_deref().map(PackedId::pack),
     };
     // Serializing plain owned data into a Vec cannot fail.
-    let mut out = postcard::to_allocvec(&wire).unwrap_or_default();
-    if let Some(b) = &t.cert {
-        out.extend(postcard::to_allocvec(b).unwrap_or_default());
+    let out = postcard::to_allocvec(&wire).unwrap_or_default();
+    match &t.cert {
+        Some(b) => postcard::to_extend(b, out).unwrap_or_default(),
+        None => out,
     }
-    out
 }
 
-/// Deserialize token data; `None` for anything that is not a payload of this version.
+/// Deserialize token data; `None` for anything that is not a payload of these versions.
 pub fn decode(bytes: &[u8]) -> Option<TokenData> {
     let (wire, rest): (Wire, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
     let cert = match (wire.version, rest) {

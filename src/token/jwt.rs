@@ -2,10 +2,8 @@
 //!
 //! Each Fernet key of the ring yields a P-256 and an Ed25519 key pair (HKDF-SHA256 over the key), so the JWT keys
 //! live wherever the Fernet keys live (file or database), rotate with `lintel keys rotate`, and the staged key's
-//! public half is published in the JWKS before it ever signs. The `kid` is a digest of the public key, stable across the
-//! staged-to-primary rename.
-
-use std::collections::HashMap;
+//! public half is published in the JWKS before it ever signs. The `kid` is a digest of the public key, stable
+//! across the staged-to-primary rename.
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -27,16 +25,8 @@ struct KeyPair {
     jwk: serde_json::Value,
 }
 
-/// The signing algorithms JWT access tokens may use.
-pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
-
-/// For each algorithm, the primary key's pair (which signs) and every pair of the ring (which verify).
-pub struct JwtKeys {
-    /// Key pairs by `kid`.
-    pairs: HashMap<String, KeyPair>,
-    /// `kid`s in ring order (primary first), per algorithm.
-    order: Vec<(Algorithm, Vec<String>)>,
-}
+/// Every derived pair of the ring, in ring order (primary first): the first pair of an algorithm signs, all verify.
+pub struct JwtKeys(Vec<KeyPair>);
 
 /// What a JWT access token says: RFC 9068's claims, plus what a Lintel token carries that they do not.
 #[derive(Debug, Serialize, Deserialize)]
@@ -135,47 +125,34 @@ fn derive_eddsa(hk: &hkdf::Hkdf<Sha256>) -> Option<KeyPair> {
 impl JwtKeys {
     /// Derive the key pairs of a ring's Fernet keys (primary first), for every algorithm.
     pub fn derive(fernet_keys: &[&str]) -> JwtKeys {
-        let mut pairs = HashMap::new();
-        let mut order: Vec<(Algorithm, Vec<String>)> =
-            ALGORITHMS.iter().map(|a| (*a, Vec::new())).collect();
-        for key in fernet_keys {
-            let Ok(ikm) = URL_SAFE.decode(key.trim()) else {
-                continue;
-            };
-            let hk = hkdf::Hkdf::<Sha256>::new(Some(b"lintel jwt"), &ikm);
-            for pair in [derive_es256(&hk), derive_eddsa(&hk)].into_iter().flatten() {
-                if let Some((_, kids)) = order.iter_mut().find(|(a, _)| *a == pair.alg) {
-                    kids.push(pair.kid.clone());
-                }
-                pairs.insert(pair.kid.clone(), pair);
-            }
-        }
-        JwtKeys { pairs, order }
+        let pairs = fernet_keys
+            .iter()
+            .filter_map(|key| URL_SAFE.decode(key.trim()).ok())
+            .flat_map(|ikm| {
+                let hk = hkdf::Hkdf::<Sha256>::new(Some(b"lintel jwt"), &ikm);
+                [derive_es256(&hk), derive_eddsa(&hk)]
+            })
+            .flatten()
+            .collect();
+        JwtKeys(pairs)
     }
 
-    fn kids(&self, alg: Algorithm) -> &[String] {
-        self.order
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .map_or(&[], |(_, k)| k.as_slice())
+    /// The pairs of one algorithm, in ring order.
+    fn of(&self, alg: Algorithm) -> impl Iterator<Item = &KeyPair> {
+        self.0.iter().filter(move |p| p.alg == alg)
     }
 
     /// The public keys as a JWKS document (RFC 7517): the signing algorithm's first (its signing key leading),
     /// then the other algorithm's, so tokens signed before an algorithm change still verify offline.
     pub fn jwks(&self, alg: Algorithm) -> serde_json::Value {
-        let others = ALGORITHMS.iter().filter(|a| **a != alg);
-        let keys: Vec<_> = std::iter::once(&alg)
-            .chain(others)
-            .flat_map(|a| self.kids(*a))
-            .filter_map(|k| self.pairs.get(k))
-            .map(|p| p.jwk.clone())
-            .collect();
+        let others = self.0.iter().filter(|p| p.alg != alg);
+        let keys: Vec<_> = self.of(alg).chain(others).map(|p| p.jwk.clone()).collect();
         serde_json::json!({ "keys": keys })
     }
 
     /// Sign claims with the primary key's pair of `alg`, `typ: at+jwt` as RFC 9068 asks.
     pub fn sign(&self, claims: &Claims, alg: Algorithm) -> Option<String> {
-        let key = self.pairs.get(self.kids(alg).first()?)?;
+        let key = self.of(alg).next()?;
         let mut header = Header::new(alg);
         header.typ = Some("at+jwt".into());
         header.kid = Some(key.kid.clone());
@@ -193,7 +170,7 @@ impl JwtKeys {
         let key = header
             .kid
             .as_deref()
-            .and_then(|k| self.pairs.get(k))
+            .and_then(|kid| self.0.iter().find(|p| p.kid == kid))
             .filter(|k| k.alg == header.alg)
             .ok_or(TokenError::Unrecognized)?;
         let mut v = Validation::new(key.alg);

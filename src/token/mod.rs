@@ -79,6 +79,9 @@ pub enum TokenError {
     /// Revoked by an event.
     #[error("Failed to validate token")]
     Revoked,
+    /// Bound to a client certificate (RFC 8705) that the request did not present.
+    #[error("The token is bound to a client certificate that this request did not present.")]
+    CertificateMismatch,
 }
 
 /// Seals and opens tokens with the current key ring (swappable on rotation or reload).
@@ -112,7 +115,7 @@ impl TokenCodec {
         self.ring.load().jwt.sign(claims, self.jwt_alg)
     }
 
-    /// The JWT verification keys of the configured algorithm as a JWKS document.
+    /// The JWT verification keys as a JWKS document, the configured algorithm's first.
     pub fn jwks(&self) -> serde_json::Value {
         self.ring.load().jwt.jwks(self.jwt_alg)
     }
