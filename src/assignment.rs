@@ -124,7 +124,28 @@ pub async fn effective_roles<C: ConnectionTrait>(
     if direct.is_empty() {
         return Ok(direct);
     }
-    Ok(expand(direct, &implications(db).await?))
+    strip_domain_roles(db, expand(direct, &implications(db).await?)).await
+}
+
+/// Drop domain-specific roles: as in Keystone, they only stand for the global roles they imply and are never
+/// effective themselves (not in tokens, not in effective role assignments).
+pub async fn strip_domain_roles<C: ConnectionTrait>(
+    db: &C,
+    mut roles: Vec<String>,
+) -> Result<Vec<String>, DbErr> {
+    if roles.is_empty() {
+        return Ok(roles);
+    }
+    let domain_roles: Vec<String> = role::Entity::find()
+        .select_only()
+        .column(role::Column::Id)
+        .filter(role::Column::Id.is_in(roles.clone()))
+        .filter(role::Column::DomainId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    roles.retain(|r| !domain_roles.contains(r));
+    Ok(roles)
 }
 
 /// The projects on which a user has any role (directly or through groups).

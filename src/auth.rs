@@ -177,11 +177,13 @@ async fn find_user(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model>
     found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))
 }
 
-/// Check a password, with Keystone's lockout rules. Returns the user on success.
+/// Check a password, with Keystone's lockout rules and throttling. Returns the user on success. An expired
+/// password still proves who the user is when `expired_ok` (to change it, the one thing it is still good for).
 pub async fn check_password(
     state: &AppState,
     u: &PasswordUser,
     source: Option<std::net::IpAddr>,
+    expired_ok: bool,
 ) -> ApiResult<user::Model> {
     let password = u
         .password
@@ -234,7 +236,7 @@ pub async fn check_password(
     if !found.enabled {
         return Err(ApiError::unauthorized_msg(AUTH_FAILED));
     }
-    if found.password_expires_at.is_some_and(|t| t <= now) {
+    if !expired_ok && found.password_expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::unauthorized_msg(format!(
             "The password is expired and needs to be changed for user: {}.",
             found.id
@@ -556,7 +558,7 @@ pub async fn authenticate(
             req.identity.password.as_ref().ok_or_else(|| {
                 ApiError::validation("identity. 'password' is a required property")
             })?;
-        let user = check_password(state, &body.user, source).await?;
+        let user = check_password(state, &body.user, source, false).await?;
         let target = resolve_scope(state, &req.scope, &user).await?;
         let role_ids = scoped_roles(state, &user, &target).await?;
         return Ok(TokenData {

@@ -69,11 +69,11 @@ pub struct OptionSpec {
 
 /// Every option Lintel reads: the single source of truth for parsing and for `etc/lintel.conf.sample`.
 pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec { section: "DEFAULT", name: "public_endpoint", default: "", help: "Base URL clients use to reach this service, e.g. https://id.example.com:5000 (default: https://<server.bind>)." },
+    OptionSpec { section: "DEFAULT", name: "public_endpoint", default: "", help: "Base URL clients use to reach this service, e.g. https://id.example.com:5000 (default: https://<server.bind>, or https://<this host's name>:<port> when bind is a wildcard address)." },
     OptionSpec { section: "DEFAULT", name: "data_dir", default: "./data", help: "Directory for the SQLite database, generated TLS certificate, key repository and admin-openrc.sh." },
     OptionSpec { section: "DEFAULT", name: "debug", default: "false", help: "Log at debug level." },
     OptionSpec { section: "DEFAULT", name: "log_format", default: "text", help: "Log line format: text or json." },
-    OptionSpec { section: "database", name: "connection", default: "", help: "sea-orm/sqlx database URL: sqlite://PATH?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB (default: SQLite in data_dir). Keystone's SQLAlchemy forms (mysql+pymysql://, postgresql://, sqlite:///) are accepted." },
+    OptionSpec { section: "database", name: "connection", default: "", help: "sea-orm/sqlx database URL: sqlite://PATH?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB (default: SQLite in data_dir). Keystone's SQLAlchemy forms (mysql+pymysql://, postgresql://, sqlite:///) are accepted. A SQLite file's directory must exist; the file is created mode 0600." },
     OptionSpec { section: "database", name: "max_pool_size", default: "10", help: "Maximum open database connections per node." },
     OptionSpec { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." },
     OptionSpec { section: "token", name: "allow_expired_window", default: "172800", help: "Seconds after expiry during which ?allow_expired=1 still validates a token." },
@@ -244,6 +244,8 @@ pub struct Config {
     pub public_endpoint: String,
     /// Whether `public_endpoint` was derived from `bind` rather than configured.
     pub public_endpoint_derived: bool,
+    /// Whether the derived endpoint names this machine's host name because `bind` is a wildcard address.
+    pub public_endpoint_guessed: bool,
     /// Directory for generated state.
     pub data_dir: PathBuf,
     /// Whether to log at debug level.
@@ -340,7 +342,7 @@ impl Config {
         })?;
         let ini = Ini::load_from_str(&text).map_err(|e| ConfigError::Parse {
             path: shown.clone(),
-            reason: e.to_string(),
+            reason: describe_ini_error(&e),
         })?;
         Self::from_ini(&ini, &shown)
     }
@@ -361,7 +363,7 @@ impl Config {
         let insecure_http = r.boolean("server", "insecure_http")?;
         let scheme = if insecure_http { "http" } else { "https" };
         let public_endpoint = match r.string("DEFAULT", "public_endpoint") {
-            s if s.is_empty() => format!("{scheme}://{bind}"),
+            s if s.is_empty() => derived_endpoint(scheme, bind).0,
             s => {
                 let url = url::Url::parse(&s)
                     .map_err(|e| r.bad("DEFAULT", "public_endpoint", &format!("not a URL: {e}")))?;
@@ -543,6 +545,8 @@ impl Config {
         Ok(Config {
             source: path.to_string(),
             public_endpoint_derived: r.string("DEFAULT", "public_endpoint").is_empty(),
+            public_endpoint_guessed: r.string("DEFAULT", "public_endpoint").is_empty()
+                && bind.ip().is_unspecified(),
             public_endpoint,
             debug: r.boolean("DEFAULT", "debug")?,
             log_json: log_format == "json",
@@ -606,7 +610,7 @@ impl Config {
         self.bind = bind;
         if self.public_endpoint_derived {
             let scheme = if self.insecure_http { "http" } else { "https" };
-            self.public_endpoint = format!("{scheme}://{bind}");
+            (self.public_endpoint, self.public_endpoint_guessed) = derived_endpoint(scheme, bind);
         }
     }
 
@@ -649,6 +653,54 @@ impl Config {
     pub fn v3_url(&self) -> String {
         format!("{}/v3", self.public_endpoint)
     }
+}
+
+/// The endpoint clients are told when none is configured: the bound address when it is a specific one, else this
+/// machine's host name (a wildcard address is no place to connect to). The flag says the name was guessed.
+fn derived_endpoint(scheme: &str, bind: SocketAddr) -> (String, bool) {
+    if bind.ip().is_unspecified() {
+        (format!("{scheme}://{}:{}", host_name(), bind.port()), true)
+    } else {
+        (format!("{scheme}://{bind}"), false)
+    }
+}
+
+/// This machine's host name, lower-cased; `localhost` when it has none usable in a URL.
+pub fn host_name() -> String {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let usable = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if usable {
+        name
+    } else {
+        "localhost".into()
+    }
+}
+
+/// rust-ini's parse error in words (its messages print expected characters as Rust `Option` Debug text).
+fn describe_ini_error(e: &ini::ParseError) -> String {
+    let msg = if e.msg.contains("but found EOF") {
+        let wanted: Vec<String> = e
+            .msg
+            .split("Some('")
+            .skip(1)
+            .filter_map(|p| p.split("')").next())
+            .map(|c| format!("'{c}'"))
+            .collect();
+        if wanted.is_empty() {
+            "unexpected end of file".to_string()
+        } else {
+            format!("the file ends where {} was expected", wanted.join(" or "))
+        }
+    } else {
+        e.msg.replace("Some(", "").replace(')', "")
+    };
+    format!("line {}, column {}: {msg}", e.line, e.col)
 }
 
 /// Accept Keystone's SQLAlchemy URLs as well as sqlx ones.

@@ -13,6 +13,17 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Config;
 
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server does not answer or refuses us, or the SQLite file cannot be there: one line saying why.
+    #[error("{0}")]
+    Unusable(String),
+    /// Any other database error.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
 /// The shared database handle.
 ///
 /// SQLite allows one writer at a time and fails a deferred transaction that upgrades to a write while another
@@ -47,21 +58,27 @@ impl std::ops::Deref for WriteTxn {
 }
 
 impl Db {
-    /// Connect according to the configuration (creating the SQLite file and its directory when needed).
-    pub async fn connect(config: &Config) -> Result<Db, DbErr> {
+    /// Connect according to the configuration. The default SQLite database's directory (`data_dir`) is created;
+    /// a configured SQLite file must be in a directory that exists, so a typo in a path is an error, not a new
+    /// empty database.
+    pub async fn connect(config: &Config) -> Result<Db, ConnectError> {
+        if config.database_is_default {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                ConnectError::Unusable(format!("creating {}: {e}", config.data_dir.display()))
+            })?;
+        }
         Self::connect_url(&config.database_url, config.db_max_pool_size).await
     }
 
-    /// Connect to a URL.
-    pub async fn connect_url(url: &str, max_pool: u32) -> Result<Db, DbErr> {
+    /// Connect to a URL: fail within seconds, in one line naming the server and the cause, when it cannot answer.
+    pub async fn connect_url(url: &str, max_pool: u32) -> Result<Db, ConnectError> {
         let sqlite = url.starts_with("sqlite:");
         if sqlite {
-            if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(|d| d.to_path_buf())) {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
-                }
+            if let Some(path) = sqlite_path(url) {
+                prepare_sqlite_file(&path)?;
             }
+        } else {
+            probe(url).await?;
         }
         let mut opts = ConnectOptions::new(url.to_string());
         opts.max_connections(max_pool)
@@ -96,9 +113,59 @@ impl Db {
     }
 
     /// Apply pending migrations while holding a lock, so several nodes may run this at once.
-    pub async fn migrate(&self, url: &str) -> Result<(), DbErr> {
-        self.locked(url, Lock::DbSync, Migrator::up(&self.conn, None))
-            .await
+    /// A database that holds tables but not Lintel's migration history (a Keystone database, most likely) is
+    /// refused before anything is written.
+    pub async fn migrate(&self, url: &str) -> Result<(), ConnectError> {
+        let outcome = self.locked(url, Lock::DbSync, async {
+            let tables = self.table_names().await?;
+            if !tables.is_empty() && !tables.iter().any(|t| t == "seaql_migrations") {
+                let mut shown: Vec<&str> = tables.iter().map(String::as_str).take(5).collect();
+                if tables.len() > shown.len() {
+                    shown.push("...");
+                }
+                return Ok(Err(format!(
+                    "the database already holds {} tables that Lintel did not create ({}); nothing was changed. \
+                     Point [database] connection at an empty database (to move from Keystone, import its data instead)",
+                    tables.len(),
+                    shown.join(", ")
+                )));
+            }
+            let pending: Vec<String> = Migrator::get_pending_migrations(&self.conn)
+                .await?
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect();
+            Migrator::up(&self.conn, None).await?;
+            if !pending.is_empty() {
+                tracing::info!(migrations = ?pending, "database schema upgraded");
+            }
+            Ok(Ok(()))
+        })
+        .await?;
+        outcome.map_err(ConnectError::Unusable)
+    }
+
+    /// The tables of the connected database (the current schema on PostgreSQL).
+    async fn table_names(&self) -> Result<Vec<String>, DbErr> {
+        let backend = self.backend();
+        let sql = match backend {
+            DbBackend::Sqlite => {
+                "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            }
+            DbBackend::Postgres => {
+                "SELECT table_name::text AS t FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY table_name"
+            }
+            DbBackend::MySql => {
+                "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() ORDER BY table_name"
+            }
+        };
+        let rows = self
+            .conn
+            .query_all(Statement::from_string(backend, sql))
+            .await?;
+        rows.iter().map(|r| r.try_get::<String>("", "t")).collect()
     }
 
     /// Run `work` while holding a cluster-wide lock: a file lock beside a SQLite database, an advisory lock
@@ -190,6 +257,95 @@ impl Db {
         Ok(Migrator::get_pending_migrations(&self.conn)
             .await?
             .is_empty())
+    }
+}
+
+/// How long the first connection to a database server may take before start-up gives up.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Open one connection to a PostgreSQL or MariaDB/MySQL server, so that an unreachable server fails start-up at
+/// once with its address and the cause (the pool alone would retry for its whole acquire timeout and then say
+/// only "pool timed out").
+async fn probe(url: &str) -> Result<(), ConnectError> {
+    use sea_orm::sqlx::Connection;
+    let parsed = url::Url::parse(url)
+        .map_err(|e| ConnectError::Unusable(format!("bad database URL: {e}")))?;
+    let (kind, default_port) = match parsed.scheme() {
+        "postgres" | "postgresql" => ("PostgreSQL", 5432),
+        _ => ("MariaDB/MySQL", 3306),
+    };
+    let place = format!(
+        "{kind} at {}:{}",
+        parsed.host_str().unwrap_or("localhost"),
+        parsed.port().unwrap_or(default_port)
+    );
+    let attempt = async {
+        if kind == "PostgreSQL" {
+            let c = sea_orm::sqlx::PgConnection::connect(url).await?;
+            c.close().await
+        } else {
+            let c = sea_orm::sqlx::MySqlConnection::connect(url).await?;
+            c.close().await
+        }
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ConnectError::Unusable(format!(
+            "cannot connect to {place}: {}",
+            describe(&e)
+        ))),
+        Err(_) => Err(ConnectError::Unusable(format!(
+            "cannot connect to {place}: no answer within {} s",
+            PROBE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// One phrase for why a connection failed (the server's own message for refusals it explains).
+fn describe(e: &sea_orm::sqlx::Error) -> String {
+    use std::io::ErrorKind;
+    match e {
+        sea_orm::sqlx::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => "connection refused".into(),
+            ErrorKind::TimedOut => "connection timed out".into(),
+            _ if io.to_string().contains("failed to lookup address") => {
+                format!("unknown host ({io})")
+            }
+            _ => io.to_string(),
+        },
+        sea_orm::sqlx::Error::Database(db) => db.message().to_string(),
+        sea_orm::sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        other => other.to_string(),
+    }
+}
+
+/// Check that a SQLite file's directory exists, and create the file readable by its owner only (SQLite gives
+/// its -wal and -shm files the database file's mode).
+fn prepare_sqlite_file(path: &std::path::Path) -> Result<(), ConnectError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(ConnectError::Unusable(format!(
+            "the SQLite database {} is in a directory that does not exist ({}); create it first, or fix [database] connection",
+            path.display(),
+            dir.display()
+        )));
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(ConnectError::Unusable(format!(
+            "creating {}: {e}",
+            path.display()
+        ))),
     }
 }
 

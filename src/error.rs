@@ -37,7 +37,7 @@ pub enum ApiError {
     #[error("Request Entity Too Large: the request body is larger than {0} bytes.")]
     PayloadTooLarge(usize),
     /// 429: too many failed attempts; retry after this many seconds.
-    #[error("Too many failed authentication attempts; retry after {0} seconds.")]
+    #[error("Too many failed authentication attempts; retry after {}.", seconds(*.0))]
     TooManyRequests(u64),
     /// 503: a bounded resource (the hashing pool) is saturated.
     #[error("The service is temporarily overloaded; retry later.")]
@@ -185,3 +185,29 @@ impl IntoResponse for ApiError {
 
 /// Result alias for handlers and domain code.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// "1 second", "30 seconds".
+pub fn seconds(n: u64) -> String {
+    if n == 1 {
+        "1 second".into()
+    } else {
+        format!("{n} seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_spelled_in_words() {
+        assert_eq!(
+            ApiError::TooManyRequests(1).to_string(),
+            "Too many failed authentication attempts; retry after 1 second."
+        );
+        assert_eq!(
+            crate::oauth2::OAuthError::SlowDown(30).to_string(),
+            "Too many failed attempts; retry after 30 seconds."
+        );
+    }
+}

@@ -18,6 +18,7 @@ pub mod mtls;
 pub mod oauth2;
 pub mod peer_cert;
 pub mod policy;
+pub mod self_signed;
 pub mod server;
 pub mod state;
 pub mod throttle;

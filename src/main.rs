@@ -90,11 +90,20 @@ enum KeysAction {
 }
 
 fn init_logging(config: &Config) {
-    let default = if config.debug { "debug" } else { "info" };
+    // sea-orm-migration reports every migration it checks at info; Lintel logs the ones it applies itself.
+    let default = if config.debug {
+        "debug"
+    } else {
+        "info,sea_orm_migration=warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal: journald and log files get plain text (https://no-color.org).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if config.log_json {
         builder.json().init();
@@ -261,11 +270,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
-/// `serve`, with the newcomer path: with no config file, migrate and bootstrap an empty database.
+/// `serve`, with the newcomer path: with no config file, migrate and bootstrap an empty database. The port is
+/// bound first, so a start that cannot listen leaves nothing behind.
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = server::bind(&config)?;
+    if config.public_endpoint_guessed {
+        tracing::warn!(
+            endpoint = %config.public_endpoint,
+            "[DEFAULT] public_endpoint is not set and Lintel listens on every address ({}): clients are told to use \
+             this machine's host name. Set public_endpoint to the URL clients reach this service at",
+            config.bind
+        );
+    }
     if !config.from_a_file() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let db = Db::connect(&config)
             .await
             .context("connecting to the database")?;
@@ -277,7 +294,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let state = server::build_state(config).await?;
-    server::serve(state).await
+    server::serve_on(state, listener).await
 }
 
 /// Bootstrap with a generated password and write it, never logged, into `data_dir/admin-openrc.sh`.
@@ -294,7 +311,11 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
         role_name: "admin".into(),
         service_name: "keystone".into(),
         region_id: "RegionOne".into(),
-        endpoints: vec![("public".into(), config.v3_url())],
+        // keystonemiddleware looks for the internal endpoint by default.
+        endpoints: vec![
+            ("public".into(), config.v3_url()),
+            ("internal".into(), config.v3_url()),
+        ],
     };
     bootstrap::run(db, &b).await.context("bootstrapping")?;
     let cacert = if config.insecure_http {

@@ -46,27 +46,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-/// Certificate and key paths: configured ones, or a self-signed pair for localhost made in `data_dir/tls`.
+/// Certificate and key paths: configured ones, or a self-signed pair made in `data_dir/tls`.
 pub fn tls_files(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
-    if let Some((c, k)) = &config.tls_files {
-        return Ok((c.clone(), k.clone()));
+    match &config.tls_files {
+        Some((c, k)) => Ok((c.clone(), k.clone())),
+        None => crate::self_signed::ensure(config),
     }
-    let dir = config.data_dir.join("tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    if cert.exists() && key.exists() {
-        return Ok((cert, key));
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let generated = rcgen::generate_simple_self_signed(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])?;
-    write_private(&key, generated.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem())
-        .with_context(|| format!("writing {}", cert.display()))?;
-    tracing::warn!(cert = %cert.display(), "no [tls] configured: generated a self-signed certificate for localhost; clients need it as --os-cacert / OS_CACERT");
-    Ok((cert, key))
 }
 
 /// Write a file readable by its owner only.
@@ -82,11 +67,10 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bind the configured address and serve until SIGTERM or SIGINT, then drain in-flight requests.
-pub async fn serve(state: AppState) -> anyhow::Result<()> {
-    let bind = state.config.bind;
-    let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
-    serve_on(state, listener).await
+/// Bind the configured address (before anything else happens, so a port in use changes nothing).
+pub fn bind(config: &Config) -> anyhow::Result<std::net::TcpListener> {
+    let bind = config.bind;
+    std::net::TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))
 }
 
 /// Serve on an already bound listener (tests bind port 0 and read the port back).
@@ -127,6 +111,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     >(app);
     if config.insecure_http {
         tracing::warn!(addr = %local, "serving plain HTTP ([server] insecure_http = true): only behind a TLS-terminating proxy");
+        tracing::info!(addr = %local, endpoint = %config.public_endpoint, "Lintel listening (plain HTTP)");
         let acceptor = Capped::new(
             axum_server::accept::NoDelayAcceptor::new(),
             config.max_connections,

@@ -122,7 +122,8 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
     let name = text(&b, "name")?.ok_or_else(|| {
         ApiError::validation("application_credential. 'name' is a required property")
     })?;
-    crate::api::check_name("application_credential", &name)?;
+    crate::api::check_name(&name, crate::api::NAME_MAX)?;
+    crate::api::check_description(text(&b, "description")?.as_deref(), None)?;
     let expires_at = match text(&b, "expires_at")? {
         None => None,
         Some(s) => Some(parse_time(&s)?),

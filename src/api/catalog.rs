@@ -100,7 +100,13 @@ async fn create_region(
     enforce("identity:create_region", &c, Target::default())?;
     let b = body.region;
     let id = b.id.unwrap_or_else(new_id);
+    crate::api::check_len("id", &id, 255)?;
+    crate::api::check_description(
+        b.description.as_deref(),
+        Some(crate::api::SHORT_DESCRIPTION_MAX),
+    )?;
     if let Some(p) = &b.parent_region_id {
+        crate::api::check_len("parent_region_id", p, 255)?;
         region::Entity::find_by_id(p.as_str())
             .one(&state.db.conn)
             .await?
@@ -210,6 +216,7 @@ async fn create_service(
     let kind = b
         .r#type
         .ok_or_else(|| ApiError::validation("service. 'type' is a required property"))?;
+    check_service(Some(&kind), b.name.as_deref(), b.description.as_deref())?;
     let row = service::ActiveModel {
         id: Set(new_id()),
         r#type: Set(kind),
@@ -236,6 +243,11 @@ async fn update_service(
     enforce("identity:update_service", &c, Target::default())?;
     let s = load_service(&state, &id).await?;
     let b = body.service;
+    check_service(
+        b.r#type.as_deref(),
+        b.name.as_deref(),
+        b.description.as_deref(),
+    )?;
     let mut row: service::ActiveModel = s.into();
     if let Some(t) = b.r#type {
         row.r#type = Set(t);
@@ -335,6 +347,29 @@ struct EndpointWrapper {
     endpoint: EndpointBody,
 }
 
+/// Longest endpoint URL (Keystone's schema).
+const URL_MAX: usize = 225;
+
+/// Keystone's service schema: type and name at most 255 characters.
+fn check_service(
+    kind: Option<&str>,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> ApiResult<()> {
+    if let Some(t) = kind {
+        if t.is_empty() {
+            return Err(ApiError::validation(
+                "type. Value: . '' should be non-empty",
+            ));
+        }
+        crate::api::check_len("type", t, 255)?;
+    }
+    if let Some(n) = name {
+        crate::api::check_len("name", n, crate::api::NAME_MAX)?;
+    }
+    crate::api::check_description(description, None)
+}
+
 fn check_interface(i: &str) -> ApiResult<()> {
     if matches!(i, "public" | "internal" | "admin") {
         Ok(())
@@ -362,6 +397,7 @@ async fn create_endpoint(
         .url
         .ok_or_else(|| ApiError::validation("endpoint. 'url' is a required property"))?;
     check_interface(&interface)?;
+    crate::api::check_len("url", &url, URL_MAX)?;
     load_service(&state, &service_id).await?;
     let region_id = b.region_id.or(b.region);
     if let Some(r) = &region_id {
@@ -403,6 +439,7 @@ async fn update_endpoint(
         row.interface = Set(i);
     }
     if let Some(u) = b.url {
+        crate::api::check_len("url", &u, URL_MAX)?;
         row.url = Set(u);
     }
     if let Some(s) = b.service_id {

@@ -48,10 +48,14 @@ pub fn render_as_project(state: &AppState, d: &domain::Model) -> Value {
 
 /// Fetch a domain or 404.
 pub async fn load(state: &AppState, id: &str) -> ApiResult<domain::Model> {
-    domain::Entity::find_by_id(id)
-        .one(&state.db.conn)
+    find(state, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Domain", id))
+}
+
+/// Fetch a domain, if there is one with this id.
+pub async fn find(state: &AppState, id: &str) -> ApiResult<Option<domain::Model>> {
+    Ok(domain::Entity::find_by_id(id).one(&state.db.conn).await?)
 }
 
 /// Domains matching optional name and enabled filters.
@@ -142,17 +146,34 @@ async fn create(
     Caller(c): Caller,
     JsonBody(body): JsonBody<DomainWrapper>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    enforce("identity:create_domain", &c, Target::default())?;
     let b = body.domain;
-    let name = b
-        .name
-        .ok_or_else(|| ApiError::validation("domain. 'name' is a required property"))?;
-    check_name("domain", &name)?;
+    let created = create_domain(&state, &c, b.name, b.description.flatten(), b.enabled).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"domain": render(&state, &created)})),
+    ))
+}
+
+/// Create a domain (also reached as `POST /v3/projects` with `is_domain`).
+pub(crate) async fn create_domain(
+    state: &AppState,
+    c: &crate::auth::Validated,
+    name: Option<String>,
+    description: Option<String>,
+    enabled: Option<bool>,
+) -> ApiResult<domain::Model> {
+    enforce("identity:create_domain", c, Target::default())?;
+    let name = name.ok_or_else(|| ApiError::validation("domain. 'name' is a required property"))?;
+    check_name(&name, crate::api::PROJECT_NAME_MAX)?;
+    crate::api::check_description(
+        description.as_deref(),
+        Some(crate::api::SHORT_DESCRIPTION_MAX),
+    )?;
     let row = domain::ActiveModel {
         id: Set(new_id()),
         name: Set(name.clone()),
-        description: Set(b.description.flatten()),
-        enabled: Set(b.enabled.unwrap_or(true)),
+        description: Set(description),
+        enabled: Set(enabled.unwrap_or(true)),
         created_at: Set(crate::token::now()),
     };
     let txn = state.db.write().await?;
@@ -164,10 +185,7 @@ async fn create(
         Err(e) => return Err(e.into()),
     };
     txn.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"domain": render(&state, &created)})),
-    ))
+    Ok(created)
 }
 
 async fn update(
@@ -176,28 +194,42 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DomainWrapper>,
 ) -> ApiResult<Json<Value>> {
+    let b = body.domain;
+    let updated = update_domain(&state, &c, &id, b.name, b.description, b.enabled).await?;
+    Ok(Json(json!({"domain": render(&state, &updated)})))
+}
+
+/// Update a domain (also reached as `PATCH /v3/projects/{id}` for a project acting as a domain).
+pub(crate) async fn update_domain(
+    state: &AppState,
+    c: &crate::auth::Validated,
+    id: &str,
+    name: Option<String>,
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+) -> ApiResult<domain::Model> {
     enforce(
         "identity:update_domain",
-        &c,
+        c,
         Target {
-            domain_id: Some(&id),
+            domain_id: Some(id),
             ..Default::default()
         },
     )?;
-    let d = load(&state, &id).await?;
-    let b = body.domain;
+    let d = load(state, id).await?;
     let mut events = Vec::new();
     let mut row: domain::ActiveModel = d.clone().into();
-    if let Some(n) = b.name {
-        check_name("domain", &n)?;
+    if let Some(n) = name {
+        check_name(&n, crate::api::PROJECT_NAME_MAX)?;
         row.name = Set(n);
     }
-    if let Some(desc) = b.description {
+    if let Some(desc) = description {
+        crate::api::check_description(desc.as_deref(), Some(crate::api::SHORT_DESCRIPTION_MAX))?;
         row.description = Set(desc);
     }
-    if let Some(e) = b.enabled {
+    if let Some(e) = enabled {
         if !e && d.enabled {
-            events.push(Event::now(RevKey::Domain(id.clone())));
+            events.push(Event::now(RevKey::Domain(id.to_string())));
         }
         row.enabled = Set(e);
     }
@@ -213,9 +245,9 @@ async fn update(
         e.save(&*txn).await?;
     }
     txn.commit().await?;
-    state.view.forget_domain(&id);
+    state.view.forget_domain(id);
     state.revoked(&events);
-    Ok(Json(json!({"domain": render(&state, &updated)})))
+    Ok(updated)
 }
 
 async fn remove(
@@ -223,15 +255,25 @@ async fn remove(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    delete_domain(&state, &c, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete a disabled domain with its grants (also reached as `DELETE /v3/projects/{id}`).
+pub(crate) async fn delete_domain(
+    state: &AppState,
+    c: &crate::auth::Validated,
+    id: &str,
+) -> ApiResult<()> {
     enforce(
         "identity:delete_domain",
-        &c,
+        c,
         Target {
-            domain_id: Some(&id),
+            domain_id: Some(id),
             ..Default::default()
         },
     )?;
-    let d = load(&state, &id).await?;
+    let d = load(state, id).await?;
     if d.enabled {
         return Err(ApiError::Forbidden(
             "Cannot delete a domain that is enabled, please disable it first.".into(),
@@ -242,29 +284,29 @@ async fn remove(
     let users: Vec<String> = user::Entity::find()
         .select_only()
         .column(user::Column::Id)
-        .filter(user::Column::DomainId.eq(id.as_str()))
+        .filter(user::Column::DomainId.eq(id))
         .into_tuple()
         .all(db)
         .await?;
     let groups: Vec<String> = group::Entity::find()
         .select_only()
         .column(group::Column::Id)
-        .filter(group::Column::DomainId.eq(id.as_str()))
+        .filter(group::Column::DomainId.eq(id))
         .into_tuple()
         .all(db)
         .await?;
     let projects: Vec<String> = project::Entity::find()
         .select_only()
         .column(project::Column::Id)
-        .filter(project::Column::DomainId.eq(id.as_str()))
+        .filter(project::Column::DomainId.eq(id))
         .into_tuple()
         .all(db)
         .await?;
     let mut actors = ids(users);
     actors.extend(groups);
     let mut targets = ids(projects);
-    targets.push(id.clone());
-    let event = Event::now(RevKey::Domain(id.clone()));
+    targets.push(id.to_string());
+    let event = Event::now(RevKey::Domain(id.to_string()));
     let txn = state.db.write().await?;
     // Grants name users, groups, projects and domains without foreign keys: remove them explicitly.
     assignment::Entity::delete_many()
@@ -278,7 +320,7 @@ async fn remove(
     event.save(&*txn).await?;
     d.delete(&*txn).await?;
     txn.commit().await?;
-    state.view.forget_domain(&id);
+    state.view.forget_domain(id);
     state.revoked(&[event]);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

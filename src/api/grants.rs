@@ -152,6 +152,19 @@ async fn create_for(
 ) -> ApiResult<StatusCode> {
     let r = crate::api::roles::load(state, role_id).await?;
     allowed(c, "identity:create_grant", &a, Some(&r.name))?;
+    // A domain-specific role is granted only within its domain (Keystone's rule).
+    if let (Some(role_domain), Some(target_domain)) = (&r.domain_id, &a.domain_id) {
+        if role_domain != target_domain {
+            let what = match &a.grant {
+                Grant::Project(p) => format!("Project {p}"),
+                other => format!("Domain {}", other.id()),
+            };
+            return Err(ApiError::Forbidden(format!(
+                "{what} must be in the same domain as the role {} being assigned.",
+                r.id
+            )));
+        }
+    }
     let row = assignment::ActiveModel {
         kind: Set(a.grant.kind(a.group).to_string()),
         actor_id: Set(a.actor_id.clone()),
@@ -447,6 +460,13 @@ async fn role_assignments(
                 });
             }
         }
+    }
+    if effective {
+        let mut ids: Vec<String> = rows.iter().map(|r| r.role_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let global = crate::assignment::strip_domain_roles(db, ids).await?;
+        rows.retain(|r| global.binary_search(&r.role_id).is_ok());
     }
     if let Some(u) = user_filter {
         rows.retain(|r| r.user.as_deref() == Some(u));

@@ -126,7 +126,8 @@ async fn create(
     let name = b
         .name
         .ok_or_else(|| ApiError::validation("group. 'name' is a required property"))?;
-    check_name("group", &name)?;
+    check_name(&name, crate::api::GROUP_NAME_MAX)?;
+    crate::api::check_description(b.description.clone().flatten().as_deref(), None)?;
     let domain_id = b.domain_id.unwrap_or_else(|| c.user_domain.id.clone());
     enforce(
         "identity:create_group",
@@ -184,10 +185,11 @@ async fn update(
     }
     let mut row: group::ActiveModel = g.clone().into();
     if let Some(n) = b.name {
-        check_name("group", &n)?;
+        check_name(&n, crate::api::GROUP_NAME_MAX)?;
         row.name = Set(n);
     }
     if let Some(d) = b.description {
+        crate::api::check_description(d.as_deref(), None)?;
         row.description = Set(d);
     }
     let txn = state.db.write().await?;

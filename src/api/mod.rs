@@ -77,16 +77,67 @@ pub fn query_bool(name: &str, v: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// Check a name: present, not blank, at most 255 characters.
-pub fn check_name(entity: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
+/// Longest domain and project name (Keystone's resource schema).
+pub const PROJECT_NAME_MAX: usize = 64;
+/// Longest group name (Keystone's column).
+pub const GROUP_NAME_MAX: usize = 64;
+/// Longest user, role, service and application credential name.
+pub const NAME_MAX: usize = 255;
+/// Longest description of a domain, role or region (Keystone's schema and columns).
+pub const SHORT_DESCRIPTION_MAX: usize = 255;
+/// Longest other description, in bytes: what a MariaDB/MySQL `TEXT` column holds, so that all three databases
+/// accept the same descriptions.
+pub const DESCRIPTION_MAX_BYTES: usize = 65_535;
+
+/// A value for an error message: at most 64 characters of it.
+fn shown(value: &str) -> String {
+    if value.chars().count() <= 64 {
+        value.to_string()
+    } else {
+        format!("{}...", value.chars().take(64).collect::<String>())
+    }
+}
+
+/// Check a name as Keystone's schemas do: not empty, some non-space character, at most `max` characters.
+pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
+    let why = if name.is_empty() {
+        "should be non-empty"
+    } else if name.chars().all(char::is_whitespace) {
+        "does not match '[\\S]+'"
+    } else if name.chars().count() > max {
+        "is too long"
+    } else {
+        return Ok(());
+    };
+    let v = shown(name);
+    Err(ApiError::validation(format!(
+        "name. Value: {v}. '{v}' {why}"
+    )))
+}
+
+/// Check a description: at most `max_chars` characters (when given) and [`DESCRIPTION_MAX_BYTES`] bytes.
+pub fn check_description(
+    description: Option<&str>,
+    max_chars: Option<usize>,
+) -> Result<(), ApiError> {
+    let Some(d) = description else {
+        return Ok(());
+    };
+    if d.len() > DESCRIPTION_MAX_BYTES || max_chars.is_some_and(|m| d.chars().count() > m) {
+        let v = shown(d);
         return Err(ApiError::validation(format!(
-            "{entity}. Value: '{name}'. 'name' must not be empty"
+            "description. Value: {v}. '{v}' is too long"
         )));
     }
-    if name.chars().count() > 255 {
+    Ok(())
+}
+
+/// Check another bounded string field (an id, a type, a URL) the same way.
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.chars().count() > max {
+        let v = shown(value);
         return Err(ApiError::validation(format!(
-            "{entity}. '{name}' is too long"
+            "{field}. Value: {v}. '{v}' is too long"
         )));
     }
     Ok(())

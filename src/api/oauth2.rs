@@ -34,7 +34,16 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let outcome = issue(&state, source, &headers, cert.as_deref(), body).await;
+    let mut claimed = None;
+    let outcome = issue(
+        &state,
+        source,
+        &headers,
+        cert.as_deref(),
+        body,
+        &mut claimed,
+    )
+    .await;
     let label = match &outcome {
         Ok(_) => "success",
         Err(e) => e.code().1,
@@ -48,7 +57,13 @@ async fn token(
         .inc();
     match outcome {
         Ok(resp) => resp,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut resp = e.into_response();
+            if let Some(id) = claimed {
+                resp.extensions_mut().insert(crate::http::AuthSubject(id));
+            }
+            resp
+        }
     }
 }
 
@@ -179,8 +194,10 @@ async fn issue(
     headers: &HeaderMap,
     cert: Option<&ClientCert>,
     body: Result<Bytes, BytesRejection>,
+    claimed: &mut Option<String>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(state, headers, body)?;
+    *claimed = crate::oauth2::claimed_client(headers, &form);
     check_grant(&form)?;
     let (cred, user) = authenticate(state, source, headers, cert, &form).await?;
 

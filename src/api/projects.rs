@@ -1,7 +1,8 @@
 //! `/v3/projects`: projects and their tags.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use entity::{assignment, project, project_tag};
@@ -153,6 +154,21 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let p = load(&state, &id).await;
+    if matches!(p, Err(ApiError::NotFound(_))) {
+        if let Some(d) = crate::api::domains::find(&state, &id).await? {
+            enforce(
+                "identity:get_domain",
+                &c,
+                Target {
+                    domain_id: Some(&id),
+                    ..Default::default()
+                },
+            )?;
+            return Ok(Json(
+                json!({"project": crate::api::domains::render_as_project(&state, &d)}),
+            ));
+        }
+    }
     let domain = p.as_ref().ok().map(|p| p.domain_id.clone());
     enforce(
         "identity:get_project",
@@ -187,13 +203,51 @@ struct ProjectWrapper {
     project: ProjectBody,
 }
 
-fn check_tag_name(tag: &str) -> ApiResult<()> {
-    if tag.is_empty() || tag.chars().count() > 255 || tag.contains('/') || tag.contains(',') {
+/// Keystone's tag schema: 1 to 255 characters, no '/' or ','.
+fn check_tag_name(field: &str, tag: &str) -> ApiResult<()> {
+    let why = if tag.is_empty() {
+        Some("should be non-empty".to_string())
+    } else if tag.chars().count() > 255 {
+        Some("is too long".to_string())
+    } else if tag.contains('/') || tag.contains(',') {
+        Some("does not match '^[^,/]*$'".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(ApiError::validation(format!(
+            "{field}. Value: {tag}. '{tag}' {why}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Keystone's tag list schema: valid tags, at most [`MAX_TAGS`], no repeats.
+fn check_tags(tags: &[String]) -> ApiResult<()> {
+    for (i, t) in tags.iter().enumerate() {
+        check_tag_name(&i.to_string(), t)?;
+    }
+    if tags.len() > MAX_TAGS {
         return Err(ApiError::validation(format!(
-            "project.tags. Value: '{tag}'. Tags must be 1 to 255 characters without '/' or ','"
+            "tags. A project may have at most {MAX_TAGS} tags; {} were given",
+            tags.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = tags.iter().find(|t| !seen.insert(t.as_str())) {
+        return Err(ApiError::validation(format!(
+            "tags. '{dup}' appears more than once: tags must be unique"
         )));
     }
     Ok(())
+}
+
+/// Most tags a project may carry (Keystone's schema).
+const MAX_TAGS: usize = 80;
+
+/// The tag list as Keystone answers it: `{"links": {...}, "tags": [...]}`.
+fn tags_body(state: &AppState, id: &str, tags: Vec<String>) -> Value {
+    json!({"links": crate::api::links(state, &format!("projects/{id}/tags")), "tags": tags})
 }
 
 async fn create(
@@ -203,14 +257,13 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.project;
     if b.is_domain == Some(true) {
-        return Err(ApiError::BadRequest(
-            "Creating domains as projects is not supported; use /v3/domains.".into(),
-        ));
+        return create_acting_domain(&state, &c, b).await;
     }
     let name = b
         .name
         .ok_or_else(|| ApiError::validation("project. 'name' is a required property"))?;
-    check_name("project", &name)?;
+    check_name(&name, crate::api::PROJECT_NAME_MAX)?;
+    crate::api::check_description(b.description.clone().flatten().as_deref(), None)?;
     let mut parent = b.parent_id.flatten();
     let domain_id = match (&b.domain_id, &parent) {
         (Some(d), _) => d.clone(),
@@ -243,9 +296,7 @@ async fn create(
         }
     }
     let tags = b.tags.unwrap_or_default();
-    for t in &tags {
-        check_tag_name(t)?;
-    }
+    check_tags(&tags)?;
     let row = project::ActiveModel {
         id: Set(new_id()),
         name: Set(name.clone()),
@@ -278,13 +329,67 @@ async fn create(
     ))
 }
 
+/// `POST /v3/projects` with `is_domain`: a domain, answered in project form (Keystone keeps domains as projects
+/// acting as domains; Lintel keeps them in their own table and shows both forms).
+async fn create_acting_domain(
+    state: &AppState,
+    c: &crate::auth::Validated,
+    b: ProjectBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if b.domain_id.is_some() || b.parent_id.flatten().is_some() {
+        return Err(ApiError::BadRequest(
+            "only root projects are allowed to act as domains.".into(),
+        ));
+    }
+    let name = b.name.clone().unwrap_or_default();
+    let created = crate::api::domains::create_domain(
+        state,
+        c,
+        b.name,
+        b.description.flatten(),
+        b.enabled,
+    )
+    .await
+    .map_err(|e| match e {
+        ApiError::Conflict(_) => ApiError::Conflict(format!(
+            "Conflict occurred attempting to store project - it is not permitted to have two projects acting as \
+             domains with the same name: {name}."
+        )),
+        other => other,
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": crate::api::domains::render_as_project(state, &created)})),
+    ))
+}
+
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProjectWrapper>,
 ) -> ApiResult<Json<Value>> {
-    let p = load(&state, &id).await?;
+    let p = match load(&state, &id).await {
+        Err(ApiError::NotFound(m)) => {
+            if crate::api::domains::find(&state, &id).await?.is_none() {
+                return Err(ApiError::NotFound(m));
+            }
+            let b = body.project;
+            let d = crate::api::domains::update_domain(
+                &state,
+                &c,
+                &id,
+                b.name,
+                b.description,
+                b.enabled,
+            )
+            .await?;
+            return Ok(Json(
+                json!({"project": crate::api::domains::render_as_project(&state, &d)}),
+            ));
+        }
+        other => other?,
+    };
     enforce(
         "identity:update_project",
         &c,
@@ -302,10 +407,11 @@ async fn update(
     let mut events = Vec::new();
     let mut row: project::ActiveModel = p.clone().into();
     if let Some(n) = b.name {
-        check_name("project", &n)?;
+        check_name(&n, crate::api::PROJECT_NAME_MAX)?;
         row.name = Set(n);
     }
     if let Some(d) = b.description {
+        crate::api::check_description(d.as_deref(), None)?;
         row.description = Set(d);
     }
     if let Some(e) = b.enabled {
@@ -323,9 +429,7 @@ async fn update(
         Err(e) => return Err(e.into()),
     };
     if let Some(tags) = &b.tags {
-        for t in tags {
-            check_tag_name(t)?;
-        }
+        check_tags(tags)?;
         project_tag::Entity::delete_many()
             .filter(project_tag::Column::ProjectId.eq(id.as_str()))
             .exec(&*txn)
@@ -382,7 +486,16 @@ async fn remove(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let p = load(&state, &id).await?;
+    let p = match load(&state, &id).await {
+        Err(ApiError::NotFound(m)) => {
+            if crate::api::domains::find(&state, &id).await?.is_none() {
+                return Err(ApiError::NotFound(m));
+            }
+            crate::api::domains::delete_domain(&state, &c, &id).await?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        other => other?,
+    };
     enforce(
         "identity:delete_project",
         &c,
@@ -420,7 +533,7 @@ async fn list_tags(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     tag_target(&state, &c, &id, "identity:list_project_tags").await?;
-    Ok(Json(json!({"tags": tags_of(&state, &id).await?})))
+    Ok(Json(tags_body(&state, &id, tags_of(&state, &id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -435,23 +548,13 @@ async fn replace_tags(
     JsonBody(body): JsonBody<TagsBody>,
 ) -> ApiResult<Json<Value>> {
     tag_target(&state, &c, &id, "identity:update_project_tags").await?;
-    for t in &body.tags {
-        check_tag_name(t)?;
-    }
-    if body.tags.len() > 80 {
-        return Err(ApiError::BadRequest(
-            "A project may have at most 80 tags.".into(),
-        ));
-    }
+    check_tags(&body.tags)?;
     let txn = state.db.write().await?;
     project_tag::Entity::delete_many()
         .filter(project_tag::Column::ProjectId.eq(id.as_str()))
         .exec(&*txn)
         .await?;
-    let mut unique = body.tags.clone();
-    unique.sort();
-    unique.dedup();
-    for t in &unique {
+    for t in &body.tags {
         project_tag::ActiveModel {
             project_id: Set(id.clone()),
             name: Set(t.clone()),
@@ -460,7 +563,7 @@ async fn replace_tags(
         .await?;
     }
     txn.commit().await?;
-    Ok(Json(json!({"tags": tags_of(&state, &id).await?})))
+    Ok(Json(tags_body(&state, &id, body.tags)))
 }
 
 async fn clear_tags(
@@ -478,6 +581,7 @@ async fn clear_tags(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET`/`HEAD`: 204 when the project has the tag.
 async fn check_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
@@ -491,37 +595,45 @@ async fn check_tag(
     }
 }
 
+/// `PUT`: 201 with an empty body and the tag's `Location`, as Keystone; a tag already there is a repeat (400),
+/// as Keystone's schema sees it.
 async fn add_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Response> {
     tag_target(&state, &c, &id, "identity:create_project_tag").await?;
-    check_tag_name(&tag)?;
-    let existing = tags_of(&state, &id).await?;
-    if !existing.contains(&tag) {
-        if existing.len() >= 80 {
-            return Err(ApiError::BadRequest(
-                "A project may have at most 80 tags.".into(),
-            ));
+    check_tag_name("tag", &tag)?;
+    let mut tags = tags_of(&state, &id).await?;
+    tags.push(tag.clone());
+    check_tags(&tags)?;
+    let txn = state.db.write().await?;
+    let insert = project_tag::ActiveModel {
+        project_id: Set(id.clone()),
+        name: Set(tag.clone()),
+    }
+    .insert(&*txn)
+    .await;
+    match insert {
+        Ok(_) => txn.commit().await?,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::validation(format!(
+                "tags. '{tag}' appears more than once: tags must be unique"
+            )))
         }
-        let txn = state.db.write().await?;
-        let insert = project_tag::ActiveModel {
-            project_id: Set(id.clone()),
-            name: Set(tag.clone()),
+        Err(e) => return Err(e.into()),
+    }
+    let mut resp = StatusCode::CREATED.into_response();
+    if let Ok(mut url) = url::Url::parse(&state.config.v3_url()) {
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty()
+                .extend(["projects", id.as_str(), "tags", tag.as_str()]);
         }
-        .insert(&*txn)
-        .await;
-        match insert {
-            Ok(_) => txn.commit().await?,
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
+        if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+            resp.headers_mut().insert(header::LOCATION, v);
         }
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"tags": tags_of(&state, &id).await?})),
-    ))
+    Ok(resp)
 }
 
 async fn remove_tag(

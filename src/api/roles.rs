@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
             "/v3/roles/{role_id}/implies/{implied_id}",
             put(add_implied)
                 .get(get_implied)
-                .head(get_implied)
+                .head(check_implied)
                 .delete(remove_implied),
         )
         .route("/v3/role_inferences", get(inferences))
@@ -141,7 +141,11 @@ async fn create(
     let name = b
         .name
         .ok_or_else(|| ApiError::validation("role. 'name' is a required property"))?;
-    check_name("role", &name)?;
+    check_name(&name, crate::api::NAME_MAX)?;
+    crate::api::check_description(
+        b.description.clone().flatten().as_deref(),
+        Some(crate::api::SHORT_DESCRIPTION_MAX),
+    )?;
     let domain_id = b.domain_id.flatten();
     if let Some(d) = &domain_id {
         crate::api::domains::load(&state, d).await?;
@@ -199,13 +203,14 @@ async fn update(
     }
     let mut row: role::ActiveModel = r.clone().into();
     if let Some(n) = b.name {
-        check_name("role", &n)?;
+        check_name(&n, crate::api::NAME_MAX)?;
         if name_taken(&state, &n, r.domain_id.as_deref(), Some(&id)).await? {
             return Err(ApiError::duplicate("role", "name", &n));
         }
         row.name = Set(n);
     }
     if let Some(d) = b.description {
+        crate::api::check_description(d.as_deref(), Some(crate::api::SHORT_DESCRIPTION_MAX))?;
         row.description = Set(d);
     }
     if let Some(o) = new_options {
@@ -303,6 +308,13 @@ async fn add_implied(
     if prior == implied {
         return Err(ApiError::BadRequest("A role cannot imply itself.".into()));
     }
+    // Keystone's rules: nothing implies a prohibited role ([assignment] prohibited_implied_role, default admin),
+    // and a global role never implies a domain-specific one (a domain's role would leak into every domain).
+    if i.name == "admin" || (p.domain_id.is_none() && i.domain_id.is_some()) {
+        return Err(ApiError::Forbidden(format!(
+            "{implied} cannot be an implied roles."
+        )));
+    }
     let txn = state.db.write().await?;
     let row = implied_role::ActiveModel {
         prior_role_id: Set(prior),
@@ -310,7 +322,11 @@ async fn add_implied(
     };
     match row.insert(&*txn).await {
         Ok(_) => txn.commit().await?,
-        Err(e) if is_unique_violation(&e) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict(
+                "Conflict occurred attempting to store implied_role - Duplicate entry.".into(),
+            ))
+        }
         Err(e) => return Err(e.into()),
     }
     state.view.forget_authorizations();
@@ -327,8 +343,23 @@ async fn get_implied(
     implied_role::Entity::find_by_id((prior.clone(), implied.clone()))
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
     Ok(Json(inference(&state, &p, &i)))
+}
+
+/// `HEAD`: 204 when the rule exists (Keystone answers the check call without a body).
+async fn check_implied(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((prior, implied)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    enforce("identity:check_implied_role", &c, Target::default())?;
+    pair(&state, &prior, &implied).await?;
+    implied_role::Entity::find_by_id((prior.clone(), implied.clone()))
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove_implied(
@@ -340,7 +371,7 @@ async fn remove_implied(
     let row = implied_role::Entity::find_by_id((prior.clone(), implied.clone()))
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
     // Tokens whose roles came through this rule carry the implied role: revoke those.
     let event = Event::now(RevKey::Role(implied));
     let txn = state.db.write().await?;

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use entity::{assignment, user};
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
 use crate::error::{ApiError, ApiResult};
 use crate::hashing::Secret;
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
@@ -166,7 +167,7 @@ async fn create(
     let name = b
         .name
         .ok_or_else(|| ApiError::validation("user. 'name' is a required property"))?;
-    check_name("user", &name)?;
+    check_name(&name, crate::api::NAME_MAX)?;
     let domain_id = b.domain_id.unwrap_or_else(|| c.user_domain.id.clone());
     enforce(
         "identity:create_user",
@@ -235,7 +236,7 @@ async fn update(
     let mut events = Vec::new();
     let mut row: user::ActiveModel = u.clone().into();
     if let Some(n) = b.name {
-        check_name("user", &n)?;
+        check_name(&n, crate::api::NAME_MAX)?;
         row.name = Set(n);
     }
     if let Some(e) = b.enabled {
@@ -321,30 +322,30 @@ struct PasswordWrapper {
     user: PasswordChange,
 }
 
+/// A user changes their own password. As in Keystone, the original password is the proof and no token is
+/// needed (so a user whose password expired can still change it); wrong originals count towards lockout and
+/// throttling exactly as failed logins do.
 async fn change_password(
     State(state): State<AppState>,
-    Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PasswordWrapper>,
-) -> ApiResult<StatusCode> {
-    enforce(
-        "identity:change_password",
-        &c,
-        Target {
-            user_id: Some(&id),
-            ..Default::default()
-        },
-    )?;
-    let u = load(&state, &id).await?;
-    let ok = match &u.password_hash {
-        Some(h) => state.hasher.verify(&body.user.original_password, h).await?,
-        None => false,
+) -> ApiResult<Response> {
+    crate::api::check_len("user_id", &id, 64)?;
+    let proof = crate::auth::PasswordUser {
+        id: Some(id.clone()),
+        name: None,
+        domain: None,
+        password: Some(body.user.original_password),
     };
-    if !ok {
-        return Err(ApiError::unauthorized_msg(
-            "The request you have made requires authentication.",
-        ));
-    }
+    let u = match crate::auth::check_password(&state, &proof, source, true).await {
+        Ok(u) => u,
+        Err(e) => {
+            let mut resp = e.into_response();
+            resp.extensions_mut().insert(crate::http::AuthSubject(id));
+            return Ok(resp);
+        }
+    };
     let hash = state.hasher.hash(&body.user.password).await?;
     let event = Event::now(RevKey::User(id.clone()));
     let txn = state.db.write().await?;
@@ -356,7 +357,7 @@ async fn change_password(
     txn.commit().await?;
     state.view.forget_user(&id);
     state.revoked(&[event]);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn projects(

@@ -16,6 +16,12 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     let started = Instant::now();
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let method = req.method().clone();
+    let source = crate::http::SourceAddr::of(
+        req.headers(),
+        req.extensions(),
+        state.config.trust_proxy_headers,
+    )
+    .0;
     let mut resp = next.run(req).await;
     let route = resp
         .extensions()
@@ -89,13 +95,20 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
         }
         _ => {}
     }
+    let subject = resp
+        .extensions()
+        .get::<crate::http::AuthSubject>()
+        .map(|s| s.0.as_str());
+    let source = source.map(tracing::field::display);
     tracing::info!(
         target: "lintel::access",
         request_id = %request_id,
+        source,
         method = %method,
         route = %route,
         status = status.as_u16(),
         latency_us = elapsed.as_micros() as u64,
+        subject,
     );
     resp
 }

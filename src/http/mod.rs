@@ -90,6 +90,32 @@ impl<S: Sync> FromRequestParts<S> for PeerCert {
 /// The client's address: the connection's peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
 pub struct SourceAddr(pub Option<std::net::IpAddr>);
 
+/// Who a failed authentication claimed to be (a client id or user name), for the access log line.
+#[derive(Clone, Debug)]
+pub struct AuthSubject(pub String);
+
+impl SourceAddr {
+    /// The source of a request: the first `X-Forwarded-For` address when the proxy is trusted, else the peer.
+    pub fn of(
+        parts_headers: &HeaderMap,
+        extensions: &axum::http::Extensions,
+        trust_proxy: bool,
+    ) -> SourceAddr {
+        if trust_proxy {
+            if let Some(ip) = parts_headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|f| f.split(',').next())
+                .and_then(|ip| ip.trim().parse().ok())
+            {
+                return SourceAddr(Some(ip));
+            }
+        }
+        let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        SourceAddr(peer.map(|c| c.0.ip()))
+    }
+}
+
 impl FromRequestParts<AppState> for SourceAddr {
     type Rejection = std::convert::Infallible;
 
@@ -97,22 +123,11 @@ impl FromRequestParts<AppState> for SourceAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.config.trust_proxy_headers {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
-            if let Some(ip) = forwarded
-                .and_then(|f| f.split(',').next())
-                .and_then(|ip| ip.trim().parse().ok())
-            {
-                return Ok(SourceAddr(Some(ip)));
-            }
-        }
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(SourceAddr(peer.map(|c| c.0.ip())))
+        Ok(SourceAddr::of(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_proxy_headers,
+        ))
     }
 }
 

@@ -292,7 +292,11 @@ async fn project_tags_and_implied_roles() {
             Some(json!({"tags": ["b", "a"]})),
         )
         .await;
-    assert_eq!(tags["tags"], json!(["a", "b"]));
+    assert_eq!(
+        tags["tags"],
+        json!(["b", "a"]),
+        "echoed as sent, as Keystone does"
+    );
     assert_eq!(
         s.call(
             Method::PUT,
@@ -352,7 +356,8 @@ async fn project_tags_and_implied_roles() {
         )
         .await
         .0,
-        StatusCode::OK
+        StatusCode::NO_CONTENT,
+        "the check call answers 204, as Keystone"
     );
     let (_, _, listed) = s
         .call(
