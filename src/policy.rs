@@ -90,8 +90,6 @@ pub fn enforce(rule: &str, c: &Validated, t: Target<'_>) -> ApiResult<()> {
                 || (domain_role(c, "manager", &t)
                     && t.role_name.is_some_and(|r| MANAGER_GRANTABLE.contains(&r)))
         }
-        // Self-service.
-        "change_password" => is_self(c, &t),
         // Roles and the catalog: read by readers and managers, written by admins.
         "list_roles"
         | "get_role"

@@ -21,7 +21,13 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/regions", get(list_regions).post(create_region))
-        .route("/v3/regions/{id}", get(show_region).delete(delete_region))
+        .route(
+            "/v3/regions/{id}",
+            get(show_region)
+                .put(put_region)
+                .patch(update_region)
+                .delete(delete_region),
+        )
         .route("/v3/services", get(list_services).post(create_service))
         .route(
             "/v3/services/{id}",
@@ -53,12 +59,23 @@ fn render_endpoint(state: &AppState, e: &endpoint::Model) -> Value {
            "service_id": e.service_id, "enabled": e.enabled, "links": crate::api::links(state, &format!("endpoints/{}", e.id))})
 }
 
-async fn list_regions(State(state): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+#[derive(Deserialize)]
+struct RegionFilters {
+    parent_region_id: Option<String>,
+}
+
+async fn list_regions(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Query(f): Query<RegionFilters>,
+) -> ApiResult<Json<Value>> {
     enforce("identity:list_regions", &c, Target::default())?;
-    let rows = region::Entity::find()
-        .order_by_asc(region::Column::Id)
-        .all(&state.db.conn)
-        .await?;
+    let mut q = region::Entity::find().order_by_asc(region::Column::Id);
+    if let Some(p) = &f.parent_region_id {
+        crate::api::check_len("parent_region_id", p, 255)?;
+        q = q.filter(region::Column::ParentRegionId.eq(p.as_str()));
+    }
+    let rows = q.all(&state.db.conn).await?;
     Ok(Json(list(
         &state,
         "regions",
@@ -97,9 +114,34 @@ async fn create_region(
     Caller(c): Caller,
     JsonBody(body): JsonBody<RegionWrapper>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    enforce("identity:create_region", &c, Target::default())?;
+    let mut b = body.region;
+    let id = b.id.take().filter(|i| !i.is_empty()).unwrap_or_else(new_id);
+    insert_region(&state, &c, id, b).await
+}
+
+/// `PUT /v3/regions/{id}`: create a region with the id in the path (an id in the body must match it).
+async fn put_region(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RegionWrapper>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.region;
-    let id = b.id.unwrap_or_else(new_id);
+    if b.id.as_ref().is_some_and(|given| *given != id) {
+        return Err(ApiError::BadRequest(
+            "The region id in the body does not match the one in the URL.".into(),
+        ));
+    }
+    insert_region(&state, &c, id, b).await
+}
+
+async fn insert_region(
+    state: &AppState,
+    c: &crate::auth::Validated,
+    id: String,
+    b: RegionBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    enforce("identity:create_region", c, Target::default())?;
     crate::api::check_len("id", &id, 255)?;
     crate::api::check_description(
         b.description.as_deref(),
@@ -126,8 +168,69 @@ async fn create_region(
     txn.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"region": render_region(&state, &created)})),
+        Json(json!({"region": render_region(state, &created)})),
     ))
+}
+
+#[derive(Deserialize)]
+struct RegionPatch {
+    description: Option<Option<String>>,
+    parent_region_id: Option<Option<String>>,
+}
+
+#[derive(Deserialize)]
+struct RegionPatchWrapper {
+    region: RegionPatch,
+}
+
+/// `PATCH /v3/regions/{id}`: description and parent (never itself, never one of its descendants).
+async fn update_region(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RegionPatchWrapper>,
+) -> ApiResult<Json<Value>> {
+    enforce("identity:update_region", &c, Target::default())?;
+    let r = region::Entity::find_by_id(id.as_str())
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Region", &id))?;
+    let b = body.region;
+    let mut row: region::ActiveModel = r.into();
+    if let Some(d) = b.description {
+        crate::api::check_description(d.as_deref(), Some(crate::api::SHORT_DESCRIPTION_MAX))?;
+        row.description = Set(d);
+    }
+    if let Some(parent) = b.parent_region_id {
+        if let Some(p) = &parent {
+            crate::api::check_len("parent_region_id", p, 255)?;
+            // Walk up from the new parent: meeting this region would make a cycle. Bounded by the depth.
+            let mut cursor = Some(p.clone());
+            let mut steps = 0;
+            while let Some(cur) = cursor {
+                if cur == id {
+                    return Err(ApiError::BadRequest(format!(
+                        "Circular reference or a repeated entry found in region tree - {id}."
+                    )));
+                }
+                steps += 1;
+                if steps > 1000 {
+                    break;
+                }
+                cursor = region::Entity::find_by_id(cur.as_str())
+                    .one(&state.db.conn)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("Region", &cur))?
+                    .parent_region_id;
+            }
+        }
+        row.parent_region_id = Set(parent);
+    }
+    let txn = state.db.write().await?;
+    let updated = row.update(&*txn).await?;
+    txn.commit().await?;
+    state.view.forget_catalog();
+    Ok(Json(json!({"region": render_region(&state, &updated)})))
 }
 
 async fn delete_region(
@@ -399,13 +502,7 @@ async fn create_endpoint(
     check_interface(&interface)?;
     crate::api::check_len("url", &url, URL_MAX)?;
     load_service(&state, &service_id).await?;
-    let region_id = b.region_id.or(b.region);
-    if let Some(r) = &region_id {
-        region::Entity::find_by_id(r.as_str())
-            .one(&state.db.conn)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Region", r))?;
-    }
+    let region_id = endpoint_region(&state, b.region_id, b.region).await?;
     let row = endpoint::ActiveModel {
         id: Set(new_id()),
         service_id: Set(service_id),
@@ -422,6 +519,44 @@ async fn create_endpoint(
         StatusCode::CREATED,
         Json(json!({"endpoint": render_endpoint(&state, &created)})),
     ))
+}
+
+/// The region an endpoint names: `region_id` must exist; the legacy `region` (v2-era clients) names a region that
+/// is created when missing, as Keystone does.
+async fn endpoint_region(
+    state: &AppState,
+    region_id: Option<String>,
+    legacy: Option<String>,
+) -> ApiResult<Option<String>> {
+    let (id, create) = match (region_id, legacy) {
+        (Some(r), _) => (r, false),
+        (None, Some(r)) => (r, true),
+        (None, None) => return Ok(None),
+    };
+    crate::api::check_len("region_id", &id, 255)?;
+    let found = region::Entity::find_by_id(id.as_str())
+        .one(&state.db.conn)
+        .await?;
+    if found.is_some() {
+        return Ok(Some(id));
+    }
+    if !create {
+        return Err(ApiError::not_found("Region", &id));
+    }
+    let region = region::ActiveModel {
+        id: Set(id.clone()),
+        description: Set(None),
+        parent_region_id: Set(None),
+    };
+    // In a transaction of its own: a region created meanwhile by another request is as good, and a failed insert
+    // must not abort the endpoint's transaction (PostgreSQL would).
+    let txn = state.db.write().await?;
+    match region.insert(&*txn).await {
+        Ok(_) => txn.commit().await?,
+        Err(e) if is_unique_violation(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Some(id))
 }
 
 async fn update_endpoint(
@@ -446,8 +581,8 @@ async fn update_endpoint(
         load_service(&state, &s).await?;
         row.service_id = Set(s);
     }
-    if let Some(r) = b.region_id.or(b.region) {
-        row.region_id = Set(Some(r));
+    if b.region_id.is_some() || b.region.is_some() {
+        row.region_id = Set(endpoint_region(&state, b.region_id, b.region).await?);
     }
     if let Some(en) = b.enabled {
         row.enabled = Set(en);

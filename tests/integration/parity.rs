@@ -523,3 +523,98 @@ async fn a_json_body_on_the_token_endpoint_names_the_form_content_type() {
     let _ = ADMIN_PASSWORD;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn regions_by_id_update_filter_and_legacy_endpoint_regions() {
+    for backend in crate::common::backends() {
+        let s = TestServer::start(backend).await;
+        let t = s.admin_token().await;
+        // PUT creates a region with the id of the URL.
+        let (status, _, body) = s
+            .call(
+                Method::PUT,
+                "/v3/regions/north",
+                Some(&t),
+                Some(json!({"region": {"description": "n"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{backend}: {body}");
+        assert_eq!(body["region"]["id"], "north");
+        let (status, _, _) = s
+            .call(
+                Method::PUT,
+                "/v3/regions/north",
+                Some(&t),
+                Some(json!({"region": {}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (_, child) = post(
+            &s,
+            &t,
+            "/v3/regions",
+            json!({"region": {"parent_region_id": "north"}}),
+        )
+        .await;
+        let child = child["region"]["id"].as_str().unwrap().to_string();
+        // Filter by parent.
+        let (_, _, listed) = s
+            .call(
+                Method::GET,
+                "/v3/regions?parent_region_id=north",
+                Some(&t),
+                None,
+            )
+            .await;
+        let ids: Vec<&str> = listed["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec![child.as_str()]);
+        // PATCH: description; a parent that would make a cycle is refused.
+        let (status, _, body) = s
+            .call(
+                Method::PATCH,
+                "/v3/regions/north",
+                Some(&t),
+                Some(json!({"region": {"description": "nord"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["region"]["description"], "nord");
+        let (status, _, _) = s
+            .call(
+                Method::PATCH,
+                "/v3/regions/north",
+                Some(&t),
+                Some(json!({"region": {"parent_region_id": child}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // An endpoint naming an unknown region by the legacy `region` creates it; `region_id` must exist.
+        let (_, svc) = post(
+            &s,
+            &t,
+            "/v3/services",
+            json!({"service": {"type": "compute"}}),
+        )
+        .await;
+        let svc = svc["service"]["id"].as_str().unwrap();
+        let ep = |key: &str, region: &str| {
+            json!({"endpoint": {"service_id": svc, "interface": "public",
+            "url": "https://compute.example.com", key: region}})
+        };
+        let (status, body) = post(&s, &t, "/v3/endpoints", ep("region_id", "nowhere")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, body) = post(&s, &t, "/v3/endpoints", ep("region", "east")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["endpoint"]["region_id"], "east");
+        let (status, _, _) = s
+            .call(Method::GET, "/v3/regions/east", Some(&t), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        s.stop().await;
+    }
+}
