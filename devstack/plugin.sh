@@ -16,7 +16,10 @@
 #              Devstack only creates its accounts (service project, demo users, nova/glance/... service
 #              users) when Keystone is enabled, and stack.sh needs an identity service between "install"
 #              and "post-config" (init_placement creates placement's service user there). So in replace
-#              mode Lintel must answer by the end of "install", and the plugin creates devstack's accounts.
+#              mode Lintel must answer by the end of "install", and the plugin creates devstack's accounts
+#              (starting devstack's TLS proxy first, which stack.sh itself starts only after "install").
+# Every "stack" phase first checks that clients will reach Lintel over HTTPS (check_lintel_https), so a
+# local.conf without tls-proxy fails in "pre-install", before the build. See "HTTPS" in README.md.
 
 # Save trace setting
 _XTRACE_LINTEL=$(set +o | grep xtrace)
@@ -25,6 +28,24 @@ set -o xtrace
 
 # Functions
 # ---------
+
+# check_lintel_https - stop stack.sh, before anything is built, when clients would reach Lintel over plain
+# HTTP, where its OAuth 2.0 token endpoint refuses every request (settings: LINTEL_SCHEME); only warn with
+# LINTEL_ALLOW_PLAIN_HTTP=True
+function check_lintel_https {
+    if [[ "$LINTEL_SCHEME" == "https" ]]; then
+        return 0
+    fi
+    if [[ "$LINTEL_ALLOW_PLAIN_HTTP" == "True" ]]; then
+        warn $LINENO "Lintel is served over plain HTTP at $LINTEL_PUBLIC_URL (LINTEL_ALLOW_PLAIN_HTTP=True): its OAuth 2.0 token endpoint (/v3/OS-OAUTH2/token) will refuse every request; the rest of the /v3 API works, unencrypted"
+        return 0
+    fi
+    local fix="add 'enable_service tls-proxy' to local.conf (devstack's TLS proxy then serves https://$SERVICE_HOST$LINTEL_URL_PATH)"
+    if [[ "$LINTEL_MODE" == "alongside" ]]; then
+        fix+=", or set LINTEL_USE_APACHE=False (Lintel then serves HTTPS itself at https://$SERVICE_HOST:$LINTEL_PORT)"
+    fi
+    die $LINENO "Lintel's OAuth 2.0 token endpoint requires HTTPS, but devstack's tls-proxy service is not enabled, so Lintel would be served over plain HTTP at $LINTEL_PUBLIC_URL. To fix it, $fix. To go on without OAuth 2.0, set LINTEL_ALLOW_PLAIN_HTTP=True."
+}
 
 # install_lintel_toolchain - rustup and the toolchain that builds Lintel (skipped with a prebuilt LINTEL_BIN)
 function install_lintel_toolchain {
@@ -81,12 +102,25 @@ function configure_lintel {
         iniset "$LINTEL_CONF" database connection "$LINTEL_DATABASE_CONNECTION"
     fi
     iniset "$LINTEL_CONF" server bind "$LINTEL_BIND"
-    # Devstack's APIs are plain HTTP (tls-proxy, when enabled, terminates TLS in front of Apache).
-    iniset "$LINTEL_CONF" server insecure_http true
     if [[ "$LINTEL_USE_APACHE" == "True" ]]; then
-        # Apache tells Lintel which scheme the client used; Lintel trusts that only when told to.
+        # Apache speaks plain HTTP to Lintel on the loopback (tls-proxy, when enabled, terminates TLS in
+        # front of Apache) and tells it which scheme the client used; Lintel trusts that only when told to.
+        iniset "$LINTEL_CONF" server insecure_http true
         iniset "$LINTEL_CONF" oslo_middleware enable_proxy_headers_parsing true
         _configure_lintel_apache
+    else
+        # Clients reach Lintel directly: it serves HTTPS itself.
+        iniset "$LINTEL_CONF" server insecure_http false
+        if is_service_enabled tls-proxy; then
+            # Devstack's certificate (key, certificate and CA in one file, as tls-proxy's Apache reads it),
+            # signed by the CA that devstack adds to the host's trust store.
+            if [[ ! -r "$DEVSTACK_CERT" ]]; then
+                die $LINENO "tls-proxy is enabled but devstack's certificate $DEVSTACK_CERT is missing"
+            fi
+            iniset "$LINTEL_CONF" tls cert_file "$DEVSTACK_CERT"
+            iniset "$LINTEL_CONF" tls key_file "$DEVSTACK_CERT"
+        fi
+        # Otherwise no [tls] files: Lintel generates a self-signed certificate in $LINTEL_DATA_DIR/tls.
     fi
 
     # Fail here, naming file, section and option, rather than in the unit's log.
@@ -95,15 +129,24 @@ function configure_lintel {
 
 # _configure_lintel_apache - forward $LINTEL_URL_PATH to Lintel, as devstack's uwsgi services are forwarded
 function _configure_lintel_apache {
-    local site
+    local site proto_header
     site=$(apache_site_config_for lintel)
+    # X-Forwarded-Proto is never set to https here: only tls-proxy, which did the TLS, says https.
+    if is_service_enabled tls-proxy; then
+        # tls-proxy (port 443) sets X-Forwarded-Proto: https and forwards to Apache on port 80; a request
+        # made to port 80 directly has no such header and gets http. (setifempty: Apache 2.4.7 or later.)
+        proto_header='RequestHeader setifempty X-Forwarded-Proto "http"'
+    else
+        # Without tls-proxy every request is plain HTTP, whatever the client claims.
+        proto_header='RequestHeader set X-Forwarded-Proto "http"'
+    fi
     # Lintel serves its API under the path of public_endpoint, so the path is forwarded unchanged.
     sudo tee "$site" >/dev/null <<EOF
 # Written by the lintel devstack plugin (LINTEL_MODE=$LINTEL_MODE).
 <Location "$LINTEL_URL_PATH">
     ProxyPass "http://$LINTEL_BIND$LINTEL_URL_PATH" retry=0
     ProxyPassReverse "http://$LINTEL_BIND$LINTEL_URL_PATH"
-    RequestHeader set X-Forwarded-Proto "$SERVICE_PROTOCOL"
+    $proto_header
 </Location>
 EOF
     enable_apache_mod proxy
@@ -133,13 +176,23 @@ function start_lintel {
     run_process lintel "$LINTEL_BIN --config $LINTEL_CONF serve"
     echo "Waiting for Lintel to start..."
     # Straight to Lintel, not through Apache, which would answer 503 for it meanwhile.
-    if ! wait_for_service "$SERVICE_TIMEOUT" "http://$LINTEL_BIND/healthz"; then
+    if ! wait_for_service "$SERVICE_TIMEOUT" "$LINTEL_BACKEND_URL/healthz"; then
         die $LINENO "Lintel did not start; see: journalctl -u devstack@lintel"
+    fi
+    if [[ "$LINTEL_USE_APACHE" != "True" ]] && ! is_service_enabled tls-proxy; then
+        echo "Lintel serves HTTPS at $LINTEL_PUBLIC_URL with a self-signed certificate;" \
+            "clients need: export OS_CACERT=$LINTEL_DATA_DIR/tls/cert.pem"
     fi
 }
 
 # create_lintel_devstack_accounts - in replace mode, what stack.sh does once Keystone is up
 function create_lintel_devstack_accounts {
+    # $KEYSTONE_SERVICE_URI is https with tls-proxy, but stack.sh starts the TLS proxy only after this phase,
+    # just before it would start Keystone. So start it now, with stack.sh's own arguments (its later call
+    # writes the same site again).
+    if is_service_enabled tls-proxy; then
+        start_tls_proxy http-services '*' 443 "$SERVICE_HOST" 80
+    fi
     # stack.sh installs the client right after this phase; the account functions need it now.
     pip_install_gr python-openstackclient
     # As admin, the way stack.sh's clouds.yaml will (not written yet at this point). A subshell, so the
@@ -194,6 +247,9 @@ if is_service_enabled lintel; then
     esac
     if [[ "$LINTEL_MODE" == "replace" && "$LINTEL_USE_APACHE" != "True" ]]; then
         die $LINENO "LINTEL_MODE=replace serves identity at $KEYSTONE_SERVICE_URI through Apache"
+    fi
+    if [[ "$1" == "stack" ]]; then
+        check_lintel_https
     fi
 
     if [[ "$1" == "stack" && "${2:-}" == "pre-install" ]]; then
