@@ -726,27 +726,39 @@ pub fn rules_allow(rules: &[serde_json::Value], service: &str, method: &str, pat
     })
 }
 
+/// Glob matching over path segments, in time linear in the segments for all practical templates (at worst their
+/// product, never exponential): `**` is remembered as the last place to fall back to, as in classic wildcard
+/// matching, instead of trying every split recursively.
 fn path_matches(template: &str, path: &str) -> bool {
-    fn walk(t: &[&str], p: &[&str]) -> bool {
-        match (t.first(), p.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => (0..=p.len()).any(|skip| walk(&t[1..], &p[skip..])),
-            (Some(seg), Some(part)) if *seg == "*" || seg == part => walk(&t[1..], &p[1..]),
-            _ => false,
+    fn segments(s: &str) -> Vec<&str> {
+        s.split('/').filter(|x| !x.is_empty()).collect()
+    }
+    let (t, p) = (segments(template), segments(path));
+    let (mut ti, mut pi) = (0, 0);
+    // After a `**`: where the template goes on, and the first path segment it has not yet swallowed.
+    let mut fallback: Option<(usize, usize)> = None;
+    while pi < p.len() {
+        match t.get(ti) {
+            Some(&"**") => {
+                fallback = Some((ti + 1, pi));
+                ti += 1;
+            }
+            Some(seg) if *seg == "*" || *seg == p[pi] => {
+                ti += 1;
+                pi += 1;
+            }
+            _ => match fallback {
+                // Let the last `**` swallow one more segment and try again from there.
+                Some((after, from)) => {
+                    fallback = Some((after, from + 1));
+                    ti = after;
+                    pi = from + 1;
+                }
+                None => return false,
+            },
         }
     }
-    let split = |s: &str| {
-        s.trim_end_matches('/')
-            .split('/')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    let (t, p) = (split(template), split(path));
-    walk(
-        &t.iter().map(String::as_str).collect::<Vec<_>>(),
-        &p.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
+    t[ti..].iter().all(|seg| *seg == "**")
 }
 
 #[cfg(test)]
@@ -771,5 +783,20 @@ mod tests {
         assert!(path_matches("/v3/**/projects", "/v3/users/abc/projects"));
         assert!(path_matches("/v3/users", "/v3/users/"));
         assert!(!path_matches("/v3/users", "/v3/groups"));
+        assert!(path_matches("/**", "/"));
+        assert!(path_matches("/v3/**/x/**/y", "/v3/a/x/b/c/y"));
+        assert!(!path_matches("/v3/**/x/*/y", "/v3/a/x/b/c/y"));
+        assert!(path_matches("/v3/*/**", "/v3/a"));
+        assert!(!path_matches("/v3/*/*", "/v3/a"));
+    }
+
+    #[test]
+    fn many_double_stars_match_in_bounded_time() {
+        // 130 `**` then a tail that never matches: the old recursive matcher took seconds to forever.
+        let template = format!("{}/nomatch", "/**".repeat(130));
+        // (Finishing at all is the point; the benchmark, not this test, measures speed.)
+        let path = "/a".repeat(2000);
+        assert!(!path_matches(&template, &path));
+        assert!(path_matches(&format!("{}/a", "/**".repeat(130)), &path));
     }
 }

@@ -169,6 +169,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
             for r in items {
                 let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
                 if let Some(id) = field("id") {
+                    check_id_string("id", &id)?;
                     access_rules.push(RuleRef::Id(id));
                     continue;
                 }
@@ -177,6 +178,10 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
                 else {
                     return Err(ApiError::validation(format!("application_credential.access_rules. {r} needs 'service', 'method' and 'path'")));
                 };
+                // Keystone's schema: a service type of at most 64 letters, digits and dashes, a path of at most
+                // 225 characters (which also bounds the work of matching it against every request).
+                check_id_string("service", &service)?;
+                crate::api::check_len("path", &path, ACCESS_RULE_PATH_MAX)?;
                 let method = method.to_ascii_uppercase();
                 if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
                     return Err(ApiError::validation(format!("application_credential.access_rules.method. '{method}' is not a valid method")));
@@ -425,4 +430,23 @@ async fn remove_rule(
     }
     credential::delete_rule(&state, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Longest access rule path (Keystone's schema).
+const ACCESS_RULE_PATH_MAX: usize = 225;
+
+/// Keystone's `id_string`: 1 to 64 letters, digits, dashes (and underscores, for ids).
+fn check_id_string(field: &str, value: &str) -> Result<(), ApiError> {
+    crate::api::check_len(field, value, 64)?;
+    if value.is_empty()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::validation(format!(
+            "application_credential.access_rules.{field}. '{}' does not match '^[a-zA-Z0-9-_]+$'",
+            value.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(())
 }

@@ -416,3 +416,27 @@ fn first_start_registers_public_and_internal_identity_endpoints() {
     assert_eq!(interfaces, vec!["internal", "public"]);
     stop(child);
 }
+
+#[test]
+fn the_test_command_explains_itself_without_running_anything() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let started = Instant::now();
+    let out = Command::new(format!("{repo}/scripts/test.sh"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "--help runs no test"
+    );
+    let help = String::from_utf8_lossy(&out.stdout);
+    for part in ["--rust", "--clients", "--tempest", "--backend", "python3"] {
+        assert!(help.contains(part), "{part} missing from: {help}");
+    }
+    let out = Command::new(format!("{repo}/scripts/test.sh"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -618,3 +618,53 @@ async fn regions_by_id_update_filter_and_legacy_endpoint_regions() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn access_rules_have_keystones_bounds() {
+    let s = TestServer::start("sqlite").await;
+    let t = s.admin_token().await;
+    let rule = |service: &str, path: &str| {
+        json!({"name": format!("ar-{service}-{}", path.len()),
+            "access_rules": [{"service": service, "method": "GET", "path": path}]})
+    };
+    let (status, body) = s
+        .create_admin_credential(&t, rule("identity", &format!("/{}", "a".repeat(224))))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "225 characters: {body}");
+    for (service, path) in [
+        ("identity".to_string(), format!("/{}", "a".repeat(225))),
+        ("identity".to_string(), "/**".repeat(100)),
+        ("i".repeat(65), "/v3".to_string()),
+        ("ident ity".to_string(), "/v3".to_string()),
+    ] {
+        let (status, body) = s.create_admin_credential(&t, rule(&service, &path)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{service} {path}: {body}");
+        assert!(message(&body).len() < 500, "bounded echo: {body}");
+    }
+    // A template full of `**` that cannot match refuses a request at once (the old matcher took seconds to
+    // forever, on the async runtime).
+    let (status, cred) = s
+        .create_admin_credential(
+            &t,
+            rule("identity", &format!("{}/nomatch", "/**".repeat(70))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cred}");
+    let auth = json!({"auth": {"identity": {"methods": ["application_credential"],
+        "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}});
+    let (status, headers, body) = s
+        .call(Method::POST, "/v3/auth/tokens", None, Some(auth))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = headers["x-subject-token"].to_str().unwrap().to_string();
+    let deep = format!("/v3/users{}", "/a".repeat(60));
+    let (status, _, _) = s.call(Method::GET, &deep, Some(&token), None).await;
+    assert!(status.is_client_error(), "{status}");
+    let (status, _, body) = s.call(Method::GET, "/v3/users", Some(&token), None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "not allowed by the access rule: {body}"
+    );
+    s.stop().await;
+}
