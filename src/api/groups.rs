@@ -127,7 +127,7 @@ async fn create(
         .name
         .ok_or_else(|| ApiError::validation("group. 'name' is a required property"))?;
     check_name(&name, crate::api::GROUP_NAME_MAX)?;
-    crate::api::check_description(b.description.clone().flatten().as_deref(), None)?;
+    crate::api::check_description(b.description.as_ref().and_then(Option::as_deref), None)?;
     let domain_id = b.domain_id.unwrap_or_else(|| c.user_domain.id.clone());
     enforce(
         "identity:create_group",

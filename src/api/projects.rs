@@ -263,7 +263,7 @@ async fn create(
         .name
         .ok_or_else(|| ApiError::validation("project. 'name' is a required property"))?;
     check_name(&name, crate::api::PROJECT_NAME_MAX)?;
-    crate::api::check_description(b.description.clone().flatten().as_deref(), None)?;
+    crate::api::check_description(b.description.as_ref().and_then(Option::as_deref), None)?;
     let mut parent = b.parent_id.flatten();
     let domain_id = match (&b.domain_id, &parent) {
         (Some(d), _) => d.clone(),

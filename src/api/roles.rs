@@ -143,7 +143,7 @@ async fn create(
         .ok_or_else(|| ApiError::validation("role. 'name' is a required property"))?;
     check_name(&name, crate::api::NAME_MAX)?;
     crate::api::check_description(
-        b.description.clone().flatten().as_deref(),
+        b.description.as_ref().and_then(Option::as_deref),
         Some(crate::api::SHORT_DESCRIPTION_MAX),
     )?;
     let domain_id = b.domain_id.flatten();

@@ -90,19 +90,19 @@ impl<S: Sync> FromRequestParts<S> for PeerCert {
 /// The client's address: the connection's peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
 pub struct SourceAddr(pub Option<std::net::IpAddr>);
 
-/// Who a failed authentication claimed to be (a client id or user name), for the access log line.
+/// Who a failed authentication claimed to be (a client id or user id), for the access log line.
 #[derive(Clone, Debug)]
 pub struct AuthSubject(pub String);
 
 impl SourceAddr {
     /// The source of a request: the first `X-Forwarded-For` address when the proxy is trusted, else the peer.
     pub fn of(
-        parts_headers: &HeaderMap,
+        headers: &HeaderMap,
         extensions: &axum::http::Extensions,
         trust_proxy: bool,
     ) -> SourceAddr {
         if trust_proxy {
-            if let Some(ip) = parts_headers
+            if let Some(ip) = headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|f| f.split(',').next())

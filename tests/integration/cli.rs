@@ -2,20 +2,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
+
+use crate::common::lintel;
 use std::time::{Duration, Instant};
-
-/// The binary under test: `LINTEL_BIN` (the test command points it at the one release build), else Cargo's.
-fn bin() -> String {
-    std::env::var("LINTEL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lintel").to_string())
-}
-
-fn lintel(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(bin());
-    c.current_dir(dir)
-        .env_remove("LINTEL_CONFIG")
-        .stdin(Stdio::null());
-    c
-}
 
 #[test]
 fn config_errors_name_file_section_and_option() {

@@ -10,6 +10,22 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
 
+/// The binary under test: `LINTEL_BIN` (the test command points it at the one release build), else Cargo's.
+pub fn bin() -> String {
+    std::env::var("LINTEL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lintel").to_string())
+}
+
+/// `lintel` run in `dir` with nothing of the caller's configuration or log settings.
+pub fn lintel(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.current_dir(dir)
+        .env_remove("LINTEL_CONFIG")
+        .env_remove("NO_COLOR")
+        .env_remove("LINTEL_LOG")
+        .stdin(std::process::Stdio::null());
+    c
+}
+
 /// The admin password every test server is bootstrapped with.
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 

@@ -4,20 +4,21 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use crate::common::lintel;
 use std::time::{Duration, Instant};
 
-fn bin() -> String {
-    std::env::var("LINTEL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lintel").to_string())
-}
-
-fn lintel(dir: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.current_dir(dir)
-        .env_remove("LINTEL_CONFIG")
-        .env_remove("NO_COLOR")
-        .env_remove("LINTEL_LOG")
-        .stdin(Stdio::null());
-    c
+/// `lintel serve --bind ADDR` in `dir`, its output captured.
+fn spawn_serve(dir: &Path, bind: &str, config: Option<&str>) -> Child {
+    let mut c = lintel(dir);
+    if let Some(conf) = config {
+        c.args(["--config", conf]);
+    }
+    c.args(["serve", "--bind", bind])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn free_port(ip: &str) -> u16 {
@@ -88,12 +89,7 @@ fn get_with_ca(url: &str, cert: &Path) -> reqwest::StatusCode {
 fn a_specific_bind_address_is_the_endpoint_and_in_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.2");
-    let child = lintel(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.2:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_serve(dir.path(), &format!("127.0.0.2:{port}"), None);
     let url = openrc_var(dir.path(), "OS_AUTH_URL");
     assert_eq!(url, format!("https://127.0.0.2:{port}/v3"));
     let cert = dir.path().join("data/tls/cert.pem");
@@ -108,12 +104,7 @@ fn a_specific_bind_address_is_the_endpoint_and_in_the_certificate() {
 fn a_wildcard_bind_names_the_host_and_says_it_guessed() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.1");
-    let child = lintel(dir.path())
-        .args(["serve", "--bind", &format!("0.0.0.0:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_serve(dir.path(), &format!("0.0.0.0:{port}"), None);
     let host = lintel::config::host_name();
     let url = openrc_var(dir.path(), "OS_AUTH_URL");
     assert_eq!(url, format!("https://{host}:{port}/v3"));
@@ -299,18 +290,7 @@ fn the_database_file_is_private_and_restarts_are_quiet() {
 
     // A plain-HTTP start says where it listens too.
     let port = free_port("127.0.0.1");
-    let child = lintel(dir.path())
-        .args([
-            "--config",
-            "l.conf",
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{port}"), Some("l.conf"));
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
         && started.elapsed() < Duration::from_secs(20)
@@ -343,12 +323,7 @@ fn config_parse_errors_are_words_not_debug_text() {
 fn a_failed_client_authentication_is_logged_with_source_and_client() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.1");
-    let child = lintel(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{port}"), None);
     let _ = openrc_var(dir.path(), "OS_AUTH_URL");
     let client = https_client(&dir.path().join("data/tls/cert.pem"));
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -381,12 +356,7 @@ fn a_failed_client_authentication_is_logged_with_source_and_client() {
 fn first_start_registers_public_and_internal_identity_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.1");
-    let child = lintel(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{port}"), None);
     let password = openrc_var(dir.path(), "OS_PASSWORD");
     let client = https_client(&dir.path().join("data/tls/cert.pem"));
     let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {

@@ -9,13 +9,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{backends, drop_database, fresh_database};
+use crate::common::{backends, bin, drop_database, fresh_database};
 
 const PASSWORD: &str = "ops test password";
-
-fn bin() -> String {
-    std::env::var("LINTEL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lintel").to_string())
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
