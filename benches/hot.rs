@@ -1,6 +1,13 @@
 //! Micro-benchmarks of the functions on the token path, so that a regression shows at function level
 //! (`cargo bench --bench hot`); the end-to-end figures come from `scripts/bench.sh`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)] // a benchmark's setup may fail loudly
+
 use std::hint::black_box;
 
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -11,7 +18,7 @@ use lintel::oauth2::{client_auth, parse_form};
 use lintel::token::{codec, keys, KeyRing, Scope, TokenCodec, TokenData};
 
 fn sample() -> TokenData {
-    let now = lintel::token::now();
+    let now = lintel::clock::Clock::system().now();
     let id = || uuid::Uuid::new_v4().simple().to_string();
     TokenData {
         methods: vec!["application_credential".into()],
@@ -32,16 +39,22 @@ fn tokens(c: &mut Criterion) {
     let sealer = TokenCodec::new(KeyRing::load(dir.path()).expect("key ring"));
     let data = sample();
     c.bench_function("token/encode_payload", |b| {
-        b.iter(|| codec::encode(black_box(&data)))
+        b.iter(|| codec::encode(black_box(&data)));
     });
     let payload = codec::encode(&data);
     c.bench_function("token/decode_payload", |b| {
-        b.iter(|| codec::decode(black_box(&payload)))
+        b.iter(|| codec::decode(black_box(&payload)));
     });
     c.bench_function("token/issue", |b| b.iter(|| sealer.issue(black_box(&data))));
     let token = sealer.issue(&data);
     c.bench_function("token/open", |b| {
-        b.iter(|| sealer.open(black_box(&token), chrono::Duration::zero()))
+        b.iter(|| {
+            sealer.open(
+                black_box(&token),
+                chrono::Duration::zero(),
+                lintel::clock::Clock::system().now(),
+            )
+        });
     });
 }
 
@@ -49,7 +62,7 @@ fn oauth2(c: &mut Criterion) {
     let body = b"grant_type=client_credentials&scope=member";
     let form_type = Some("application/x-www-form-urlencoded");
     c.bench_function("oauth2/parse_form", |b| {
-        b.iter(|| parse_form(black_box(form_type), black_box(body)))
+        b.iter(|| parse_form(black_box(form_type), black_box(body)));
     });
     let form = parse_form(form_type, body).expect("form");
     let mut headers = HeaderMap::new();
@@ -60,7 +73,7 @@ fn oauth2(c: &mut Criterion) {
         ),
     );
     c.bench_function("oauth2/client_auth_basic", |b| {
-        b.iter(|| client_auth(black_box(&headers), &form, true, true))
+        b.iter(|| client_auth(black_box(&headers), &form, true, true));
     });
 }
 
@@ -70,11 +83,11 @@ fn secret_cache(c: &mut Criterion) {
     let secret = Secret::new("secret-secret-secret");
     cache.remember(id, &secret);
     c.bench_function("credential/secret_cache_hit", |b| {
-        b.iter(|| cache.hit(black_box(id), black_box(&secret)))
+        b.iter(|| cache.hit(black_box(id), black_box(&secret)));
     });
     let wrong = Secret::new("wrong-secret");
     c.bench_function("credential/secret_cache_wrong_secret", |b| {
-        b.iter(|| cache.hit(black_box(id), black_box(&wrong)))
+        b.iter(|| cache.hit(black_box(id), black_box(&wrong)));
     });
 }
 

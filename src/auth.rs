@@ -191,7 +191,7 @@ pub async fn check_password(
         .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
     let found = find_user(state, u).await?;
     let cfg = &state.config;
-    let now = crate::token::now();
+    let now = state.clock.now();
     if cfg.lockout_failure_attempts > 0
         && found.failed_auth_count >= cfg.lockout_failure_attempts as i32
     {
@@ -285,7 +285,7 @@ pub async fn validate(
     let generation = state.view.generation();
     if !allow_expired {
         if let Some((g, v)) = state.validations.0.get(token) {
-            if g == generation && v.data.expires_at > chrono::Utc::now().naive_utc() {
+            if g == generation && v.data.expires_at > state.clock.now() {
                 return Ok(v);
             }
         }
@@ -295,7 +295,7 @@ pub async fn validate(
     } else {
         Duration::zero()
     };
-    let data = state.tokens.open(token, window)?;
+    let data = state.tokens.open(token, window, state.clock.now())?;
     let v = Arc::new(inspect(state, data).await?);
     if !allow_expired {
         state
@@ -477,7 +477,9 @@ async fn resolve_scope(
             }
             Ok(Some(Target::Domain(d.id)))
         }
-        (None, None, Some(s)) if s.get("all").and_then(|a| a.as_bool()) == Some(true) => {
+        (None, None, Some(s))
+            if s.get("all").and_then(serde_json::Value::as_bool) == Some(true) =>
+        {
             Ok(Some(Target::System))
         }
         _ => Err(ApiError::BadRequest(
@@ -540,7 +542,7 @@ pub async fn authenticate(
             ));
         }
     }
-    let now = crate::token::now();
+    let now = state.clock.now();
     let expiry = now
         + Duration::from_std(state.config.token_expiration).unwrap_or_else(|_| Duration::hours(1));
     if methods.iter().any(|m| m == "application_credential") {

@@ -57,7 +57,7 @@ async fn ensure_role<C: ConnectionTrait>(db: &C, name: &str) -> Result<String, D
         domain_id: Set(None),
         description: Set(None),
         options: Set(r#"{"immutable":true}"#.to_string()),
-        created_at: Set(crate::token::now()),
+        created_at: Set(crate::clock::Clock::system().now()),
     };
     Ok(r.insert(db).await?.id)
 }
@@ -92,7 +92,7 @@ async fn ensure_grant<C: ConnectionTrait>(
 /// Run the bootstrap in one transaction.
 pub async fn run(db: &Db, b: &Bootstrap) -> Result<Bootstrapped, DbErr> {
     let txn = db.write().await?;
-    let now = crate::token::now();
+    let now = crate::clock::Clock::system().now();
     let t = &*txn;
     if domain::Entity::find_by_id("default")
         .one(t)

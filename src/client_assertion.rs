@@ -309,7 +309,7 @@ mod tests {
     fn assertions_are_checked_as_rfc_7523_says() {
         let (key, jwk) = keypair();
         let jwks = public_jwks(&jwk).unwrap();
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::Clock::system().unix();
         let aud = "https://id.example/v3/OS-OAUTH2/token";
         let claims = |exp: i64, aud: &str| serde_json::json!({"iss": "c1", "sub": "c1", "aud": aud, "exp": exp, "jti": "j1"});
         let good = sign(&key, claims(now + 60, aud));
@@ -358,7 +358,7 @@ mod tests {
         let (key, mut jwk) = keypair();
         jwk["alg"] = "ES384".into();
         let jwks = public_jwks(&jwk).unwrap();
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::Clock::system().unix();
         let a = sign(
             &key,
             serde_json::json!({"iss": "c", "sub": "c", "aud": "a", "exp": now + 60, "jti": "j"}),

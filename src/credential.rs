@@ -174,7 +174,7 @@ pub async fn create(
     token_roles: &[String],
     req: NewCredential,
 ) -> ApiResult<(Credential, Secret)> {
-    let now = crate::token::now();
+    let now = state.clock.now();
     if req.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::BadRequest(
             "The 'expires_at' must not be before now. The server could not comply with the request since it is \
@@ -510,7 +510,7 @@ async fn admit(state: &AppState, cred: Arc<Credential>) -> ApiResult<Verdict> {
     if cred
         .model
         .expires_at
-        .is_some_and(|e| e <= crate::token::now())
+        .is_some_and(|e| e <= state.clock.now())
     {
         return Ok(Err(Rejection::Expired));
     }
@@ -567,7 +567,7 @@ pub async fn verify_assertion(state: &AppState, id: &str, assertion: &str) -> Ap
     let Some(jwks) = cred.model.jwks.as_deref() else {
         return Ok(Err(Rejection::BadSecret));
     };
-    let now = chrono::Utc::now().timestamp();
+    let now = state.clock.unix();
     let v = match ca::verify(assertion, jwks, id, &state.config.token_endpoint(), now) {
         Ok(v) => v,
         Err(e) => return Ok(Err(Rejection::Assertion(e))),
@@ -584,7 +584,7 @@ async fn record_jti(state: &AppState, key: String, exp: i64) -> ApiResult<bool> 
     use entity::client_assertion_jti as jti;
     let expires_at = chrono::DateTime::from_timestamp(exp, 0)
         .map(|t| t.naive_utc())
-        .unwrap_or_else(crate::token::now);
+        .unwrap_or_else(|| state.clock.now());
     let txn = state.db.write().await?;
     let row = jti::ActiveModel {
         id: Set(key),
@@ -603,7 +603,7 @@ async fn record_jti(state: &AppState, key: String, exp: i64) -> ApiResult<bool> 
 pub async fn prune_jtis(state: &AppState) -> Result<u64, sea_orm::DbErr> {
     use entity::client_assertion_jti as jti;
     let cutoff =
-        crate::token::now() - chrono::Duration::seconds(crate::client_assertion::JTI_RETENTION);
+        state.clock.now() - chrono::Duration::seconds(crate::client_assertion::JTI_RETENTION);
     let txn = state.db.write().await?;
     let done = jti::Entity::delete_many()
         .filter(jti::Column::ExpiresAt.lt(cutoff))
@@ -650,13 +650,16 @@ pub async fn granted_roles(state: &AppState, cred: &Credential) -> ApiResult<Vec
 }
 
 /// The event that revokes every token issued from a credential.
-pub fn revocation_event(id: &str) -> crate::token::revocation::Event {
-    crate::token::revocation::Event::now(crate::token::revocation::RevKey::AppCred(id.to_string()))
+pub fn revocation_event(clock: &crate::clock::Clock, id: &str) -> crate::token::revocation::Event {
+    crate::token::revocation::Event::now(
+        clock,
+        crate::token::revocation::RevKey::AppCred(id.to_string()),
+    )
 }
 
 /// Delete a credential and revoke every token issued from it, in one transaction.
 pub async fn delete(state: &AppState, id: &str) -> ApiResult<()> {
-    let event = revocation_event(id);
+    let event = revocation_event(&state.clock, id);
     let txn = state.db.write().await?;
     app_cred::Entity::delete_by_id(id).exec(&*txn).await?;
     event.save(&*txn).await?;

@@ -60,7 +60,7 @@ impl Hasher {
                 .spawn(move || {
                     lower_priority();
                     // Ends when every Hasher clone (every sender) is gone.
-                    for job in jobs.iter() {
+                    for job in &jobs {
                         // A panic fails that one request (its reply is dropped: 503), not the thread.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
@@ -119,6 +119,7 @@ fn lower_priority() {
     {
         // SAFETY: setpriority only reads its integer arguments; on Linux the nice value is per thread, so this
         // changes the calling thread alone.
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
         if rc != 0 {
             tracing::debug!("could not lower the hashing thread's priority");

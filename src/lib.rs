@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
 pub mod client_assertion;
+pub mod clock;
 pub mod config;
 pub mod conn_limit;
 pub mod credential;

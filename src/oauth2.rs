@@ -352,12 +352,7 @@ pub fn claimed_client(headers: &HeaderMap, form: &Form) -> Option<String> {
         let value = headers.get(header::AUTHORIZATION)?;
         parse_basic(value.as_bytes()).map(|(id, _)| id)
     })?;
-    Some(
-        id.chars()
-            .filter(|c| c.is_ascii_graphic())
-            .take(64)
-            .collect(),
-    )
+    Some(id.chars().filter(char::is_ascii_graphic).take(64).collect())
 }
 
 /// `Basic base64(id:secret)`, strictly: valid base64, UTF-8, a colon, neither part empty.
@@ -428,7 +423,7 @@ mod tests {
             br#"{"grant_type":"client_credentials"}"#,
         ) {
             Err(OAuthError::InvalidRequest(why)) => {
-                assert!(why.contains("application/x-www-form-urlencoded"), "{why}")
+                assert!(why.contains("application/x-www-form-urlencoded"), "{why}");
             }
             other => panic!("{other:?}"),
         }

@@ -166,7 +166,7 @@ async fn follow_changes(state: AppState) {
             Ok(_) => {}
             Err(e) => {
                 crate::metrics::metrics().database_errors.inc();
-                tracing::warn!(error = %e, "revocation sync failed")
+                tracing::warn!(error = %e, "revocation sync failed");
             }
         }
         if let Err(e) = reload_keys(&state, false).await {
@@ -225,10 +225,10 @@ async fn reload(state: &AppState, tls: &Option<Reloadable>) {
         match loaded {
             Ok(server) => {
                 t.rustls.reload_from_config(server);
-                tracing::info!(cert = %t.cert.display(), "TLS certificate reloaded")
+                tracing::info!(cert = %t.cert.display(), "TLS certificate reloaded");
             }
             Err(e) => {
-                tracing::error!(error = %e, "TLS reload failed: still serving the previous certificate")
+                tracing::error!(error = %e, "TLS reload failed: still serving the previous certificate");
             }
         }
     }

@@ -15,6 +15,8 @@ pub struct AppState(Arc<Inner>);
 
 /// The parts of [`AppState`].
 pub struct Inner {
+    /// The time every expiry and back-off decision reads.
+    pub clock: crate::clock::Clock,
     /// Configuration, loaded once.
     pub config: Config,
     /// Database.
@@ -48,8 +50,10 @@ impl AppState {
     /// Assemble the state.
     pub fn new(config: Config, db: Db, tokens: TokenCodec) -> Self {
         let hasher = Hasher::new(config.hash_workers);
-        let throttle = crate::throttle::Throttle::new(config.throttle);
+        let clock = crate::clock::Clock::system();
+        let throttle = crate::throttle::Throttle::new(config.throttle, clock.clone());
         AppState(Arc::new(Inner {
+            clock,
             config,
             db,
             hasher,

@@ -33,6 +33,7 @@ struct SourceState {
 /// The throttle: bounded maps that forget idle entries.
 pub struct Throttle {
     limits: Limits,
+    clock: crate::clock::Clock,
     clients: Cache<String, Arc<Mutex<ClientState>>>,
     sources: Cache<IpAddr, Arc<Mutex<SourceState>>>,
 }
@@ -40,11 +41,12 @@ pub struct Throttle {
 const WINDOW: Duration = Duration::from_secs(60);
 
 impl Throttle {
-    /// A throttle with these limits.
-    pub fn new(limits: Limits) -> Self {
+    /// A throttle with these limits, timed by `clock`.
+    pub fn new(limits: Limits, clock: crate::clock::Clock) -> Self {
         let idle = limits.max_backoff.max(WINDOW) * 2;
         Throttle {
             limits,
+            clock,
             clients: Cache::builder()
                 .max_capacity(200_000)
                 .time_to_idle(idle)
@@ -66,15 +68,15 @@ impl Throttle {
     }
 
     fn blocked(&self, key: &str, source: Option<IpAddr>) -> Option<Duration> {
-        let now = Instant::now();
+        let now = self.clock.instant();
         if let Some(c) = self.clients.get(key) {
-            let c = c.lock().unwrap_or_else(|e| e.into_inner());
+            let c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(until) = c.blocked_until.filter(|u| *u > now) {
                 return Some(until - now);
             }
         }
         if let Some(s) = source.and_then(|ip| self.sources.get(&ip)) {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let elapsed = now.duration_since(s.window_start);
             if elapsed < WINDOW && s.failures >= self.limits.source_failures_per_minute {
                 return Some(WINDOW - elapsed);
@@ -85,7 +87,7 @@ impl Throttle {
 
     /// Record a failed attempt.
     pub fn failed(&self, key: &str, source: Option<IpAddr>) {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let c = self.clients.get_with(key.to_string(), || {
             Arc::new(Mutex::new(ClientState {
                 failures: 0,
@@ -93,7 +95,7 @@ impl Throttle {
             }))
         });
         {
-            let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+            let mut c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             c.failures = c.failures.saturating_add(1);
             if c.failures >= self.limits.failures_before_backoff {
                 let doublings = (c.failures - self.limits.failures_before_backoff).min(20);
@@ -108,7 +110,7 @@ impl Throttle {
                     failures: 0,
                 }))
             });
-            let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if now.duration_since(s.window_start) >= WINDOW {
                 s.window_start = now;
                 s.failures = 0;
@@ -137,7 +139,7 @@ mod tests {
 
     #[test]
     fn clients_back_off_after_repeated_failures_and_recover_on_success() {
-        let t = Throttle::new(limits());
+        let t = Throttle::new(limits(), crate::clock::Clock::system());
         for _ in 0..2 {
             t.failed("c", None);
             assert!(t.check("c", None).is_none());
@@ -161,8 +163,26 @@ mod tests {
     }
 
     #[test]
+    fn back_off_and_source_window_end_when_the_clock_passes_them() {
+        let clock = crate::clock::Clock::system();
+        let t = Throttle::new(limits(), clock.clone());
+        let ip: IpAddr = "127.0.0.9".parse().unwrap();
+        for i in 0..5 {
+            t.failed("c", None);
+            t.failed(&format!("k{i}"), Some(ip));
+        }
+        assert!(t.check("c", None).is_some());
+        assert!(t.check("fresh", Some(ip)).is_some());
+        clock.advance(Duration::from_secs(5));
+        assert!(t.check("c", None).is_none(), "the 4 s back-off has passed");
+        assert!(t.check("fresh", Some(ip)).is_some(), "the minute has not");
+        clock.advance(WINDOW);
+        assert!(t.check("fresh", Some(ip)).is_none(), "a new minute");
+    }
+
+    #[test]
     fn sources_are_limited_per_minute() {
-        let t = Throttle::new(limits());
+        let t = Throttle::new(limits(), crate::clock::Clock::system());
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
         for i in 0..5 {
             t.failed(&format!("k{i}"), Some(ip));

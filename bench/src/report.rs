@@ -42,7 +42,7 @@ fn rate(rows: &[Row], name: &str) -> Option<f64> {
 /// The table, then the pair ratios of the scale run when it ran.
 pub fn table(backend: &str, rows: &[Row]) -> String {
     let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
+        .map(std::num::NonZero::get)
         .unwrap_or(1);
     let mut out = format!(
         "Lintel benchmark: {backend}, {cores} cores, load generator on the same machine\n\n"

@@ -69,7 +69,7 @@ pub async fn credentials(
 
 /// The id of seeded credential `i` of set `tag`.
 pub fn seeded_id(tag: u32, i: usize) -> String {
-    format!("{tag:08x}{:024x}", i)
+    format!("{tag:08x}{i:024x}")
 }
 
 /// Insert `count` revocation events that match no live token (random audit ids).

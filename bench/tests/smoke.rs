@@ -1,6 +1,8 @@
 //! The benchmark's smoke mode runs end to end (tiny counts, under a second per scenario) so that it cannot rot;
 //! timing is not asserted: tests check behaviour.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed assumption is a failed test
+
 use std::path::PathBuf;
 use std::process::Command;
 

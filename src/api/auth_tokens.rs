@@ -160,7 +160,7 @@ fn understands_access_rules(headers: &HeaderMap) -> bool {
         .get("openstack-identity-access-rules")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>());
+    let mut parts = version.trim().split('.').map(str::parse::<u32>);
     matches!(parts.next(), Some(Ok(major)) if major >= 1)
 }
 
@@ -256,9 +256,10 @@ async fn revoke(
         &v.user.id,
     )
     .await?;
-    let event = Event::now(RevKey::Audit(
-        v.data.audit_ids.first().cloned().unwrap_or_default(),
-    ));
+    let event = Event::now(
+        &state.clock,
+        RevKey::Audit(v.data.audit_ids.first().cloned().unwrap_or_default()),
+    );
     event.save(&state.db.conn).await?;
     state.revoked(&[event]);
     Ok(StatusCode::NO_CONTENT)

@@ -174,7 +174,7 @@ pub(crate) async fn create_domain(
         name: Set(name.clone()),
         description: Set(description),
         enabled: Set(enabled.unwrap_or(true)),
-        created_at: Set(crate::token::now()),
+        created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
     let created = match row.insert(&*txn).await {
@@ -229,7 +229,7 @@ pub(crate) async fn update_domain(
     }
     if let Some(e) = enabled {
         if !e && d.enabled {
-            events.push(Event::now(RevKey::Domain(id.to_string())));
+            events.push(Event::now(&state.clock, RevKey::Domain(id.to_string())));
         }
         row.enabled = Set(e);
     }
@@ -306,7 +306,7 @@ pub(crate) async fn delete_domain(
     actors.extend(groups);
     let mut targets = ids(projects);
     targets.push(id.to_string());
-    let event = Event::now(RevKey::Domain(id.to_string()));
+    let event = Event::now(&state.clock, RevKey::Domain(id.to_string()));
     let txn = state.db.write().await?;
     // Grants name users, groups, projects and domains without foreign keys: remove them explicitly.
     assignment::Entity::delete_many()

@@ -230,8 +230,8 @@ async fn revoke_for(
     let events: Vec<Event> = users
         .into_iter()
         .map(|u| match &a.grant {
-            Grant::Project(p) => Event::now(RevKey::UserProject(u, p.clone())),
-            Grant::Domain(_) | Grant::System => Event::now(RevKey::User(u)),
+            Grant::Project(p) => Event::now(&state.clock, RevKey::UserProject(u, p.clone())),
+            Grant::Domain(_) | Grant::System => Event::now(&state.clock, RevKey::User(u)),
         })
         .collect();
     let txn = state.db.write().await?;

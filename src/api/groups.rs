@@ -145,7 +145,7 @@ async fn create(
         name: Set(name.clone()),
         domain_id: Set(domain_id),
         description: Set(b.description.flatten()),
-        created_at: Set(crate::token::now()),
+        created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
     let created = match row.insert(&*txn).await {
@@ -221,7 +221,7 @@ async fn remove(
     let members = crate::assignment::affected_users(&state.db.conn, &id, true).await?;
     let events: Vec<Event> = members
         .into_iter()
-        .map(|u| Event::now(RevKey::User(u)))
+        .map(|u| Event::now(&state.clock, RevKey::User(u)))
         .collect();
     let txn = state.db.write().await?;
     assignment::Entity::delete_many()
@@ -341,7 +341,7 @@ async fn remove_member(
             "User '{uid}' not found in group '{gid}'"
         )));
     };
-    let event = Event::now(RevKey::User(uid));
+    let event = Event::now(&state.clock, RevKey::User(uid));
     let txn = state.db.write().await?;
     row.delete(&*txn).await?;
     event.save(&*txn).await?;

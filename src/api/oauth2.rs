@@ -201,7 +201,7 @@ async fn issue(
     check_grant(&form)?;
     let (cred, user) = authenticate(state, source, headers, cert, &form).await?;
 
-    let now = crate::token::now();
+    let now = state.clock.now();
     let mut data = crate::auth::credential_token(
         state,
         &cred,

@@ -74,7 +74,7 @@ async fn authorize(
         v.roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
     } else {
         let (cred, user) = authenticate(state, source, headers, cert, form).await?;
-        let now = crate::token::now();
+        let now = state.clock.now();
         let data = auth::credential_token(state, &cred, &user, now, now)
             .await
             .map_err(|_| OAuthError::InvalidClient)?;

@@ -68,7 +68,7 @@ async fn run(
     let Some(audit) = data.audit_ids.first() else {
         return Ok(());
     };
-    let event = Event::now(RevKey::Audit(audit.clone()));
+    let event = Event::now(&state.clock, RevKey::Audit(audit.clone()));
     event
         .save(&state.db.conn)
         .await

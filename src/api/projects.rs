@@ -304,7 +304,7 @@ async fn create(
         parent_id: Set(parent),
         description: Set(b.description.flatten()),
         enabled: Set(b.enabled.unwrap_or(true)),
-        created_at: Set(crate::token::now()),
+        created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
     let created = match row.insert(&*txn).await {
@@ -416,7 +416,7 @@ async fn update(
     }
     if let Some(e) = b.enabled {
         if !e && p.enabled {
-            events.push(Event::now(RevKey::Project(id.clone())));
+            events.push(Event::now(&state.clock, RevKey::Project(id.clone())));
         }
         row.enabled = Set(e);
     }
@@ -465,7 +465,7 @@ pub async fn delete_project(state: &AppState, p: project::Model) -> ApiResult<()
             "Cannot delete a project that has child projects.".into(),
         ));
     }
-    let event = Event::now(RevKey::Project(p.id.clone()));
+    let event = Event::now(&state.clock, RevKey::Project(p.id.clone()));
     let id = p.id.clone();
     let txn = state.db.write().await?;
     assignment::Entity::delete_many()

@@ -162,7 +162,7 @@ async fn create(
         options: Set(
             serde_json::to_string(&b.options.unwrap_or_default()).map_err(ApiError::internal)?
         ),
-        created_at: Set(crate::token::now()),
+        created_at: Set(state.clock.now()),
     };
     let created = match row.insert(&*txn).await {
         Ok(r) => r,
@@ -236,7 +236,7 @@ async fn remove(
             r.id
         )));
     }
-    let event = Event::now(RevKey::Role(id.clone()));
+    let event = Event::now(&state.clock, RevKey::Role(id.clone()));
     let txn = state.db.write().await?;
     // Every application credential carrying the role goes too, as in Keystone; grants and implication rules
     // follow by foreign-key cascade.
@@ -246,7 +246,7 @@ async fn remove(
         entity::application_credential::Entity::delete_by_id(c.as_str())
             .exec(&*txn)
             .await?;
-        events.push(crate::credential::revocation_event(c));
+        events.push(crate::credential::revocation_event(&state.clock, c));
     }
     for e in &events {
         e.save(&*txn).await?;
@@ -373,7 +373,7 @@ async fn remove_implied(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
     // Tokens whose roles came through this rule carry the implied role: revoke those.
-    let event = Event::now(RevKey::Role(implied));
+    let event = Event::now(&state.clock, RevKey::Role(implied));
     let txn = state.db.write().await?;
     row.delete(&*txn).await?;
     event.save(&*txn).await?;

@@ -195,7 +195,7 @@ async fn create(
         password_expires_at: Set(None),
         failed_auth_count: Set(0),
         last_failed_auth_at: Set(None),
-        created_at: Set(crate::token::now()),
+        created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
     let created = match row.insert(&*txn).await {
@@ -241,7 +241,7 @@ async fn update(
     }
     if let Some(e) = b.enabled {
         if !e && u.enabled {
-            events.push(Event::now(RevKey::User(id.clone())));
+            events.push(Event::now(&state.clock, RevKey::User(id.clone())));
         }
         row.enabled = Set(e);
     }
@@ -252,7 +252,7 @@ async fn update(
         };
         row.password_hash = Set(hash);
         row.failed_auth_count = Set(0);
-        events.push(Event::now(RevKey::User(id.clone())));
+        events.push(Event::now(&state.clock, RevKey::User(id.clone())));
     }
     if let Some(p) = b.default_project_id {
         row.default_project_id = Set(p);
@@ -277,7 +277,7 @@ async fn update(
 
 /// Delete a user with its grants, recording a revocation event, in one transaction.
 pub async fn delete_user(state: &AppState, u: user::Model) -> ApiResult<()> {
-    let event = Event::now(RevKey::User(u.id.clone()));
+    let event = Event::now(&state.clock, RevKey::User(u.id.clone()));
     let txn = state.db.write().await?;
     assignment::Entity::delete_many()
         .filter(assignment::Column::ActorId.eq(u.id.as_str()))
@@ -347,7 +347,7 @@ async fn change_password(
         }
     };
     let hash = state.hasher.hash(&body.user.password).await?;
-    let event = Event::now(RevKey::User(id.clone()));
+    let event = Event::now(&state.clock, RevKey::User(id.clone()));
     let txn = state.db.write().await?;
     let mut row: user::ActiveModel = u.into();
     row.password_hash = Set(Some(hash));

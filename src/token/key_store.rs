@@ -2,7 +2,6 @@
 //! sealed under the configured key-encryption key, shared by every node of a cluster. Setup and rotation take a
 //! cluster-wide lock, so `lintel keys rotate` is safe on any node at any time.
 
-use chrono::Utc;
 use entity::token_key;
 use fernet::Fernet;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -28,7 +27,7 @@ fn new_row(kek: &Fernet, id: u64) -> token_key::ActiveModel {
     token_key::ActiveModel {
         id: Set(id as i64),
         sealed_key: Set(kek.encrypt(Fernet::generate_key().as_bytes())),
-        created_at: Set(Utc::now().naive_utc()),
+        created_at: Set(crate::clock::Clock::system().now()),
     }
 }
 

@@ -9,17 +9,10 @@ pub mod revocation;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use chrono::{NaiveDateTime, Timelike, Utc};
+use chrono::NaiveDateTime;
 
 pub use keys::KeyRing;
 pub use revocation::RevocationIndex;
-
-/// The current UTC time, truncated to microseconds: the resolution tokens, events and every database keep.
-pub fn now() -> NaiveDateTime {
-    let t = Utc::now().naive_utc();
-    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
-}
 
 /// What a token is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,15 +132,20 @@ impl TokenCodec {
         token
     }
 
-    /// Open a token string and check its expiry (with an extra grace `window` for `allow_expired`).
-    pub fn open(&self, token: &str, window: chrono::Duration) -> Result<TokenData, TokenError> {
+    /// Open a token string and check its expiry at `now` (with an extra grace `window` for `allow_expired`).
+    pub fn open(
+        &self,
+        token: &str,
+        window: chrono::Duration,
+        now: NaiveDateTime,
+    ) -> Result<TokenData, TokenError> {
         if jwt::is_jwt(token) {
             if token.len() > 8192 {
                 return Err(TokenError::Unrecognized);
             }
             let (iss, aud) = &self.jwt_names;
             let data = self.ring.load().jwt.open(token, iss, aud)?;
-            if data.expires_at + window <= Utc::now().naive_utc() {
+            if data.expires_at + window <= now {
                 return Err(TokenError::Expired);
             }
             return Ok(data);
@@ -171,7 +169,7 @@ impl TokenCodec {
             .open(&padded)
             .ok_or(TokenError::Unrecognized)?;
         let data = codec::decode(&bytes).ok_or(TokenError::Unrecognized)?;
-        if data.expires_at + window <= Utc::now().naive_utc() {
+        if data.expires_at + window <= now {
             return Err(TokenError::Expired);
         }
         Ok(data)
@@ -181,9 +179,10 @@ impl TokenCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
 
     fn sample() -> TokenData {
-        let now = now();
+        let now = Clock::system().now();
         TokenData {
             methods: vec!["password".into()],
             user_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -215,7 +214,11 @@ mod tests {
         let s = c.issue(&t);
         assert!(s.len() < 300, "token is {} characters", s.len());
         assert!(s.starts_with("gAAAAA"));
-        assert_eq!(c.open(&s, chrono::Duration::zero()).unwrap(), t);
+        assert_eq!(
+            c.open(&s, chrono::Duration::zero(), Clock::system().now())
+                .unwrap(),
+            t
+        );
         t.cert = Some(CertBinding {
             x5t_s256: [1; 32],
             pem_s256: [2; 32],
@@ -226,7 +229,11 @@ mod tests {
             "bound token is {} characters",
             bound.len()
         );
-        assert_eq!(c.open(&bound, chrono::Duration::zero()).unwrap(), t);
+        assert_eq!(
+            c.open(&bound, chrono::Duration::zero(), Clock::system().now())
+                .unwrap(),
+            t
+        );
     }
 
     #[test]
@@ -235,7 +242,15 @@ mod tests {
         let mut t = sample();
         t.scope = Scope::Domain("default".into());
         t.user_id = "Not-A-UUID".into();
-        assert_eq!(c.open(&c.issue(&t), chrono::Duration::zero()).unwrap(), t);
+        assert_eq!(
+            c.open(
+                &c.issue(&t),
+                chrono::Duration::zero(),
+                Clock::system().now()
+            )
+            .unwrap(),
+            t
+        );
     }
 
     #[test]
@@ -243,19 +258,33 @@ mod tests {
         let (_d, c) = codec();
         let zero = chrono::Duration::zero();
         assert_eq!(
-            c.open("gAAAAAnotatoken", zero),
+            c.open("gAAAAAnotatoken", zero, Clock::system().now()),
             Err(TokenError::Unrecognized)
         );
-        assert_eq!(c.open("", zero), Err(TokenError::Unrecognized));
-        assert_eq!(c.open("a b", zero), Err(TokenError::Unrecognized));
+        assert_eq!(
+            c.open("", zero, Clock::system().now()),
+            Err(TokenError::Unrecognized)
+        );
+        assert_eq!(
+            c.open("a b", zero, Clock::system().now()),
+            Err(TokenError::Unrecognized)
+        );
         let mut s = c.issue(&sample());
         let last = s.pop().unwrap();
         s.push(if last == 'A' { 'B' } else { 'A' });
-        assert_eq!(c.open(&s, zero), Err(TokenError::Unrecognized));
+        assert_eq!(
+            c.open(&s, zero, Clock::system().now()),
+            Err(TokenError::Unrecognized)
+        );
         let mut t = sample();
-        t.expires_at = Utc::now().naive_utc() - chrono::Duration::seconds(5);
+        t.expires_at = Clock::system().now() - chrono::Duration::seconds(5);
         let s = c.issue(&t);
-        assert_eq!(c.open(&s, zero), Err(TokenError::Expired));
-        assert!(c.open(&s, chrono::Duration::seconds(60)).is_ok());
+        assert_eq!(
+            c.open(&s, zero, Clock::system().now()),
+            Err(TokenError::Expired)
+        );
+        assert!(c
+            .open(&s, chrono::Duration::seconds(60), Clock::system().now())
+            .is_ok());
     }
 }

@@ -45,11 +45,11 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event revoking matching tokens issued up to now.
-    pub fn now(key: RevKey) -> Event {
+    /// An event revoking matching tokens issued up to `clock`'s now.
+    pub fn now(clock: &crate::clock::Clock, key: RevKey) -> Event {
         Event {
             key,
-            issued_before: crate::token::now(),
+            issued_before: clock.now(),
         }
     }
 
@@ -57,7 +57,7 @@ impl Event {
     pub async fn save<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
         let mut row = revocation_event::ActiveModel {
             issued_before: Set(self.issued_before),
-            revoked_at: Set(crate::token::now()),
+            revoked_at: Set(self.issued_before),
             ..Default::default()
         };
         match &self.key {
@@ -95,7 +95,10 @@ pub struct RevocationIndex {
 impl RevocationIndex {
     /// Apply an event to the index.
     pub fn apply(&self, event: &Event) {
-        let mut map = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .latest
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let slot = map.entry(event.key.clone()).or_insert(event.issued_before);
         if *slot < event.issued_before {
             *slot = event.issued_before;
@@ -114,7 +117,10 @@ impl RevocationIndex {
 
     /// Whether any event revokes this token: a fixed number of lookups per token, whatever the number of events.
     pub fn is_revoked(&self, t: &TokenData, ctx: &TokenContext<'_>) -> bool {
-        let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .latest
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.is_empty() {
             return false;
         }
@@ -157,7 +163,10 @@ impl RevocationIndex {
     pub async fn sync<C: ConnectionTrait>(&self, db: &C) -> Result<usize, DbErr> {
         // In pages, so a node starting over 100,000 events never holds them all as rows at once.
         const PAGE: u64 = 1000;
-        let mut last = *self.last_row.read().unwrap_or_else(|e| e.into_inner());
+        let mut last = *self
+            .last_row
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut n = 0;
         loop {
             let rows = revocation_event::Entity::find()
@@ -175,7 +184,10 @@ impl RevocationIndex {
                     self.apply(&Event { key, issued_before });
                 }
             }
-            *self.last_row.write().unwrap_or_else(|e| e.into_inner()) = last;
+            *self
+                .last_row
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = last;
             if (page as u64) < PAGE {
                 return Ok(n);
             }
@@ -228,7 +240,7 @@ mod tests {
     #[test]
     fn events_revoke_tokens_issued_at_or_before_them_only() {
         let idx = RevocationIndex::default();
-        let t0 = crate::token::now();
+        let t0 = crate::clock::Clock::system().now();
         let ctx = TokenContext {
             user_domain: Some("d1"),
             project_domain: Some("d2"),

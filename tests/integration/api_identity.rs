@@ -24,7 +24,7 @@ async fn role_id(s: &TestServer, token: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn identity_lifecycle_on_every_backend() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let admin = s.admin_token().await;
         let user = create(&s, &admin, "/v3/users", json!({"user": {"name": "alice", "domain_id": "default", "password": "pw-alice", "email": "a@example.org"}})).await;
@@ -217,7 +217,8 @@ async fn identity_lifecycle_on_every_backend() {
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -317,7 +318,7 @@ async fn deleting_a_role_revokes_tokens_that_carry_it() {
 
 #[tokio::test]
 async fn parallel_writers_never_see_a_server_error() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = std::sync::Arc::new(TestServer::start(backend).await);
         let admin = s.admin_token().await;
         let mut tasks = Vec::new();
@@ -342,5 +343,6 @@ async fn parallel_writers_never_see_a_server_error() {
         if let Ok(s) = std::sync::Arc::try_unwrap(s) {
             s.stop().await;
         }
-    }
+    })
+    .await;
 }

@@ -103,7 +103,7 @@ async fn system_domain_and_rescoped_tokens() {
 async fn service_tokens_and_allow_expired() {
     let s = TestServer::start_with(
         "sqlite",
-        "[token]\nexpiration = 2\nallow_expired_window = 3600\n",
+        "[token]\nexpiration = 60\nallow_expired_window = 3600\n",
     )
     .await;
     let admin = s.admin_token().await;
@@ -166,7 +166,7 @@ async fn service_tokens_and_allow_expired() {
         "a service token beside the user's token authorizes validation"
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    s.clock.advance(std::time::Duration::from_secs(61));
     let (_, fresh_service, _) = s.password_token("nova", "pw-nova", Some("admin")).await;
     assert_eq!(
         s.validate(&fresh_service, &admin).await.0,

@@ -32,7 +32,7 @@ async fn discovery_and_health_answer_without_auth() {
 
 #[tokio::test]
 async fn password_token_has_keystone_shape_on_every_backend() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let (status, token, body) = s
             .password_token("admin", ADMIN_PASSWORD, Some("admin"))
@@ -81,7 +81,8 @@ async fn password_token_has_keystone_shape_on_every_backend() {
         assert_eq!(v["token"]["expires_at"], t["expires_at"]);
         assert_eq!(role_names(&v), role_names(&body));
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]

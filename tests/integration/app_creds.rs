@@ -39,9 +39,7 @@ async fn cred_token(s: &TestServer, identity: Value) -> (StatusCode, String, Val
 
 #[tokio::test]
 async fn create_show_list_with_keystone_shapes() {
-    for backend in crate::common::backends() {
-        create_show_list_with_keystone_shapes_on(backend).await;
-    }
+    crate::common::each_backend(create_show_list_with_keystone_shapes_on).await;
 }
 
 async fn create_show_list_with_keystone_shapes_on(backend: &'static str) {
@@ -192,9 +190,7 @@ async fn create_show_list_with_keystone_shapes_on(backend: &'static str) {
 
 #[tokio::test]
 async fn bad_requests_get_keystone_errors() {
-    for backend in crate::common::backends() {
-        bad_requests_get_keystone_errors_on(backend).await;
-    }
+    crate::common::each_backend(bad_requests_get_keystone_errors_on).await;
 }
 
 async fn bad_requests_get_keystone_errors_on(backend: &'static str) {
@@ -342,9 +338,7 @@ async fn bad_requests_get_keystone_errors_on(backend: &'static str) {
 
 #[tokio::test]
 async fn authenticating_with_a_credential() {
-    for backend in crate::common::backends() {
-        authenticating_with_a_credential_on(backend).await;
-    }
+    crate::common::each_backend(authenticating_with_a_credential_on).await;
 }
 
 async fn authenticating_with_a_credential_on(backend: &'static str) {
@@ -453,7 +447,7 @@ async fn authenticating_with_a_credential_on(backend: &'static str) {
 
 #[tokio::test]
 async fn lifecycle_rules_on_every_backend() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let admin = s.admin_token().await;
         let (_, _, u) = s
@@ -673,21 +667,20 @@ async fn lifecycle_rules_on_every_backend() {
             "{backend}: no orphans"
         );
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn expiry_and_user_limit() {
-    for backend in crate::common::backends() {
-        expiry_and_user_limit_on(backend).await;
-    }
+    crate::common::each_backend(expiry_and_user_limit_on).await;
 }
 
 async fn expiry_and_user_limit_on(backend: &'static str) {
     let s = TestServer::start_with(backend, "[application_credential]\nuser_limit = 2\n").await;
     let admin = s.admin_token().await;
     let uid = me(&s, &admin).await;
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2))
+    let soon = (s.clock.now() + chrono::Duration::minutes(10))
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string();
     let (status, body) = create(
@@ -713,7 +706,8 @@ async fn expiry_and_user_limit_on(backend: &'static str) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = create(&s, &admin, &uid, json!({"name": "third"})).await;
     assert_eq!((status, body["error"]["message"].as_str().unwrap()), (StatusCode::FORBIDDEN, "Unable to create additional application credentials, maximum of 2 already exceeded for user."));
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    // Past the credential's expiry, not the admin token's.
+    s.clock.advance(std::time::Duration::from_secs(601));
     assert_eq!(
         cred_token(&s, json!({"id": id, "secret": "x"})).await.0,
         StatusCode::UNAUTHORIZED,
@@ -729,9 +723,7 @@ async fn expiry_and_user_limit_on(backend: &'static str) {
 
 #[tokio::test]
 async fn access_rules_are_enforced_and_hidden_from_old_validators() {
-    for backend in crate::common::backends() {
-        access_rules_are_enforced_and_hidden_from_old_validators_on(backend).await;
-    }
+    crate::common::each_backend(access_rules_are_enforced_and_hidden_from_old_validators_on).await;
 }
 
 async fn access_rules_are_enforced_and_hidden_from_old_validators_on(backend: &'static str) {

@@ -45,12 +45,19 @@ pub fn backends() -> Vec<&'static str> {
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
-    pub backend: &'static str,
     pub db: Db,
-    admin_url: Option<String>,
-    db_name: Option<String>,
-    _dir: tempfile::TempDir,
+    /// The server's clock: tests move it to reach an expiry instead of sleeping.
+    pub clock: lintel::clock::Clock,
     task: tokio::task::JoinHandle<()>,
+    // Dropped after the server stops: its database, then its directory.
+    _database: TestDatabase,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 fn swap_db(url: &str, name: &str) -> String {
@@ -59,50 +66,97 @@ fn swap_db(url: &str, name: &str) -> String {
     format!("{head}/{name}{query}")
 }
 
-/// A new, empty database on `backend`: its URL, and the server URL and name to drop it by (SQLite: a file in `dir`).
-pub async fn fresh_database(
-    backend: &str,
-    dir: &std::path::Path,
-) -> (String, Option<String>, Option<String>) {
-    if backend == "sqlite" {
-        return (
-            format!("sqlite://{}/lintel.db?mode=rwc", dir.display()),
-            None,
-            None,
-        );
-    }
-    let var = if backend == "postgres" {
-        "LINTEL_TEST_POSTGRES_URL"
-    } else {
-        "LINTEL_TEST_MYSQL_URL"
-    };
-    let admin = std::env::var(var).unwrap();
-    let name = format!("lintel_t_{}", uuid::Uuid::new_v4().simple());
-    let conn = Database::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("{backend} at {admin} does not answer: {e}"));
-    conn.execute(Statement::from_string(
-        conn.get_database_backend(),
-        format!("CREATE DATABASE {name}"),
-    ))
-    .await
-    .expect("create database");
-    conn.close().await.ok();
-    (swap_db(&admin, &name), Some(admin), Some(name))
+/// A database of one test's own: a file in the test's temporary directory on SQLite; on PostgreSQL/MariaDB a new
+/// database, dropped when this guard goes, even when the test fails an assertion.
+pub struct TestDatabase {
+    /// The connection URL the server under test uses.
+    pub url: String,
+    backend: &'static str,
+    /// The server URL to drop the database by, and its name.
+    drop_by: Option<(String, String)>,
 }
 
-/// Drop a database [`fresh_database`] made.
-pub async fn drop_database(backend: &str, admin: Option<String>, name: Option<String>) {
-    if let (Some(admin), Some(name)) = (admin, name) {
-        let conn = Database::connect(&admin).await.expect("reconnect");
-        let sql = if backend == "postgres" {
-            format!("DROP DATABASE {name} WITH (FORCE)")
+impl TestDatabase {
+    /// A new, empty database on `backend` (SQLite: a file in `dir`).
+    pub async fn create(backend: &'static str, dir: &std::path::Path) -> TestDatabase {
+        if backend == "sqlite" {
+            return TestDatabase {
+                url: format!("sqlite://{}/lintel.db?mode=rwc", dir.display()),
+                backend,
+                drop_by: None,
+            };
+        }
+        let var = if backend == "postgres" {
+            "LINTEL_TEST_POSTGRES_URL"
         } else {
-            format!("DROP DATABASE {name}")
+            "LINTEL_TEST_MYSQL_URL"
         };
-        conn.execute(Statement::from_string(conn.get_database_backend(), sql))
+        let admin = std::env::var(var).unwrap();
+        let name = format!("lintel_t_{}", uuid::Uuid::new_v4().simple());
+        let conn = Database::connect(&admin)
             .await
-            .expect("drop database");
+            .unwrap_or_else(|e| panic!("{backend} at {admin} does not answer: {e}"));
+        conn.execute(Statement::from_string(
+            conn.get_database_backend(),
+            format!("CREATE DATABASE {name}"),
+        ))
+        .await
+        .expect("create database");
+        conn.close().await.ok();
+        TestDatabase {
+            url: swap_db(&admin, &name),
+            backend,
+            drop_by: Some((admin, name)),
+        }
+    }
+}
+
+async fn drop_database(backend: &str, admin: &str, name: &str) -> Result<(), sea_orm::DbErr> {
+    let conn = Database::connect(admin).await?;
+    let sql = if backend == "postgres" {
+        format!("DROP DATABASE {name} WITH (FORCE)")
+    } else {
+        format!("DROP DATABASE {name}")
+    };
+    conn.execute(Statement::from_string(conn.get_database_backend(), sql))
+        .await?;
+    conn.close().await
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.drop_by.take() else {
+            return;
+        };
+        let backend = self.backend;
+        // Drop may run on the test's own runtime, which cannot block on itself (or while a panic unwinds): a thread
+        // with a runtime of its own does the asynchronous drop, and a failure is reported, never a second panic.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(drop_database(backend, &admin, &name))
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: {backend} test database left behind: {e}"),
+            Err(_) => eprintln!("warning: {backend} test database left behind"),
+        }
+    }
+}
+
+/// Run `test` on every configured backend in turn, naming the backend if it fails.
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in backends() {
+        eprintln!("-- on {backend}");
+        test(backend).await;
     }
 }
 
@@ -113,7 +167,8 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
-        let (url, admin_url, db_name) = fresh_database(backend, dir.path()).await;
+        let database = TestDatabase::create(backend, dir.path()).await;
+        let url = &database.url;
         let conf = format!(
             "[DEFAULT]\npublic_endpoint = https://127.0.0.1:{port}\ndata_dir = {dir}\n[database]\nconnection = {url}\n\
              [server]\nbind = 127.0.0.1:{port}\n{extra_conf}\n",
@@ -143,6 +198,7 @@ impl TestServer {
         .expect("bootstrap");
         let (cert, _) = lintel::server::tls_files(&config).expect("tls");
         let state = lintel::server::build_state(config).await.expect("state");
+        let clock = state.clock.clone();
         let task = tokio::spawn(async move {
             let _ = lintel::server::serve_on(state, listener).await;
         });
@@ -166,12 +222,11 @@ impl TestServer {
         TestServer {
             base,
             client,
-            backend,
             db,
-            admin_url,
-            db_name,
-            _dir: dir,
+            clock,
             task,
+            _database: database,
+            dir,
         }
     }
 
@@ -182,14 +237,12 @@ impl TestServer {
 
     /// The server's data directory.
     pub fn data_dir(&self) -> String {
-        self._dir.path().display().to_string()
+        self.dir.path().display().to_string()
     }
 
-    /// Stop the server and drop its database.
+    /// Stop the server and drop its database (dropping the server does the same, less gracefully).
     pub async fn stop(self) {
-        self.task.abort();
         self.db.conn.clone().close().await.ok();
-        drop_database(self.backend, self.admin_url, self.db_name).await;
     }
 
     /// Send a request with an optional token and JSON body.

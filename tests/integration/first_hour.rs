@@ -117,7 +117,7 @@ fn a_wildcard_bind_names_the_host_and_says_it_guessed() {
     // Connect by that name only where it resolves to loopback: tests never reach another address.
     let resolved: Vec<std::net::SocketAddr> =
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-            .map(|a| a.collect())
+            .map(std::iter::Iterator::collect)
             .unwrap_or_default();
     if !resolved.is_empty() && resolved.iter().all(|a| a.ip().is_loopback()) {
         assert_eq!(get_with_ca(&url, &cert), reqwest::StatusCode::OK);

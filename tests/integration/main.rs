@@ -1,5 +1,10 @@
 //! Integration tests: one crate (one link) for all of them, each module a subsystem.
 
+// Tests time real waits (start-up, drain); expiries are reached by moving the server's clock, never by sleeping.
+#![allow(clippy::disallowed_methods)]
+// A failed assumption in a test (or its helpers) is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod api_identity;
 mod api_scopes;
 mod api_tokens;

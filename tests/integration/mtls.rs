@@ -132,9 +132,7 @@ const METHODS: &str =
 
 #[tokio::test]
 async fn certificate_clients_get_certificate_bound_tokens() {
-    for backend in crate::common::backends() {
-        certificate_clients_on(backend).await;
-    }
+    crate::common::each_backend(certificate_clients_on).await;
 }
 
 async fn certificate_clients_on(backend: &'static str) {
@@ -345,9 +343,7 @@ fn assertion(key: &jsonwebtoken::EncodingKey, kid: &str, claims: &Value) -> Stri
 
 #[tokio::test]
 async fn private_key_jwt_clients_sign_assertions() {
-    for backend in crate::common::backends() {
-        private_key_jwt_on(backend).await;
-    }
+    crate::common::each_backend(private_key_jwt_on).await;
 }
 
 async fn private_key_jwt_on(backend: &'static str) {
@@ -372,7 +368,7 @@ async fn private_key_jwt_on(backend: &'static str) {
     assert_eq!(cred["jwks"]["keys"][0]["kid"], "k1");
     let id = cred["id"].as_str().unwrap().to_string();
     let aud = format!("{}/v3/OS-OAUTH2/token", s.base);
-    let now = chrono::Utc::now().timestamp();
+    let now = s.clock.unix();
     let claims = |jti: &str, exp: i64, aud: &str| json!({"iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now, "jti": jti});
     let form = |a: &str| {
         format!(

@@ -72,7 +72,7 @@ fn assert_invalid_client(
 
 #[tokio::test]
 async fn client_credentials_grant_issues_a_working_bearer_token() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let admin = s.admin_token().await;
         let c = credential(
@@ -132,14 +132,13 @@ async fn client_credentials_grant_issues_a_working_bearer_token() {
             StatusCode::OK
         );
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn scope_narrows_roles() {
-    for backend in crate::common::backends() {
-        scope_narrows_roles_on(backend).await;
-    }
+    crate::common::each_backend(scope_narrows_roles_on).await;
 }
 
 async fn scope_narrows_roles_on(backend: &'static str) {
@@ -177,9 +176,7 @@ async fn scope_narrows_roles_on(backend: &'static str) {
 
 #[tokio::test]
 async fn errors_follow_rfc_6749() {
-    for backend in crate::common::backends() {
-        errors_follow_rfc_6749_on(backend).await;
-    }
+    crate::common::each_backend(errors_follow_rfc_6749_on).await;
 }
 
 async fn errors_follow_rfc_6749_on(backend: &'static str) {
@@ -297,9 +294,7 @@ async fn errors_follow_rfc_6749_on(backend: &'static str) {
 
 #[tokio::test]
 async fn expiry_caps_expires_in_and_disabled_users_are_refused() {
-    for backend in crate::common::backends() {
-        expiry_caps_expires_in_and_disabled_users_are_refused_on(backend).await;
-    }
+    crate::common::each_backend(expiry_caps_expires_in_and_disabled_users_are_refused_on).await;
 }
 
 async fn expiry_caps_expires_in_and_disabled_users_are_refused_on(backend: &'static str) {
@@ -330,7 +325,7 @@ async fn expiry_caps_expires_in_and_disabled_users_are_refused_on(backend: &'sta
     )
     .await;
     let (_, frank, _) = s.password_token("frank", "pw", Some("admin")).await;
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(600))
+    let soon = (s.clock.now() + chrono::Duration::seconds(600))
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string();
     let (status, _, body) = s.call(Method::POST, &format!("/v3/users/{uid}/application_credentials"), Some(&frank), Some(json!({"application_credential": {"name": "brief", "expires_at": soon, "secret": "a+b c%"}}))).await;
@@ -535,9 +530,7 @@ async fn form_post(s: &TestServer, path: &str, auth: &str, body: &str) -> (Statu
 
 #[tokio::test]
 async fn introspection_revocation_and_metadata() {
-    for backend in crate::common::backends() {
-        introspection_revocation_and_metadata_on(backend).await;
-    }
+    crate::common::each_backend(introspection_revocation_and_metadata_on).await;
 }
 
 async fn introspection_revocation_and_metadata_on(backend: &'static str) {
@@ -726,9 +719,7 @@ async fn introspection_revocation_and_metadata_on(backend: &'static str) {
 
 #[tokio::test]
 async fn jwt_access_tokens_verify_offline_and_validate_as_lintel_tokens() {
-    for backend in crate::common::backends() {
-        jwt_access_tokens_on(backend).await;
-    }
+    crate::common::each_backend(jwt_access_tokens_on).await;
 }
 
 /// Verify a JWT against a JWKS document the way a resource server would, offline.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{backends, bin, drop_database, fresh_database};
+use crate::common::{backends, bin, TestDatabase};
 
 const PASSWORD: &str = "ops test password";
 
@@ -221,7 +221,8 @@ async fn systemd_protocol_prefix_readiness_metrics_reload_and_drain() {
     let renewed = make_tls(dir.path(), "renewed");
     let live = make_tls(dir.path(), "live");
     install_tls(&first, &live);
-    let (db, _, _) = fresh_database("sqlite", dir.path()).await;
+    let database = TestDatabase::create("sqlite", dir.path()).await;
+    let db = database.url.clone();
     let conf = write_conf(
         dir.path(),
         "node",
@@ -407,7 +408,8 @@ async fn three_nodes_share_keys_and_changes() {
     lintel::server::install_crypto();
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, admin_url, db_name) = fresh_database(backend, dir.path()).await;
+        let database = TestDatabase::create(backend, dir.path()).await;
+        let db = database.url.clone();
         let tls = make_tls(dir.path(), "tls");
         let kek = fernet::Fernet::generate_key();
         let extra = format!(
@@ -559,6 +561,6 @@ async fn three_nodes_share_keys_and_changes() {
             deleted.elapsed()
         );
         drop(nodes);
-        drop_database(backend, admin_url, db_name).await;
+        drop(database);
     }
 }

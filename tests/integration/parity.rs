@@ -20,7 +20,7 @@ fn message(body: &Value) -> String {
 
 #[tokio::test]
 async fn names_and_descriptions_have_keystones_limits() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let t = s.admin_token().await;
         let n = |len: usize| "n".repeat(len);
@@ -99,7 +99,8 @@ async fn names_and_descriptions_have_keystones_limits() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{backend}: {body}");
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -196,7 +197,7 @@ async fn project_tags_answer_as_keystone() {
 
 #[tokio::test]
 async fn a_project_acting_as_a_domain_is_a_domain() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let t = s.admin_token().await;
         let (status, body) = post(
@@ -279,12 +280,13 @@ async fn a_project_acting_as_a_domain_is_a_domain() {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn domain_specific_roles_only_count_through_what_they_imply() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let t = s.admin_token().await;
         let role =
@@ -371,7 +373,8 @@ async fn domain_specific_roles_only_count_through_what_they_imply() {
             .collect();
         assert_eq!(ids, vec![reader.as_str()], "{backend}: {body}");
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -416,7 +419,7 @@ async fn implied_role_check_is_204_and_duplicates_conflict() {
 
 #[tokio::test]
 async fn users_change_their_own_password_with_the_original() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let t = s.admin_token().await;
         let (_, u) = post(
@@ -491,7 +494,8 @@ async fn users_change_their_own_password_with_the_original() {
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 async fn admin_project(s: &TestServer, t: &str) -> String {
@@ -526,7 +530,7 @@ async fn a_json_body_on_the_token_endpoint_names_the_form_content_type() {
 
 #[tokio::test]
 async fn regions_by_id_update_filter_and_legacy_endpoint_regions() {
-    for backend in crate::common::backends() {
+    crate::common::each_backend(|backend| async move {
         let s = TestServer::start(backend).await;
         let t = s.admin_token().await;
         // PUT creates a region with the id of the URL.
@@ -616,7 +620,8 @@ async fn regions_by_id_update_filter_and_legacy_endpoint_regions() {
             .await;
         assert_eq!(status, StatusCode::OK);
         s.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
