@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 
 use crate::assignment::{self, Target};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::state::AppState;
 use crate::token::codec::new_audit_id;
@@ -135,7 +135,7 @@ impl Validated {
 }
 
 /// Resolve a domain reference by id or name.
-pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> ApiResult<domain::Model> {
+pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> DomainResult<domain::Model> {
     let found = if let Some(id) = &r.id {
         domain::Entity::find_by_id(id.as_str())
             .one(&state.db.conn)
@@ -146,24 +146,24 @@ pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> ApiResult<domain:
             .one(&state.db.conn)
             .await?
     } else {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "Expecting to find domain id or name in request body.".into(),
         ));
     };
-    found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))
+    found.ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))
 }
 
 /// Keystone's message for failed authentication.
 const AUTH_FAILED: &str = "The request you have made requires authentication.";
 
-async fn find_user(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model> {
+async fn find_user(state: &AppState, u: &PasswordUser) -> DomainResult<user::Model> {
     let found = if let Some(id) = &u.id {
         user::Entity::find_by_id(id.as_str())
             .one(&state.db.conn)
             .await?
     } else if let Some(name) = &u.name {
         let domain = u.domain.as_ref().ok_or_else(|| {
-            ApiError::BadRequest("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
+            DomainError::Invalid("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
         })?;
         let d = resolve_domain(state, domain).await?;
         user::Entity::find()
@@ -172,9 +172,9 @@ async fn find_user(state: &AppState, u: &PasswordUser) -> ApiResult<user::Model>
             .one(&state.db.conn)
             .await?
     } else {
-        return Err(ApiError::BadRequest("Expecting to find name or ID in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
+        return Err(DomainError::Invalid("Expecting to find name or ID in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
     };
-    found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))
+    found.ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))
 }
 
 /// Check a password, with Keystone's lockout rules and throttling. Returns the user on success. An expired
@@ -184,11 +184,11 @@ pub async fn check_password(
     u: &PasswordUser,
     source: Option<std::net::IpAddr>,
     expired_ok: bool,
-) -> ApiResult<user::Model> {
+) -> DomainResult<user::Model> {
     let password = u
         .password
         .as_ref()
-        .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+        .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
     let found = find_user(state, u).await?;
     let cfg = &state.config;
     let now = state.clock.now();
@@ -199,7 +199,7 @@ pub async fn check_password(
             .last_failed_auth_at
             .map(|t| t + Duration::from_std(cfg.lockout_duration).unwrap_or_default());
         if until.is_some_and(|until| now < until) {
-            return Err(ApiError::unauthorized_msg(format!(
+            return Err(DomainError::unauthorized_msg(format!(
                 "The account is locked for user: {}.",
                 found.id
             )));
@@ -207,7 +207,7 @@ pub async fn check_password(
     }
     let throttle_key = format!("user:{}", found.id);
     if let Some(wait) = state.throttle.check(&throttle_key, source) {
-        return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+        return Err(DomainError::Throttled(wait.as_secs().max(1)));
     }
     let ok = match &found.password_hash {
         Some(phc) => state.hasher.verify(password, phc).await?,
@@ -231,13 +231,13 @@ pub async fn check_password(
             row.last_failed_auth_at = Set(Some(now));
             row.update(&state.db.conn).await?;
         }
-        return Err(ApiError::unauthorized_msg(AUTH_FAILED));
+        return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     }
     if !found.enabled {
-        return Err(ApiError::unauthorized_msg(AUTH_FAILED));
+        return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     }
     if !expired_ok && found.password_expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::unauthorized_msg(format!(
+        return Err(DomainError::unauthorized_msg(format!(
             "The password is expired and needs to be changed for user: {}.",
             found.id
         )));
@@ -323,6 +323,14 @@ pub async fn validate_presented(
     }
 }
 
+/// A lookup that failed leaves the token undecided: never "revoked" (a validator would drop a good token), but
+/// unavailable until the database answers.
+fn undecidable(e: sea_orm::DbErr) -> TokenError {
+    tracing::warn!(error = %e, "token validation could not reach the database");
+    crate::metrics::metrics().database_errors.inc();
+    TokenError::Unavailable
+}
+
 /// Look up the user, scope and roles of token data and check it against revocation events.
 pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, TokenError> {
     let db = &state.db;
@@ -330,14 +338,12 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
     let user = view
         .user(db, &data.user_id)
         .await
-        .ok()
-        .flatten()
+        .map_err(undecidable)?
         .ok_or(TokenError::Revoked)?;
     let user_domain = view
         .domain(db, &user.domain_id)
         .await
-        .ok()
-        .flatten()
+        .map_err(undecidable)?
         .ok_or(TokenError::Revoked)?;
     if !user.enabled || !user_domain.enabled {
         return Err(TokenError::Revoked);
@@ -349,14 +355,12 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
             let pv = view
                 .project(db, p)
                 .await
-                .ok()
-                .flatten()
+                .map_err(undecidable)?
                 .ok_or(TokenError::Revoked)?;
             let pd = view
                 .domain(db, &pv.domain_id)
                 .await
-                .ok()
-                .flatten()
+                .map_err(undecidable)?
                 .ok_or(TokenError::Revoked)?;
             if !pv.enabled || !pd.enabled {
                 return Err(TokenError::Revoked);
@@ -367,8 +371,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
             let dv = view
                 .domain(db, d)
                 .await
-                .ok()
-                .flatten()
+                .map_err(undecidable)?
                 .ok_or(TokenError::Revoked)?;
             if !dv.enabled {
                 return Err(TokenError::Revoked);
@@ -389,8 +392,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
         roles.push(
             view.role(db, id)
                 .await
-                .ok()
-                .flatten()
+                .map_err(undecidable)?
                 .ok_or(TokenError::Revoked)?,
         );
     }
@@ -398,8 +400,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
         Some(id) => Some(
             view.app_cred(db, id)
                 .await
-                .ok()
-                .flatten()
+                .map_err(undecidable)?
                 .ok_or(TokenError::Revoked)?,
         ),
         None => None,
@@ -421,7 +422,7 @@ async fn resolve_scope(
     state: &AppState,
     scope: &Option<serde_json::Value>,
     user: &user::Model,
-) -> ApiResult<Option<Target>> {
+) -> DomainResult<Option<Target>> {
     let Some(value) = scope else {
         // Keystone scopes to the default project when none is asked for and the user has roles there.
         if let Some(p) = &user.default_project_id {
@@ -439,7 +440,7 @@ async fn resolve_scope(
         return Ok(None);
     }
     let req: ScopeRequest = serde_json::from_value(value.clone())
-        .map_err(|e| ApiError::validation(format!("scope. {e}")))?;
+        .map_err(|e| DomainError::validation(format!("scope. {e}")))?;
     match (req.project, req.domain, req.system) {
         (Some(p), None, None) => {
             let found = if let Some(id) = &p.id {
@@ -454,13 +455,13 @@ async fn resolve_scope(
                     .one(&state.db.conn)
                     .await?
             } else {
-                return Err(ApiError::BadRequest(
+                return Err(DomainError::Invalid(
                     "Expecting to find project id, or name and domain, in scope.".into(),
                 ));
             };
-            let p = found.ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+            let p = found.ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
             if !p.enabled {
-                return Err(ApiError::unauthorized_msg(format!(
+                return Err(DomainError::unauthorized_msg(format!(
                     "Project {} is disabled.",
                     p.id
                 )));
@@ -470,7 +471,7 @@ async fn resolve_scope(
         (None, Some(d), None) => {
             let d = resolve_domain(state, &d).await?;
             if !d.enabled {
-                return Err(ApiError::unauthorized_msg(format!(
+                return Err(DomainError::unauthorized_msg(format!(
                     "Domain {} is disabled.",
                     d.id
                 )));
@@ -482,7 +483,7 @@ async fn resolve_scope(
         {
             Ok(Some(Target::System))
         }
-        _ => Err(ApiError::BadRequest(
+        _ => Err(DomainError::Invalid(
             "Specify exactly one of project, domain or system in scope.".into(),
         )),
     }
@@ -493,7 +494,7 @@ async fn scoped_roles(
     state: &AppState,
     user: &user::Model,
     target: &Option<Target>,
-) -> ApiResult<Vec<String>> {
+) -> DomainResult<Vec<String>> {
     let Some(t) = target else {
         return Ok(Vec::new());
     };
@@ -504,7 +505,7 @@ async fn scoped_roles(
             Target::Domain(d) => format!("User {} has no access to domain {}", user.id, d),
             Target::System => format!("User {} has no access to the system", user.id),
         };
-        return Err(ApiError::unauthorized_msg(what));
+        return Err(DomainError::unauthorized_msg(what));
     }
     Ok(roles)
 }
@@ -528,16 +529,16 @@ pub async fn authenticate(
     state: &AppState,
     req: AuthRequest,
     source: Option<std::net::IpAddr>,
-) -> ApiResult<TokenData> {
+) -> DomainResult<TokenData> {
     let methods = &req.identity.methods;
     if methods.is_empty() {
-        return Err(ApiError::validation(
+        return Err(DomainError::validation(
             "identity. 'methods' must not be empty",
         ));
     }
     for m in methods {
         if !state.config.method_enabled(m) {
-            return Err(ApiError::unauthorized_msg(
+            return Err(DomainError::unauthorized_msg(
                 "Attempted to authenticate with an unsupported method.",
             ));
         }
@@ -551,15 +552,14 @@ pub async fn authenticate(
             .application_credential
             .as_ref()
             .ok_or_else(|| {
-                ApiError::validation("identity. 'application_credential' is a required property")
+                DomainError::validation("identity. 'application_credential' is a required property")
             })?;
         return app_cred_token(state, body, req.scope.is_some(), now, expiry, source).await;
     }
     if methods.iter().any(|m| m == "password") {
-        let body =
-            req.identity.password.as_ref().ok_or_else(|| {
-                ApiError::validation("identity. 'password' is a required property")
-            })?;
+        let body = req.identity.password.as_ref().ok_or_else(|| {
+            DomainError::validation("identity. 'password' is a required property")
+        })?;
         let user = check_password(state, &body.user, source, false).await?;
         let target = resolve_scope(state, &req.scope, &user).await?;
         let role_ids = scoped_roles(state, &user, &target).await?;
@@ -576,23 +576,25 @@ pub async fn authenticate(
         });
     }
     if methods.iter().any(|m| m == "token") {
-        let body = req
-            .identity
-            .token
-            .as_ref()
-            .ok_or_else(|| ApiError::validation("identity. 'token' is a required property"))?;
+        let body =
+            req.identity.token.as_ref().ok_or_else(|| {
+                DomainError::validation("identity. 'token' is a required property")
+            })?;
         let old = validate(state, body.id.expose(), false)
             .await
-            .map_err(|_| ApiError::unauthorized_msg(AUTH_FAILED))?;
+            .map_err(|e| match e {
+                TokenError::Unavailable => e.into_domain(),
+                _ => DomainError::unauthorized_msg(AUTH_FAILED),
+            })?;
         if old.data.app_cred_id.is_some() {
-            return Err(ApiError::Forbidden(
+            return Err(DomainError::Forbidden(
                 "Application credential tokens cannot be rescoped.".into(),
             ));
         }
         let user = user::Entity::find_by_id(old.user.id.as_str())
             .one(&state.db.conn)
             .await?
-            .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+            .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
         let target = match &req.scope {
             None => match &old.data.scope {
                 Scope::Unscoped => None,
@@ -621,7 +623,7 @@ pub async fn authenticate(
             cert: None,
         });
     }
-    Err(ApiError::unauthorized_msg(
+    Err(DomainError::unauthorized_msg(
         "Attempted to authenticate with an unsupported method.",
     ))
 }
@@ -638,10 +640,10 @@ async fn app_cred_token(
     now: NaiveDateTime,
     expiry: NaiveDateTime,
     source: Option<std::net::IpAddr>,
-) -> ApiResult<TokenData> {
+) -> DomainResult<TokenData> {
     use crate::credential::{self, Rejection};
     if scoped {
-        return Err(ApiError::unauthorized_msg(
+        return Err(DomainError::unauthorized_msg(
             "Error authenticating with application credential: Application credentials cannot request a scope.",
         ));
     }
@@ -649,11 +651,11 @@ async fn app_cred_token(
     let secret = body
         .secret
         .as_ref()
-        .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?;
+        .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
     let id = match (&body.id, &body.name) {
         (Some(id), _) => id.clone(),
         (None, Some(name)) => {
-            let user = body.user.as_ref().ok_or_else(|| ApiError::BadRequest("Expecting to find user in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()))?;
+            let user = body.user.as_ref().ok_or_else(|| DomainError::Invalid("Expecting to find user in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()))?;
             let pu = PasswordUser {
                 id: user.id.clone(),
                 name: user.name.clone(),
@@ -671,29 +673,31 @@ async fn app_cred_token(
                 .or_else(|| pu.name.clone())
                 .unwrap_or_default();
             let owner = find_user(state, &pu).await.map_err(|e| match e {
-                ApiError::Unauthorized { .. } => ApiError::not_found("User", &who),
+                DomainError::Unauthenticated(_) => DomainError::not_found("User", &who),
                 other => other,
             })?;
             credential::id_by_name(state, &owner.id, name)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized_msg(AUTH_FAILED))?
+                .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?
         }
         (None, None) => {
-            return Err(ApiError::BadRequest("Expecting to find name or ID in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
+            return Err(DomainError::Invalid("Expecting to find name or ID in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
         }
     };
     let (cred, user) = match credential::verify(state, &id, secret, source).await? {
         Ok(found) => found,
-        Err(Rejection::Unknown) => return Err(ApiError::not_found("Application Credential", &id)),
+        Err(Rejection::Unknown) => {
+            return Err(DomainError::not_found("Application Credential", &id))
+        }
         Err(Rejection::Throttled(wait)) => {
-            return Err(ApiError::TooManyRequests(wait.as_secs().max(1)))
+            return Err(DomainError::Throttled(wait.as_secs().max(1)))
         }
         Err(
             Rejection::BadSecret
             | Rejection::Expired
             | Rejection::Disabled
             | Rejection::Assertion(_),
-        ) => return Err(ApiError::unauthorized_msg(AUTH_FAILED)),
+        ) => return Err(DomainError::unauthorized_msg(AUTH_FAILED)),
     };
     credential_token(state, &cred, &user, now, expiry).await
 }
@@ -705,10 +709,10 @@ pub async fn credential_token(
     user: &UserView,
     now: NaiveDateTime,
     expiry: NaiveDateTime,
-) -> ApiResult<TokenData> {
+) -> DomainResult<TokenData> {
     let role_ids = crate::credential::granted_roles(state, cred).await?;
     if role_ids.is_empty() {
-        return Err(ApiError::unauthorized_msg(format!(
+        return Err(DomainError::unauthorized_msg(format!(
             "User {} has no access to project {}",
             user.id, cred.model.project_id
         )));

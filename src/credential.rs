@@ -22,7 +22,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::assignment::{self, Target};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::state::AppState;
 
@@ -93,18 +93,18 @@ struct StoredBindings {
     jwks: Option<String>,
 }
 
-fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
+fn check_bindings(b: &Bindings) -> DomainResult<StoredBindings> {
     // Bounded by the column (1024 characters), checked on the normalised form that is stored.
-    let dn = |field: &str, v: &Option<String>| -> ApiResult<Option<String>> {
+    let dn = |field: &str, v: &Option<String>| -> DomainResult<Option<String>> {
         let Some(s) = v.as_deref() else {
             return Ok(None);
         };
         match crate::mtls::normalize_dn(s) {
             Some(d) if d.len() <= 1024 => Ok(Some(d)),
-            Some(_) => Err(ApiError::validation(format!(
+            Some(_) => Err(DomainError::validation(format!(
                 "application_credential.{field}. A distinguished name may have at most 1024 characters"
             ))),
-            None => Err(ApiError::validation(format!(
+            None => Err(DomainError::validation(format!(
                 "application_credential.{field}. '{s}' is not an RFC 4514 distinguished name"
             ))),
         }
@@ -112,7 +112,7 @@ fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
     let subject_dn = dn("tls_client_auth_subject_dn", &b.subject_dn)?;
     let issuer_dn = dn("tls_client_auth_issuer_dn", &b.issuer_dn)?;
     if issuer_dn.is_some() && subject_dn.is_none() {
-        return Err(ApiError::validation(
+        return Err(DomainError::validation(
             "application_credential.tls_client_auth_issuer_dn. It needs tls_client_auth_subject_dn too",
         ));
     }
@@ -121,7 +121,7 @@ fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
         .as_deref()
         .filter(|t| !crate::mtls::is_thumbprint(t))
     {
-        return Err(ApiError::validation(format!(
+        return Err(DomainError::validation(format!(
             "application_credential.tls_client_auth_x5t_s256. '{t}' is not a base64url SHA-256 thumbprint (43 characters)"
         )));
     }
@@ -129,8 +129,9 @@ fn check_bindings(b: &Bindings) -> ApiResult<StoredBindings> {
         .jwks
         .as_ref()
         .map(|v| {
-            crate::client_assertion::public_jwks(v)
-                .map_err(|why| ApiError::validation(format!("application_credential.jwks. {why}")))
+            crate::client_assertion::public_jwks(v).map_err(|why| {
+                DomainError::validation(format!("application_credential.jwks. {why}"))
+            })
         })
         .transpose()?;
     Ok(StoredBindings {
@@ -173,10 +174,10 @@ pub async fn create(
     project_id: &str,
     token_roles: &[String],
     req: NewCredential,
-) -> ApiResult<(Credential, Secret)> {
+) -> DomainResult<(Credential, Secret)> {
     let now = state.clock.now();
     if req.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "The 'expires_at' must not be before now. The server could not comply with the request since it is \
              either malformed or otherwise incorrect. The client is assumed to be in error."
                 .into(),
@@ -189,7 +190,7 @@ pub async fn create(
             .count(db)
             .await?;
         if have >= limit {
-            return Err(ApiError::Forbidden(format!(
+            return Err(DomainError::Forbidden(format!(
                 "Unable to create additional application credentials, maximum of {limit} already exceeded for user."
             )));
         }
@@ -205,15 +206,15 @@ pub async fn create(
             RoleRef::Id(id) => role::Entity::find_by_id(id.as_str())
                 .one(db)
                 .await?
-                .ok_or_else(|| ApiError::NotFound(format!("Could not find role: {id}.")))?,
+                .ok_or_else(|| DomainError::NotFound(format!("Could not find role: {id}.")))?,
             RoleRef::Name(n) => assignment::role_by_name(db, n, None)
                 .await?
-                .ok_or_else(|| ApiError::NotFound(format!("Role {n} is not defined")))?,
+                .ok_or_else(|| DomainError::NotFound(format!("Role {n} is not defined")))?,
         };
         wanted.push(found.id);
     }
     if wanted.iter().any(|r| !held.contains(r)) {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "Invalid application credential: Cannot create an application credential with unassigned role".into(),
         ));
     }
@@ -221,7 +222,7 @@ pub async fn create(
     let bindings = check_bindings(&req.bindings)?;
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
     if secret.expose().is_empty() {
-        return Err(ApiError::validation(
+        return Err(DomainError::validation(
             "application_credential.secret. '' is too short",
         ));
     }
@@ -247,7 +248,7 @@ pub async fn create(
     match row.insert(&*txn).await {
         Ok(_) => {}
         Err(e) if crate::api::is_unique_violation(&e) => {
-            return Err(ApiError::duplicate(
+            return Err(DomainError::duplicate(
                 "application_credential",
                 "name",
                 &req.name,
@@ -271,7 +272,7 @@ pub async fn create(
                     .await?;
                 match found {
                     Some(r) if r.user_id == user_id => r.id,
-                    _ => return Err(ApiError::not_found("Access Rule", rid)),
+                    _ => return Err(DomainError::not_found("Access Rule", rid)),
                 }
             }
             RuleRef::New {
@@ -318,12 +319,12 @@ pub async fn create(
     txn.commit().await?;
     let cred = load(state, &id)
         .await?
-        .ok_or_else(|| ApiError::internal("credential vanished after insert"))?;
+        .ok_or_else(|| DomainError::internal("credential vanished after insert"))?;
     Ok((cred, secret))
 }
 
 /// Load a credential with its roles and rules.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<Option<Credential>> {
+pub async fn load(state: &AppState, id: &str) -> DomainResult<Option<Credential>> {
     let db = &state.db.conn;
     let Some(model) = app_cred::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
@@ -331,7 +332,7 @@ pub async fn load(state: &AppState, id: &str) -> ApiResult<Option<Credential>> {
     Ok(Some(expand_one(state, model).await?))
 }
 
-async fn expand_one(state: &AppState, model: app_cred::Model) -> ApiResult<Credential> {
+async fn expand_one(state: &AppState, model: app_cred::Model) -> DomainResult<Credential> {
     let db = &state.db.conn;
     let role_ids: Vec<String> = cred_role::Entity::find()
         .filter(cred_role::Column::ApplicationCredentialId.eq(model.id.as_str()))
@@ -368,7 +369,7 @@ pub async fn list(
     state: &AppState,
     user_id: &str,
     name: Option<&str>,
-) -> ApiResult<Vec<Credential>> {
+) -> DomainResult<Vec<Credential>> {
     let mut q = app_cred::Entity::find()
         .filter(app_cred::Column::UserId.eq(user_id))
         .order_by_asc(app_cred::Column::Name);
@@ -459,7 +460,7 @@ pub async fn verify(
     id: &str,
     secret: &Secret,
     source: Option<std::net::IpAddr>,
-) -> ApiResult<Verdict> {
+) -> DomainResult<Verdict> {
     verify_counting(state, id, secret, source, true).await
 }
 
@@ -470,7 +471,7 @@ pub async fn verify_counting(
     secret: &Secret,
     source: Option<std::net::IpAddr>,
     count_failure: bool,
-) -> ApiResult<Verdict> {
+) -> DomainResult<Verdict> {
     let vouched = state.secrets.hit(id, secret);
     if !vouched {
         if let Some(wait) = state.throttle.check(id, source) {
@@ -498,7 +499,7 @@ pub async fn verify_counting(
 }
 
 /// A credential by id: from the authorization view, else the database.
-async fn find(state: &AppState, id: &str) -> ApiResult<Option<Arc<Credential>>> {
+async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
     Ok(match state.view.credential(id) {
         Some(c) => Some(c),
         None => load(state, id).await?.map(Arc::new),
@@ -506,7 +507,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<Arc<Credential>>> 
 }
 
 /// Once the client has proven it holds the credential: its expiry, its user and its project decide.
-async fn admit(state: &AppState, cred: Arc<Credential>) -> ApiResult<Verdict> {
+async fn admit(state: &AppState, cred: Arc<Credential>) -> DomainResult<Verdict> {
     if cred
         .model
         .expires_at
@@ -538,7 +539,7 @@ pub async fn verify_certificate(
     state: &AppState,
     id: &str,
     cert: &crate::mtls::ClientCert,
-) -> ApiResult<Verdict> {
+) -> DomainResult<Verdict> {
     let Some(cred) = find(state, id).await? else {
         return Ok(Err(Rejection::Unknown));
     };
@@ -559,7 +560,11 @@ pub async fn verify_certificate(
 
 /// Authenticate by a signed client assertion (`private_key_jwt`, RFC 7523): verified against the credential's
 /// JWK Set, each `jti` accepted once.
-pub async fn verify_assertion(state: &AppState, id: &str, assertion: &str) -> ApiResult<Verdict> {
+pub async fn verify_assertion(
+    state: &AppState,
+    id: &str,
+    assertion: &str,
+) -> DomainResult<Verdict> {
     use crate::client_assertion as ca;
     let Some(cred) = find(state, id).await? else {
         return Ok(Err(Rejection::Unknown));
@@ -580,7 +585,7 @@ pub async fn verify_assertion(state: &AppState, id: &str, assertion: &str) -> Ap
 }
 
 /// Record an accepted assertion's `jti` in the database, where every node sees it; false if one was already there.
-async fn record_jti(state: &AppState, key: String, exp: i64) -> ApiResult<bool> {
+async fn record_jti(state: &AppState, key: String, exp: i64) -> DomainResult<bool> {
     use entity::client_assertion_jti as jti;
     let expires_at = chrono::DateTime::from_timestamp(exp, 0)
         .map(|t| t.naive_utc())
@@ -614,7 +619,11 @@ pub async fn prune_jtis(state: &AppState) -> Result<u64, sea_orm::DbErr> {
 }
 
 /// Find a credential id by name for a user.
-pub async fn id_by_name(state: &AppState, user_id: &str, name: &str) -> ApiResult<Option<String>> {
+pub async fn id_by_name(
+    state: &AppState,
+    user_id: &str,
+    name: &str,
+) -> DomainResult<Option<String>> {
     Ok(app_cred::Entity::find()
         .filter(app_cred::Column::UserId.eq(user_id))
         .filter(app_cred::Column::Name.eq(name))
@@ -624,7 +633,7 @@ pub async fn id_by_name(state: &AppState, user_id: &str, name: &str) -> ApiResul
 }
 
 /// The user's effective roles on the credential's project that the credential also carries.
-pub async fn granted_roles(state: &AppState, cred: &Credential) -> ApiResult<Vec<String>> {
+pub async fn granted_roles(state: &AppState, cred: &Credential) -> DomainResult<Vec<String>> {
     let (user, project) = (&cred.model.user_id, &cred.model.project_id);
     let held = match state.view.effective_roles(user, project) {
         Some(held) => held,
@@ -658,7 +667,7 @@ pub fn revocation_event(clock: &crate::clock::Clock, id: &str) -> crate::token::
 }
 
 /// Delete a credential and revoke every token issued from it, in one transaction.
-pub async fn delete(state: &AppState, id: &str) -> ApiResult<()> {
+pub async fn delete(state: &AppState, id: &str) -> DomainResult<()> {
     let event = revocation_event(&state.clock, id);
     let txn = state.db.write().await?;
     app_cred::Entity::delete_by_id(id).exec(&*txn).await?;
@@ -670,7 +679,7 @@ pub async fn delete(state: &AppState, id: &str) -> ApiResult<()> {
 }
 
 /// A user's access rules.
-pub async fn rules_of(state: &AppState, user_id: &str) -> ApiResult<Vec<access_rule::Model>> {
+pub async fn rules_of(state: &AppState, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
     Ok(access_rule::Entity::find()
         .filter(access_rule::Column::UserId.eq(user_id))
         .order_by_asc(access_rule::Column::Id)
@@ -679,19 +688,19 @@ pub async fn rules_of(state: &AppState, user_id: &str) -> ApiResult<Vec<access_r
 }
 
 /// Delete an access rule that no credential uses.
-pub async fn delete_rule(state: &AppState, user_id: &str, id: &str) -> ApiResult<()> {
+pub async fn delete_rule(state: &AppState, user_id: &str, id: &str) -> DomainResult<()> {
     let rule = access_rule::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?;
     let Some(rule) = rule.filter(|r| r.user_id == user_id) else {
-        return Err(ApiError::not_found("Access Rule", id));
+        return Err(DomainError::not_found("Access Rule", id));
     };
     let in_use = cred_rule::Entity::find()
         .filter(cred_rule::Column::AccessRuleId.eq(id))
         .count(&state.db.conn)
         .await?;
     if in_use > 0 {
-        return Err(ApiError::Forbidden(format!(
+        return Err(DomainError::Forbidden(format!(
             "Cannot delete access rule {id}: an application credential still uses it."
         )));
     }

@@ -6,7 +6,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::Argon2;
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::DomainError;
 
 /// A secret or password: never printed by `Debug` or `Display`, wiped from memory on drop.
 #[derive(Clone, serde::Deserialize)]
@@ -78,13 +78,13 @@ impl Hasher {
     }
 
     /// Hash a secret into an argon2id PHC string.
-    pub async fn hash(&self, secret: &Secret) -> Result<String, ApiError> {
+    pub async fn hash(&self, secret: &Secret) -> Result<String, DomainError> {
         let secret = secret.clone();
         self.run(move || hash_blocking(secret.expose())).await?
     }
 
     /// Verify a secret against a PHC string in constant time; a malformed hash verifies nothing.
-    pub async fn verify(&self, secret: &Secret, phc: &str) -> Result<bool, ApiError> {
+    pub async fn verify(&self, secret: &Secret, phc: &str) -> Result<bool, DomainError> {
         let (secret, phc) = (secret.clone(), phc.to_string());
         self.run(move || verify_blocking(secret.expose(), &phc))
             .await
@@ -93,7 +93,7 @@ impl Hasher {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, DomainError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             // A caller that gave up (time-out, closed connection) is not worth an argon2 run.
@@ -102,13 +102,11 @@ impl Hasher {
             }
         });
         // A full queue answers at once rather than letting latency grow without bound.
-        self.queue
-            .try_send(job)
-            .map_err(|_| ApiError::Unavailable)?;
+        self.queue.try_send(job).map_err(|_| DomainError::Busy)?;
         tokio::time::timeout(QUEUE_WAIT, answer)
             .await
-            .map_err(|_| ApiError::Unavailable)?
-            .map_err(|_| ApiError::Unavailable)
+            .map_err(|_| DomainError::Busy)?
+            .map_err(|_| DomainError::Busy)
     }
 }
 
@@ -128,7 +126,7 @@ fn lower_priority() {
 }
 
 /// Hash synchronously (for the CLI and the pool's threads), in the thread's reusable memory.
-pub fn hash_blocking(secret: &str) -> Result<String, ApiError> {
+pub fn hash_blocking(secret: &str) -> Result<String, DomainError> {
     use argon2::password_hash::{Output, PasswordHash as Phc};
     let salt = SaltString::generate(&mut OsRng);
     let params = argon2::Params::default();
@@ -137,18 +135,18 @@ pub fn hash_blocking(secret: &str) -> Result<String, ApiError> {
     let mut raw_salt = [0u8; 64];
     let raw_salt = salt
         .decode_b64(&mut raw_salt)
-        .map_err(|e| ApiError::internal(format!("argon2 salt: {e}")))?;
+        .map_err(|e| DomainError::internal(format!("argon2 salt: {e}")))?;
     with_blocks(params.block_count(), |blocks| {
         hasher.hash_password_into_with_memory(secret.as_bytes(), raw_salt, &mut out, blocks)
     })
-    .map_err(|e| ApiError::internal(format!("argon2: {e}")))?;
-    let output = Output::new(&out).map_err(|e| ApiError::internal(format!("argon2: {e}")))?;
+    .map_err(|e| DomainError::internal(format!("argon2: {e}")))?;
+    let output = Output::new(&out).map_err(|e| DomainError::internal(format!("argon2: {e}")))?;
     let phc = Phc {
         algorithm: argon2::Algorithm::Argon2id.ident(),
         version: Some(argon2::Version::V0x13.into()),
         params: (&params)
             .try_into()
-            .map_err(|e| ApiError::internal(format!("argon2: {e}")))?,
+            .map_err(|e| DomainError::internal(format!("argon2: {e}")))?,
         salt: Some(salt.as_salt()),
         hash: Some(output),
     };
@@ -253,7 +251,7 @@ mod tests {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(ok) => assert!(ok),
-                Err(ApiError::Unavailable) => busy += 1,
+                Err(DomainError::Busy) => busy += 1,
                 Err(e) => panic!("{e}"),
             }
         }

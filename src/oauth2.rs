@@ -3,12 +3,11 @@
 //! Pure functions over the request's parts, so the rules are testable without a server; the handler in
 //! `api/oauth2.rs` only wires them to credentials and tokens.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::json;
 
+use crate::error::DomainError;
 use crate::hashing::Secret;
 
 /// An error of the token endpoint, answered as `{"error", "error_description"}`.
@@ -29,9 +28,6 @@ pub enum OAuthError {
     /// 400 `invalid_scope`.
     #[error("{0}")]
     InvalidScope(String),
-    /// 405 with `Allow: POST`.
-    #[error("The method is not allowed for the requested URL.")]
-    MethodNotAllowed,
     /// 503 `temporarily_unavailable` with `Retry-After`.
     #[error("The server is busy verifying other clients; retry shortly.")]
     TemporarilyUnavailable,
@@ -47,59 +43,46 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    /// The HTTP status and RFC 6749 error code.
-    pub fn code(&self) -> (StatusCode, &'static str) {
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
         match self {
-            OAuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => {
-                (StatusCode::UNAUTHORIZED, "invalid_client")
-            }
-            OAuthError::UnsupportedGrantType(_) => {
-                (StatusCode::BAD_REQUEST, "unsupported_grant_type")
-            }
-            OAuthError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
-            OAuthError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request"),
-            OAuthError::TemporarilyUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
-            }
-            OAuthError::SlowDown(_) => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
-            OAuthError::AccessDenied(_) => (StatusCode::FORBIDDEN, "access_denied"),
-            OAuthError::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => "invalid_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::SlowDown(_) => "slow_down",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::ServerError => "server_error",
         }
     }
 }
 
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.code();
-        let mut resp = (
-            status,
-            axum::Json(json!({"error": code, "error_description": self.to_string()})),
-        )
-            .into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        match self {
-            // RFC 6749 §5.2: a 401 names the scheme the client should use; the Keystone challenge is added later.
-            OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"lintel\""),
-                );
+/// The one translation from domain errors to RFC 6749's vocabulary. A failed authentication of any kind is
+/// `invalid_client` (nothing that tells a guesser which part was wrong); an outage asks the client to retry.
+impl From<DomainError> for OAuthError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Unauthenticated(_) | DomainError::NotFound(_) => OAuthError::InvalidClient,
+            DomainError::Invalid(m) => OAuthError::InvalidRequest(m),
+            DomainError::Forbidden(m) => OAuthError::AccessDenied(m),
+            DomainError::Throttled(secs) => OAuthError::SlowDown(secs),
+            DomainError::Busy => OAuthError::TemporarilyUnavailable,
+            DomainError::StoreUnavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                OAuthError::TemporarilyUnavailable
             }
-            OAuthError::MethodNotAllowed => {
-                h.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            other @ (DomainError::Conflict(_) | DomainError::Internal(_)) => {
+                tracing::error!(error = %other, "token endpoint failure");
+                OAuthError::ServerError
             }
-            OAuthError::TemporarilyUnavailable => {
-                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            OAuthError::SlowDown(secs) => {
-                h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            _ => {}
         }
-        resp
+    }
+}
+
+impl From<sea_orm::DbErr> for OAuthError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        DomainError::from(e).into()
     }
 }
 
@@ -393,6 +376,7 @@ pub fn requested_roles(scope: Option<&str>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn headers(auth: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

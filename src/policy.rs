@@ -5,7 +5,7 @@
 //! `service` role may validate tokens, as keystonemiddleware's service user does. Everyone may act on themselves.
 
 use crate::auth::Validated;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::token::Scope;
 
 /// Roles a domain manager may grant (Keystone's `domain_managed_target_role`).
@@ -42,7 +42,7 @@ fn is_self(c: &Validated, t: &Target<'_>) -> bool {
 }
 
 /// Check `rule` for `caller` on `target`; 403 naming the rule when it does not pass.
-pub fn enforce(rule: &str, c: &Validated, t: Target<'_>) -> ApiResult<()> {
+pub fn enforce(rule: &str, c: &Validated, t: Target<'_>) -> DomainResult<()> {
     let action = rule.strip_prefix("identity:").unwrap_or(rule);
     let reader = || is_admin(c) || system_reader(c) || domain_role(c, "reader", &t);
     let manager = || is_admin(c) || domain_role(c, "manager", &t);
@@ -112,6 +112,6 @@ pub fn enforce(rule: &str, c: &Validated, t: Target<'_>) -> ApiResult<()> {
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::forbidden_action(rule))
+        Err(DomainError::forbidden_action(rule))
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::Validated;
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
@@ -82,14 +82,14 @@ pub fn render(state: &AppState, c: &Credential, secret: Option<&Secret>) -> Valu
 }
 
 /// Keystone's schema for the create body, with its messages.
-fn parse_new(body: Value) -> ApiResult<NewCredential> {
+fn parse_new(body: Value) -> DomainResult<NewCredential> {
     let Value::Object(mut outer) = body else {
-        return Err(ApiError::validation(
+        return Err(DomainError::validation(
             "application_credential. 'application_credential' is a required property",
         ));
     };
     let Some(Value::Object(b)) = outer.remove("application_credential") else {
-        return Err(ApiError::validation(
+        return Err(DomainError::validation(
             "application_credential. 'application_credential' is a required property",
         ));
     };
@@ -108,19 +108,19 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
         "jwks",
     ];
     if let Some(bad) = b.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
-        return Err(ApiError::validation(format!("application_credential. Additional properties are not allowed ('{bad}' was unexpected)")));
+        return Err(DomainError::validation(format!("application_credential. Additional properties are not allowed ('{bad}' was unexpected)")));
     }
-    let text = |b: &Map<String, Value>, k: &str| -> ApiResult<Option<String>> {
+    let text = |b: &Map<String, Value>, k: &str| -> DomainResult<Option<String>> {
         match b.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(ApiError::validation(format!(
+            Some(other) => Err(DomainError::validation(format!(
                 "application_credential.{k}. {other} is not of type 'string'"
             ))),
         }
     };
     let name = text(&b, "name")?.ok_or_else(|| {
-        ApiError::validation("application_credential. 'name' is a required property")
+        DomainError::validation("application_credential. 'name' is a required property")
     })?;
     crate::api::check_name(&name, crate::api::NAME_MAX)?;
     crate::api::check_description(text(&b, "description")?.as_deref(), None)?;
@@ -132,7 +132,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
         None | Some(Value::Null) => None,
         Some(Value::Bool(v)) => Some(*v),
         Some(other) => {
-            return Err(ApiError::validation(format!(
+            return Err(DomainError::validation(format!(
                 "application_credential.unrestricted. {other} is not of type 'boolean'"
             )))
         }
@@ -149,7 +149,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
                     (Some(id), _) => roles.push(RoleRef::Id(id.to_string())),
                     (None, Some(n)) => roles.push(RoleRef::Name(n.to_string())),
                     _ => {
-                        return Err(ApiError::validation(format!(
+                        return Err(DomainError::validation(format!(
                             "application_credential.roles. {r} needs an 'id' or a 'name'"
                         )))
                     }
@@ -157,7 +157,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
             }
         }
         Some(other) => {
-            return Err(ApiError::validation(format!(
+            return Err(DomainError::validation(format!(
                 "application_credential.roles. {other} is not of type 'array'"
             )))
         }
@@ -176,7 +176,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
                 let (Some(service), Some(method), Some(path)) =
                     (field("service"), field("method"), field("path"))
                 else {
-                    return Err(ApiError::validation(format!("application_credential.access_rules. {r} needs 'service', 'method' and 'path'")));
+                    return Err(DomainError::validation(format!("application_credential.access_rules. {r} needs 'service', 'method' and 'path'")));
                 };
                 // Keystone's schema: a service type of at most 64 letters, digits and dashes, a path of at most
                 // 225 characters (which also bounds the work of matching it against every request).
@@ -184,10 +184,10 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
                 crate::api::check_len("path", &path, ACCESS_RULE_PATH_MAX)?;
                 let method = method.to_ascii_uppercase();
                 if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-                    return Err(ApiError::validation(format!("application_credential.access_rules.method. '{method}' is not a valid method")));
+                    return Err(DomainError::validation(format!("application_credential.access_rules.method. '{method}' is not a valid method")));
                 }
                 if !path.starts_with('/') {
-                    return Err(ApiError::validation(format!(
+                    return Err(DomainError::validation(format!(
                         "application_credential.access_rules.path. '{path}' must start with '/'"
                     )));
                 }
@@ -199,7 +199,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
             }
         }
         Some(other) => {
-            return Err(ApiError::validation(format!(
+            return Err(DomainError::validation(format!(
                 "application_credential.access_rules. {other} is not of type 'array'"
             )))
         }
@@ -223,7 +223,7 @@ fn parse_new(body: Value) -> ApiResult<NewCredential> {
 }
 
 /// ISO 8601 / RFC 3339, with or without a zone (no zone means UTC), normalised to naive UTC.
-fn parse_time(s: &str) -> ApiResult<chrono::NaiveDateTime> {
+fn parse_time(s: &str) -> DomainResult<chrono::NaiveDateTime> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.naive_utc());
     }
@@ -237,14 +237,14 @@ fn parse_time(s: &str) -> ApiResult<chrono::NaiveDateTime> {
             return Ok(t);
         }
     }
-    Err(ApiError::BadRequest(format!(
+    Err(DomainError::Invalid(format!(
         "Timestamp not in expected format. The server could not comply with the request since it is either malformed \
          or otherwise incorrect. The client is assumed to be in error. ({s})"
     )))
 }
 
 /// Keystone forbids managing credentials with a restricted credential's token.
-async fn refuse_restricted(c: &Validated, state: &AppState) -> ApiResult<()> {
+async fn refuse_restricted(c: &Validated, state: &AppState) -> DomainResult<()> {
     let cred_id = c.data.app_cred_id.clone();
     {
         let Some(id) = cred_id else { return Ok(()) };
@@ -252,7 +252,7 @@ async fn refuse_restricted(c: &Validated, state: &AppState) -> ApiResult<()> {
             .await?
             .is_none_or(|cred| cred.restricted());
         if restricted {
-            return Err(ApiError::Forbidden(
+            return Err(DomainError::Forbidden(
                 "You are not authorized to perform the requested action: Using method 'application_credential' is not \
                  allowed for managing additional application credentials."
                     .into(),
@@ -267,16 +267,16 @@ async fn create(
     Caller(c): Caller,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     if c.user.id != user_id {
-        return Err(ApiError::forbidden_action(
+        return Err(DomainError::forbidden_action(
             "identity:create_application_credential",
         ));
     }
     refuse_restricted(&c, &state).await?;
     let new = parse_new(body)?;
     let project_id = c.project_id().ok_or_else(|| {
-        ApiError::BadRequest(
+        DomainError::Invalid(
             "Application credentials must be created with a project-scoped token.".into(),
         )
     })?;
@@ -288,7 +288,7 @@ async fn create(
     ))
 }
 
-fn owner_or_reader(c: &Validated, rule: &str, user_id: &str) -> ApiResult<()> {
+fn owner_or_reader(c: &Validated, rule: &str, user_id: &str) -> DomainResult<()> {
     if c.user.id == user_id {
         return Ok(());
     }
@@ -312,7 +312,7 @@ async fn list(
     Caller(c): Caller,
     Path(user_id): Path<String>,
     Query(f): Query<ListFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     owner_or_reader(&c, "identity:list_application_credentials", &user_id)?;
     let items = credential::list(&state, &user_id, f.name.as_deref())
         .await?
@@ -333,7 +333,7 @@ async fn owned(
     user_id: &str,
     id: &str,
     rule: &str,
-) -> ApiResult<Credential> {
+) -> DomainResult<Credential> {
     let cred = credential::load(state, id).await?;
     match cred {
         Some(cred) if cred.model.user_id == user_id => {
@@ -344,9 +344,9 @@ async fn owned(
         Some(cred)
             if cred.model.user_id != c.user.id && enforce(rule, c, Target::default()).is_err() =>
         {
-            Err(ApiError::forbidden_action(rule))
+            Err(DomainError::forbidden_action(rule))
         }
-        _ => Err(ApiError::not_found("Application Credential", id)),
+        _ => Err(DomainError::not_found("Application Credential", id)),
     }
 }
 
@@ -354,7 +354,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let cred = owned(
         &state,
         &c,
@@ -372,7 +372,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let cred = owned(
         &state,
         &c,
@@ -382,7 +382,7 @@ async fn remove(
     )
     .await?;
     if c.user.id != cred.model.user_id && !c.has_role("admin") {
-        return Err(ApiError::forbidden_action(
+        return Err(DomainError::forbidden_action(
             "identity:delete_application_credential",
         ));
     }
@@ -395,7 +395,7 @@ async fn list_rules(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(user_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     owner_or_reader(&c, "identity:list_access_rules", &user_id)?;
     let rules = credential::rules_of(&state, &user_id).await?;
     Ok(Json(crate::api::list(
@@ -410,13 +410,13 @@ async fn show_rule(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     owner_or_reader(&c, "identity:get_access_rule", &user_id)?;
     let rule = credential::rules_of(&state, &user_id)
         .await?
         .into_iter()
         .find(|r| r.id == id)
-        .ok_or_else(|| ApiError::not_found("Access Rule", &id))?;
+        .ok_or_else(|| DomainError::not_found("Access Rule", &id))?;
     Ok(Json(json!({"access_rule": render_rule(&rule)})))
 }
 
@@ -424,9 +424,9 @@ async fn remove_rule(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     if c.user.id != user_id && !c.has_role("admin") {
-        return Err(ApiError::forbidden_action("identity:delete_access_rule"));
+        return Err(DomainError::forbidden_action("identity:delete_access_rule"));
     }
     credential::delete_rule(&state, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -436,14 +436,14 @@ async fn remove_rule(
 const ACCESS_RULE_PATH_MAX: usize = 225;
 
 /// Keystone's `id_string`: 1 to 64 letters, digits, dashes (and underscores, for ids).
-fn check_id_string(field: &str, value: &str) -> Result<(), ApiError> {
+fn check_id_string(field: &str, value: &str) -> Result<(), DomainError> {
     crate::api::check_len(field, value, 64)?;
     if value.is_empty()
         || !value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(ApiError::validation(format!(
+        return Err(DomainError::validation(format!(
             "application_credential.access_rules.{field}. '{}' does not match '^[a-zA-Z0-9-_]+$'",
             value.chars().take(64).collect::<String>()
         )));

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::assignment::{self, Target};
 use crate::auth::{self, iso, AuthRequest, Validated};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
 use crate::policy::{self, Target as PolicyTarget};
 use crate::state::AppState;
@@ -42,7 +42,7 @@ struct TokenQuery {
     allow_expired: Option<String>,
 }
 
-fn flag(name: &str, v: &Option<String>) -> ApiResult<bool> {
+fn flag(name: &str, v: &Option<String>) -> DomainResult<bool> {
     v.as_deref()
         .map(|v| crate::api::query_bool(name, v))
         .transpose()
@@ -50,7 +50,11 @@ fn flag(name: &str, v: &Option<String>) -> ApiResult<bool> {
 }
 
 /// Render a validated token as Keystone's `{"token": {...}}` body.
-pub async fn token_body(state: &AppState, v: &Validated, with_catalog: bool) -> ApiResult<Value> {
+pub async fn token_body(
+    state: &AppState,
+    v: &Validated,
+    with_catalog: bool,
+) -> DomainResult<Value> {
     let d = &v.data;
     let mut t = json!({
         "methods": d.methods,
@@ -106,13 +110,13 @@ pub async fn token_body(state: &AppState, v: &Validated, with_catalog: bool) -> 
 }
 
 /// The validation body of a token, rendered once per cached validation and then served as bytes.
-async fn rendered_body(state: &AppState, v: &Validated, with_catalog: bool) -> ApiResult<Bytes> {
+async fn rendered_body(state: &AppState, v: &Validated, with_catalog: bool) -> DomainResult<Bytes> {
     let slot = &v.rendered[usize::from(with_catalog)];
     if let Some(b) = slot.get() {
         return Ok(b.clone());
     }
     let body = token_body(state, v, with_catalog).await?;
-    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
+    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(DomainError::internal)?);
     Ok(slot.get_or_init(|| bytes).clone())
 }
 
@@ -129,29 +133,33 @@ async fn issue(
     SourceAddr(source): SourceAddr,
     Query(q): Query<TokenQuery>,
     JsonBody(body): JsonBody<IssueBody>,
-) -> ApiResult<Response> {
+) -> DomainResult<Response> {
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let data = auth::authenticate(&state, body.auth, source).await?;
     let token = state.tokens.issue(&data);
     let v = auth::inspect(&state, data)
         .await
-        .map_err(|_| ApiError::unauthorized())?;
+        .map_err(|_| DomainError::unauthorized())?;
     let body = token_body(&state, &v, !nocatalog).await?;
     Ok(with_subject(StatusCode::CREATED, &token, body))
 }
 
-fn subject(headers: &HeaderMap) -> ApiResult<&str> {
+fn subject(headers: &HeaderMap) -> DomainResult<&str> {
     headers
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .ok_or_else(|| {
-            ApiError::NotFound("Could not find token: X-Subject-Token header is missing.".into())
+            DomainError::NotFound("Could not find token: X-Subject-Token header is missing.".into())
         })
 }
 
-fn token_error(e: TokenError) -> ApiError {
-    ApiError::NotFound(e.to_string())
+/// Keystone answers 404 for a subject token that does not validate; an unanswered lookup is not that.
+fn token_error(e: TokenError) -> DomainError {
+    match e {
+        TokenError::Unavailable => e.into_domain(),
+        _ => DomainError::NotFound(e.to_string()),
+    }
 }
 
 /// Whether the validator announced `OpenStack-Identity-Access-Rules` with a version of at least 1.0.
@@ -172,7 +180,7 @@ async fn authorize(
     cert: Option<&crate::mtls::ClientCert>,
     rule: &str,
     subject_user: &str,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let target = PolicyTarget {
         user_id: Some(subject_user),
         ..Default::default()
@@ -182,10 +190,10 @@ async fn authorize(
         Err(e) => e,
     };
     if let Some(service) = headers.get("x-service-token").and_then(|v| v.to_str().ok()) {
-        if let Ok(s) = auth::validate_presented(state, service.trim(), cert).await {
-            if policy::enforce(rule, &s, target).is_ok() {
-                return Ok(());
-            }
+        match auth::validate_presented(state, service.trim(), cert).await {
+            Ok(s) if policy::enforce(rule, &s, target).is_ok() => return Ok(()),
+            Err(e @ TokenError::Unavailable) => return Err(e.into_domain()),
+            _ => {}
         }
     }
     Err(denied)
@@ -197,7 +205,7 @@ async fn validate(
     PeerCert(cert): PeerCert,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
-) -> ApiResult<Response> {
+) -> DomainResult<Response> {
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let allow_expired = flag("allow_expired", &q.allow_expired)?;
     let token = subject(&headers)?;
@@ -242,7 +250,7 @@ async fn revoke(
     Caller(caller): Caller,
     PeerCert(cert): PeerCert,
     headers: HeaderMap,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let token = subject(&headers)?;
     let v = auth::validate(&state, token, false)
         .await
@@ -268,7 +276,7 @@ async fn revoke(
 async fn my_projects(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let ids = assignment::projects_of(&state.db.conn, &caller.user.id).await?;
     let projects = crate::api::projects::load_many(&state, ids).await?;
     let items = projects
@@ -287,7 +295,7 @@ async fn my_projects(
 async fn my_domains(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let mut items = Vec::new();
     for d in entity::domain::Entity::find().all(&state.db.conn).await? {
         if d.enabled
@@ -313,7 +321,7 @@ async fn my_domains(
 async fn my_system(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let roles = assignment::direct_roles(&state.db.conn, &caller.user.id, &Target::System).await?;
     let system: Vec<Value> = if roles.is_empty() {
         vec![]
@@ -328,9 +336,9 @@ async fn my_system(
 async fn my_catalog(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     if caller.data.scope == Scope::Unscoped {
-        return Err(ApiError::Forbidden(
+        return Err(DomainError::Forbidden(
             "The authenticated token is not scoped; a scoped token is required.".into(),
         ));
     }

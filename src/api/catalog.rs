@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{is_unique_violation, list, new_id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
@@ -68,7 +68,7 @@ async fn list_regions(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<RegionFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:list_regions", &c, Target::default())?;
     let mut q = region::Entity::find().order_by_asc(region::Column::Id);
     if let Some(p) = &f.parent_region_id {
@@ -88,12 +88,12 @@ async fn show_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:get_region", &c, Target::default())?;
     let r = region::Entity::find_by_id(id.as_str())
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Region", &id))?;
+        .ok_or_else(|| DomainError::not_found("Region", &id))?;
     Ok(Json(json!({"region": render_region(&state, &r)})))
 }
 
@@ -113,7 +113,7 @@ async fn create_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<RegionWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     let mut b = body.region;
     let id = b.id.take().filter(|i| !i.is_empty()).unwrap_or_else(new_id);
     insert_region(&state, &c, id, b).await
@@ -125,10 +125,10 @@ async fn put_region(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RegionWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     let b = body.region;
     if b.id.as_ref().is_some_and(|given| *given != id) {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "The region id in the body does not match the one in the URL.".into(),
         ));
     }
@@ -140,7 +140,7 @@ async fn insert_region(
     c: &crate::auth::Validated,
     id: String,
     b: RegionBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     enforce("identity:create_region", c, Target::default())?;
     crate::api::check_len("id", &id, 255)?;
     crate::api::check_description(
@@ -152,7 +152,7 @@ async fn insert_region(
         region::Entity::find_by_id(p.as_str())
             .one(&state.db.conn)
             .await?
-            .ok_or_else(|| ApiError::not_found("Region", p))?;
+            .ok_or_else(|| DomainError::not_found("Region", p))?;
     }
     let row = region::ActiveModel {
         id: Set(id.clone()),
@@ -162,7 +162,9 @@ async fn insert_region(
     let txn = state.db.write().await?;
     let created = match row.insert(&*txn).await {
         Ok(r) => r,
-        Err(e) if is_unique_violation(&e) => return Err(ApiError::duplicate("region", "id", &id)),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DomainError::duplicate("region", "id", &id))
+        }
         Err(e) => return Err(e.into()),
     };
     txn.commit().await?;
@@ -189,12 +191,12 @@ async fn update_region(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RegionPatchWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:update_region", &c, Target::default())?;
     let r = region::Entity::find_by_id(id.as_str())
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Region", &id))?;
+        .ok_or_else(|| DomainError::not_found("Region", &id))?;
     let b = body.region;
     let mut row: region::ActiveModel = r.into();
     if let Some(d) = b.description {
@@ -209,7 +211,7 @@ async fn update_region(
             let mut steps = 0;
             while let Some(cur) = cursor {
                 if cur == id {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(DomainError::Invalid(format!(
                         "Circular reference or a repeated entry found in region tree - {id}."
                     )));
                 }
@@ -220,7 +222,7 @@ async fn update_region(
                 cursor = region::Entity::find_by_id(cur.as_str())
                     .one(&state.db.conn)
                     .await?
-                    .ok_or_else(|| ApiError::not_found("Region", &cur))?
+                    .ok_or_else(|| DomainError::not_found("Region", &cur))?
                     .parent_region_id;
             }
         }
@@ -237,12 +239,12 @@ async fn delete_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     enforce("identity:delete_region", &c, Target::default())?;
     let r = region::Entity::find_by_id(id.as_str())
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Region", &id))?;
+        .ok_or_else(|| DomainError::not_found("Region", &id))?;
     let txn = state.db.write().await?;
     r.delete(&*txn).await?;
     txn.commit().await?;
@@ -260,7 +262,7 @@ async fn list_services(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<ServiceFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:list_services", &c, Target::default())?;
     let mut q = service::Entity::find().order_by_asc(service::Column::Id);
     if let Some(t) = &f.r#type {
@@ -278,18 +280,18 @@ async fn list_services(
     )))
 }
 
-async fn load_service(state: &AppState, id: &str) -> ApiResult<service::Model> {
+async fn load_service(state: &AppState, id: &str) -> DomainResult<service::Model> {
     service::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Service", id))
+        .ok_or_else(|| DomainError::not_found("Service", id))
 }
 
 async fn show_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:get_service", &c, Target::default())?;
     Ok(Json(
         json!({"service": render_service(&state, &load_service(&state, &id).await?)}),
@@ -313,12 +315,12 @@ async fn create_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<ServiceWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     enforce("identity:create_service", &c, Target::default())?;
     let b = body.service;
     let kind = b
         .r#type
-        .ok_or_else(|| ApiError::validation("service. 'type' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("service. 'type' is a required property"))?;
     check_service(Some(&kind), b.name.as_deref(), b.description.as_deref())?;
     let row = service::ActiveModel {
         id: Set(new_id()),
@@ -342,7 +344,7 @@ async fn update_service(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ServiceWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:update_service", &c, Target::default())?;
     let s = load_service(&state, &id).await?;
     let b = body.service;
@@ -375,7 +377,7 @@ async fn delete_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     enforce("identity:delete_service", &c, Target::default())?;
     let s = load_service(&state, &id).await?;
     let txn = state.db.write().await?;
@@ -396,7 +398,7 @@ async fn list_endpoints(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<EndpointFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:list_endpoints", &c, Target::default())?;
     let mut q = endpoint::Entity::find().order_by_asc(endpoint::Column::Id);
     if let Some(s) = &f.service_id {
@@ -417,18 +419,18 @@ async fn list_endpoints(
     )))
 }
 
-async fn load_endpoint(state: &AppState, id: &str) -> ApiResult<endpoint::Model> {
+async fn load_endpoint(state: &AppState, id: &str) -> DomainResult<endpoint::Model> {
     endpoint::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Endpoint", id))
+        .ok_or_else(|| DomainError::not_found("Endpoint", id))
 }
 
 async fn show_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:get_endpoint", &c, Target::default())?;
     Ok(Json(
         json!({"endpoint": render_endpoint(&state, &load_endpoint(&state, &id).await?)}),
@@ -458,10 +460,10 @@ fn check_service(
     kind: Option<&str>,
     name: Option<&str>,
     description: Option<&str>,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     if let Some(t) = kind {
         if t.is_empty() {
-            return Err(ApiError::validation(
+            return Err(DomainError::validation(
                 "type. Value: . '' should be non-empty",
             ));
         }
@@ -473,11 +475,11 @@ fn check_service(
     crate::api::check_description(description, None)
 }
 
-fn check_interface(i: &str) -> ApiResult<()> {
+fn check_interface(i: &str) -> DomainResult<()> {
     if matches!(i, "public" | "internal" | "admin") {
         Ok(())
     } else {
-        Err(ApiError::validation(format!(
+        Err(DomainError::validation(format!(
             "endpoint.interface. '{i}' is not one of ['public', 'internal', 'admin']"
         )))
     }
@@ -487,18 +489,18 @@ async fn create_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<EndpointWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     enforce("identity:create_endpoint", &c, Target::default())?;
     let b = body.endpoint;
     let service_id = b
         .service_id
-        .ok_or_else(|| ApiError::validation("endpoint. 'service_id' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("endpoint. 'service_id' is a required property"))?;
     let interface = b
         .interface
-        .ok_or_else(|| ApiError::validation("endpoint. 'interface' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("endpoint. 'interface' is a required property"))?;
     let url = b
         .url
-        .ok_or_else(|| ApiError::validation("endpoint. 'url' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("endpoint. 'url' is a required property"))?;
     check_interface(&interface)?;
     crate::api::check_len("url", &url, URL_MAX)?;
     load_service(&state, &service_id).await?;
@@ -527,7 +529,7 @@ async fn endpoint_region(
     state: &AppState,
     region_id: Option<String>,
     legacy: Option<String>,
-) -> ApiResult<Option<String>> {
+) -> DomainResult<Option<String>> {
     let (id, create) = match (region_id, legacy) {
         (Some(r), _) => (r, false),
         (None, Some(r)) => (r, true),
@@ -541,7 +543,7 @@ async fn endpoint_region(
         return Ok(Some(id));
     }
     if !create {
-        return Err(ApiError::not_found("Region", &id));
+        return Err(DomainError::not_found("Region", &id));
     }
     let region = region::ActiveModel {
         id: Set(id.clone()),
@@ -564,7 +566,7 @@ async fn update_endpoint(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EndpointWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:update_endpoint", &c, Target::default())?;
     let e = load_endpoint(&state, &id).await?;
     let b = body.endpoint;
@@ -598,7 +600,7 @@ async fn delete_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     enforce("identity:delete_endpoint", &c, Target::default())?;
     let e = load_endpoint(&state, &id).await?;
     let txn = state.db.write().await?;

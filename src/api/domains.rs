@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
@@ -47,14 +47,14 @@ pub fn render_as_project(state: &AppState, d: &domain::Model) -> Value {
 }
 
 /// Fetch a domain or 404.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<domain::Model> {
+pub async fn load(state: &AppState, id: &str) -> DomainResult<domain::Model> {
     find(state, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Domain", id))
+        .ok_or_else(|| DomainError::not_found("Domain", id))
 }
 
 /// Fetch a domain, if there is one with this id.
-pub async fn find(state: &AppState, id: &str) -> ApiResult<Option<domain::Model>> {
+pub async fn find(state: &AppState, id: &str) -> DomainResult<Option<domain::Model>> {
     Ok(domain::Entity::find_by_id(id).one(&state.db.conn).await?)
 }
 
@@ -63,7 +63,7 @@ pub async fn list_filtered(
     state: &AppState,
     name: Option<&str>,
     enabled: Option<&str>,
-) -> ApiResult<Vec<domain::Model>> {
+) -> DomainResult<Vec<domain::Model>> {
     let mut q = domain::Entity::find().order_by_asc(domain::Column::Name);
     if let Some(n) = name {
         q = q.filter(domain::Column::Name.eq(n));
@@ -84,7 +84,7 @@ async fn list_domains(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<DomainFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let rows = list_filtered(&state, f.name.as_deref(), f.enabled.as_deref()).await?;
     // Non-admins see the domains they may read (their own), as Keystone filters the list.
     let allowed = enforce("identity:list_domains", &c, Target::default()).is_ok();
@@ -111,7 +111,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce(
         "identity:get_domain",
         &c,
@@ -145,7 +145,7 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<DomainWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     let b = body.domain;
     let created = create_domain(&state, &c, b.name, b.description.flatten(), b.enabled).await?;
     Ok((
@@ -161,9 +161,10 @@ pub(crate) async fn create_domain(
     name: Option<String>,
     description: Option<String>,
     enabled: Option<bool>,
-) -> ApiResult<domain::Model> {
+) -> DomainResult<domain::Model> {
     enforce("identity:create_domain", c, Target::default())?;
-    let name = name.ok_or_else(|| ApiError::validation("domain. 'name' is a required property"))?;
+    let name =
+        name.ok_or_else(|| DomainError::validation("domain. 'name' is a required property"))?;
     check_name(&name, crate::api::PROJECT_NAME_MAX)?;
     crate::api::check_description(
         description.as_deref(),
@@ -180,7 +181,7 @@ pub(crate) async fn create_domain(
     let created = match row.insert(&*txn).await {
         Ok(d) => d,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("domain", "name", &name))
+            return Err(DomainError::duplicate("domain", "name", &name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -193,7 +194,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DomainWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let b = body.domain;
     let updated = update_domain(&state, &c, &id, b.name, b.description, b.enabled).await?;
     Ok(Json(json!({"domain": render(&state, &updated)})))
@@ -207,7 +208,7 @@ pub(crate) async fn update_domain(
     name: Option<String>,
     description: Option<Option<String>>,
     enabled: Option<bool>,
-) -> ApiResult<domain::Model> {
+) -> DomainResult<domain::Model> {
     enforce(
         "identity:update_domain",
         c,
@@ -237,7 +238,7 @@ pub(crate) async fn update_domain(
     let updated = match row.update(&*txn).await {
         Ok(d) => d,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("domain", "name", &d.name))
+            return Err(DomainError::duplicate("domain", "name", &d.name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -254,7 +255,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     delete_domain(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -264,7 +265,7 @@ pub(crate) async fn delete_domain(
     state: &AppState,
     c: &crate::auth::Validated,
     id: &str,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     enforce(
         "identity:delete_domain",
         c,
@@ -275,7 +276,7 @@ pub(crate) async fn delete_domain(
     )?;
     let d = load(state, id).await?;
     if d.enabled {
-        return Err(ApiError::Forbidden(
+        return Err(DomainError::Forbidden(
             "Cannot delete a domain that is enabled, please disable it first.".into(),
         ));
     }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::assignment::Target as Grant;
 use crate::auth::Validated;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::Caller;
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
@@ -69,7 +69,7 @@ async fn address(
     uri: &axum::http::Uri,
     target_id: Option<String>,
     actor_id: String,
-) -> ApiResult<Addressed> {
+) -> DomainResult<Addressed> {
     let path = uri.path();
     let group = path.contains("/groups/");
     let (grant, domain_id) = match target_id {
@@ -96,7 +96,7 @@ async fn address(
     })
 }
 
-fn allowed(c: &Validated, rule: &str, a: &Addressed, role: Option<&str>) -> ApiResult<()> {
+fn allowed(c: &Validated, rule: &str, a: &Addressed, role: Option<&str>) -> DomainResult<()> {
     enforce(
         rule,
         c,
@@ -121,7 +121,7 @@ async fn list_for(
     c: &Validated,
     a: Addressed,
     path: &str,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     allowed(c, "identity:list_grants", &a, None)?;
     let rows = assignment::Entity::find()
         .filter(grant_filter(&a))
@@ -149,7 +149,7 @@ async fn create_for(
     c: &Validated,
     a: Addressed,
     role_id: &str,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let r = crate::api::roles::load(state, role_id).await?;
     allowed(c, "identity:create_grant", &a, Some(&r.name))?;
     // A domain-specific role is granted only within its domain (Keystone's rule).
@@ -159,7 +159,7 @@ async fn create_for(
                 Grant::Project(p) => format!("Project {p}"),
                 other => format!("Domain {}", other.id()),
             };
-            return Err(ApiError::Forbidden(format!(
+            return Err(DomainError::Forbidden(format!(
                 "{what} must be in the same domain as the role {} being assigned.",
                 r.id
             )));
@@ -187,7 +187,7 @@ async fn check_for(
     c: &Validated,
     a: Addressed,
     role_id: &str,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let r = crate::api::roles::load(state, role_id).await?;
     allowed(c, "identity:check_grant", &a, Some(&r.name))?;
     let found = assignment::Entity::find()
@@ -197,7 +197,7 @@ async fn check_for(
         .await?;
     match found {
         Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ApiError::NotFound(format!(
+        None => Err(DomainError::NotFound(format!(
             "Could not find role assignment with role: {role_id}, actor: {}, target: {}.",
             a.actor_id,
             a.grant.id()
@@ -210,7 +210,7 @@ async fn revoke_for(
     c: &Validated,
     a: Addressed,
     role_id: &str,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let r = crate::api::roles::load(state, role_id).await?;
     allowed(c, "identity:revoke_grant", &a, Some(&r.name))?;
     let found = assignment::Entity::find()
@@ -219,7 +219,7 @@ async fn revoke_for(
         .one(&state.db.conn)
         .await?;
     let Some(row) = found else {
-        return Err(ApiError::NotFound(format!(
+        return Err(DomainError::NotFound(format!(
             "Could not find role assignment with role: {role_id}, actor: {}, target: {}.",
             a.actor_id,
             a.grant.id()
@@ -249,7 +249,7 @@ async fn list_grants(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((t, a)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let addr = address(&s, &uri, Some(t), a).await?;
     list_for(&s, &c, addr, uri.path()).await
 }
@@ -259,7 +259,7 @@ async fn create_grant(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((t, a, r)): Path<(String, String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let addr = address(&s, &uri, Some(t), a).await?;
     create_for(&s, &c, addr, &r).await
 }
@@ -269,7 +269,7 @@ async fn check_grant(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((t, a, r)): Path<(String, String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let addr = address(&s, &uri, Some(t), a).await?;
     check_for(&s, &c, addr, &r).await
 }
@@ -279,7 +279,7 @@ async fn revoke_grant(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((t, a, r)): Path<(String, String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let addr = address(&s, &uri, Some(t), a).await?;
     revoke_for(&s, &c, addr, &r).await
 }
@@ -289,7 +289,7 @@ async fn list_system_grants(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path(a): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let addr = address(&s, &uri, None, a).await?;
     list_for(&s, &c, addr, uri.path()).await
 }
@@ -299,7 +299,7 @@ async fn create_system_grant(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((a, r)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let addr = address(&s, &uri, None, a).await?;
     create_for(&s, &c, addr, &r).await
 }
@@ -309,7 +309,7 @@ async fn check_system_grant(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((a, r)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let addr = address(&s, &uri, None, a).await?;
     check_for(&s, &c, addr, &r).await
 }
@@ -319,7 +319,7 @@ async fn revoke_system_grant(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((a, r)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let addr = address(&s, &uri, None, a).await?;
     revoke_for(&s, &c, addr, &r).await
 }
@@ -346,7 +346,7 @@ async fn role_assignments(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let effective = get("effective")
         .map(|v| crate::api::query_bool("effective", v))
@@ -357,8 +357,7 @@ async fn role_assignments(
         .transpose()?
         .unwrap_or(q.contains_key("include_names"));
     let scope_domain = match (get("scope.project.id"), get("scope.domain.id")) {
-        (Some(p), _) => crate::api::projects::load(&state, p)
-            .await
+        (Some(p), _) => crate::api::existing(crate::api::projects::load(&state, p).await)?
             .ok()
             .map(|p| p.domain_id),
         (None, Some(d)) => Some(d.to_string()),
@@ -496,7 +495,7 @@ async fn role_assignments(
     )))
 }
 
-async fn domain_ref(state: &AppState, id: &str) -> ApiResult<Value> {
+async fn domain_ref(state: &AppState, id: &str) -> DomainResult<Value> {
     let name = state
         .view
         .domain(&state.db, id)
@@ -505,7 +504,7 @@ async fn domain_ref(state: &AppState, id: &str) -> ApiResult<Value> {
     Ok(json!({"id": id, "name": name}))
 }
 
-async fn render_row(state: &AppState, r: Row, names: bool) -> ApiResult<Value> {
+async fn render_row(state: &AppState, r: Row, names: bool) -> DomainResult<Value> {
     let db = &state.db;
     let mut out = json!({"links": {"assignment": r.link}});
     let mut role = json!({"id": r.role_id});

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{check_name, is_unique_violation, list, new_id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
@@ -45,11 +45,11 @@ pub fn render(state: &AppState, g: &group::Model) -> Value {
 }
 
 /// Fetch a group or 404.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<group::Model> {
+pub async fn load(state: &AppState, id: &str) -> DomainResult<group::Model> {
     group::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Group", id))
+        .ok_or_else(|| DomainError::not_found("Group", id))
 }
 
 #[derive(Deserialize)]
@@ -62,7 +62,7 @@ async fn list_groups(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<GroupFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce(
         "identity:list_groups",
         &c,
@@ -91,8 +91,8 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let g = load(&state, &id).await;
+) -> DomainResult<Json<Value>> {
+    let g = crate::api::existing(load(&state, &id).await)?;
     let domain = g.as_ref().ok().map(|g| g.domain_id.clone());
     enforce(
         "identity:get_group",
@@ -121,11 +121,11 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<GroupWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     let b = body.group;
     let name = b
         .name
-        .ok_or_else(|| ApiError::validation("group. 'name' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("group. 'name' is a required property"))?;
     check_name(&name, crate::api::GROUP_NAME_MAX)?;
     crate::api::check_description(b.description.as_ref().and_then(Option::as_deref), None)?;
     let domain_id = b.domain_id.unwrap_or_else(|| c.user_domain.id.clone());
@@ -139,7 +139,7 @@ async fn create(
     )?;
     crate::api::domains::load(&state, &domain_id)
         .await
-        .map_err(|_| ApiError::not_found("Domain", &domain_id))?;
+        .map_err(|_| DomainError::not_found("Domain", &domain_id))?;
     let row = group::ActiveModel {
         id: Set(new_id()),
         name: Set(name.clone()),
@@ -151,7 +151,7 @@ async fn create(
     let created = match row.insert(&*txn).await {
         Ok(g) => g,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("group", "name", &name))
+            return Err(DomainError::duplicate("group", "name", &name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -167,7 +167,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GroupWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let g = load(&state, &id).await?;
     enforce(
         "identity:update_group",
@@ -179,7 +179,7 @@ async fn update(
     )?;
     let b = body.group;
     if b.domain_id.as_ref().is_some_and(|d| *d != g.domain_id) {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "Cannot change the domain_id of a group.".into(),
         ));
     }
@@ -196,7 +196,7 @@ async fn update(
     let updated = match row.update(&*txn).await {
         Ok(g) => g,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("group", "name", &g.name))
+            return Err(DomainError::duplicate("group", "name", &g.name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -208,7 +208,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let g = load(&state, &id).await?;
     enforce(
         "identity:delete_group",
@@ -242,7 +242,7 @@ async fn members(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let g = load(&state, &id).await?;
     enforce(
         "identity:list_users_in_group",
@@ -276,7 +276,7 @@ async fn membership_target(
     gid: &str,
     uid: &str,
     rule: &str,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let g = load(state, gid).await?;
     enforce(
         rule,
@@ -294,7 +294,7 @@ async fn add_member(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((gid, uid)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     membership_target(&state, &c, &gid, &uid, "identity:add_user_to_group").await?;
     let txn = state.db.write().await?;
     let row = user_group_membership::ActiveModel {
@@ -314,14 +314,14 @@ async fn check_member(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((gid, uid)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     membership_target(&state, &c, &gid, &uid, "identity:check_user_in_group").await?;
     let found = user_group_membership::Entity::find_by_id((uid.clone(), gid.clone()))
         .one(&state.db.conn)
         .await?;
     match found {
         Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ApiError::NotFound(format!(
+        None => Err(DomainError::NotFound(format!(
             "User '{uid}' not found in group '{gid}'"
         ))),
     }
@@ -331,13 +331,13 @@ async fn remove_member(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((gid, uid)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     membership_target(&state, &c, &gid, &uid, "identity:remove_user_from_group").await?;
     let found = user_group_membership::Entity::find_by_id((uid.clone(), gid.clone()))
         .one(&state.db.conn)
         .await?;
     let Some(row) = found else {
-        return Err(ApiError::NotFound(format!(
+        return Err(DomainError::NotFound(format!(
             "User '{uid}' not found in group '{gid}'"
         )));
     };

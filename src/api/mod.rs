@@ -19,7 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::state::AppState;
 
 /// Build the whole application router over the given state.
@@ -61,17 +61,27 @@ pub fn list(state: &AppState, key: &str, path: &str, items: Vec<Value>) -> Value
     json!({key: items, "links": {"self": format!("{}/{}", state.config.v3_url(), path), "previous": null, "next": null}})
 }
 
+/// A lookup whose "not found" is kept for later (policy is enforced before a 404 tells the caller anything),
+/// while any other failure, a database outage above all, is returned at once and never taken for a miss.
+pub fn existing<T>(found: Result<T, DomainError>) -> Result<Result<T, DomainError>, DomainError> {
+    match found {
+        Err(DomainError::NotFound(m)) => Ok(Err(DomainError::NotFound(m))),
+        Err(e) => Err(e),
+        Ok(t) => Ok(Ok(t)),
+    }
+}
+
 /// A new 32-character hex id.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Parse Keystone's boolean query values (`true`, `True`, `1`, ...); anything else is a 400.
-pub fn query_bool(name: &str, v: &str) -> Result<bool, ApiError> {
+pub fn query_bool(name: &str, v: &str) -> Result<bool, DomainError> {
     match v.to_ascii_lowercase().as_str() {
         "" | "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ApiError::BadRequest(format!(
+        _ => Err(DomainError::Invalid(format!(
             "Invalid value '{v}' for query parameter {name}: expected a boolean."
         ))),
     }
@@ -99,7 +109,7 @@ fn shown(value: &str) -> String {
 }
 
 /// Check a name as Keystone's schemas do: not empty, some non-space character, at most `max` characters.
-pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
+pub fn check_name(name: &str, max: usize) -> Result<(), DomainError> {
     let why = if name.is_empty() {
         "should be non-empty"
     } else if name.chars().all(char::is_whitespace) {
@@ -110,7 +120,7 @@ pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
         return Ok(());
     };
     let v = shown(name);
-    Err(ApiError::validation(format!(
+    Err(DomainError::validation(format!(
         "name. Value: {v}. '{v}' {why}"
     )))
 }
@@ -119,13 +129,13 @@ pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
 pub fn check_description(
     description: Option<&str>,
     max_chars: Option<usize>,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     let Some(d) = description else {
         return Ok(());
     };
     if d.len() > DESCRIPTION_MAX_BYTES || max_chars.is_some_and(|m| d.chars().count() > m) {
         let v = shown(d);
-        return Err(ApiError::validation(format!(
+        return Err(DomainError::validation(format!(
             "description. Value: {v}. '{v}' is too long"
         )));
     }
@@ -133,10 +143,10 @@ pub fn check_description(
 }
 
 /// Check another bounded string field (an id, a type, a URL) the same way.
-pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), DomainError> {
     if value.chars().count() > max {
         let v = shown(value);
-        return Err(ApiError::validation(format!(
+        return Err(DomainError::validation(format!(
             "{field}. Value: {v}. '{v}' is too long"
         )));
     }

@@ -10,7 +10,6 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::credential::{self, Credential};
-use crate::error::ApiError;
 use crate::http::{PeerCert, SourceAddr};
 use crate::mtls::ClientCert;
 use crate::oauth2::{
@@ -23,7 +22,7 @@ use crate::view::UserView;
 pub fn routes() -> Router<AppState> {
     Router::new().route(
         "/v3/OS-OAUTH2/token",
-        post(token).fallback(|| async { OAuthError::MethodNotAllowed }),
+        post(token).fallback(crate::http::error::oauth_method_not_allowed),
     )
 }
 
@@ -46,7 +45,7 @@ async fn token(
     .await;
     let label = match &outcome {
         Ok(_) => "success",
-        Err(e) => e.code().1,
+        Err(e) => e.code(),
     };
     crate::metrics::metrics()
         .tokens_issued
@@ -63,17 +62,6 @@ async fn token(
                 resp.extensions_mut().insert(crate::http::AuthSubject(id));
             }
             resp
-        }
-    }
-}
-
-/// An internal failure as the OAuth 2.0 endpoints report it.
-pub(crate) fn backend(e: ApiError) -> OAuthError {
-    match e {
-        ApiError::Unavailable => OAuthError::TemporarilyUnavailable,
-        other => {
-            tracing::error!(error = %other, "token endpoint failure");
-            OAuthError::ServerError
         }
     }
 }
@@ -114,7 +102,7 @@ async fn verify_client(
         auth.decoded.is_none(),
     )
     .await
-    .map_err(backend)?;
+    .map_err(OAuthError::from)?;
     match first {
         Ok(found) => return Ok(found),
         Err(credential::Rejection::Throttled(wait)) => {
@@ -125,7 +113,7 @@ async fn verify_client(
     if let Some((id, secret)) = &auth.decoded {
         if let Ok(found) = credential::verify(state, id, &secret.secret(), source)
             .await
-            .map_err(backend)?
+            .map_err(OAuthError::from)?
         {
             return Ok(found);
         }
@@ -179,7 +167,7 @@ pub(crate) async fn authenticate(
             credential::verify_assertion(state, &id, &assertion.0).await
         }
     };
-    match verdict.map_err(backend)? {
+    match verdict.map_err(OAuthError::from)? {
         Ok(found) => Ok(found),
         Err(credential::Rejection::Assertion(why)) => {
             Err(OAuthError::InvalidClientAssertion(why.to_string()))
@@ -210,11 +198,8 @@ async fn issue(
         crate::auth::default_expiry(state, now),
     )
     .await
-    .map_err(|e| match e {
-        // The user holds none of the credential's roles any more: the client cannot act.
-        ApiError::Unauthorized { .. } => OAuthError::InvalidClient,
-        other => backend(other),
-    })?;
+    // The user holding none of the credential's roles any more is `invalid_client`: the client cannot act.
+    .map_err(OAuthError::from)?;
     let scope = requested_roles(form.scope.as_deref());
     if let Some(names) = &scope {
         let mut wanted = Vec::new();
@@ -232,7 +217,7 @@ async fn issue(
         }
         let rules = crate::assignment::implications(&state.db.conn)
             .await
-            .map_err(|e| backend(e.into()))?;
+            .map_err(OAuthError::from)?;
         let narrowed = crate::assignment::expand(wanted, &rules);
         data.role_ids.retain(|r| narrowed.contains(r));
     }
@@ -269,7 +254,7 @@ async fn jwt_access_token(
             .view
             .role(&state.db, id)
             .await
-            .map_err(|e| backend(e.into()))?
+            .map_err(OAuthError::from)?
         {
             names.push(r.name.clone());
         }
@@ -278,7 +263,7 @@ async fn jwt_access_token(
         .view
         .project(&state.db, &cred.model.project_id)
         .await
-        .map_err(|e| backend(e.into()))?
+        .map_err(OAuthError::from)?
         .ok_or(OAuthError::InvalidClient)?;
     let claims = Claims {
         iss: state.config.public_endpoint.clone(),

@@ -9,11 +9,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::oauth2::{authenticate, backend, read_form};
+use super::oauth2::{authenticate, read_form};
 use crate::auth::{self, Validated};
 use crate::http::{PeerCert, SourceAddr};
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
+use crate::token::TokenError;
 
 /// Roles that may introspect tokens.
 const INTROSPECTING_ROLES: [&str; 2] = ["service", "admin"];
@@ -22,7 +23,7 @@ const INTROSPECTING_ROLES: [&str; 2] = ["service", "admin"];
 pub fn routes() -> Router<AppState> {
     Router::new().route(
         "/v3/OS-OAUTH2/introspect",
-        post(introspect).fallback(|| async { OAuthError::MethodNotAllowed }),
+        post(introspect).fallback(crate::http::error::oauth_method_not_allowed),
     )
 }
 
@@ -70,21 +71,24 @@ async fn authorize(
     let names = if let Some(token) = caller_token(headers) {
         let v = auth::validate_presented(state, token, cert)
             .await
-            .map_err(|_| OAuthError::InvalidClient)?;
+            .map_err(|e| match e {
+                TokenError::Unavailable => OAuthError::TemporarilyUnavailable,
+                _ => OAuthError::InvalidClient,
+            })?;
         v.roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
     } else {
         let (cred, user) = authenticate(state, source, headers, cert, form).await?;
         let now = state.clock.now();
         let data = auth::credential_token(state, &cred, &user, now, now)
             .await
-            .map_err(|_| OAuthError::InvalidClient)?;
+            .map_err(OAuthError::from)?;
         let mut names = Vec::new();
         for id in &data.role_ids {
             if let Some(r) = state
                 .view
                 .role(&state.db, id)
                 .await
-                .map_err(|e| backend(e.into()))?
+                .map_err(OAuthError::from)?
             {
                 names.push(r.name.clone());
             }
@@ -114,8 +118,10 @@ async fn answer(
             "The parameter token is required.".into(),
         ));
     };
-    // Any token this server would not accept is simply inactive (RFC 7662 §2.2): no reason is given.
+    // Any token this server would not accept is simply inactive (RFC 7662 §2.2): no reason is given. One it
+    // could not check is neither, and the caller is asked to retry.
     Ok(match auth::validate(state, &token.0, false).await {
+        Err(TokenError::Unavailable) => return Err(OAuthError::TemporarilyUnavailable),
         Ok(v)
             if v.app_cred
                 .as_ref()

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -22,9 +22,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The public keys of JWT access tokens (current, staged and previous), when JWT access tokens are enabled.
-async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, DomainError> {
     if !state.config.jwt_access_tokens {
-        return Err(ApiError::NotFound(
+        return Err(DomainError::NotFound(
             "JWT access tokens are not enabled ([oauth2] access_token_format = opaque).".into(),
         ));
     }

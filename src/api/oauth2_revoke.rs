@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::oauth2::{authenticate, backend, read_form};
+use super::oauth2::{authenticate, read_form};
 use crate::http::{PeerCert, SourceAddr};
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
@@ -18,7 +18,7 @@ use crate::token::revocation::{Event, RevKey};
 pub fn routes() -> Router<AppState> {
     Router::new().route(
         "/v3/OS-OAUTH2/revoke",
-        post(revoke).fallback(|| async { OAuthError::MethodNotAllowed }),
+        post(revoke).fallback(crate::http::error::oauth_method_not_allowed),
     )
 }
 
@@ -56,8 +56,13 @@ async fn run(
     };
     // An invalid, expired or already revoked token needs nothing done: 200, as RFC 7009 §2.2 says. Checking
     // first also keeps a loop of revocations from writing events (and emptying every node's caches) forever.
-    let Ok(v) = crate::auth::validate(state, &token.0, false).await else {
-        return Ok(());
+    let v = match crate::auth::validate(state, &token.0, false).await {
+        Ok(v) => v,
+        // Answering 200 here would tell the client a token it could not check is gone.
+        Err(crate::token::TokenError::Unavailable) => {
+            return Err(OAuthError::TemporarilyUnavailable)
+        }
+        Err(_) => return Ok(()),
     };
     let data = &v.data;
     if data.app_cred_id.as_deref() != Some(cred.model.id.as_str()) {
@@ -69,10 +74,7 @@ async fn run(
         return Ok(());
     };
     let event = Event::now(&state.clock, RevKey::Audit(audit.clone()));
-    event
-        .save(&state.db.conn)
-        .await
-        .map_err(|e| backend(e.into()))?;
+    event.save(&state.db.conn).await.map_err(OAuthError::from)?;
     state.revoked(&[event]);
     Ok(())
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
@@ -54,15 +54,15 @@ pub fn render(state: &AppState, p: &project::Model, tags: &[String]) -> Value {
 }
 
 /// Fetch a project or 404.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<project::Model> {
+pub async fn load(state: &AppState, id: &str) -> DomainResult<project::Model> {
     project::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Project", id))
+        .ok_or_else(|| DomainError::not_found("Project", id))
 }
 
 /// Fetch several projects by id.
-pub async fn load_many(state: &AppState, ids: Vec<String>) -> ApiResult<Vec<project::Model>> {
+pub async fn load_many(state: &AppState, ids: Vec<String>) -> DomainResult<Vec<project::Model>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,7 +73,7 @@ pub async fn load_many(state: &AppState, ids: Vec<String>) -> ApiResult<Vec<proj
         .await?)
 }
 
-async fn tags_of(state: &AppState, id: &str) -> ApiResult<Vec<String>> {
+async fn tags_of(state: &AppState, id: &str) -> DomainResult<Vec<String>> {
     Ok(project_tag::Entity::find()
         .filter(project_tag::Column::ProjectId.eq(id))
         .order_by_asc(project_tag::Column::Name)
@@ -97,7 +97,7 @@ async fn list_projects(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<ProjectFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce(
         "identity:list_projects",
         &c,
@@ -152,9 +152,9 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let p = load(&state, &id).await;
-    if matches!(p, Err(ApiError::NotFound(_))) {
+    if matches!(p, Err(DomainError::NotFound(_))) {
         if let Some(d) = crate::api::domains::find(&state, &id).await? {
             enforce(
                 "identity:get_domain",
@@ -204,7 +204,7 @@ struct ProjectWrapper {
 }
 
 /// Keystone's tag schema: 1 to 255 characters, no '/' or ','.
-fn check_tag_name(field: &str, tag: &str) -> ApiResult<()> {
+fn check_tag_name(field: &str, tag: &str) -> DomainResult<()> {
     let why = if tag.is_empty() {
         Some("should be non-empty".to_string())
     } else if tag.chars().count() > 255 {
@@ -215,7 +215,7 @@ fn check_tag_name(field: &str, tag: &str) -> ApiResult<()> {
         None
     };
     match why {
-        Some(why) => Err(ApiError::validation(format!(
+        Some(why) => Err(DomainError::validation(format!(
             "{field}. Value: {tag}. '{tag}' {why}"
         ))),
         None => Ok(()),
@@ -223,19 +223,19 @@ fn check_tag_name(field: &str, tag: &str) -> ApiResult<()> {
 }
 
 /// Keystone's tag list schema: valid tags, at most [`MAX_TAGS`], no repeats.
-fn check_tags(tags: &[String]) -> ApiResult<()> {
+fn check_tags(tags: &[String]) -> DomainResult<()> {
     for (i, t) in tags.iter().enumerate() {
         check_tag_name(&i.to_string(), t)?;
     }
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::validation(format!(
+        return Err(DomainError::validation(format!(
             "tags. A project may have at most {MAX_TAGS} tags; {} were given",
             tags.len()
         )));
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = tags.iter().find(|t| !seen.insert(t.as_str())) {
-        return Err(ApiError::validation(format!(
+        return Err(DomainError::validation(format!(
             "tags. '{dup}' appears more than once: tags must be unique"
         )));
     }
@@ -254,21 +254,22 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<ProjectWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     let b = body.project;
     if b.is_domain == Some(true) {
         return create_acting_domain(&state, &c, b).await;
     }
     let name = b
         .name
-        .ok_or_else(|| ApiError::validation("project. 'name' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("project. 'name' is a required property"))?;
     check_name(&name, crate::api::PROJECT_NAME_MAX)?;
     crate::api::check_description(b.description.as_ref().and_then(Option::as_deref), None)?;
     let mut parent = b.parent_id.flatten();
     let domain_id = match (&b.domain_id, &parent) {
         (Some(d), _) => d.clone(),
-        (None, Some(p)) => match load(&state, p).await {
+        (None, Some(p)) => match crate::api::existing(load(&state, p).await)? {
             Ok(pp) => pp.domain_id,
+            // Policy first; the missing parent is reported when the project is made.
             Err(_) => p.clone(),
         },
         (None, None) => c.user_domain.id.clone(),
@@ -283,14 +284,14 @@ async fn create(
     )?;
     crate::api::domains::load(&state, &domain_id)
         .await
-        .map_err(|_| ApiError::not_found("Domain", &domain_id))?;
+        .map_err(|_| DomainError::not_found("Domain", &domain_id))?;
     if parent.as_deref() == Some(domain_id.as_str()) {
         parent = None;
     }
     if let Some(p) = &parent {
         let pp = load(&state, p).await?;
         if pp.domain_id != domain_id {
-            return Err(ApiError::BadRequest(
+            return Err(DomainError::Invalid(
                 "The parent project must be in the same domain.".into(),
             ));
         }
@@ -310,7 +311,7 @@ async fn create(
     let created = match row.insert(&*txn).await {
         Ok(p) => p,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("project", "name", &name))
+            return Err(DomainError::duplicate("project", "name", &name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -335,9 +336,9 @@ async fn create_acting_domain(
     state: &AppState,
     c: &crate::auth::Validated,
     b: ProjectBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     if b.domain_id.is_some() || b.parent_id.flatten().is_some() {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "only root projects are allowed to act as domains.".into(),
         ));
     }
@@ -351,7 +352,7 @@ async fn create_acting_domain(
     )
     .await
     .map_err(|e| match e {
-        ApiError::Conflict(_) => ApiError::Conflict(format!(
+        DomainError::Conflict(_) => DomainError::Conflict(format!(
             "Conflict occurred attempting to store project - it is not permitted to have two projects acting as \
              domains with the same name: {name}."
         )),
@@ -368,11 +369,11 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProjectWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let p = match load(&state, &id).await {
-        Err(ApiError::NotFound(m)) => {
+        Err(DomainError::NotFound(m)) => {
             if crate::api::domains::find(&state, &id).await?.is_none() {
-                return Err(ApiError::NotFound(m));
+                return Err(DomainError::NotFound(m));
             }
             let b = body.project;
             let d = crate::api::domains::update_domain(
@@ -400,7 +401,7 @@ async fn update(
     )?;
     let b = body.project;
     if b.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "Cannot change the domain_id of a project.".into(),
         ));
     }
@@ -424,7 +425,7 @@ async fn update(
     let updated = match row.update(&*txn).await {
         Ok(p) => p,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("project", "name", &p.name))
+            return Err(DomainError::duplicate("project", "name", &p.name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -455,13 +456,13 @@ async fn update(
 }
 
 /// Delete a project with its grants, recording a revocation event, in one transaction.
-pub async fn delete_project(state: &AppState, p: project::Model) -> ApiResult<()> {
+pub async fn delete_project(state: &AppState, p: project::Model) -> DomainResult<()> {
     let children = project::Entity::find()
         .filter(project::Column::ParentId.eq(p.id.as_str()))
         .one(&state.db.conn)
         .await?;
     if children.is_some() {
-        return Err(ApiError::Forbidden(
+        return Err(DomainError::Forbidden(
             "Cannot delete a project that has child projects.".into(),
         ));
     }
@@ -485,11 +486,11 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let p = match load(&state, &id).await {
-        Err(ApiError::NotFound(m)) => {
+        Err(DomainError::NotFound(m)) => {
             if crate::api::domains::find(&state, &id).await?.is_none() {
-                return Err(ApiError::NotFound(m));
+                return Err(DomainError::NotFound(m));
             }
             crate::api::domains::delete_domain(&state, &c, &id).await?;
             return Ok(StatusCode::NO_CONTENT);
@@ -513,7 +514,7 @@ async fn tag_target(
     c: &crate::auth::Validated,
     id: &str,
     rule: &str,
-) -> ApiResult<project::Model> {
+) -> DomainResult<project::Model> {
     let p = load(state, id).await?;
     enforce(
         rule,
@@ -531,7 +532,7 @@ async fn list_tags(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     tag_target(&state, &c, &id, "identity:list_project_tags").await?;
     Ok(Json(tags_body(&state, &id, tags_of(&state, &id).await?)))
 }
@@ -546,7 +547,7 @@ async fn replace_tags(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TagsBody>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     tag_target(&state, &c, &id, "identity:update_project_tags").await?;
     check_tags(&body.tags)?;
     let txn = state.db.write().await?;
@@ -570,7 +571,7 @@ async fn clear_tags(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     tag_target(&state, &c, &id, "identity:delete_project_tags").await?;
     let txn = state.db.write().await?;
     project_tag::Entity::delete_many()
@@ -586,12 +587,12 @@ async fn check_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     tag_target(&state, &c, &id, "identity:get_project_tag").await?;
     if tags_of(&state, &id).await?.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found("Project tag", &tag))
+        Err(DomainError::not_found("Project tag", &tag))
     }
 }
 
@@ -601,7 +602,7 @@ async fn add_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> ApiResult<Response> {
+) -> DomainResult<Response> {
     tag_target(&state, &c, &id, "identity:create_project_tag").await?;
     check_tag_name("tag", &tag)?;
     let mut tags = tags_of(&state, &id).await?;
@@ -617,7 +618,7 @@ async fn add_tag(
     match insert {
         Ok(_) => txn.commit().await?,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::validation(format!(
+            return Err(DomainError::validation(format!(
                 "tags. '{tag}' appears more than once: tags must be unique"
             )))
         }
@@ -640,7 +641,7 @@ async fn remove_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     tag_target(&state, &c, &id, "identity:delete_project_tag").await?;
     let txn = state.db.write().await?;
     let res = project_tag::Entity::delete_many()
@@ -650,7 +651,7 @@ async fn remove_tag(
         .await?;
     txn.commit().await?;
     if res.rows_affected == 0 {
-        return Err(ApiError::not_found("Project tag", &tag));
+        return Err(DomainError::not_found("Project tag", &tag));
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{check_name, is_unique_violation, list, new_id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
@@ -54,11 +54,11 @@ fn brief(state: &AppState, r: &role::Model) -> Value {
 }
 
 /// Fetch a role or 404.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<role::Model> {
+pub async fn load(state: &AppState, id: &str) -> DomainResult<role::Model> {
     role::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("Role", id))
+        .ok_or_else(|| DomainError::not_found("Role", id))
 }
 
 #[derive(Deserialize)]
@@ -71,7 +71,7 @@ async fn list_roles(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<RoleFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce(
         "identity:list_roles",
         &c,
@@ -101,7 +101,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:get_role", &c, Target::default())?;
     Ok(Json(
         json!({"role": render(&state, &load(&state, &id).await?)}),
@@ -126,7 +126,7 @@ async fn name_taken(
     name: &str,
     domain: Option<&str>,
     except: Option<&str>,
-) -> ApiResult<bool> {
+) -> DomainResult<bool> {
     let found = crate::assignment::role_by_name(&state.db.conn, name, domain).await?;
     Ok(found.is_some_and(|r| Some(r.id.as_str()) != except))
 }
@@ -135,12 +135,12 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<RoleWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     enforce("identity:create_role", &c, Target::default())?;
     let b = body.role;
     let name = b
         .name
-        .ok_or_else(|| ApiError::validation("role. 'name' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("role. 'name' is a required property"))?;
     check_name(&name, crate::api::NAME_MAX)?;
     crate::api::check_description(
         b.description.as_ref().and_then(Option::as_deref),
@@ -152,7 +152,7 @@ async fn create(
     }
     let txn = state.db.write().await?;
     if name_taken(&state, &name, domain_id.as_deref(), None).await? {
-        return Err(ApiError::duplicate("role", "name", &name));
+        return Err(DomainError::duplicate("role", "name", &name));
     }
     let row = role::ActiveModel {
         id: Set(new_id()),
@@ -160,14 +160,14 @@ async fn create(
         domain_id: Set(domain_id),
         description: Set(b.description.flatten()),
         options: Set(
-            serde_json::to_string(&b.options.unwrap_or_default()).map_err(ApiError::internal)?
+            serde_json::to_string(&b.options.unwrap_or_default()).map_err(DomainError::internal)?
         ),
         created_at: Set(state.clock.now()),
     };
     let created = match row.insert(&*txn).await {
         Ok(r) => r,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("role", "name", &name))
+            return Err(DomainError::duplicate("role", "name", &name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -187,7 +187,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RoleWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:update_role", &c, Target::default())?;
     let r = load(&state, &id).await?;
     let b = body.role;
@@ -196,7 +196,7 @@ async fn update(
         .as_ref()
         .is_some_and(|o| o.get("immutable").and_then(Value::as_bool) == Some(false));
     if immutable(&r) && !unlocking {
-        return Err(ApiError::Forbidden(format!(
+        return Err(DomainError::Forbidden(format!(
             "Role {} is immutable and cannot be changed.",
             r.id
         )));
@@ -205,7 +205,7 @@ async fn update(
     if let Some(n) = b.name {
         check_name(&n, crate::api::NAME_MAX)?;
         if name_taken(&state, &n, r.domain_id.as_deref(), Some(&id)).await? {
-            return Err(ApiError::duplicate("role", "name", &n));
+            return Err(DomainError::duplicate("role", "name", &n));
         }
         row.name = Set(n);
     }
@@ -214,7 +214,7 @@ async fn update(
         row.description = Set(d);
     }
     if let Some(o) = new_options {
-        row.options = Set(serde_json::to_string(&o).map_err(ApiError::internal)?);
+        row.options = Set(serde_json::to_string(&o).map_err(DomainError::internal)?);
     }
     let txn = state.db.write().await?;
     let updated = row.update(&*txn).await?;
@@ -227,11 +227,11 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     enforce("identity:delete_role", &c, Target::default())?;
     let r = load(&state, &id).await?;
     if immutable(&r) {
-        return Err(ApiError::Forbidden(format!(
+        return Err(DomainError::Forbidden(format!(
             "Role {} is immutable and cannot be deleted.",
             r.id
         )));
@@ -265,7 +265,7 @@ async fn list_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:list_implied_roles", &c, Target::default())?;
     let prior = load(&state, &id).await?;
     let rows = implied_role::Entity::find()
@@ -287,7 +287,7 @@ async fn pair(
     state: &AppState,
     prior: &str,
     implied: &str,
-) -> ApiResult<(role::Model, role::Model)> {
+) -> DomainResult<(role::Model, role::Model)> {
     Ok((load(state, prior).await?, load(state, implied).await?))
 }
 
@@ -302,16 +302,16 @@ async fn add_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((prior, implied)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     enforce("identity:create_implied_role", &c, Target::default())?;
     let (p, i) = pair(&state, &prior, &implied).await?;
     if prior == implied {
-        return Err(ApiError::BadRequest("A role cannot imply itself.".into()));
+        return Err(DomainError::Invalid("A role cannot imply itself.".into()));
     }
     // Keystone's rules: nothing implies a prohibited role ([assignment] prohibited_implied_role, default admin),
     // and a global role never implies a domain-specific one (a domain's role would leak into every domain).
     if i.name == "admin" || (p.domain_id.is_none() && i.domain_id.is_some()) {
-        return Err(ApiError::Forbidden(format!(
+        return Err(DomainError::Forbidden(format!(
             "{implied} cannot be an implied roles."
         )));
     }
@@ -323,7 +323,7 @@ async fn add_implied(
     match row.insert(&*txn).await {
         Ok(_) => txn.commit().await?,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Conflict(
+            return Err(DomainError::Conflict(
                 "Conflict occurred attempting to store implied_role - Duplicate entry.".into(),
             ))
         }
@@ -337,13 +337,13 @@ async fn get_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((prior, implied)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce("identity:get_implied_role", &c, Target::default())?;
     let (p, i) = pair(&state, &prior, &implied).await?;
     implied_role::Entity::find_by_id((prior.clone(), implied.clone()))
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
+        .ok_or_else(|| DomainError::NotFound(format!("{prior} does not imply {implied}.")))?;
     Ok(Json(inference(&state, &p, &i)))
 }
 
@@ -352,13 +352,13 @@ async fn check_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((prior, implied)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     enforce("identity:check_implied_role", &c, Target::default())?;
     pair(&state, &prior, &implied).await?;
     implied_role::Entity::find_by_id((prior.clone(), implied.clone()))
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
+        .ok_or_else(|| DomainError::NotFound(format!("{prior} does not imply {implied}.")))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -366,12 +366,12 @@ async fn remove_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((prior, implied)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     enforce("identity:delete_implied_role", &c, Target::default())?;
     let row = implied_role::Entity::find_by_id((prior.clone(), implied.clone()))
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{prior} does not imply {implied}.")))?;
+        .ok_or_else(|| DomainError::NotFound(format!("{prior} does not imply {implied}.")))?;
     // Tokens whose roles came through this rule carry the implied role: revoke those.
     let event = Event::now(&state.clock, RevKey::Role(implied));
     let txn = state.db.write().await?;
@@ -382,7 +382,7 @@ async fn remove_implied(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn inferences(State(state): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+async fn inferences(State(state): State<AppState>, Caller(c): Caller) -> DomainResult<Json<Value>> {
     enforce("identity:list_role_inference_rules", &c, Target::default())?;
     let rules = implied_role::Entity::find().all(&state.db.conn).await?;
     let roles = role::Entity::find().all(&state.db.conn).await?;

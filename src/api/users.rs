@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::policy::{enforce, Target};
@@ -59,11 +59,11 @@ pub fn render(state: &AppState, u: &user::Model) -> Value {
 }
 
 /// Fetch a user or 404.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<user::Model> {
+pub async fn load(state: &AppState, id: &str) -> DomainResult<user::Model> {
     user::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("User", id))
+        .ok_or_else(|| DomainError::not_found("User", id))
 }
 
 #[derive(Deserialize)]
@@ -77,7 +77,7 @@ async fn list_users(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<UserFilters>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     enforce(
         "identity:list_users",
         &c,
@@ -109,8 +109,8 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let u = load(&state, &id).await;
+) -> DomainResult<Json<Value>> {
+    let u = crate::api::existing(load(&state, &id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
     enforce(
         "identity:get_user",
@@ -141,7 +141,7 @@ struct UserWrapper {
     user: UserBody,
 }
 
-fn merge_extra(old: &str, new: Map<String, Value>) -> ApiResult<String> {
+fn merge_extra(old: &str, new: Map<String, Value>) -> DomainResult<String> {
     let mut m = match serde_json::from_str::<Value>(old) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
@@ -155,18 +155,18 @@ fn merge_extra(old: &str, new: Map<String, Value>) -> ApiResult<String> {
         }
         m.insert(k, v);
     }
-    serde_json::to_string(&m).map_err(ApiError::internal)
+    serde_json::to_string(&m).map_err(DomainError::internal)
 }
 
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<UserWrapper>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<Value>)> {
     let b = body.user;
     let name = b
         .name
-        .ok_or_else(|| ApiError::validation("user. 'name' is a required property"))?;
+        .ok_or_else(|| DomainError::validation("user. 'name' is a required property"))?;
     check_name(&name, crate::api::NAME_MAX)?;
     let domain_id = b.domain_id.unwrap_or_else(|| c.user_domain.id.clone());
     enforce(
@@ -179,7 +179,7 @@ async fn create(
     )?;
     crate::api::domains::load(&state, &domain_id)
         .await
-        .map_err(|_| ApiError::not_found("Domain", &domain_id))?;
+        .map_err(|_| DomainError::not_found("Domain", &domain_id))?;
     let hash = match b.password.flatten() {
         Some(p) => Some(state.hasher.hash(&p).await?),
         None => None,
@@ -201,7 +201,7 @@ async fn create(
     let created = match row.insert(&*txn).await {
         Ok(u) => u,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("user", "name", &name))
+            return Err(DomainError::duplicate("user", "name", &name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -217,7 +217,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UserWrapper>,
-) -> ApiResult<Json<Value>> {
+) -> DomainResult<Json<Value>> {
     let u = load(&state, &id).await?;
     enforce(
         "identity:update_user",
@@ -229,7 +229,7 @@ async fn update(
     )?;
     let b = body.user;
     if b.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::Invalid(
             "Cannot change the domain_id of a user.".into(),
         ));
     }
@@ -262,7 +262,7 @@ async fn update(
     let updated = match row.update(&*txn).await {
         Ok(u) => u,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::duplicate("user", "name", &u.name))
+            return Err(DomainError::duplicate("user", "name", &u.name))
         }
         Err(e) => return Err(e.into()),
     };
@@ -276,7 +276,7 @@ async fn update(
 }
 
 /// Delete a user with its grants, recording a revocation event, in one transaction.
-pub async fn delete_user(state: &AppState, u: user::Model) -> ApiResult<()> {
+pub async fn delete_user(state: &AppState, u: user::Model) -> DomainResult<()> {
     let event = Event::now(&state.clock, RevKey::User(u.id.clone()));
     let txn = state.db.write().await?;
     assignment::Entity::delete_many()
@@ -297,7 +297,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> DomainResult<StatusCode> {
     let u = load(&state, &id).await?;
     enforce(
         "identity:delete_user",
@@ -330,7 +330,7 @@ async fn change_password(
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PasswordWrapper>,
-) -> ApiResult<Response> {
+) -> DomainResult<Response> {
     crate::api::check_len("user_id", &id, 64)?;
     let proof = crate::auth::PasswordUser {
         id: Some(id.clone()),
@@ -364,8 +364,8 @@ async fn projects(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let u = load(&state, &id).await;
+) -> DomainResult<Json<Value>> {
+    let u = crate::api::existing(load(&state, &id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
     enforce(
         "identity:list_user_projects",
@@ -395,8 +395,8 @@ async fn groups(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let u = load(&state, &id).await;
+) -> DomainResult<Json<Value>> {
+    let u = crate::api::existing(load(&state, &id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
     enforce(
         "identity:list_groups_for_user",

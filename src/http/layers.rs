@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{envelope, ApiError};
+use crate::http::error::{envelope, ApiError};
 use crate::state::AppState;
 
 /// Give every response an `x-openstack-request-id`, log one line per request, and make sure every error body

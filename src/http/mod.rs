@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by the handlers: extractors for tokens and JSON bodies, and response layers.
 
+pub mod error;
 pub mod layers;
 
 use axum::body::Bytes;
@@ -9,7 +10,8 @@ use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Validated};
-use crate::error::ApiError;
+use crate::error::DomainError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::token::TokenError;
 
@@ -35,16 +37,22 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (token, bearer) = presented_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let (token, bearer) =
+            presented_token(&parts.headers).ok_or_else(DomainError::unauthorized)?;
         let cert = PeerCert::of(&parts.extensions);
         let v = auth::validate_presented(state, token, cert.as_deref())
             .await
-            .map_err(|e| ApiError::Unauthorized {
-                message: match e {
+            .map_err(|e| {
+                let message = match e {
+                    TokenError::Unavailable => return ApiError::from(e.into_domain()),
                     TokenError::CertificateMismatch => e.to_string(),
                     _ => crate::error::AUTH_REQUIRED.into(),
-                },
-                bearer,
+                };
+                if bearer {
+                    ApiError::InvalidBearer(message)
+                } else {
+                    DomainError::Unauthenticated(message).into()
+                }
             })?;
         // A credential with access rules may only reach what they allow on this service (type identity).
         if let Some(ac) = v.app_cred.as_ref().filter(|ac| !ac.access_rules.is_empty()) {
@@ -54,11 +62,12 @@ impl FromRequestParts<AppState> for Caller {
                 parts.method.as_str(),
                 parts.uri.path(),
             ) {
-                return Err(ApiError::Forbidden(
+                return Err(DomainError::Forbidden(
                     "You are not authorized to perform the requested action: the application credential's access \
                      rules do not allow this request."
                         .into(),
-                ));
+                )
+                .into());
             }
         }
         Ok(Caller(v))
@@ -155,18 +164,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(limit)
             } else {
-                ApiError::BadRequest("Could not read the request body.".into())
+                DomainError::Invalid("Could not read the request body.".into()).into()
             }
         })?;
         if !json_type {
-            return Err(ApiError::BadRequest(
+            return Err(DomainError::Invalid(
                 "Expecting to find application/json in Content-Type header. The server could not comply with the \
                  request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
                     .into(),
-            ));
+            )
+            .into());
         }
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-            ApiError::BadRequest(
+            DomainError::Invalid(
                 "Expecting to find valid JSON in request body. The server could not comply with the request since \
                  it is either malformed or otherwise incorrect. The client is assumed to be in error."
                     .into(),
@@ -174,6 +184,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         })?;
         serde_json::from_value(value)
             .map(JsonBody)
-            .map_err(|e| ApiError::validation(e.to_string()))
+            .map_err(|e| DomainError::validation(e).into())
     }
 }

@@ -75,6 +75,16 @@ pub enum TokenError {
     /// Bound to a client certificate (RFC 8705) that the request did not present.
     #[error("The token is bound to a client certificate that this request did not present.")]
     CertificateMismatch,
+    /// The database could not be asked whether the token still holds: neither valid nor invalid.
+    #[error("The service cannot reach its database; retry later.")]
+    Unavailable,
+}
+
+impl TokenError {
+    /// The domain error for a token that could not be checked for want of the database.
+    pub fn into_domain(self) -> crate::error::DomainError {
+        crate::error::DomainError::StoreUnavailable(format!("token validation: {self}"))
+    }
 }
 
 /// Seals and opens tokens with the current key ring (swappable on rotation or reload).

@@ -48,6 +48,8 @@ pub struct TestServer {
     pub db: Db,
     /// The server's clock: tests move it to reach an expiry instead of sleeping.
     pub clock: lintel::clock::Clock,
+    /// The server's own connection pool (closing it is how a test makes the database unreachable).
+    server_db: Db,
     task: tokio::task::JoinHandle<()>,
     // Dropped after the server stops: its database, then its directory.
     _database: TestDatabase,
@@ -199,6 +201,7 @@ impl TestServer {
         let (cert, _) = lintel::server::tls_files(&config).expect("tls");
         let state = lintel::server::build_state(config).await.expect("state");
         let clock = state.clock.clone();
+        let server_db = state.db.clone();
         let task = tokio::spawn(async move {
             let _ = lintel::server::serve_on(state, listener).await;
         });
@@ -224,6 +227,7 @@ impl TestServer {
             client,
             db,
             clock,
+            server_db,
             task,
             _database: database,
             dir,
@@ -243,6 +247,12 @@ impl TestServer {
     /// Stop the server and drop its database (dropping the server does the same, less gracefully).
     pub async fn stop(self) {
         self.db.conn.clone().close().await.ok();
+    }
+
+    /// Make the database unreachable for the server: its pool is closed, so every query fails as a lost
+    /// connection would, and nothing it has cached is forgotten.
+    pub async fn cut_database(&self) {
+        self.server_db.conn.clone().close().await.unwrap();
     }
 
     /// Send a request with an optional token and JSON body.

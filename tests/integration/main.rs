@@ -15,5 +15,6 @@ mod first_hour;
 mod mtls;
 mod oauth2;
 mod ops;
+mod outage;
 mod parity;
 mod sample_config;
