@@ -8,6 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 
 use crate::assignment::{self, Target};
+use crate::config::IdentityMethod;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::state::AppState;
@@ -192,12 +193,12 @@ pub async fn check_password(
     let found = find_user(state, u).await?;
     let cfg = &state.config;
     let now = state.clock.now();
-    if cfg.lockout_failure_attempts > 0
-        && found.failed_auth_count >= cfg.lockout_failure_attempts as i32
+    if cfg.auth.lockout_failure_attempts > 0
+        && found.failed_auth_count >= cfg.auth.lockout_failure_attempts as i32
     {
         let until = found
             .last_failed_auth_at
-            .map(|t| t + Duration::from_std(cfg.lockout_duration).unwrap_or_default());
+            .map(|t| t + Duration::from_std(cfg.auth.lockout_duration).unwrap_or_default());
         if until.is_some_and(|until| now < until) {
             return Err(DomainError::unauthorized_msg(format!(
                 "The account is locked for user: {}.",
@@ -219,9 +220,9 @@ pub async fn check_password(
         state.throttle.failed(&throttle_key, source);
     }
     if !ok {
-        if cfg.lockout_failure_attempts > 0 {
+        if cfg.auth.lockout_failure_attempts > 0 {
             // Count from zero again once an earlier lockout has run out.
-            let count = if found.failed_auth_count >= cfg.lockout_failure_attempts as i32 {
+            let count = if found.failed_auth_count >= cfg.auth.lockout_failure_attempts as i32 {
                 1
             } else {
                 found.failed_auth_count + 1
@@ -291,7 +292,7 @@ pub async fn validate(
         }
     }
     let window = if allow_expired {
-        Duration::from_std(state.config.allow_expired_window).unwrap_or_default()
+        Duration::from_std(state.config.token.allow_expired_window).unwrap_or_default()
     } else {
         Duration::zero()
     };
@@ -521,7 +522,7 @@ fn scope_of(target: Option<Target>) -> Scope {
 
 /// The default expiry of a token issued now.
 pub fn default_expiry(state: &AppState, now: NaiveDateTime) -> NaiveDateTime {
-    now + Duration::from_std(state.config.token_expiration).unwrap_or_else(|_| Duration::hours(1))
+    now + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1))
 }
 
 /// Authenticate an `auth` request and decide what the new token carries.
@@ -530,23 +531,26 @@ pub async fn authenticate(
     req: AuthRequest,
     source: Option<std::net::IpAddr>,
 ) -> DomainResult<TokenData> {
-    let methods = &req.identity.methods;
-    if methods.is_empty() {
+    if req.identity.methods.is_empty() {
         return Err(DomainError::validation(
             "identity. 'methods' must not be empty",
         ));
     }
-    for m in methods {
-        if !state.config.method_enabled(m) {
-            return Err(DomainError::unauthorized_msg(
-                "Attempted to authenticate with an unsupported method.",
-            ));
+    let mut methods = Vec::with_capacity(req.identity.methods.len());
+    for m in &req.identity.methods {
+        match m.parse::<IdentityMethod>() {
+            Ok(method) if state.config.method_enabled(method) => methods.push(method),
+            _ => {
+                return Err(DomainError::unauthorized_msg(
+                    "Attempted to authenticate with an unsupported method.",
+                ))
+            }
         }
     }
     let now = state.clock.now();
     let expiry = now
-        + Duration::from_std(state.config.token_expiration).unwrap_or_else(|_| Duration::hours(1));
-    if methods.iter().any(|m| m == "application_credential") {
+        + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1));
+    if methods.contains(&IdentityMethod::ApplicationCredential) {
         let body = req
             .identity
             .application_credential
@@ -556,7 +560,7 @@ pub async fn authenticate(
             })?;
         return app_cred_token(state, body, req.scope.is_some(), now, expiry, source).await;
     }
-    if methods.iter().any(|m| m == "password") {
+    if methods.contains(&IdentityMethod::Password) {
         let body = req.identity.password.as_ref().ok_or_else(|| {
             DomainError::validation("identity. 'password' is a required property")
         })?;
@@ -564,7 +568,7 @@ pub async fn authenticate(
         let target = resolve_scope(state, &req.scope, &user).await?;
         let role_ids = scoped_roles(state, &user, &target).await?;
         return Ok(TokenData {
-            methods: vec!["password".into()],
+            methods: vec![IdentityMethod::Password.to_string()],
             user_id: user.id,
             scope: scope_of(target),
             role_ids,
@@ -575,7 +579,7 @@ pub async fn authenticate(
             cert: None,
         });
     }
-    if methods.iter().any(|m| m == "token") {
+    if methods.contains(&IdentityMethod::Token) {
         let body =
             req.identity.token.as_ref().ok_or_else(|| {
                 DomainError::validation("identity. 'token' is a required property")
@@ -606,8 +610,9 @@ pub async fn authenticate(
         };
         let role_ids = scoped_roles(state, &user, &target).await?;
         let mut methods = old.data.methods.clone();
-        if !methods.iter().any(|m| m == "token") {
-            methods.push("token".into());
+        let token: &str = IdentityMethod::Token.into();
+        if !methods.iter().any(|m| m == token) {
+            methods.push(token.to_string());
         }
         let mut audit_ids = vec![new_audit_id()];
         audit_ids.extend(old.data.audit_ids.first().cloned());

@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::assignment::{self, Target};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
+use crate::oauth2::AuthMethod;
 use crate::state::AppState;
 
 /// A role named in a create request.
@@ -184,7 +185,7 @@ pub async fn create(
         ));
     }
     let db = &state.db.conn;
-    if let Ok(limit) = u64::try_from(state.config.app_cred_user_limit) {
+    if let Ok(limit) = u64::try_from(state.config.auth.app_cred_user_limit) {
         let have = app_cred::Entity::find()
             .filter(app_cred::Column::UserId.eq(user_id))
             .count(db)
@@ -545,12 +546,12 @@ pub async fn verify_certificate(
     };
     let m = &cred.model;
     let cfg = &state.config;
-    let by_ca = cfg.oauth2_method("tls_client_auth")
+    let by_ca = cfg.oauth2_method(AuthMethod::TlsClientAuth)
         && cert.ca_verified
         && m.tls_client_auth_subject_dn.is_some()
         && m.tls_client_auth_subject_dn == cert.subject
         && (m.tls_client_auth_issuer_dn.is_none() || m.tls_client_auth_issuer_dn == cert.issuer);
-    let by_thumbprint = cfg.oauth2_method("self_signed_tls_client_auth")
+    let by_thumbprint = cfg.oauth2_method(AuthMethod::SelfSignedTlsClientAuth)
         && m.tls_client_auth_x5t_s256.as_deref() == Some(cert.binding.rfc().as_str());
     if !(by_ca || by_thumbprint) {
         return Ok(Err(Rejection::BadSecret));

@@ -62,12 +62,15 @@ impl Db {
     /// a configured SQLite file must be in a directory that exists, so a typo in a path is an error, not a new
     /// empty database.
     pub async fn connect(config: &Config) -> Result<Db, ConnectError> {
-        if config.database_is_default {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                ConnectError::Unusable(format!("creating {}: {e}", config.data_dir.display()))
+        if config.database.is_default {
+            std::fs::create_dir_all(&config.default.data_dir).map_err(|e| {
+                ConnectError::Unusable(format!(
+                    "creating {}: {e}",
+                    config.default.data_dir.display()
+                ))
             })?;
         }
-        Self::connect_url(&config.database_url, config.db_max_pool_size).await
+        Self::connect_url(&config.database.url, config.database.max_pool_size).await
     }
 
     /// Connect to a URL: fail within seconds, in one line naming the server and the cause, when it cannot answer.

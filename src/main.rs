@@ -91,7 +91,7 @@ enum KeysAction {
 
 fn init_logging(config: &Config) {
     // sea-orm-migration reports every migration it checks at info; Lintel logs the ones it applies itself.
-    let default = if config.debug {
+    let default = if config.default.debug {
         "debug"
     } else {
         "info,sea_orm_migration=warn"
@@ -105,7 +105,7 @@ fn init_logging(config: &Config) {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    if config.log_json {
+    if config.default.log_format == lintel::config::LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
         for w in &config.warnings {
             eprintln!("warning: {w}");
         }
-        if !config.insecure_http {
+        if !config.server.insecure_http {
             if let Err(e) = lintel::mtls::check_files(&config) {
                 eprintln!(
                     "lintel: configuration error: {}: [tls]: {e:#}",
@@ -178,7 +178,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = Db::connect(&config)
                 .await
                 .context("connecting to the database")?;
-            db.migrate(&config.database_url)
+            db.migrate(&config.database.url)
                 .await
                 .context("applying migrations")?;
             println!("database schema is up to date");
@@ -232,15 +232,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => {
-            let (created, primary, place) = match config.key_store {
+            let (created, primary, place) = match config.token.key_store {
                 KeyStore::File => {
-                    let repo = &config.key_repository;
+                    let repo = &config.token.key_repository;
                     let place = repo.display().to_string();
                     match action {
                         KeysAction::Setup => (Some(keys::setup(repo)?), None, place),
                         _ => (
                             None,
-                            Some(keys::rotate(repo, config.max_active_keys)?),
+                            Some(keys::rotate(repo, config.token.max_active_keys)?),
                             place,
                         ),
                     }
@@ -274,19 +274,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 /// bound first, so a start that cannot listen leaves nothing behind.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = server::bind(&config)?;
-    if config.public_endpoint_guessed {
+    if config.default.public_endpoint_guessed {
         tracing::warn!(
-            endpoint = %config.public_endpoint,
+            endpoint = %config.default.public_endpoint,
             "[DEFAULT] public_endpoint is not set and Lintel listens on every address ({}): clients are told to use \
              this machine's host name. Set public_endpoint to the URL clients reach this service at",
-            config.bind
+            config.server.bind
         );
     }
     if !config.from_a_file() {
         let db = Db::connect(&config)
             .await
             .context("connecting to the database")?;
-        db.migrate(&config.database_url)
+        db.migrate(&config.database.url)
             .await
             .context("applying migrations")?;
         if bootstrap::is_empty(&db).await? {
@@ -318,7 +318,7 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
         ],
     };
     bootstrap::run(db, &b).await.context("bootstrapping")?;
-    let cacert = if config.insecure_http {
+    let cacert = if config.server.insecure_http {
         String::new()
     } else {
         let (cert, _) = server::tls_files(config)?;
@@ -331,7 +331,7 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
          export OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\nexport OS_IDENTITY_API_VERSION=3\n{cacert}",
         config.v3_url()
     );
-    let path = config.data_dir.join("admin-openrc.sh");
+    let path = config.default.data_dir.join("admin-openrc.sh");
     server::write_private(&path, openrc.as_bytes())?;
     println!("First start: bootstrapped an admin user. Credentials: {} (source it, then `openstack token issue`)", path.display());
     Ok(())

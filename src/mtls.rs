@@ -247,7 +247,7 @@ pub fn server_config(
         let ca = ca_verifier(config, &provider)?;
         let verifier = Verifier {
             ca: ca.clone(),
-            accept_any: config.oauth2_method("self_signed_tls_client_auth"),
+            accept_any: config.oauth2_method(crate::oauth2::AuthMethod::SelfSignedTlsClientAuth),
             provider,
         };
         let built = builder
@@ -267,7 +267,7 @@ fn ca_verifier(
     config: &Config,
     provider: &Arc<CryptoProvider>,
 ) -> anyhow::Result<Option<Arc<dyn ClientCertVerifier>>> {
-    let Some(path) = &config.client_ca_file else {
+    let Some(path) = &config.server.client_ca_file else {
         return Ok(None);
     };
     let mut roots = RootCertStore::empty();
@@ -285,7 +285,7 @@ fn ca_verifier(
 
 /// Check the configured TLS files (`lintel check-config`): certificate and key when given, the client CAs.
 pub fn check_files(config: &Config) -> anyhow::Result<()> {
-    match &config.tls_files {
+    match &config.server.tls_files {
         Some((cert, key)) => server_config(config, cert, key, &Trust::default()).map(|_| ()),
         None => {
             ca_verifier(config, &Arc::new(rustls::crypto::ring::default_provider())).map(|_| ())

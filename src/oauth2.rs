@@ -117,13 +117,20 @@ impl SecretText {
     }
 }
 
-/// RFC 7591 names of the client authentication methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The client authentication methods, by their RFC 7591 names (`[oauth2] oauth2_authn_methods`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum AuthMethod {
-    /// HTTP Basic.
+    /// The secret in HTTP Basic.
     ClientSecretBasic,
-    /// Form fields.
+    /// The secret in form fields.
     ClientSecretPost,
+    /// A certificate from a trusted CA naming the client's subject DN (RFC 8705 §2.1).
+    TlsClientAuth,
+    /// A self-signed certificate whose thumbprint the client registered (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
+    /// A JWT signed with the client's registered key (RFC 7523).
+    PrivateKeyJwt,
 }
 
 /// The parsed form: each parameter at most once (RFC 6749 §3.2).
@@ -233,7 +240,7 @@ pub fn client_proof(
     headers: &HeaderMap,
     form: &Form,
     has_cert: bool,
-    enabled: impl Fn(&str) -> bool,
+    enabled: impl Fn(AuthMethod) -> bool,
 ) -> Result<Proof, OAuthError> {
     let basic = headers.get(header::AUTHORIZATION).is_some();
     if form.client_assertion_type.is_some() || form.client_assertion.is_some() {
@@ -254,7 +261,7 @@ pub fn client_proof(
                 "The parameter client_assertion is required.".into(),
             ));
         };
-        if !enabled("private_key_jwt") {
+        if !enabled(AuthMethod::PrivateKeyJwt) {
             return Err(OAuthError::InvalidClient);
         }
         let id = crate::client_assertion::claimed_client(&assertion.0)
@@ -266,7 +273,8 @@ pub fn client_proof(
         }
         return Ok(Proof::Assertion { id, assertion });
     }
-    let cert_methods = enabled("tls_client_auth") || enabled("self_signed_tls_client_auth");
+    let cert_methods =
+        enabled(AuthMethod::TlsClientAuth) || enabled(AuthMethod::SelfSignedTlsClientAuth);
     if has_cert && cert_methods && !basic && form.client_secret.is_none() {
         if let Some(id) = form.client_id.as_ref().filter(|i| !i.is_empty()) {
             return Ok(Proof::Certificate(id.clone()));
@@ -275,8 +283,8 @@ pub fn client_proof(
     client_auth(
         headers,
         form,
-        enabled("client_secret_basic"),
-        enabled("client_secret_post"),
+        enabled(AuthMethod::ClientSecretBasic),
+        enabled(AuthMethod::ClientSecretPost),
     )
     .map(Proof::Secret)
 }
@@ -508,7 +516,7 @@ mod tests {
 
     #[test]
     fn the_method_follows_what_the_client_sent() {
-        let all = |_: &str| true;
+        let all = |_: AuthMethod| true;
         let f = form("grant_type=client_credentials&client_id=abc");
         assert_eq!(
             client_proof(&HeaderMap::new(), &f, true, all),
@@ -519,7 +527,12 @@ mod tests {
             Err(OAuthError::InvalidClient),
             "no certificate, no secret"
         );
-        let no_mtls = |m: &str| !m.contains("tls");
+        let no_mtls = |m: AuthMethod| {
+            !matches!(
+                m,
+                AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+            )
+        };
         assert_eq!(
             client_proof(&HeaderMap::new(), &f, true, no_mtls),
             Err(OAuthError::InvalidClient)

@@ -17,7 +17,7 @@ pub fn names(config: &Config) -> Vec<String> {
     if let Some(host) = endpoint_host(config) {
         names.push(host);
     }
-    let ip = config.bind.ip();
+    let ip = config.server.bind.ip();
     if ip.is_unspecified() {
         names.push(crate::config::host_name());
         if let Ok(ifaces) = if_addrs::get_if_addrs() {
@@ -33,7 +33,7 @@ pub fn names(config: &Config) -> Vec<String> {
 
 /// The host part of `public_endpoint` (without an IPv6 literal's brackets).
 fn endpoint_host(config: &Config) -> Option<String> {
-    let url = url::Url::parse(&config.public_endpoint).ok()?;
+    let url = url::Url::parse(&config.default.public_endpoint).ok()?;
     Some(match url.host()? {
         url::Host::Domain(d) => d.to_ascii_lowercase(),
         url::Host::Ipv4(a) => a.to_string(),
@@ -44,7 +44,7 @@ fn endpoint_host(config: &Config) -> Option<String> {
 /// Certificate and key in `data_dir/tls`, made (or made again, when the public endpoint's host is not among the
 /// names of the one there) for [`names`].
 pub fn ensure(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let dir = config.data_dir.join("tls");
+    let dir = config.default.data_dir.join("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let wanted = names(config);
     if cert.exists() && key.exists() {

@@ -33,13 +33,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         bail!("the database schema is not up to date: run `lintel db-sync` first");
     }
     if key_store::setup(&config, &db).await? {
-        tracing::warn!(store = ?config.key_store, path = %config.key_repository.display(), "no token keys found: created a staged and a primary key");
+        tracing::warn!(store = ?config.token.key_store, path = %config.token.key_repository.display(), "no token keys found: created a staged and a primary key");
     }
     let ring = key_store::load(&config, &db).await?;
     let tokens = TokenCodec::new(ring).with_jwt(
-        &config.public_endpoint,
+        &config.default.public_endpoint,
         config.jwt_audience(),
-        config.jwt_algorithm,
+        config.oauth2.jwt_algorithm,
     );
     let state = AppState::new(config, db, tokens);
     state.revocations.sync(&state.db.conn).await?;
@@ -48,7 +48,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 /// Certificate and key paths: configured ones, or a self-signed pair made in `data_dir/tls`.
 pub fn tls_files(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
-    match &config.tls_files {
+    match &config.server.tls_files {
         Some((c, k)) => Ok((c.clone(), k.clone())),
         None => crate::self_signed::ensure(config),
     }
@@ -69,7 +69,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 
 /// Bind the configured address (before anything else happens, so a port in use changes nothing).
 pub fn bind(config: &Config) -> anyhow::Result<std::net::TcpListener> {
-    let bind = config.bind;
+    let bind = config.server.bind;
     std::net::TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))
 }
 
@@ -79,7 +79,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     let app = crate::api::router(state.clone());
 
     tokio::spawn(follow_changes(state.clone()));
-    if let Some(addr) = config.metrics_bind {
+    if let Some(addr) = config.server.metrics_bind {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the metrics listener {addr}"))?;
@@ -109,12 +109,12 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     let make = axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
         std::net::SocketAddr,
     >(app);
-    if config.insecure_http {
+    if config.server.insecure_http {
         tracing::warn!(addr = %local, "serving plain HTTP ([server] insecure_http = true): only behind a TLS-terminating proxy");
-        tracing::info!(addr = %local, endpoint = %config.public_endpoint, "Lintel listening (plain HTTP)");
+        tracing::info!(addr = %local, endpoint = %config.default.public_endpoint, "Lintel listening (plain HTTP)");
         let acceptor = Capped::new(
             axum_server::accept::NoDelayAcceptor::new(),
-            config.max_connections,
+            config.server.max_connections,
         );
         reload_on_hangup(state.clone(), None)?;
         notify_ready();
@@ -127,7 +127,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
                 format!("loading TLS from {} and {}", cert.display(), key.display())
             })?,
         );
-        tracing::info!(addr = %local, endpoint = %config.public_endpoint, client_certs = config.requests_client_certs(), "Lintel listening (HTTPS)");
+        tracing::info!(addr = %local, endpoint = %config.default.public_endpoint, client_certs = config.requests_client_certs(), "Lintel listening (HTTPS)");
         let reloadable = Reloadable {
             rustls: tls.clone(),
             cert,
@@ -135,11 +135,11 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
             trust: trust.clone(),
         };
         let tls = RustlsAcceptor::new(tls)
-            .handshake_timeout(config.handshake_timeout)
+            .handshake_timeout(config.server.handshake_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let acceptor = Capped::new(
             crate::peer_cert::PeerCertAcceptor::new(tls, trust),
-            config.max_connections,
+            config.server.max_connections,
         );
         reload_on_hangup(state.clone(), Some(reloadable))?;
         notify_ready();
@@ -155,7 +155,11 @@ async fn follow_changes(state: AppState) {
     for n in 0u64.. {
         tick.tick().await;
         // Now and then (every 5 minutes), drop the jtis of long-expired client assertions.
-        if n % 150 == 1 && state.config.oauth2_method("private_key_jwt") {
+        if n % 150 == 1
+            && state
+                .config
+                .oauth2_method(crate::oauth2::AuthMethod::PrivateKeyJwt)
+        {
             if let Err(e) = crate::credential::prune_jtis(&state).await {
                 tracing::warn!(error = %e, "pruning client assertion jtis failed");
             }
@@ -311,11 +315,11 @@ fn tune(
 ) {
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_size.max(8192));
+        .header_read_timeout(config.server.header_read_timeout)
+        .max_buf_size(config.server.max_header_size.max(8192));
     b.http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(config.max_header_size as u32)
+        .max_header_list_size(config.server.max_header_size as u32)
         .max_concurrent_streams(128);
 }
 

@@ -49,9 +49,9 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Assemble the state.
     pub fn new(config: Config, db: Db, tokens: TokenCodec) -> Self {
-        let hasher = Hasher::new(config.hash_workers);
+        let hasher = Hasher::new(config.server.hash_workers);
         let clock = crate::clock::Clock::system();
-        let throttle = crate::throttle::Throttle::new(config.throttle, clock.clone());
+        let throttle = crate::throttle::Throttle::new(config.oauth2.throttle, clock.clone());
         AppState(Arc::new(Inner {
             clock,
             config,

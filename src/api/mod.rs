@@ -24,7 +24,7 @@ use crate::state::AppState;
 
 /// Build the whole application router over the given state.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_request_body_size;
+    let limit = state.config.server.max_request_body_size;
     Router::new()
         .merge(discovery::routes())
         .merge(auth_tokens::routes())

@@ -68,10 +68,10 @@ async fn token(
 
 /// Over plain HTTP the endpoint only answers requests a trusted proxy marks as HTTPS.
 fn check_transport(state: &AppState, headers: &HeaderMap) -> Result<(), OAuthError> {
-    if !state.config.insecure_http {
+    if !state.config.server.insecure_http {
         return Ok(());
     }
-    let forwarded_https = state.config.trust_proxy_headers
+    let forwarded_https = state.config.server.trust_proxy_headers
         && headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
@@ -128,7 +128,10 @@ pub(crate) fn read_form(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<crate::oauth2::Form, OAuthError> {
-    if !state.config.method_enabled("application_credential") {
+    if !state
+        .config
+        .method_enabled(crate::config::IdentityMethod::ApplicationCredential)
+    {
         return Err(OAuthError::InvalidRequest(
             "Application credentials are disabled on this server.".into(),
         ));
@@ -156,7 +159,7 @@ pub(crate) async fn authenticate(
     cert: Option<&ClientCert>,
     form: &crate::oauth2::Form,
 ) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
-    let enabled = |m: &str| state.config.oauth2_method(m);
+    let enabled = |m| state.config.oauth2_method(m);
     let verdict = match client_proof(headers, form, cert.is_some(), enabled)? {
         Proof::Secret(auth) => return verify_client(state, &auth, source).await,
         Proof::Certificate(id) => match cert {
@@ -223,7 +226,7 @@ async fn issue(
     }
     // Whatever the method, a token requested over mutual TLS is bound to that certificate (RFC 8705 §3).
     data.cert = cert.map(|c| c.binding);
-    let access_token = if state.config.jwt_access_tokens {
+    let access_token = if state.config.jwt_access_tokens() {
         jwt_access_token(state, &data, &cred).await?
     } else {
         state.tokens.issue(&data)
@@ -266,7 +269,7 @@ async fn jwt_access_token(
         .map_err(OAuthError::from)?
         .ok_or(OAuthError::InvalidClient)?;
     let claims = Claims {
-        iss: state.config.public_endpoint.clone(),
+        iss: state.config.default.public_endpoint.clone(),
         sub: data.user_id.clone(),
         aud: state.config.jwt_audience().to_string(),
         exp: data.expires_at.and_utc().timestamp(),

@@ -137,7 +137,7 @@ async fn answer(
 /// (`roles` comma-separated, as it expects a string).
 pub fn claims(state: &AppState, v: &Validated) -> Value {
     let d = &v.data;
-    let issuer = &state.config.public_endpoint;
+    let issuer = &state.config.default.public_endpoint;
     let names: Vec<&str> = v.roles.iter().map(|r| r.name.as_str()).collect();
     let mut c = json!({
         "active": true,

@@ -20,7 +20,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     let source = crate::http::SourceAddr::of(
         req.headers(),
         req.extensions(),
-        state.config.trust_proxy_headers,
+        state.config.server.trust_proxy_headers,
     )
     .0;
     let mut resp = next.run(req).await;
@@ -38,7 +38,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
         let allow = resp.headers().get(header::ALLOW).cloned();
         resp = match status {
             StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge(state.config.max_request_body_size).into_response()
+                ApiError::PayloadTooLarge(state.config.server.max_request_body_size).into_response()
             }
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.into_response(),
             StatusCode::NOT_FOUND => envelope(status, "The resource could not be found."),

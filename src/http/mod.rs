@@ -135,7 +135,7 @@ impl FromRequestParts<AppState> for SourceAddr {
         Ok(SourceAddr::of(
             &parts.headers,
             &parts.extensions,
-            state.config.trust_proxy_headers,
+            state.config.server.trust_proxy_headers,
         ))
     }
 }
@@ -159,7 +159,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                     .to_ascii_lowercase()
             })
             .is_none_or(|ct| ct == "application/json" || ct.ends_with("+json"));
-        let limit = state.config.max_request_body_size;
+        let limit = state.config.server.max_request_body_size;
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(limit)

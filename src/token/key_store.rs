@@ -15,7 +15,7 @@ fn db_err(e: impl std::fmt::Display) -> KeyError {
 }
 
 fn kek(config: &Config) -> Result<Option<Fernet>, KeyError> {
-    match &config.key_store {
+    match &config.token.key_store {
         KeyStore::File => Ok(None),
         KeyStore::Database { kek } => Fernet::new(kek)
             .map(Some)
@@ -34,7 +34,7 @@ fn new_row(kek: &Fernet, id: u64) -> token_key::ActiveModel {
 /// Create the key ring (a staged and a primary key) unless it exists; true when it was created.
 pub async fn setup(config: &Config, db: &Db) -> Result<bool, KeyError> {
     let Some(kek) = kek(config)? else {
-        return keys::setup(&config.key_repository);
+        return keys::setup(&config.token.key_repository);
     };
     let work = async {
         if token_key::Entity::find().one(&db.conn).await?.is_some() {
@@ -45,7 +45,7 @@ pub async fn setup(config: &Config, db: &Db) -> Result<bool, KeyError> {
             .await?;
         Ok(true)
     };
-    db.locked(&config.database_url, Lock::Keys, work)
+    db.locked(&config.database.url, Lock::Keys, work)
         .await
         .map_err(db_err)
 }
@@ -54,7 +54,7 @@ pub async fn setup(config: &Config, db: &Db) -> Result<bool, KeyError> {
 /// secondaries beyond `max_active_keys` go. Returns the new primary's number.
 pub async fn rotate(config: &Config, db: &Db) -> Result<u64, KeyError> {
     let Some(kek) = kek(config)? else {
-        return keys::rotate(&config.key_repository, config.max_active_keys);
+        return keys::rotate(&config.token.key_repository, config.token.max_active_keys);
     };
     let work = async {
         let ids: Vec<i64> = token_key::Entity::find()
@@ -86,7 +86,7 @@ pub async fn rotate(config: &Config, db: &Db) -> Result<u64, KeyError> {
         // Keep the staged key and the newest max_active - 1 numbered keys.
         let mut numbered: Vec<i64> = ids.into_iter().filter(|n| *n != 0).collect();
         numbered.push(next);
-        let keep = config.max_active_keys.saturating_sub(1).max(1);
+        let keep = config.token.max_active_keys.saturating_sub(1).max(1);
         if numbered.len() > keep {
             let retired = numbered[..numbered.len() - keep].to_vec();
             token_key::Entity::delete_many()
@@ -97,7 +97,7 @@ pub async fn rotate(config: &Config, db: &Db) -> Result<u64, KeyError> {
         txn.commit().await?;
         Ok(Some(next as u64))
     };
-    db.locked(&config.database_url, Lock::Keys, work)
+    db.locked(&config.database.url, Lock::Keys, work)
         .await
         .map_err(db_err)?
         .ok_or_else(|| KeyError::Empty("token_key table".into()))
@@ -106,7 +106,7 @@ pub async fn rotate(config: &Config, db: &Db) -> Result<u64, KeyError> {
 /// Numbers of the stored keys, primary first: what a reload compares before reading any key.
 pub async fn ids(config: &Config, db: &Db) -> Result<Vec<u64>, KeyError> {
     if kek(config)?.is_none() {
-        return keys::ids(&config.key_repository);
+        return keys::ids(&config.token.key_repository);
     }
     let ids: Vec<i64> = token_key::Entity::find()
         .select_only()
@@ -122,7 +122,7 @@ pub async fn ids(config: &Config, db: &Db) -> Result<Vec<u64>, KeyError> {
 /// Load the key ring, primary first.
 pub async fn load(config: &Config, db: &Db) -> Result<KeyRing, KeyError> {
     let Some(kek) = kek(config)? else {
-        return KeyRing::load(&config.key_repository);
+        return KeyRing::load(&config.token.key_repository);
     };
     let rows = token_key::Entity::find()
         .all(&db.conn)

@@ -183,7 +183,7 @@ impl TestServer {
             .unwrap();
         let config = Config::from_file(&conf_path).expect("config");
         let db = Db::connect(&config).await.expect("connect");
-        db.migrate(&config.database_url).await.expect("migrate");
+        db.migrate(&config.database.url).await.expect("migrate");
         bootstrap::run(
             &db,
             &Bootstrap {

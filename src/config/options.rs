@@ -1,0 +1,211 @@
+//! The option table: every option Lintel reads, its default and help, and the sample file made from it.
+
+/// Keystone authentication methods Lintel accepts in a config file but does not implement yet.
+pub(super) const KNOWN_UNSUPPORTED_AUTH_METHODS: &[&str] = &[
+    "external",
+    "oauth1",
+    "mapped",
+    "totp",
+    "tls_client_auth",
+    "openid",
+    "saml2",
+    "kerberos",
+    "x509",
+];
+
+/// One option: its section, name, default as written in the sample file, and a one-line help.
+pub struct OptionSpec {
+    /// INI section.
+    pub section: &'static str,
+    /// Option name.
+    pub name: &'static str,
+    /// Default value as it would be written in the file (empty: unset).
+    pub default: &'static str,
+    /// What the option does.
+    pub help: &'static str,
+}
+
+/// Every option Lintel reads: the single source of truth for parsing and for `etc/lintel.conf.sample`.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec { section: "DEFAULT", name: "public_endpoint", default: "", help: "Base URL clients use to reach this service, e.g. https://id.example.com:5000 (default: https://<server.bind>, or https://<this host's name>:<port> when bind is a wildcard address)." },
+    OptionSpec { section: "DEFAULT", name: "data_dir", default: "./data", help: "Directory for the SQLite database, generated TLS certificate, key repository and admin-openrc.sh." },
+    OptionSpec { section: "DEFAULT", name: "debug", default: "false", help: "Log at debug level." },
+    OptionSpec { section: "DEFAULT", name: "log_format", default: "text", help: "Log line format: text or json." },
+    OptionSpec { section: "database", name: "connection", default: "", help: "sea-orm/sqlx database URL: sqlite://PATH?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB (default: SQLite in data_dir). Keystone's SQLAlchemy forms (mysql+pymysql://, postgresql://, sqlite:///) are accepted. A SQLite file's directory must exist; the file is created mode 0600." },
+    OptionSpec { section: "database", name: "max_pool_size", default: "10", help: "Maximum open database connections per node." },
+    OptionSpec { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." },
+    OptionSpec { section: "token", name: "allow_expired_window", default: "172800", help: "Seconds after expiry during which ?allow_expired=1 still validates a token." },
+    OptionSpec { section: "token", name: "provider", default: "fernet", help: "Token format; only fernet is supported." },
+    OptionSpec { section: "token", name: "key_store", default: "file", help: "Where the token keys live: file ([fernet_tokens] key_repository, one node) or database (shared by every node, encrypted under key_encryption_key)." },
+    OptionSpec { section: "token", name: "key_encryption_key", default: "", help: "With key_store = database: the key that encrypts the stored keys, a Fernet key (44 characters of URL-safe base64; 'lintel keys new-kek' prints one). The same on every node." },
+    OptionSpec { section: "fernet_tokens", name: "key_repository", default: "", help: "Directory of Fernet keys (default: <data_dir>/fernet-keys)." },
+    OptionSpec { section: "fernet_tokens", name: "max_active_keys", default: "3", help: "Keys kept by 'lintel keys rotate' (staged + primary + secondaries); at least 1." },
+    OptionSpec { section: "auth", name: "methods", default: "password,token,application_credential", help: "Enabled authentication methods. Keystone-only values (external, oauth1, mapped, ...) are ignored with a warning." },
+    OptionSpec { section: "security_compliance", name: "lockout_failure_attempts", default: "0", help: "Failed password attempts before a user is locked out (0: never)." },
+    OptionSpec { section: "security_compliance", name: "lockout_duration", default: "1800", help: "Seconds a locked-out user stays locked." },
+    OptionSpec { section: "application_credential", name: "user_limit", default: "-1", help: "Most application credentials one user may own (-1: unlimited)." },
+    OptionSpec { section: "oauth2", name: "oauth2_authn_methods", default: "client_secret_basic,client_secret_post", help: "Client authentication methods of the OAuth 2.0 endpoints: client_secret_basic, client_secret_post, tls_client_auth (a certificate from [tls] client_ca_file whose subject matches the credential's), self_signed_tls_client_auth (a certificate whose SHA-256 thumbprint the credential names), private_key_jwt (an assertion signed with a key of the credential's JWKS)." },
+    OptionSpec { section: "oauth2", name: "access_token_format", default: "opaque", help: "Access tokens of the token endpoint: opaque (a Lintel Fernet token) or jwt (RFC 9068, ES256, verifiable offline with the keys at /v3/OS-OAUTH2/jwks). Both validate everywhere a Lintel token does." },
+    OptionSpec { section: "oauth2", name: "jwt_signing_algorithm", default: "ES256", help: "The signature of JWT access tokens: ES256 (P-256) or EdDSA (Ed25519). Both key pairs derive from the token keys and the JWKS publishes both, the configured one first." },
+    OptionSpec { section: "oauth2", name: "jwt_audience", default: "", help: "The aud claim of JWT access tokens (default: the issuer, public_endpoint)." },
+    OptionSpec { section: "oauth2", name: "client_failure_threshold", default: "5", help: "Consecutive failed authentications of one client (application credential or user) before back-off starts." },
+    OptionSpec { section: "oauth2", name: "client_max_backoff", default: "300", help: "Longest back-off, in seconds; it doubles from 1 s after the threshold." },
+    OptionSpec { section: "oauth2", name: "source_failures_per_minute", default: "60", help: "Failed authentications one source address may cause per minute before it is slowed down." },
+    OptionSpec { section: "oslo_middleware", name: "enable_proxy_headers_parsing", default: "false", help: "Trust X-Forwarded-Proto from the proxy in front (with [server] insecure_http), so the OAuth2 endpoint knows the client used HTTPS." },
+    OptionSpec { section: "oslo_middleware", name: "max_request_body_size", default: "114688", help: "Largest request body accepted, in bytes (larger: 413)." },
+    OptionSpec { section: "server", name: "bind", default: "127.0.0.1:5000", help: "Address and port to listen on." },
+    OptionSpec { section: "server", name: "insecure_http", default: "false", help: "Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)." },
+    OptionSpec { section: "server", name: "max_connections", default: "4096", help: "Most client connections served at once." },
+    OptionSpec { section: "server", name: "handshake_timeout", default: "10", help: "Seconds a client has to finish the TLS handshake." },
+    OptionSpec { section: "server", name: "header_read_timeout", default: "10", help: "Seconds a client has to send the request headers." },
+    OptionSpec { section: "server", name: "max_header_size", default: "16384", help: "Largest total request header size, in bytes." },
+    OptionSpec { section: "server", name: "hash_workers", default: "0", help: "Concurrent argon2 hash computations (0: one per core less one, at least one)." },
+    OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },
+    OptionSpec { section: "tls", name: "cert_file", default: "", help: "PEM certificate chain (default: a self-signed certificate generated in <data_dir>/tls)." },
+    OptionSpec { section: "tls", name: "key_file", default: "", help: "PEM private key matching cert_file." },
+    OptionSpec { section: "tls", name: "client_ca_file", default: "", help: "PEM bundle of the CAs whose client certificates the listener accepts (mutual TLS, RFC 8705). Client certificates are optional; they are requested when this is set or self_signed_tls_client_auth is enabled." },
+];
+
+/// Keystone options that Lintel accepts in the sections it owns but does not act on (a warning, not an error).
+pub(super) const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "DEFAULT",
+        &[
+            "log_dir",
+            "log_file",
+            "use_syslog",
+            "use_stderr",
+            "verbose",
+            "transport_url",
+            "max_param_size",
+            "max_token_size",
+            "max_project_tree_depth",
+            "list_limit",
+            "strict_password_check",
+            "insecure_debug",
+            "notification_format",
+            "notification_opt_out",
+            "admin_token",
+            "member_role_id",
+            "member_role_name",
+            "logging_context_format_string",
+            "default_log_levels",
+            "use_json",
+            "host",
+            "executor_thread_pool_size",
+        ],
+    ),
+    (
+        "database",
+        &[
+            "connection_recycle_time",
+            "max_overflow",
+            "pool_timeout",
+            "max_retries",
+            "retry_interval",
+            "db_max_retries",
+            "db_retry_interval",
+            "sqlite_synchronous",
+            "backend",
+            "slave_connection",
+            "connection_debug",
+            "connection_trace",
+            "mysql_sql_mode",
+            "mysql_enable_ndb",
+            "min_pool_size",
+            "idle_timeout",
+            "db_inc_retry_interval",
+            "db_max_retry_interval",
+            "use_db_reconnect",
+        ],
+    ),
+    (
+        "token",
+        &[
+            "caching",
+            "cache_time",
+            "revoke_by_id",
+            "infer_roles",
+            "cache_on_issue",
+            "allow_rescope_scoped_token",
+        ],
+    ),
+    ("fernet_tokens", &[]),
+    (
+        "auth",
+        &[
+            "password",
+            "token",
+            "external",
+            "application_credential",
+            "oauth1",
+            "mapped",
+            "totp",
+        ],
+    ),
+    (
+        "security_compliance",
+        &[
+            "disable_user_account_days_inactive",
+            "password_expires_days",
+            "unique_last_password_count",
+            "minimum_password_age",
+            "password_regex",
+            "password_regex_description",
+            "change_password_upon_first_use",
+            "lockout_ignored_user_ids",
+            "report_invalid_password_hash",
+            "invalid_password_hash_secret_key",
+            "invalid_password_hash_function",
+            "invalid_password_hash_max_chars",
+        ],
+    ),
+    ("oslo_middleware", &["http_basic_auth_user_file"]),
+    (
+        "application_credential",
+        &["driver", "caching", "cache_time"],
+    ),
+    ("oauth2", &[]),
+    ("server", &[]),
+    ("metrics", &[]),
+    ("tls", &[]),
+];
+
+/// One commented-out option line, `#name = default` (or `#name =` when unset).
+pub(super) fn sample_line(o: &OptionSpec) -> String {
+    if o.default.is_empty() {
+        format!("#{} =", o.name)
+    } else {
+        format!("#{} = {}", o.name, o.default)
+    }
+}
+
+/// Render `etc/lintel.conf.sample` from [`OPTIONS`].
+pub fn sample() -> String {
+    let mut out = String::from(
+        "# Lintel configuration (keystone.conf style). Every option is shown commented out with its default.\n\
+         # Generated by `lintel sample-config` from the option definitions in src/config/options.rs.\n",
+    );
+    let mut current = "";
+    for o in OPTIONS {
+        if o.section != current {
+            out.push_str(&format!("\n[{}]\n", o.section));
+            current = o.section;
+        }
+        out.push_str(&format!("\n# {}\n{}\n", o.help, sample_line(o)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_lists_every_option() {
+        let s = sample();
+        for o in OPTIONS {
+            assert!(s.contains(&sample_line(o)));
+        }
+    }
+}
