@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
 use entity::{domain, project, user};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 
@@ -221,16 +222,19 @@ pub async fn check_password(
     }
     if !ok {
         if cfg.auth.lockout_failure_attempts > 0 {
-            // Count from zero again once an earlier lockout has run out.
-            let count = if found.failed_auth_count >= cfg.auth.lockout_failure_attempts as i32 {
-                1
-            } else {
-                found.failed_auth_count + 1
-            };
-            let mut row: user::ActiveModel = found.clone().into();
-            row.failed_auth_count = Set(count);
-            row.last_failed_auth_at = Set(Some(now));
-            row.update(&state.db.conn).await?;
+            // Counted in the database, so concurrent failures all count; from zero again once an earlier
+            // lockout has run out.
+            let limit = i32::try_from(cfg.auth.lockout_failure_attempts).unwrap_or(i32::MAX);
+            let count = Expr::col(user::Column::FailedAuthCount);
+            let next = Expr::case(count.clone().gte(limit), 1).finally(count.add(1));
+            let txn = state.db.write().await?;
+            user::Entity::update_many()
+                .col_expr(user::Column::FailedAuthCount, next.into())
+                .col_expr(user::Column::LastFailedAuthAt, Expr::value(now))
+                .filter(user::Column::Id.eq(found.id.as_str()))
+                .exec(&*txn)
+                .await?;
+            txn.commit().await?;
         }
         return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     }
@@ -247,7 +251,9 @@ pub async fn check_password(
         let mut row: user::ActiveModel = found.clone().into();
         row.failed_auth_count = Set(0);
         row.last_failed_auth_at = Set(None);
-        row.update(&state.db.conn).await?;
+        let txn = state.db.write().await?;
+        row.update(&*txn).await?;
+        txn.commit().await?;
     }
     Ok(found)
 }

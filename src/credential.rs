@@ -246,17 +246,9 @@ pub async fn create(
         tls_client_auth_x5t_s256: Set(bindings.x5t_s256),
         jwks: Set(bindings.jwks),
     };
-    match row.insert(&*txn).await {
-        Ok(_) => {}
-        Err(e) if crate::api::is_unique_violation(&e) => {
-            return Err(DomainError::duplicate(
-                "application_credential",
-                "name",
-                &req.name,
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("application_credential", "name", &req.name)
+    })?;
     for r in &role_ids {
         cred_role::ActiveModel {
             application_credential_id: Set(id.clone()),
@@ -313,7 +305,7 @@ pub async fn create(
         };
         match link.insert(&*txn).await {
             Ok(_) => {}
-            Err(e) if crate::api::is_unique_violation(&e) => {}
+            Err(e) if crate::store::is_unique_violation(&e) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -598,7 +590,7 @@ async fn record_jti(state: &AppState, key: String, exp: i64) -> DomainResult<boo
     };
     match row.insert(&*txn).await {
         Ok(_) => {}
-        Err(e) if crate::api::is_unique_violation(&e) => return Ok(false),
+        Err(e) if crate::store::is_unique_violation(&e) => return Ok(false),
         Err(e) => return Err(e.into()),
     }
     txn.commit().await?;

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod self_signed;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod throttle;
 pub mod token;
 pub mod view;

@@ -137,9 +137,10 @@ async fn issue(
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let data = auth::authenticate(&state, body.auth, source).await?;
     let token = state.tokens.issue(&data);
-    let v = auth::inspect(&state, data)
-        .await
-        .map_err(|_| DomainError::unauthorized())?;
+    let v = auth::inspect(&state, data).await.map_err(|e| match e {
+        TokenError::Unavailable => e.into_domain(),
+        _ => DomainError::unauthorized(),
+    })?;
     let body = token_body(&state, &v, !nocatalog).await?;
     Ok(with_subject(StatusCode::CREATED, &token, body))
 }
@@ -268,7 +269,9 @@ async fn revoke(
         &state.clock,
         RevKey::Audit(v.data.audit_ids.first().cloned().unwrap_or_default()),
     );
-    event.save(&state.db.conn).await?;
+    let txn = state.db.write().await?;
+    event.save(&*txn).await?;
+    txn.commit().await?;
     state.revoked(&[event]);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{is_unique_violation, list, new_id};
+use crate::api::{list, new_id};
 use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
@@ -160,13 +160,9 @@ async fn insert_region(
         parent_region_id: Set(b.parent_region_id),
     };
     let txn = state.db.write().await?;
-    let created = match row.insert(&*txn).await {
-        Ok(r) => r,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("region", "id", &id))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("region", "id", &id)
+    })?;
     txn.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -553,11 +549,7 @@ async fn endpoint_region(
     // In a transaction of its own: a region created meanwhile by another request is as good, and a failed insert
     // must not abort the endpoint's transaction (PostgreSQL would).
     let txn = state.db.write().await?;
-    match region.insert(&*txn).await {
-        Ok(_) => txn.commit().await?,
-        Err(e) if is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
+    crate::store::insert_unless_present(txn, region).await?;
     Ok(Some(id))
 }
 

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
+use crate::api::{check_name, list, new_id, query_bool};
 use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
@@ -178,13 +178,9 @@ pub(crate) async fn create_domain(
         created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
-    let created = match row.insert(&*txn).await {
-        Ok(d) => d,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("domain", "name", &name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("domain", "name", &name)
+    })?;
     txn.commit().await?;
     Ok(created)
 }
@@ -235,13 +231,9 @@ pub(crate) async fn update_domain(
         row.enabled = Set(e);
     }
     let txn = state.db.write().await?;
-    let updated = match row.update(&*txn).await {
-        Ok(d) => d,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("domain", "name", &d.name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let updated = crate::store::unique(row.update(&*txn).await, || {
+        DomainError::duplicate("domain", "name", &d.name)
+    })?;
     for e in &events {
         e.save(&*txn).await?;
     }

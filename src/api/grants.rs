@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use entity::{assignment, role};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, ModelTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
 use crate::assignment::Target as Grant;
@@ -173,11 +173,7 @@ async fn create_for(
         inherited: Set(false),
     };
     let txn = state.db.write().await?;
-    match row.insert(&*txn).await {
-        Ok(_) => txn.commit().await?,
-        Err(e) if crate::api::is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
+    crate::store::insert_unless_present(txn, row).await?;
     state.view.forget_authorizations();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -225,8 +221,10 @@ async fn revoke_for(
             a.grant.id()
         )));
     };
-    // No token may keep showing the role: revoke the affected users' tokens on that target.
-    let users = crate::assignment::affected_users(&state.db.conn, &a.actor_id, a.group).await?;
+    // No token may keep showing the role: revoke the affected users' tokens on that target. The members are
+    // read in the write transaction, so a member added while this runs is not missed.
+    let txn = state.db.write().await?;
+    let users = crate::assignment::affected_users(&*txn, &a.actor_id, a.group).await?;
     let events: Vec<Event> = users
         .into_iter()
         .map(|u| match &a.grant {
@@ -234,7 +232,6 @@ async fn revoke_for(
             Grant::Domain(_) | Grant::System => Event::now(&state.clock, RevKey::User(u)),
         })
         .collect();
-    let txn = state.db.write().await?;
     row.delete(&*txn).await?;
     for e in &events {
         e.save(&*txn).await?;

@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{check_name, is_unique_violation, list, new_id};
+use crate::api::{check_name, list, new_id};
 use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
@@ -137,9 +137,7 @@ async fn create(
             ..Default::default()
         },
     )?;
-    crate::api::domains::load(&state, &domain_id)
-        .await
-        .map_err(|_| DomainError::not_found("Domain", &domain_id))?;
+    crate::api::domains::load(&state, &domain_id).await?;
     let row = group::ActiveModel {
         id: Set(new_id()),
         name: Set(name.clone()),
@@ -148,13 +146,9 @@ async fn create(
         created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
-    let created = match row.insert(&*txn).await {
-        Ok(g) => g,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("group", "name", &name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("group", "name", &name)
+    })?;
     txn.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -193,13 +187,9 @@ async fn update(
         row.description = Set(d);
     }
     let txn = state.db.write().await?;
-    let updated = match row.update(&*txn).await {
-        Ok(g) => g,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("group", "name", &g.name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let updated = crate::store::unique(row.update(&*txn).await, || {
+        DomainError::duplicate("group", "name", &g.name)
+    })?;
     txn.commit().await?;
     Ok(Json(json!({"group": render(&state, &updated)})))
 }
@@ -218,12 +208,13 @@ async fn remove(
             ..Default::default()
         },
     )?;
-    let members = crate::assignment::affected_users(&state.db.conn, &id, true).await?;
+    // Members are read in the write transaction, so one added while this runs is not missed.
+    let txn = state.db.write().await?;
+    let members = crate::assignment::affected_users(&*txn, &id, true).await?;
     let events: Vec<Event> = members
         .into_iter()
         .map(|u| Event::now(&state.clock, RevKey::User(u)))
         .collect();
-    let txn = state.db.write().await?;
     assignment::Entity::delete_many()
         .filter(assignment::Column::ActorId.eq(id.as_str()))
         .filter(assignment::Column::Kind.is_in(["GroupProject", "GroupDomain", "GroupSystem"]))
@@ -301,11 +292,7 @@ async fn add_member(
         user_id: Set(uid),
         group_id: Set(gid),
     };
-    match row.insert(&*txn).await {
-        Ok(_) => txn.commit().await?,
-        Err(e) if is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
+    crate::store::insert_unless_present(txn, row).await?;
     state.view.forget_authorizations();
     Ok(StatusCode::NO_CONTENT)
 }

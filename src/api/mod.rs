@@ -152,11 +152,3 @@ pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), DomainError
     }
     Ok(())
 }
-
-/// Whether a database error is a uniqueness violation, on any backend.
-pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}

@@ -74,7 +74,9 @@ async fn run(
         return Ok(());
     };
     let event = Event::now(&state.clock, RevKey::Audit(audit.clone()));
-    event.save(&state.db.conn).await.map_err(OAuthError::from)?;
+    let txn = state.db.write().await.map_err(OAuthError::from)?;
+    event.save(&*txn).await.map_err(OAuthError::from)?;
+    txn.commit().await.map_err(OAuthError::from)?;
     state.revoked(&[event]);
     Ok(())
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
+use crate::api::{check_name, list, new_id, query_bool};
 use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
@@ -282,9 +282,7 @@ async fn create(
             ..Default::default()
         },
     )?;
-    crate::api::domains::load(&state, &domain_id)
-        .await
-        .map_err(|_| DomainError::not_found("Domain", &domain_id))?;
+    crate::api::domains::load(&state, &domain_id).await?;
     if parent.as_deref() == Some(domain_id.as_str()) {
         parent = None;
     }
@@ -308,13 +306,9 @@ async fn create(
         created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
-    let created = match row.insert(&*txn).await {
-        Ok(p) => p,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("project", "name", &name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("project", "name", &name)
+    })?;
     for t in &tags {
         project_tag::ActiveModel {
             project_id: Set(created.id.clone()),
@@ -422,13 +416,9 @@ async fn update(
         row.enabled = Set(e);
     }
     let txn = state.db.write().await?;
-    let updated = match row.update(&*txn).await {
-        Ok(p) => p,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("project", "name", &p.name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let updated = crate::store::unique(row.update(&*txn).await, || {
+        DomainError::duplicate("project", "name", &p.name)
+    })?;
     if let Some(tags) = &b.tags {
         check_tags(tags)?;
         project_tag::Entity::delete_many()
@@ -615,15 +605,12 @@ async fn add_tag(
     }
     .insert(&*txn)
     .await;
-    match insert {
-        Ok(_) => txn.commit().await?,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::validation(format!(
-                "tags. '{tag}' appears more than once: tags must be unique"
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    crate::store::unique(insert, || {
+        DomainError::validation(format!(
+            "tags. '{tag}' appears more than once: tags must be unique"
+        ))
+    })?;
+    txn.commit().await?;
     let mut resp = StatusCode::CREATED.into_response();
     if let Ok(mut url) = url::Url::parse(&state.config.v3_url()) {
         if let Ok(mut path) = url.path_segments_mut() {

@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{check_name, is_unique_violation, list, new_id};
+use crate::api::{check_name, list, new_id};
 use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
@@ -164,13 +164,9 @@ async fn create(
         ),
         created_at: Set(state.clock.now()),
     };
-    let created = match row.insert(&*txn).await {
-        Ok(r) => r,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("role", "name", &name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("role", "name", &name)
+    })?;
     txn.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -320,15 +316,12 @@ async fn add_implied(
         prior_role_id: Set(prior),
         implied_role_id: Set(implied),
     };
-    match row.insert(&*txn).await {
-        Ok(_) => txn.commit().await?,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::Conflict(
-                "Conflict occurred attempting to store implied_role - Duplicate entry.".into(),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::Conflict(
+            "Conflict occurred attempting to store implied_role - Duplicate entry.".into(),
+        )
+    })?;
+    txn.commit().await?;
     state.view.forget_authorizations();
     Ok((StatusCode::CREATED, Json(inference(&state, &p, &i))))
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::{check_name, is_unique_violation, list, new_id, query_bool};
+use crate::api::{check_name, list, new_id, query_bool};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody, SourceAddr};
@@ -177,9 +177,7 @@ async fn create(
             ..Default::default()
         },
     )?;
-    crate::api::domains::load(&state, &domain_id)
-        .await
-        .map_err(|_| DomainError::not_found("Domain", &domain_id))?;
+    crate::api::domains::load(&state, &domain_id).await?;
     let hash = match b.password.flatten() {
         Some(p) => Some(state.hasher.hash(&p).await?),
         None => None,
@@ -198,13 +196,9 @@ async fn create(
         created_at: Set(state.clock.now()),
     };
     let txn = state.db.write().await?;
-    let created = match row.insert(&*txn).await {
-        Ok(u) => u,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("user", "name", &name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = crate::store::unique(row.insert(&*txn).await, || {
+        DomainError::duplicate("user", "name", &name)
+    })?;
     txn.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -259,13 +253,9 @@ async fn update(
     }
     row.extra = Set(merge_extra(&u.extra, b.extra)?);
     let txn = state.db.write().await?;
-    let updated = match row.update(&*txn).await {
-        Ok(u) => u,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::duplicate("user", "name", &u.name))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let updated = crate::store::unique(row.update(&*txn).await, || {
+        DomainError::duplicate("user", "name", &u.name)
+    })?;
     for e in &events {
         e.save(&*txn).await?;
     }
