@@ -84,7 +84,7 @@ async fn address(
         }
     };
     if group {
-        crate::api::groups::load(state, &actor_id).await?;
+        crate::identity::groups::load(state, &actor_id).await?;
     } else {
         crate::api::users::load(state, &actor_id).await?;
     }

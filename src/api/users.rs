@@ -385,7 +385,7 @@ async fn groups(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<crate::api::groups::GroupsResponse>> {
     let u = crate::api::existing(load(&state, &id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
     enforce(
@@ -399,19 +399,10 @@ async fn groups(
     )
     .or_else(|e| if id == c.user.id { Ok(()) } else { Err(e) })?;
     let u = u?;
-    let ids = crate::assignment::groups_of(&state.db.conn, &u.id).await?;
-    let groups = entity::group::Entity::find()
-        .filter(entity::group::Column::Id.is_in(ids))
-        .all(&state.db.conn)
-        .await?;
-    let items = groups
-        .iter()
-        .map(|g| crate::api::groups::render(&state, g))
-        .collect();
-    Ok(Json(list(
+    let groups = crate::store::groups::of_user(&state.db, &u.id).await?;
+    Ok(Json(crate::api::groups::GroupsResponse::of(
         &state,
-        "groups",
         &format!("users/{id}/groups"),
-        items,
+        groups,
     )))
 }

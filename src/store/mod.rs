@@ -1,11 +1,13 @@
-//! Storage steps every write shares: what a uniqueness violation means, and "insert unless already there".
-//!
-//! The beginning of the store layer (issue 13): the only place that reads sea-orm's error kinds, so a handler
-//! or domain module says what a duplicate means in one line instead of matching on database errors.
+//! The store layer: the code that speaks sea-orm, so that domain modules say what they need ("the group's
+//! members", "a duplicate name means Conflict") and never how it is queried. Every write takes the one write
+//! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
 
+pub mod groups;
+
+use entity::{domain, user};
 use sea_orm::{ActiveModelBehavior, ActiveModelTrait, DbErr, EntityTrait, IntoActiveModel};
 
-use crate::db::WriteTxn;
+use crate::db::{Db, WriteTxn};
 use crate::error::{DomainError, DomainResult};
 
 /// Whether a database error is a uniqueness violation, on any backend.
@@ -40,4 +42,14 @@ where
         Err(e) if is_unique_violation(&e) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A domain by id.
+pub async fn find_domain(db: &Db, id: &str) -> DomainResult<Option<domain::Model>> {
+    Ok(domain::Entity::find_by_id(id).one(&db.conn).await?)
+}
+
+/// A user by id.
+pub async fn find_user(db: &Db, id: &str) -> DomainResult<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id).one(&db.conn).await?)
 }

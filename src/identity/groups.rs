@@ -1,0 +1,203 @@
+//! Groups: Keystone's rules for creating, changing and deleting them, and for their memberships.
+
+use entity::{group, user};
+
+use crate::auth::Validated;
+use crate::error::{DomainError, DomainResult};
+use crate::policy::{enforce, Target};
+use crate::state::AppState;
+use crate::store;
+use crate::token::revocation::{Event, RevKey};
+
+/// Longest group name (Keystone's column).
+pub const NAME_MAX: usize = crate::rules::GROUP_NAME_MAX;
+
+/// A group's fields as a create or update request gives them (absent: not given).
+#[derive(Debug, Default)]
+pub struct GroupFields {
+    /// New name.
+    pub name: Option<String>,
+    /// Owning domain (only on create; on update it may only repeat the current one).
+    pub domain_id: Option<String>,
+    /// New description (`Some(None)`: cleared).
+    pub description: Option<Option<String>>,
+}
+
+/// Who may act on a group: its domain's managers (and admins).
+fn in_domain(domain_id: &str) -> Target<'_> {
+    Target {
+        domain_id: Some(domain_id),
+        ..Default::default()
+    }
+}
+
+/// A group by id, or not found.
+pub async fn load(state: &AppState, id: &str) -> DomainResult<group::Model> {
+    store::groups::find(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Group", id))
+}
+
+/// Groups the caller may list, optionally by exact name and domain.
+pub async fn list(
+    state: &AppState,
+    caller: &Validated,
+    name: Option<&str>,
+    domain_id: Option<&str>,
+) -> DomainResult<Vec<group::Model>> {
+    enforce(
+        "identity:list_groups",
+        caller,
+        in_domain(domain_id.unwrap_or(&caller.user_domain.id)),
+    )?;
+    store::groups::list(&state.db, name, domain_id).await
+}
+
+/// One group; policy is decided before a missing group is reported.
+pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<group::Model> {
+    let g = crate::rules::existing(load(state, id).await)?;
+    let domain = g.as_ref().ok().map(|g| g.domain_id.clone());
+    enforce(
+        "identity:get_group",
+        caller,
+        Target {
+            domain_id: domain.as_deref(),
+            ..Default::default()
+        },
+    )?;
+    g
+}
+
+fn check_fields(f: &GroupFields) -> DomainResult<()> {
+    if let Some(n) = &f.name {
+        crate::rules::check_name(n, NAME_MAX)?;
+    }
+    crate::rules::check_description(f.description.as_ref().and_then(Option::as_deref), None)
+}
+
+/// Create a group in the given domain (default: the caller's).
+pub async fn create(
+    state: &AppState,
+    caller: &Validated,
+    f: GroupFields,
+) -> DomainResult<group::Model> {
+    let name = f
+        .name
+        .clone()
+        .ok_or_else(|| DomainError::validation("group. 'name' is a required property"))?;
+    check_fields(&f)?;
+    let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
+    enforce("identity:create_group", caller, in_domain(&domain_id))?;
+    store::find_domain(&state.db, &domain_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
+    let row = group::Model {
+        id: crate::rules::new_id(),
+        name,
+        domain_id,
+        description: f.description.flatten(),
+        created_at: state.clock.now(),
+    };
+    store::groups::insert(&state.db, row).await
+}
+
+/// Rename a group or change its description; its domain cannot change.
+pub async fn update(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+    f: GroupFields,
+) -> DomainResult<group::Model> {
+    let g = load(state, id).await?;
+    enforce("identity:update_group", caller, in_domain(&g.domain_id))?;
+    if f.domain_id.as_ref().is_some_and(|d| *d != g.domain_id) {
+        return Err(DomainError::Invalid(
+            "Cannot change the domain_id of a group.".into(),
+        ));
+    }
+    check_fields(&f)?;
+    store::groups::update(&state.db, &g, f.name, f.description).await
+}
+
+/// Delete a group and its grants; its members' tokens are revoked (they may carry the group's roles).
+pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
+    let g = load(state, id).await?;
+    enforce("identity:delete_group", caller, in_domain(&g.domain_id))?;
+    let clock = &state.clock;
+    let events = store::groups::delete(&state.db, g, |members| {
+        members
+            .into_iter()
+            .map(|u| Event::now(clock, RevKey::User(u)))
+            .collect()
+    })
+    .await?;
+    state.revoked(&events);
+    Ok(())
+}
+
+/// The users in a group.
+pub async fn members(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+) -> DomainResult<Vec<user::Model>> {
+    let g = load(state, id).await?;
+    enforce(
+        "identity:list_users_in_group",
+        caller,
+        in_domain(&g.domain_id),
+    )?;
+    store::groups::members(&state.db, id).await
+}
+
+/// What to do with a user's membership of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// Put the user in the group; the user's cached authorizations are forgotten (the group's roles apply).
+    Add,
+    /// Whether the user is in the group (not found when not).
+    Check,
+    /// Take the user out; the user's tokens are revoked (they may carry the group's roles).
+    Remove,
+}
+
+/// Add, check or remove a user's membership of a group, once both exist and the caller may.
+pub async fn membership(
+    state: &AppState,
+    caller: &Validated,
+    group_id: &str,
+    user_id: &str,
+    op: Membership,
+) -> DomainResult<()> {
+    let rule = match op {
+        Membership::Add => "identity:add_user_to_group",
+        Membership::Check => "identity:check_user_in_group",
+        Membership::Remove => "identity:remove_user_from_group",
+    };
+    let g = load(state, group_id).await?;
+    enforce(rule, caller, in_domain(&g.domain_id))?;
+    store::find_user(&state.db, user_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("User", user_id))?;
+    let not_a_member =
+        || DomainError::NotFound(format!("User '{user_id}' not found in group '{group_id}'"));
+    match op {
+        Membership::Add => {
+            store::groups::add_member(&state.db, group_id, user_id).await?;
+            state.view.forget_authorizations();
+        }
+        Membership::Check => {
+            if !store::groups::is_member(&state.db, group_id, user_id).await? {
+                return Err(not_a_member());
+            }
+        }
+        Membership::Remove => {
+            let event = Event::now(&state.clock, RevKey::User(user_id.to_string()));
+            if !store::groups::remove_member(&state.db, group_id, user_id, &event).await? {
+                return Err(not_a_member());
+            }
+            state.revoked(&[event]);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Groups and memberships in the database: the only code that queries `identity_group` and
+//! `user_group_membership`.
+
+use entity::{assignment, group, user, user_group_membership};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
+};
+
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::token::revocation::Event;
+
+/// A group by id.
+pub async fn find(db: &Db, id: &str) -> DomainResult<Option<group::Model>> {
+    Ok(group::Entity::find_by_id(id).one(&db.conn).await?)
+}
+
+/// Groups by optional exact name and domain, by name.
+pub async fn list(
+    db: &Db,
+    name: Option<&str>,
+    domain_id: Option<&str>,
+) -> DomainResult<Vec<group::Model>> {
+    let mut q = group::Entity::find().order_by_asc(group::Column::Name);
+    if let Some(n) = name {
+        q = q.filter(group::Column::Name.eq(n));
+    }
+    if let Some(d) = domain_id {
+        q = q.filter(group::Column::DomainId.eq(d));
+    }
+    Ok(q.all(&db.conn).await?)
+}
+
+/// Store a new group; its name is already taken in its domain when `Conflict`.
+pub async fn insert(db: &Db, row: group::Model) -> DomainResult<group::Model> {
+    let name = row.name.clone();
+    let active: group::ActiveModel = row.into();
+    let txn = db.write().await?;
+    let created = super::unique(active.reset_all().insert(&*txn).await, || {
+        DomainError::duplicate("group", "name", &name)
+    })?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Store a group's new name and description.
+pub async fn update(
+    db: &Db,
+    old: &group::Model,
+    name: Option<String>,
+    description: Option<Option<String>>,
+) -> DomainResult<group::Model> {
+    let mut row: group::ActiveModel = old.clone().into();
+    if let Some(n) = name {
+        row.name = Set(n);
+    }
+    if let Some(d) = description {
+        row.description = Set(d);
+    }
+    let txn = db.write().await?;
+    let updated = super::unique(row.update(&*txn).await, || {
+        DomainError::duplicate("group", "name", &old.name)
+    })?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Delete a group with its grants, saving the revocation events `events_for(members)` makes, all in one
+/// transaction (the members are read inside it, so one added meanwhile is not missed).
+pub async fn delete(
+    db: &Db,
+    g: group::Model,
+    events_for: impl FnOnce(Vec<String>) -> Vec<Event>,
+) -> DomainResult<Vec<Event>> {
+    let txn = db.write().await?;
+    let members = crate::assignment::affected_users(&*txn, &g.id, true).await?;
+    let events = events_for(members);
+    assignment::Entity::delete_many()
+        .filter(assignment::Column::ActorId.eq(g.id.as_str()))
+        .filter(assignment::Column::Kind.is_in(["GroupProject", "GroupDomain", "GroupSystem"]))
+        .exec(&*txn)
+        .await?;
+    for e in &events {
+        e.save(&*txn).await?;
+    }
+    g.delete(&*txn).await?;
+    txn.commit().await?;
+    Ok(events)
+}
+
+/// The users in a group, by name.
+pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<user::Model>> {
+    let ids = crate::assignment::affected_users(&db.conn, group_id, true).await?;
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .order_by_asc(user::Column::Name)
+        .all(&db.conn)
+        .await?)
+}
+
+/// The groups a user is in.
+pub async fn of_user(db: &Db, user_id: &str) -> DomainResult<Vec<group::Model>> {
+    let ids = crate::assignment::groups_of(&db.conn, user_id).await?;
+    Ok(group::Entity::find()
+        .filter(group::Column::Id.is_in(ids))
+        .all(&db.conn)
+        .await?)
+}
+
+/// Whether a user is in a group.
+pub async fn is_member(db: &Db, group_id: &str, user_id: &str) -> DomainResult<bool> {
+    Ok(
+        user_group_membership::Entity::find_by_id((user_id.to_string(), group_id.to_string()))
+            .one(&db.conn)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Put a user in a group (already there is as good).
+pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> DomainResult<()> {
+    let row = user_group_membership::ActiveModel {
+        user_id: Set(user_id.to_string()),
+        group_id: Set(group_id.to_string()),
+    };
+    super::insert_unless_present(db.write().await?, row).await
+}
+
+/// Take a user out of a group, saving `event` with it; false when the user was not in it.
+pub async fn remove_member(
+    db: &Db,
+    group_id: &str,
+    user_id: &str,
+    event: &Event,
+) -> DomainResult<bool> {
+    let txn = db.write().await?;
+    let removed =
+        user_group_membership::Entity::delete_by_id((user_id.to_string(), group_id.to_string()))
+            .exec(&*txn)
+            .await?
+            .rows_affected
+            > 0;
+    if removed {
+        event.save(&*txn).await?;
+        txn.commit().await?;
+    }
+    Ok(removed)
+}
