@@ -86,7 +86,7 @@ async fn address(
     if group {
         crate::identity::groups::load(state, &actor_id).await?;
     } else {
-        crate::api::users::load(state, &actor_id).await?;
+        crate::identity::users::load(state, &actor_id).await?;
     }
     Ok(Addressed {
         grant,

@@ -6,9 +6,9 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use entity::group;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::api::{list, ListLinks, SelfLink};
+use crate::api::users::UsersResponse;
+use crate::api::{ListLinks, SelfLink};
 use crate::error::DomainResult;
 use crate::http::{Caller, JsonBody};
 use crate::identity::groups::{self, GroupFields, Membership};
@@ -178,17 +178,12 @@ async fn members(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<UsersResponse>> {
     let users = groups::members(&state, &c, &id).await?;
-    let items = users
-        .iter()
-        .map(|u| crate::api::users::render(&state, u))
-        .collect();
-    Ok(Json(list(
+    Ok(Json(UsersResponse::of(
         &state,
-        "users",
         &format!("groups/{id}/users"),
-        items,
+        &users,
     )))
 }
 

@@ -1,24 +1,22 @@
-//! `/v3/users`: users, their passwords, their projects and groups.
+//! `/v3/users`: users, their passwords, their projects and groups. HTTP in, one `identity::users` call, a
+//! typed response out.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use entity::{assignment, user};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
-};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use entity::user;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::api::{check_name, list, new_id, query_bool};
+use crate::api::groups::GroupsResponse;
+use crate::api::{list, ListLinks, SelfLink};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody, SourceAddr};
-use crate::policy::{enforce, Target};
+use crate::identity::users::{self, UserFields};
 use crate::state::AppState;
-use crate::token::revocation::{Event, RevKey};
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -33,254 +31,202 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/users/{user_id}/groups", get(groups))
 }
 
-/// Render a user as Keystone does, extra attributes (email, description, ...) at top level.
-pub fn render(state: &AppState, u: &user::Model) -> Value {
-    let mut out = match serde_json::from_str::<Value>(&u.extra) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    out.insert("id".into(), json!(u.id));
-    out.insert("name".into(), json!(u.name));
-    out.insert("domain_id".into(), json!(u.domain_id));
-    out.insert("enabled".into(), json!(u.enabled));
-    out.insert(
-        "password_expires_at".into(),
-        json!(u.password_expires_at.map(crate::auth::iso)),
-    );
-    out.insert("options".into(), json!({}));
-    if let Some(p) = &u.default_project_id {
-        out.insert("default_project_id".into(), json!(p));
+/// A user as Keystone shows it: its extra attributes (email, description, ...) at top level.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// User id.
+    pub id: String,
+    /// Name, unique in its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain_id: String,
+    /// Whether the user may authenticate.
+    pub enabled: bool,
+    /// When the password expires (ISO 8601), if it does.
+    pub password_expires_at: Option<String>,
+    /// User options (none are supported: always empty).
+    pub options: Map<String, Value>,
+    /// Default project, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_project_id: Option<String>,
+    /// `self` link.
+    pub links: SelfLink,
+    /// Any other attribute the user was given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl UserView {
+    /// The view of a stored user.
+    pub fn of(state: &AppState, u: &user::Model) -> UserView {
+        let mut extra = users::extra_of(u);
+        // The named fields win over a stored attribute of the same name.
+        for k in [
+            "id",
+            "name",
+            "domain_id",
+            "enabled",
+            "password_expires_at",
+            "options",
+            "default_project_id",
+            "links",
+        ] {
+            extra.remove(k);
+        }
+        UserView {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            domain_id: u.domain_id.clone(),
+            enabled: u.enabled,
+            password_expires_at: u.password_expires_at.map(crate::auth::iso),
+            options: Map::new(),
+            default_project_id: u.default_project_id.clone(),
+            links: SelfLink::to(state, &format!("users/{}", u.id)),
+            extra,
+        }
     }
-    out.insert(
-        "links".into(),
-        crate::api::links(state, &format!("users/{}", u.id)),
-    );
-    Value::Object(out)
 }
 
-/// Fetch a user or 404.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<user::Model> {
-    user::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("User", id))
+/// `{"user": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    /// The user.
+    pub user: UserView,
 }
 
-#[derive(Deserialize)]
-struct UserFilters {
-    name: Option<String>,
-    domain_id: Option<String>,
-    enabled: Option<String>,
+/// `{"users": [...], "links": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct UsersResponse {
+    /// The users.
+    pub users: Vec<UserView>,
+    /// Keystone's list links.
+    pub links: ListLinks,
+}
+
+impl UsersResponse {
+    /// A list of users found at `path` (under `/v3`).
+    pub fn of(state: &AppState, path: &str, found: &[user::Model]) -> UsersResponse {
+        UsersResponse {
+            users: found.iter().map(|u| UserView::of(state, u)).collect(),
+            links: ListLinks::to(state, path),
+        }
+    }
+}
+
+/// Query filters of `GET /v3/users`.
+#[derive(Debug, Deserialize)]
+pub struct UserFilters {
+    /// Exact name.
+    pub name: Option<String>,
+    /// Owning domain.
+    pub domain_id: Option<String>,
+    /// Enabled flag (Keystone's boolean spellings).
+    pub enabled: Option<String>,
+}
+
+/// A user as a create or update request gives it; anything else is kept as an extra attribute.
+#[derive(Debug, Deserialize)]
+pub struct UserBody {
+    /// Name.
+    pub name: Option<String>,
+    /// Owning domain.
+    pub domain_id: Option<String>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+    /// Password (`null`: none).
+    pub password: Option<Option<Secret>>,
+    /// Default project (`null` clears it).
+    pub default_project_id: Option<Option<String>>,
+    /// Other attributes.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `{"user": {...}}` as a request.
+#[derive(Debug, Deserialize)]
+pub struct UserRequest {
+    /// The user.
+    pub user: UserBody,
+}
+
+impl From<UserBody> for UserFields {
+    fn from(b: UserBody) -> Self {
+        UserFields {
+            name: b.name,
+            domain_id: b.domain_id,
+            enabled: b.enabled,
+            password: b.password,
+            default_project_id: b.default_project_id,
+            extra: b.extra,
+        }
+    }
+}
+
+/// `{"user": {"original_password", "password"}}`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordRequest {
+    /// The change.
+    pub user: PasswordChange,
+}
+
+/// A password change: the original is the proof.
+#[derive(Debug, Deserialize)]
+pub struct PasswordChange {
+    /// The current password.
+    pub original_password: Secret,
+    /// The new password.
+    pub password: Secret,
 }
 
 async fn list_users(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<UserFilters>,
-) -> DomainResult<Json<Value>> {
-    enforce(
-        "identity:list_users",
+) -> DomainResult<Json<UsersResponse>> {
+    let enabled = f
+        .enabled
+        .as_deref()
+        .map(|e| crate::api::query_bool("enabled", e))
+        .transpose()?;
+    let found = users::list(
+        &state,
         &c,
-        Target {
-            domain_id: f.domain_id.as_deref().or(Some(&c.user_domain.id)),
-            ..Default::default()
-        },
-    )?;
-    let mut q = user::Entity::find().order_by_asc(user::Column::Name);
-    if let Some(n) = &f.name {
-        q = q.filter(user::Column::Name.eq(n.as_str()));
-    }
-    if let Some(d) = &f.domain_id {
-        q = q.filter(user::Column::DomainId.eq(d.as_str()));
-    }
-    if let Some(e) = &f.enabled {
-        q = q.filter(user::Column::Enabled.eq(query_bool("enabled", e)?));
-    }
-    let items = q
-        .all(&state.db.conn)
-        .await?
-        .iter()
-        .map(|u| render(&state, u))
-        .collect();
-    Ok(Json(list(&state, "users", "users", items)))
+        f.name.as_deref(),
+        f.domain_id.as_deref(),
+        enabled,
+    )
+    .await?;
+    Ok(Json(UsersResponse::of(&state, "users", &found)))
 }
 
 async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
-    let u = crate::api::existing(load(&state, &id).await)?;
-    let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
-    enforce(
-        "identity:get_user",
-        &c,
-        Target {
-            domain_id: domain.as_deref(),
-            user_id: Some(&id),
-            ..Default::default()
-        },
-    )?;
-    Ok(Json(json!({"user": render(&state, &u?)})))
-}
-
-/// Fields of a user body; anything else is kept as an extra attribute.
-#[derive(Deserialize)]
-struct UserBody {
-    name: Option<String>,
-    domain_id: Option<String>,
-    enabled: Option<bool>,
-    password: Option<Option<Secret>>,
-    default_project_id: Option<Option<String>>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
-}
-
-#[derive(Deserialize)]
-struct UserWrapper {
-    user: UserBody,
-}
-
-fn merge_extra(old: &str, new: Map<String, Value>) -> DomainResult<String> {
-    let mut m = match serde_json::from_str::<Value>(old) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    for (k, v) in new {
-        if matches!(
-            k.as_str(),
-            "id" | "links" | "password_expires_at" | "options"
-        ) {
-            continue;
-        }
-        m.insert(k, v);
-    }
-    serde_json::to_string(&m).map_err(DomainError::internal)
+) -> DomainResult<Json<UserResponse>> {
+    let user = UserView::of(&state, &users::get(&state, &c, &id).await?);
+    Ok(Json(UserResponse { user }))
 }
 
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
-    JsonBody(body): JsonBody<UserWrapper>,
-) -> DomainResult<(StatusCode, Json<Value>)> {
-    let b = body.user;
-    let name = b
-        .name
-        .ok_or_else(|| DomainError::validation("user. 'name' is a required property"))?;
-    check_name(&name, crate::api::NAME_MAX)?;
-    let domain_id = b.domain_id.unwrap_or_else(|| c.user_domain.id.clone());
-    enforce(
-        "identity:create_user",
-        &c,
-        Target {
-            domain_id: Some(&domain_id),
-            ..Default::default()
-        },
-    )?;
-    crate::api::domains::load(&state, &domain_id).await?;
-    let hash = match b.password.flatten() {
-        Some(p) => Some(state.hasher.hash(&p).await?),
-        None => None,
-    };
-    let row = user::ActiveModel {
-        id: Set(new_id()),
-        name: Set(name.clone()),
-        domain_id: Set(domain_id),
-        enabled: Set(b.enabled.unwrap_or(true)),
-        password_hash: Set(hash),
-        default_project_id: Set(b.default_project_id.flatten()),
-        extra: Set(merge_extra("{}", b.extra)?),
-        password_expires_at: Set(None),
-        failed_auth_count: Set(0),
-        last_failed_auth_at: Set(None),
-        created_at: Set(state.clock.now()),
-    };
-    let txn = state.db.write().await?;
-    let created = crate::store::unique(row.insert(&*txn).await, || {
-        DomainError::duplicate("user", "name", &name)
-    })?;
-    txn.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": render(&state, &created)})),
-    ))
+    JsonBody(body): JsonBody<UserRequest>,
+) -> DomainResult<(StatusCode, Json<UserResponse>)> {
+    let created = users::create(&state, &c, body.user.into()).await?;
+    let user = UserView::of(&state, &created);
+    Ok((StatusCode::CREATED, Json(UserResponse { user })))
 }
 
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<UserWrapper>,
-) -> DomainResult<Json<Value>> {
-    let u = load(&state, &id).await?;
-    enforce(
-        "identity:update_user",
-        &c,
-        Target {
-            domain_id: Some(&u.domain_id),
-            ..Default::default()
-        },
-    )?;
-    let b = body.user;
-    if b.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
-        return Err(DomainError::Invalid(
-            "Cannot change the domain_id of a user.".into(),
-        ));
-    }
-    let mut events = Vec::new();
-    let mut row: user::ActiveModel = u.clone().into();
-    if let Some(n) = b.name {
-        check_name(&n, crate::api::NAME_MAX)?;
-        row.name = Set(n);
-    }
-    if let Some(e) = b.enabled {
-        if !e && u.enabled {
-            events.push(Event::now(&state.clock, RevKey::User(id.clone())));
-        }
-        row.enabled = Set(e);
-    }
-    if let Some(p) = b.password {
-        let hash = match p {
-            Some(p) => Some(state.hasher.hash(&p).await?),
-            None => None,
-        };
-        row.password_hash = Set(hash);
-        row.failed_auth_count = Set(0);
-        events.push(Event::now(&state.clock, RevKey::User(id.clone())));
-    }
-    if let Some(p) = b.default_project_id {
-        row.default_project_id = Set(p);
-    }
-    row.extra = Set(merge_extra(&u.extra, b.extra)?);
-    let txn = state.db.write().await?;
-    let updated = crate::store::unique(row.update(&*txn).await, || {
-        DomainError::duplicate("user", "name", &u.name)
-    })?;
-    for e in &events {
-        e.save(&*txn).await?;
-    }
-    txn.commit().await?;
-    state.view.forget_user(&id);
-    state.revoked(&events);
-    Ok(Json(json!({"user": render(&state, &updated)})))
-}
-
-/// Delete a user with its grants, recording a revocation event, in one transaction.
-pub async fn delete_user(state: &AppState, u: user::Model) -> DomainResult<()> {
-    let event = Event::now(&state.clock, RevKey::User(u.id.clone()));
-    let txn = state.db.write().await?;
-    assignment::Entity::delete_many()
-        .filter(assignment::Column::ActorId.eq(u.id.as_str()))
-        .filter(assignment::Column::Kind.is_in(["UserProject", "UserDomain", "UserSystem"]))
-        .exec(&*txn)
-        .await?;
-    event.save(&*txn).await?;
-    let id = u.id.clone();
-    u.delete(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_user(&id);
-    state.revoked(&[event]);
-    Ok(())
+    JsonBody(body): JsonBody<UserRequest>,
+) -> DomainResult<Json<UserResponse>> {
+    let updated = users::update(&state, &c, &id, body.user.into()).await?;
+    let user = UserView::of(&state, &updated);
+    Ok(Json(UserResponse { user }))
 }
 
 async fn remove(
@@ -288,66 +234,35 @@ async fn remove(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
-    let u = load(&state, &id).await?;
-    enforce(
-        "identity:delete_user",
-        &c,
-        Target {
-            domain_id: Some(&u.domain_id),
-            ..Default::default()
-        },
-    )?;
-    delete_user(&state, u).await?;
+    users::delete(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct PasswordChange {
-    original_password: Secret,
-    password: Secret,
-}
-
-#[derive(Deserialize)]
-struct PasswordWrapper {
-    user: PasswordChange,
-}
-
-/// A user changes their own password. As in Keystone, the original password is the proof and no token is
-/// needed (so a user whose password expired can still change it); wrong originals count towards lockout and
-/// throttling exactly as failed logins do.
+/// No token needed: the original password is the proof. A failed proof is logged with the user id it claimed.
 async fn change_password(
     State(state): State<AppState>,
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<PasswordWrapper>,
-) -> DomainResult<Response> {
-    crate::api::check_len("user_id", &id, 64)?;
-    let proof = crate::auth::PasswordUser {
-        id: Some(id.clone()),
-        name: None,
-        domain: None,
-        password: Some(body.user.original_password),
-    };
-    let u = match crate::auth::check_password(&state, &proof, source, true).await {
-        Ok(u) => u,
+    JsonBody(body): JsonBody<PasswordRequest>,
+) -> Response {
+    let PasswordChange {
+        original_password,
+        password,
+    } = body.user;
+    match users::change_password(&state, source, &id, original_password, &password).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
+            let failed_proof = matches!(
+                e,
+                DomainError::Unauthenticated(_) | DomainError::Throttled(_)
+            );
             let mut resp = e.into_response();
-            resp.extensions_mut().insert(crate::http::AuthSubject(id));
-            return Ok(resp);
+            if failed_proof {
+                resp.extensions_mut().insert(crate::http::AuthSubject(id));
+            }
+            resp
         }
-    };
-    let hash = state.hasher.hash(&body.user.password).await?;
-    let event = Event::now(&state.clock, RevKey::User(id.clone()));
-    let txn = state.db.write().await?;
-    let mut row: user::ActiveModel = u.into();
-    row.password_hash = Set(Some(hash));
-    row.failed_auth_count = Set(0);
-    row.update(&*txn).await?;
-    event.save(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_user(&id);
-    state.revoked(&[event]);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    }
 }
 
 async fn projects(
@@ -355,21 +270,8 @@ async fn projects(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> DomainResult<Json<Value>> {
-    let u = crate::api::existing(load(&state, &id).await)?;
-    let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
-    enforce(
-        "identity:list_user_projects",
-        &c,
-        Target {
-            domain_id: domain.as_deref(),
-            user_id: Some(&id),
-            ..Default::default()
-        },
-    )?;
-    let u = u?;
-    let ids = crate::assignment::projects_of(&state.db.conn, &u.id).await?;
-    let items = crate::api::projects::load_many(&state, ids)
-        .await?
+    let found = users::projects(&state, &c, &id).await?;
+    let items = found
         .iter()
         .map(|p| crate::api::projects::render(&state, p, &[]))
         .collect();
@@ -385,24 +287,11 @@ async fn groups(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<crate::api::groups::GroupsResponse>> {
-    let u = crate::api::existing(load(&state, &id).await)?;
-    let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
-    enforce(
-        "identity:list_groups_for_user",
-        &c,
-        Target {
-            domain_id: domain.as_deref(),
-            user_id: Some(&id),
-            ..Default::default()
-        },
-    )
-    .or_else(|e| if id == c.user.id { Ok(()) } else { Err(e) })?;
-    let u = u?;
-    let groups = crate::store::groups::of_user(&state.db, &u.id).await?;
-    Ok(Json(crate::api::groups::GroupsResponse::of(
+) -> DomainResult<Json<GroupsResponse>> {
+    let found = users::groups(&state, &c, &id).await?;
+    Ok(Json(GroupsResponse::of(
         &state,
         &format!("users/{id}/groups"),
-        groups,
+        found,
     )))
 }

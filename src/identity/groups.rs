@@ -176,7 +176,7 @@ pub async fn membership(
     };
     let g = load(state, group_id).await?;
     enforce(rule, caller, in_domain(&g.domain_id))?;
-    store::find_user(&state.db, user_id)
+    store::users::find(&state.db, user_id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", user_id))?;
     let not_a_member =

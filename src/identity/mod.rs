@@ -2,3 +2,4 @@
 //! caller, writes through the store, writes the revocation events its change calls for and tells the caches.
 
 pub mod groups;
+pub mod users;

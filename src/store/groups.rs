@@ -34,13 +34,10 @@ pub async fn list(
 /// Store a new group; its name is already taken in its domain when `Conflict`.
 pub async fn insert(db: &Db, row: group::Model) -> DomainResult<group::Model> {
     let name = row.name.clone();
-    let active: group::ActiveModel = row.into();
-    let txn = db.write().await?;
-    let created = super::unique(active.reset_all().insert(&*txn).await, || {
+    super::insert_new(db, group::ActiveModel::from(row), || {
         DomainError::duplicate("group", "name", &name)
-    })?;
-    txn.commit().await?;
-    Ok(created)
+    })
+    .await
 }
 
 /// Store a group's new name and description.

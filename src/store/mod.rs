@@ -3,8 +3,9 @@
 //! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
 
 pub mod groups;
+pub mod users;
 
-use entity::{domain, user};
+use entity::domain;
 use sea_orm::{ActiveModelBehavior, ActiveModelTrait, DbErr, EntityTrait, IntoActiveModel};
 
 use crate::db::{Db, WriteTxn};
@@ -49,7 +50,18 @@ pub async fn find_domain(db: &Db, id: &str) -> DomainResult<Option<domain::Model
     Ok(domain::Entity::find_by_id(id).one(&db.conn).await?)
 }
 
-/// A user by id.
-pub async fn find_user(db: &Db, id: &str) -> DomainResult<Option<user::Model>> {
-    Ok(user::Entity::find_by_id(id).one(&db.conn).await?)
+/// Insert a new row in its own write transaction; a uniqueness violation means `duplicate()`.
+pub async fn insert_new<A>(
+    db: &Db,
+    row: A,
+    duplicate: impl FnOnce() -> DomainError,
+) -> DomainResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let txn = db.write().await?;
+    let created = unique(row.reset_all().insert(&*txn).await, duplicate)?;
+    txn.commit().await?;
+    Ok(created)
 }

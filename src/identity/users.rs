@@ -1,0 +1,245 @@
+//! Users: Keystone's rules for creating, changing and deleting them, and for changing one's own password.
+
+use entity::{group, project, user};
+use serde_json::{Map, Value};
+
+use crate::auth::Validated;
+use crate::error::{DomainError, DomainResult};
+use crate::hashing::Secret;
+use crate::policy::{enforce, Target};
+use crate::state::AppState;
+use crate::store;
+use crate::store::users::UserChanges;
+use crate::token::revocation::{Event, RevKey};
+
+/// A user's fields as a create or update request gives them (absent: not given).
+#[derive(Debug, Default)]
+pub struct UserFields {
+    /// Name.
+    pub name: Option<String>,
+    /// Owning domain (only on create; on update it may only repeat the current one).
+    pub domain_id: Option<String>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+    /// Password (`Some(None)`: none).
+    pub password: Option<Option<Secret>>,
+    /// Default project (`Some(None)`: cleared).
+    pub default_project_id: Option<Option<String>>,
+    /// Any other attribute (email, description, ...), kept as given.
+    pub extra: Map<String, Value>,
+}
+
+/// A user by id, or not found.
+pub async fn load(state: &AppState, id: &str) -> DomainResult<user::Model> {
+    store::users::find(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("User", id))
+}
+
+/// The extra attributes of a stored user.
+pub fn extra_of(u: &user::Model) -> Map<String, Value> {
+    match serde_json::from_str::<Value>(&u.extra) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Extra attributes merged into the stored ones; the attributes Keystone computes are never stored.
+fn merge_extra(old: &user::Model, new: Map<String, Value>) -> DomainResult<String> {
+    let mut m = extra_of(old);
+    for (k, v) in new {
+        if !matches!(
+            k.as_str(),
+            "id" | "links" | "password_expires_at" | "options"
+        ) {
+            m.insert(k, v);
+        }
+    }
+    serde_json::to_string(&m).map_err(DomainError::internal)
+}
+
+fn in_domain(domain_id: &str) -> Target<'_> {
+    Target {
+        domain_id: Some(domain_id),
+        ..Default::default()
+    }
+}
+
+/// Users the caller may list, optionally by exact name, domain and enabled flag.
+pub async fn list(
+    state: &AppState,
+    caller: &Validated,
+    name: Option<&str>,
+    domain_id: Option<&str>,
+    enabled: Option<bool>,
+) -> DomainResult<Vec<user::Model>> {
+    enforce(
+        "identity:list_users",
+        caller,
+        in_domain(domain_id.unwrap_or(&caller.user_domain.id)),
+    )?;
+    store::users::list(&state.db, name, domain_id, enabled).await
+}
+
+/// A user, under `rule` (a reader of the user's domain, or the user themself); policy is decided before a
+/// missing user is reported.
+async fn readable(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+    rule: &str,
+) -> DomainResult<user::Model> {
+    let u = crate::rules::existing(load(state, id).await)?;
+    let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
+    let target = Target {
+        domain_id: domain.as_deref(),
+        user_id: Some(id),
+        ..Default::default()
+    };
+    enforce(rule, caller, target)?;
+    u
+}
+
+/// One user.
+pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<user::Model> {
+    readable(state, caller, id, "identity:get_user").await
+}
+
+/// Create a user in the given domain (default: the caller's).
+pub async fn create(
+    state: &AppState,
+    caller: &Validated,
+    f: UserFields,
+) -> DomainResult<user::Model> {
+    let name = f
+        .name
+        .ok_or_else(|| DomainError::validation("user. 'name' is a required property"))?;
+    crate::rules::check_name(&name, crate::rules::NAME_MAX)?;
+    let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
+    enforce("identity:create_user", caller, in_domain(&domain_id))?;
+    store::find_domain(&state.db, &domain_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
+    let password_hash = match f.password.flatten() {
+        Some(p) => Some(state.hasher.hash(&p).await?),
+        None => None,
+    };
+    let empty = user::Model {
+        id: crate::rules::new_id(),
+        name,
+        domain_id,
+        enabled: f.enabled.unwrap_or(true),
+        password_hash,
+        default_project_id: f.default_project_id.flatten(),
+        extra: String::new(),
+        password_expires_at: None,
+        failed_auth_count: 0,
+        last_failed_auth_at: None,
+        created_at: state.clock.now(),
+    };
+    let extra = merge_extra(&empty, f.extra)?;
+    store::users::insert(&state.db, user::Model { extra, ..empty }).await
+}
+
+/// Change a user; disabling them or setting their password revokes their tokens.
+pub async fn update(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+    f: UserFields,
+) -> DomainResult<user::Model> {
+    let u = load(state, id).await?;
+    enforce("identity:update_user", caller, in_domain(&u.domain_id))?;
+    if f.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
+        return Err(DomainError::Invalid(
+            "Cannot change the domain_id of a user.".into(),
+        ));
+    }
+    if let Some(n) = &f.name {
+        crate::rules::check_name(n, crate::rules::NAME_MAX)?;
+    }
+    let revoke = f.enabled == Some(false) && u.enabled || f.password.is_some();
+    let password_hash = match f.password {
+        Some(Some(p)) => Some(Some(state.hasher.hash(&p).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let changes = UserChanges {
+        name: f.name,
+        enabled: f.enabled,
+        password_hash,
+        default_project_id: f.default_project_id,
+        extra: Some(merge_extra(&u, f.extra)?),
+    };
+    let events: Vec<Event> = revoke
+        .then(|| Event::now(&state.clock, RevKey::User(id.to_string())))
+        .into_iter()
+        .collect();
+    let updated = store::users::update(&state.db, &u, changes, &events).await?;
+    state.view.forget_user(id);
+    state.revoked(&events);
+    Ok(updated)
+}
+
+/// Delete a user and their grants; their tokens are revoked.
+pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
+    let u = load(state, id).await?;
+    enforce("identity:delete_user", caller, in_domain(&u.domain_id))?;
+    let event = Event::now(&state.clock, RevKey::User(id.to_string()));
+    store::users::delete(&state.db, u, &event).await?;
+    state.view.forget_user(id);
+    state.revoked(&[event]);
+    Ok(())
+}
+
+/// A user changes their own password: the original password is the proof (no token needed, so an expired
+/// password can still be changed), and a wrong one counts towards lockout and throttling as a failed login.
+pub async fn change_password(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    id: &str,
+    original: Secret,
+    new: &Secret,
+) -> DomainResult<()> {
+    crate::rules::check_len("user_id", id, 64)?;
+    let proof = crate::auth::PasswordUser {
+        id: Some(id.to_string()),
+        name: None,
+        domain: None,
+        password: Some(original),
+    };
+    let u = crate::auth::check_password(state, &proof, source, true).await?;
+    let hash = state.hasher.hash(new).await?;
+    let event = Event::now(&state.clock, RevKey::User(id.to_string()));
+    let changes = UserChanges {
+        password_hash: Some(Some(hash)),
+        ..Default::default()
+    };
+    store::users::update(&state.db, &u, changes, std::slice::from_ref(&event)).await?;
+    state.view.forget_user(id);
+    state.revoked(&[event]);
+    Ok(())
+}
+
+/// The projects a user holds a role on.
+pub async fn projects(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+) -> DomainResult<Vec<project::Model>> {
+    let u = readable(state, caller, id, "identity:list_user_projects").await?;
+    store::users::projects(&state.db, &u.id).await
+}
+
+/// The groups a user is in; a user may always list their own.
+pub async fn groups(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+) -> DomainResult<Vec<group::Model>> {
+    let u = match readable(state, caller, id, "identity:list_groups_for_user").await {
+        Err(DomainError::Forbidden(_)) if id == caller.user.id => load(state, id).await?,
+        other => other?,
+    };
+    store::groups::of_user(&state.db, &u.id).await
+}
