@@ -121,26 +121,18 @@ async fn list_for(
     c: &Validated,
     a: Addressed,
     path: &str,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<crate::api::roles::RolesResponse>> {
     allowed(c, "identity:list_grants", &a, None)?;
     let rows = assignment::Entity::find()
         .filter(grant_filter(&a))
         .all(&state.db.conn)
         .await?;
     let ids: Vec<String> = rows.into_iter().map(|r| r.role_id).collect();
-    let roles = role::Entity::find()
-        .filter(role::Column::Id.is_in(ids))
-        .all(&state.db.conn)
-        .await?;
-    let items = roles
-        .iter()
-        .map(|r| crate::api::roles::render(state, r))
-        .collect();
-    Ok(Json(crate::api::list(
+    let roles = crate::store::roles::by_ids(&state.db, ids).await?;
+    Ok(Json(crate::api::roles::RolesResponse::of(
         state,
-        "roles",
         path.trim_start_matches("/v3/"),
-        items,
+        &roles,
     )))
 }
 
@@ -150,7 +142,7 @@ async fn create_for(
     a: Addressed,
     role_id: &str,
 ) -> DomainResult<StatusCode> {
-    let r = crate::api::roles::load(state, role_id).await?;
+    let r = crate::assignment::roles::load(state, role_id).await?;
     allowed(c, "identity:create_grant", &a, Some(&r.name))?;
     // A domain-specific role is granted only within its domain (Keystone's rule).
     if let (Some(role_domain), Some(target_domain)) = (&r.domain_id, &a.domain_id) {
@@ -184,7 +176,7 @@ async fn check_for(
     a: Addressed,
     role_id: &str,
 ) -> DomainResult<StatusCode> {
-    let r = crate::api::roles::load(state, role_id).await?;
+    let r = crate::assignment::roles::load(state, role_id).await?;
     allowed(c, "identity:check_grant", &a, Some(&r.name))?;
     let found = assignment::Entity::find()
         .filter(grant_filter(&a))
@@ -207,7 +199,7 @@ async fn revoke_for(
     a: Addressed,
     role_id: &str,
 ) -> DomainResult<StatusCode> {
-    let r = crate::api::roles::load(state, role_id).await?;
+    let r = crate::assignment::roles::load(state, role_id).await?;
     allowed(c, "identity:revoke_grant", &a, Some(&r.name))?;
     let found = assignment::Entity::find()
         .filter(grant_filter(&a))
@@ -246,7 +238,7 @@ async fn list_grants(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path((t, a)): Path<(String, String)>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<crate::api::roles::RolesResponse>> {
     let addr = address(&s, &uri, Some(t), a).await?;
     list_for(&s, &c, addr, uri.path()).await
 }
@@ -286,7 +278,7 @@ async fn list_system_grants(
     Caller(c): Caller,
     uri: axum::http::Uri,
     Path(a): Path<String>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<crate::api::roles::RolesResponse>> {
     let addr = address(&s, &uri, None, a).await?;
     list_for(&s, &c, addr, uri.path()).await
 }

@@ -33,7 +33,7 @@ fn in_domain(domain_id: &str) -> Target<'_> {
 
 /// A group by id, or not found.
 pub async fn load(state: &AppState, id: &str) -> DomainResult<group::Model> {
-    store::groups::find(&state.db, id)
+    store::find::<group::Entity>(&state.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Group", id))
 }
@@ -88,7 +88,7 @@ pub async fn create(
     check_fields(&f)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
     enforce("identity:create_group", caller, in_domain(&domain_id))?;
-    store::find_domain(&state.db, &domain_id)
+    store::find::<entity::domain::Entity>(&state.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
     let row = group::Model {
@@ -176,7 +176,7 @@ pub async fn membership(
     };
     let g = load(state, group_id).await?;
     enforce(rule, caller, in_domain(&g.domain_id))?;
-    store::users::find(&state.db, user_id)
+    store::find::<entity::user::Entity>(&state.db, user_id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", user_id))?;
     let not_a_member =

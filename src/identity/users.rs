@@ -31,7 +31,7 @@ pub struct UserFields {
 
 /// A user by id, or not found.
 pub async fn load(state: &AppState, id: &str) -> DomainResult<user::Model> {
-    store::users::find(&state.db, id)
+    store::find::<entity::user::Entity>(&state.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", id))
 }
@@ -117,7 +117,7 @@ pub async fn create(
     crate::rules::check_name(&name, crate::rules::NAME_MAX)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
     enforce("identity:create_user", caller, in_domain(&domain_id))?;
-    store::find_domain(&state.db, &domain_id)
+    store::find::<entity::domain::Entity>(&state.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
     let password_hash = match f.password.flatten() {

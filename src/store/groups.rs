@@ -10,11 +10,6 @@ use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::token::revocation::Event;
 
-/// A group by id.
-pub async fn find(db: &Db, id: &str) -> DomainResult<Option<group::Model>> {
-    Ok(group::Entity::find_by_id(id).one(&db.conn).await?)
-}
-
 /// Groups by optional exact name and domain, by name.
 pub async fn list(
     db: &Db,

@@ -3,10 +3,12 @@
 //! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
 
 pub mod groups;
+pub mod roles;
 pub mod users;
 
-use entity::domain;
-use sea_orm::{ActiveModelBehavior, ActiveModelTrait, DbErr, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, DbErr, EntityTrait, IntoActiveModel, PrimaryKeyTrait,
+};
 
 use crate::db::{Db, WriteTxn};
 use crate::error::{DomainError, DomainResult};
@@ -45,9 +47,13 @@ where
     }
 }
 
-/// A domain by id.
-pub async fn find_domain(db: &Db, id: &str) -> DomainResult<Option<domain::Model>> {
-    Ok(domain::Entity::find_by_id(id).one(&db.conn).await?)
+/// A row by its (single-column, string) primary key.
+pub async fn find<E>(db: &Db, id: &str) -> DomainResult<Option<E::Model>>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+{
+    Ok(E::find_by_id(id.to_string()).one(&db.conn).await?)
 }
 
 /// Insert a new row in its own write transaction; a uniqueness violation means `duplicate()`.

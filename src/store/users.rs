@@ -10,11 +10,6 @@ use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::token::revocation::Event;
 
-/// A user by id.
-pub async fn find(db: &Db, id: &str) -> DomainResult<Option<user::Model>> {
-    Ok(user::Entity::find_by_id(id).one(&db.conn).await?)
-}
-
 /// Users by optional exact name, domain and enabled flag, by name.
 pub async fn list(
     db: &Db,

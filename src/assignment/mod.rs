@@ -1,5 +1,7 @@
 //! Roles, implied roles, role grants and effective roles, as Keystone computes them.
 
+pub mod roles;
+
 use std::collections::{BTreeSet, HashMap};
 
 use entity::{assignment, implied_role, role, user_group_membership};
