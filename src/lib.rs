@@ -20,6 +20,7 @@ pub mod mtls;
 pub mod oauth2;
 pub mod peer_cert;
 pub mod policy;
+pub mod resource;
 pub mod rules;
 pub mod self_signed;
 pub mod server;

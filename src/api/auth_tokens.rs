@@ -6,7 +6,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sea_orm::EntityTrait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -298,26 +297,24 @@ async fn my_projects(
 async fn my_domains(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<crate::api::domains::DomainsResponse>> {
     let mut items = Vec::new();
-    for d in entity::domain::Entity::find().all(&state.db.conn).await? {
-        if d.enabled
-            && !assignment::direct_roles(
-                &state.db.conn,
-                &caller.user.id,
-                &Target::Domain(d.id.clone()),
-            )
-            .await?
-            .is_empty()
+    for d in crate::resource::domains::search(&state, None, Some(true)).await? {
+        if !assignment::direct_roles(
+            &state.db.conn,
+            &caller.user.id,
+            &Target::Domain(d.id.clone()),
+        )
+        .await?
+        .is_empty()
         {
-            items.push(crate::api::domains::render(&state, &d));
+            items.push(d);
         }
     }
-    Ok(Json(crate::api::list(
+    Ok(Json(crate::api::domains::DomainsResponse::of(
         &state,
-        "domains",
         "auth/domains",
-        items,
+        &items,
     )))
 }
 

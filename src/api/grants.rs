@@ -79,7 +79,7 @@ async fn address(
             (Grant::Project(t), Some(p.domain_id))
         }
         Some(t) => {
-            crate::api::domains::load(state, &t).await?;
+            crate::resource::domains::load(state, &t).await?;
             (Grant::Domain(t.clone()), Some(t))
         }
     };

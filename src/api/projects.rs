@@ -109,9 +109,9 @@ async fn list_projects(
     if let Some(d) = &f.is_domain {
         if query_bool("is_domain", d)? {
             // Domains are not stored as projects here: list them in project form.
+            let enabled = crate::api::domains::enabled_filter(f.enabled.as_deref())?;
             let domains =
-                crate::api::domains::list_filtered(&state, f.name.as_deref(), f.enabled.as_deref())
-                    .await?;
+                crate::resource::domains::search(&state, f.name.as_deref(), enabled).await?;
             let items = domains
                 .iter()
                 .map(|d| crate::api::domains::render_as_project(&state, d))
@@ -155,7 +155,7 @@ async fn show(
 ) -> DomainResult<Json<Value>> {
     let p = load(&state, &id).await;
     if matches!(p, Err(DomainError::NotFound(_))) {
-        if let Some(d) = crate::api::domains::find(&state, &id).await? {
+        if let Some(d) = crate::resource::domains::find(&state, &id).await? {
             enforce(
                 "identity:get_domain",
                 &c,
@@ -282,7 +282,7 @@ async fn create(
             ..Default::default()
         },
     )?;
-    crate::api::domains::load(&state, &domain_id).await?;
+    crate::resource::domains::load(&state, &domain_id).await?;
     if parent.as_deref() == Some(domain_id.as_str()) {
         parent = None;
     }
@@ -337,13 +337,12 @@ async fn create_acting_domain(
         ));
     }
     let name = b.name.clone().unwrap_or_default();
-    let created = crate::api::domains::create_domain(
-        state,
-        c,
-        b.name,
-        b.description.flatten(),
-        b.enabled,
-    )
+    let fields = crate::resource::domains::DomainFields {
+        name: b.name,
+        description: b.description,
+        enabled: b.enabled,
+    };
+    let created = crate::resource::domains::create(state, c, fields)
     .await
     .map_err(|e| match e {
         DomainError::Conflict(_) => DomainError::Conflict(format!(
@@ -366,19 +365,16 @@ async fn update(
 ) -> DomainResult<Json<Value>> {
     let p = match load(&state, &id).await {
         Err(DomainError::NotFound(m)) => {
-            if crate::api::domains::find(&state, &id).await?.is_none() {
+            if crate::resource::domains::find(&state, &id).await?.is_none() {
                 return Err(DomainError::NotFound(m));
             }
             let b = body.project;
-            let d = crate::api::domains::update_domain(
-                &state,
-                &c,
-                &id,
-                b.name,
-                b.description,
-                b.enabled,
-            )
-            .await?;
+            let fields = crate::resource::domains::DomainFields {
+                name: b.name,
+                description: b.description,
+                enabled: b.enabled,
+            };
+            let d = crate::resource::domains::update(&state, &c, &id, fields).await?;
             return Ok(Json(
                 json!({"project": crate::api::domains::render_as_project(&state, &d)}),
             ));
@@ -479,10 +475,10 @@ async fn remove(
 ) -> DomainResult<StatusCode> {
     let p = match load(&state, &id).await {
         Err(DomainError::NotFound(m)) => {
-            if crate::api::domains::find(&state, &id).await?.is_none() {
+            if crate::resource::domains::find(&state, &id).await?.is_none() {
                 return Err(DomainError::NotFound(m));
             }
-            crate::api::domains::delete_domain(&state, &c, &id).await?;
+            crate::resource::domains::delete(&state, &c, &id).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
         other => other?,

@@ -2,6 +2,7 @@
 //! members", "a duplicate name means Conflict") and never how it is queried. Every write takes the one write
 //! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
 
+pub mod domains;
 pub mod groups;
 pub mod roles;
 pub mod users;
