@@ -278,19 +278,14 @@ async fn revoke(
 async fn my_projects(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<crate::api::projects::ProjectsResponse>> {
     let ids = assignment::projects_of(&state.db.conn, &caller.user.id).await?;
-    let projects = crate::api::projects::load_many(&state, ids).await?;
-    let items = projects
-        .into_iter()
-        .filter(|p| p.enabled)
-        .map(|p| crate::api::projects::render(&state, &p, &[]))
-        .collect();
-    Ok(Json(crate::api::list(
+    let mut projects = crate::resource::projects::by_ids(&state, ids).await?;
+    projects.retain(|p| p.enabled);
+    Ok(Json(crate::api::projects::ProjectsResponse::of(
         &state,
-        "projects",
         "auth/projects",
-        items,
+        &projects,
     )))
 }
 

@@ -75,7 +75,7 @@ async fn address(
     let (grant, domain_id) = match target_id {
         None => (Grant::System, None),
         Some(t) if path.starts_with("/v3/projects/") => {
-            let p = crate::api::projects::load(state, &t).await?;
+            let p = crate::resource::projects::load(state, &t).await?;
             (Grant::Project(t), Some(p.domain_id))
         }
         Some(t) => {
@@ -346,7 +346,7 @@ async fn role_assignments(
         .transpose()?
         .unwrap_or(q.contains_key("include_names"));
     let scope_domain = match (get("scope.project.id"), get("scope.domain.id")) {
-        (Some(p), _) => crate::api::existing(crate::api::projects::load(&state, p).await)?
+        (Some(p), _) => crate::api::existing(crate::resource::projects::load(&state, p).await)?
             .ok()
             .map(|p| p.domain_id),
         (None, Some(d)) => Some(d.to_string()),

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::api::groups::GroupsResponse;
-use crate::api::{list, ListLinks, SelfLink};
+use crate::api::projects::ProjectsResponse;
+use crate::api::{ListLinks, SelfLink};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::{Caller, JsonBody, SourceAddr};
@@ -269,17 +270,12 @@ async fn projects(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<ProjectsResponse>> {
     let found = users::projects(&state, &c, &id).await?;
-    let items = found
-        .iter()
-        .map(|p| crate::api::projects::render(&state, p, &[]))
-        .collect();
-    Ok(Json(list(
+    Ok(Json(ProjectsResponse::of(
         &state,
-        "projects",
         &format!("users/{id}/projects"),
-        items,
+        &found,
     )))
 }
 

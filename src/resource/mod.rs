@@ -2,3 +2,4 @@
 //! writes through the store, writes the revocation events its change calls for and tells the caches.
 
 pub mod domains;
+pub mod projects;

@@ -4,6 +4,7 @@
 
 pub mod domains;
 pub mod groups;
+pub mod projects;
 pub mod roles;
 pub mod users;
 

@@ -106,12 +106,5 @@ pub async fn delete(db: &Db, u: user::Model, event: &Event) -> DomainResult<()> 
 /// The projects a user holds a role on (directly or through a group), by name.
 pub async fn projects(db: &Db, user_id: &str) -> DomainResult<Vec<project::Model>> {
     let ids = crate::assignment::projects_of(&db.conn, user_id).await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(project::Entity::find()
-        .filter(project::Column::Id.is_in(ids))
-        .order_by_asc(project::Column::Name)
-        .all(&db.conn)
-        .await?)
+    super::projects::by_ids(db, ids).await
 }

@@ -1,0 +1,383 @@
+//! Projects and their tags: Keystone's rules, and the projects that are really domains (Keystone keeps domains as
+//! projects acting as domains; Lintel keeps them in their own table and answers for them in both forms).
+
+use entity::{domain, project};
+
+use crate::auth::Validated;
+use crate::error::{DomainError, DomainResult};
+use crate::policy::{enforce, Target};
+use crate::resource::domains::{self, DomainFields};
+use crate::rules::{check_description, check_name, PROJECT_NAME_MAX};
+use crate::state::AppState;
+use crate::store;
+use crate::store::projects::{ProjectChanges, ProjectQuery};
+use crate::token::revocation::{Event, RevKey};
+
+/// Most tags a project may carry (Keystone's schema).
+pub const MAX_TAGS: usize = 80;
+
+/// A project's fields as a create or update request gives them (absent: not given).
+#[derive(Debug, Default)]
+pub struct ProjectFields {
+    /// Name.
+    pub name: Option<String>,
+    /// Owning domain (only on create; on update it may only repeat the current one).
+    pub domain_id: Option<String>,
+    /// Description (`Some(None)`: cleared).
+    pub description: Option<Option<String>>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+    /// Parent project (or its domain: top level); only on create.
+    pub parent_id: Option<Option<String>>,
+    /// Whether the project acts as a domain (only on create).
+    pub is_domain: Option<bool>,
+    /// Tags (all of them).
+    pub tags: Option<Vec<String>>,
+}
+
+impl ProjectFields {
+    fn into_domain(self) -> DomainFields {
+        DomainFields {
+            name: self.name,
+            description: self.description,
+            enabled: self.enabled,
+        }
+    }
+}
+
+/// What a project id names: a project with its tags, or a domain answered in project form.
+#[derive(Debug)]
+pub enum Found {
+    /// A project and its tags.
+    Project(project::Model, Vec<String>),
+    /// A domain.
+    Domain(domain::Model),
+}
+
+/// A project by id, or not found.
+pub async fn load(state: &AppState, id: &str) -> DomainResult<project::Model> {
+    store::find::<project::Entity>(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Project", id))
+}
+
+/// Keystone's tag schema: 1 to 255 characters, no '/' or ','.
+pub fn check_tag_name(field: &str, tag: &str) -> DomainResult<()> {
+    let why = if tag.is_empty() {
+        "should be non-empty"
+    } else if tag.chars().count() > 255 {
+        "is too long"
+    } else if tag.contains('/') || tag.contains(',') {
+        "does not match '^[^,/]*$'"
+    } else {
+        return Ok(());
+    };
+    Err(DomainError::validation(format!(
+        "{field}. Value: {tag}. '{tag}' {why}"
+    )))
+}
+
+fn repeated(tag: &str) -> DomainError {
+    DomainError::validation(format!(
+        "tags. '{tag}' appears more than once: tags must be unique"
+    ))
+}
+
+/// Keystone's tag list schema: valid tags, at most [`MAX_TAGS`], no repeats.
+pub fn check_tags(tags: &[String]) -> DomainResult<()> {
+    for (i, t) in tags.iter().enumerate() {
+        check_tag_name(&i.to_string(), t)?;
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(DomainError::validation(format!(
+            "tags. A project may have at most {MAX_TAGS} tags; {} were given",
+            tags.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    match tags.iter().find(|t| !seen.insert(t.as_str())) {
+        Some(dup) => Err(repeated(dup)),
+        None => Ok(()),
+    }
+}
+
+fn in_domain<'a>(domain_id: &'a str, project_id: Option<&'a str>) -> Target<'a> {
+    Target {
+        domain_id: Some(domain_id),
+        project_id,
+        ..Default::default()
+    }
+}
+
+/// The projects the caller may list, with their tags; `is_domain` lists the domains in project form.
+pub async fn list(
+    state: &AppState,
+    caller: &Validated,
+    f: &ProjectQuery<'_>,
+    is_domain: bool,
+) -> DomainResult<Vec<Found>> {
+    let target = in_domain(f.domain_id.unwrap_or(&caller.user_domain.id), None);
+    enforce("identity:list_projects", caller, target)?;
+    if is_domain {
+        let found = domains::search(state, f.name, f.enabled).await?;
+        return Ok(found.into_iter().map(Found::Domain).collect());
+    }
+    let found = store::projects::list(&state.db, f).await?;
+    let mut tags =
+        store::projects::tags_of_many(&state.db, found.iter().map(|p| p.id.clone()).collect())
+            .await?;
+    Ok(found
+        .into_iter()
+        .map(|p| {
+            let t = tags.remove(&p.id).unwrap_or_default();
+            Found::Project(p, t)
+        })
+        .collect())
+}
+
+/// One project (or the domain of that id); policy is decided before a missing project is reported.
+pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<Found> {
+    let p = crate::rules::existing(load(state, id).await)?;
+    if p.is_err() {
+        if let Some(d) = domains::find(state, id).await? {
+            enforce("identity:get_domain", caller, in_domain(id, None))?;
+            return Ok(Found::Domain(d));
+        }
+    }
+    let domain = p.as_ref().ok().map(|p| p.domain_id.clone());
+    let target = Target {
+        domain_id: domain.as_deref(),
+        project_id: Some(id),
+        ..Default::default()
+    };
+    enforce("identity:get_project", caller, target)?;
+    let p = p?;
+    let tags = store::projects::tags(&state.db, id).await?;
+    Ok(Found::Project(p, tags))
+}
+
+/// Create a project (or, with `is_domain`, a domain).
+pub async fn create(state: &AppState, caller: &Validated, f: ProjectFields) -> DomainResult<Found> {
+    if f.is_domain == Some(true) {
+        return create_acting_domain(state, caller, f).await;
+    }
+    let name = f
+        .name
+        .clone()
+        .ok_or_else(|| DomainError::validation("project. 'name' is a required property"))?;
+    check_name(&name, PROJECT_NAME_MAX)?;
+    check_description(f.description.as_ref().and_then(Option::as_deref), None)?;
+    let mut parent = f.parent_id.flatten();
+    let domain_id = match (&f.domain_id, &parent) {
+        (Some(d), _) => d.clone(),
+        (None, Some(p)) => match crate::rules::existing(load(state, p).await)? {
+            Ok(pp) => pp.domain_id,
+            // Policy first; the missing parent is reported when the project is made.
+            Err(_) => p.clone(),
+        },
+        (None, None) => caller.user_domain.id.clone(),
+    };
+    enforce(
+        "identity:create_project",
+        caller,
+        in_domain(&domain_id, None),
+    )?;
+    domains::load(state, &domain_id).await?;
+    if parent.as_deref() == Some(domain_id.as_str()) {
+        parent = None;
+    }
+    if let Some(p) = &parent {
+        if load(state, p).await?.domain_id != domain_id {
+            return Err(DomainError::Invalid(
+                "The parent project must be in the same domain.".into(),
+            ));
+        }
+    }
+    let tags = f.tags.unwrap_or_default();
+    check_tags(&tags)?;
+    let row = project::Model {
+        id: crate::rules::new_id(),
+        name,
+        domain_id,
+        parent_id: parent,
+        description: f.description.flatten(),
+        enabled: f.enabled.unwrap_or(true),
+        created_at: state.clock.now(),
+    };
+    let created = store::projects::insert(&state.db, row, &tags).await?;
+    Ok(Found::Project(created, tags))
+}
+
+/// `POST /v3/projects` with `is_domain`: a domain, with Keystone's words for a duplicate name.
+async fn create_acting_domain(
+    state: &AppState,
+    caller: &Validated,
+    f: ProjectFields,
+) -> DomainResult<Found> {
+    if f.domain_id.is_some() || f.parent_id.clone().flatten().is_some() {
+        return Err(DomainError::Invalid(
+            "only root projects are allowed to act as domains.".into(),
+        ));
+    }
+    let name = f.name.clone().unwrap_or_default();
+    let created = domains::create(state, caller, f.into_domain())
+        .await
+        .map_err(|e| match e {
+            DomainError::Conflict(_) => DomainError::Conflict(format!(
+                "Conflict occurred attempting to store project - it is not permitted to have two projects acting \
+                 as domains with the same name: {name}."
+            )),
+            other => other,
+        })?;
+    Ok(Found::Domain(created))
+}
+
+/// Change a project (or the domain of that id); disabling a project revokes the tokens scoped to it.
+pub async fn update(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+    f: ProjectFields,
+) -> DomainResult<Found> {
+    let p = match load(state, id).await {
+        Err(DomainError::NotFound(m)) => {
+            if domains::find(state, id).await?.is_none() {
+                return Err(DomainError::NotFound(m));
+            }
+            return Ok(Found::Domain(
+                domains::update(state, caller, id, f.into_domain()).await?,
+            ));
+        }
+        other => other?,
+    };
+    enforce(
+        "identity:update_project",
+        caller,
+        in_domain(&p.domain_id, None),
+    )?;
+    if f.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
+        return Err(DomainError::Invalid(
+            "Cannot change the domain_id of a project.".into(),
+        ));
+    }
+    if let Some(n) = &f.name {
+        check_name(n, PROJECT_NAME_MAX)?;
+    }
+    if let Some(d) = &f.description {
+        check_description(d.as_deref(), None)?;
+    }
+    if let Some(tags) = &f.tags {
+        check_tags(tags)?;
+    }
+    let events: Vec<Event> = (f.enabled == Some(false) && p.enabled)
+        .then(|| Event::now(&state.clock, RevKey::Project(id.to_string())))
+        .into_iter()
+        .collect();
+    let changes = ProjectChanges {
+        name: f.name,
+        description: f.description,
+        enabled: f.enabled,
+        tags: f.tags,
+    };
+    let updated = store::projects::update(&state.db, &p, changes, &events).await?;
+    state.view.forget_project(id);
+    state.revoked(&events);
+    let tags = store::projects::tags(&state.db, id).await?;
+    Ok(Found::Project(updated, tags))
+}
+
+/// Delete a project without children (or the domain of that id) with its grants; its tokens are revoked.
+pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
+    let p = match load(state, id).await {
+        Err(DomainError::NotFound(m)) => {
+            if domains::find(state, id).await?.is_none() {
+                return Err(DomainError::NotFound(m));
+            }
+            return domains::delete(state, caller, id).await;
+        }
+        other => other?,
+    };
+    enforce(
+        "identity:delete_project",
+        caller,
+        in_domain(&p.domain_id, None),
+    )?;
+    let event = Event::now(&state.clock, RevKey::Project(id.to_string()));
+    if !store::projects::delete(&state.db, p, &event).await? {
+        return Err(DomainError::Forbidden(
+            "Cannot delete a project that has child projects.".into(),
+        ));
+    }
+    state.view.forget_project(id);
+    state.revoked(&[event]);
+    Ok(())
+}
+
+/// What to do with a project's tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tags {
+    /// List them.
+    List,
+    /// Replace them all.
+    Replace(Vec<String>),
+    /// Remove them all.
+    Clear,
+    /// Whether the project has this one (not found when not).
+    Check(String),
+    /// Add this one (a tag already there is a repeat, as Keystone's schema sees it).
+    Add(String),
+    /// Remove this one (not found when not there).
+    Remove(String),
+}
+
+/// Read or change a project's tags; the tags after the operation come back.
+pub async fn tags(
+    state: &AppState,
+    caller: &Validated,
+    id: &str,
+    op: Tags,
+) -> DomainResult<Vec<String>> {
+    let rule = match &op {
+        Tags::List => "identity:list_project_tags",
+        Tags::Replace(_) => "identity:update_project_tags",
+        Tags::Clear => "identity:delete_project_tags",
+        Tags::Check(_) => "identity:get_project_tag",
+        Tags::Add(_) => "identity:create_project_tag",
+        Tags::Remove(_) => "identity:delete_project_tag",
+    };
+    let p = load(state, id).await?;
+    enforce(rule, caller, in_domain(&p.domain_id, Some(id)))?;
+    let db = &state.db;
+    match op {
+        Tags::List => {}
+        Tags::Replace(tags) => {
+            check_tags(&tags)?;
+            store::projects::replace_tags(db, id, &tags).await?;
+            return Ok(tags);
+        }
+        Tags::Clear => store::projects::replace_tags(db, id, &[]).await?,
+        Tags::Check(tag) => {
+            if !store::projects::tags(db, id).await?.contains(&tag) {
+                return Err(DomainError::not_found("Project tag", &tag));
+            }
+        }
+        Tags::Add(tag) => {
+            check_tag_name("tag", &tag)?;
+            let mut all = store::projects::tags(db, id).await?;
+            all.push(tag.clone());
+            check_tags(&all)?;
+            store::projects::add_tag(db, id, &tag, || repeated(&tag)).await?;
+        }
+        Tags::Remove(tag) => {
+            if !store::projects::remove_tag(db, id, &tag).await? {
+                return Err(DomainError::not_found("Project tag", &tag));
+            }
+        }
+    }
+    store::projects::tags(db, id).await
+}
+
+/// The projects a user holds a role on, by name (for `/v3/users/{id}/projects` and `/v3/auth/projects`).
+pub async fn by_ids(state: &AppState, ids: Vec<String>) -> DomainResult<Vec<project::Model>> {
+    store::projects::by_ids(&state.db, ids).await
+}
