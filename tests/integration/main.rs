@@ -12,6 +12,7 @@ mod app_creds;
 mod cli;
 mod common;
 mod first_hour;
+mod fixture;
 mod mtls;
 mod oauth2;
 mod ops;
