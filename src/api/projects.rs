@@ -12,9 +12,8 @@ use serde_json::{Map, Value};
 use crate::api::{ListLinks, SelfLink};
 use crate::error::{DomainError, DomainResult};
 use crate::http::{Caller, JsonBody};
-use crate::resource::projects::{self, Found, ProjectFields, Tags};
+use crate::resource::projects::{self, Found, ProjectFields, ProjectQuery, Tags};
 use crate::state::AppState;
-use crate::store::projects::ProjectQuery;
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {

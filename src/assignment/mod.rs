@@ -1,5 +1,6 @@
 //! Roles, implied roles, role grants and effective roles, as Keystone computes them.
 
+pub mod grants;
 pub mod roles;
 
 use std::collections::{BTreeSet, HashMap};

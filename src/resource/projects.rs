@@ -10,7 +10,8 @@ use crate::resource::domains::{self, DomainFields};
 use crate::rules::{check_description, check_name, PROJECT_NAME_MAX};
 use crate::state::AppState;
 use crate::store;
-use crate::store::projects::{ProjectChanges, ProjectQuery};
+use crate::store::projects::ProjectChanges;
+pub use crate::store::projects::ProjectQuery;
 use crate::token::revocation::{Event, RevKey};
 
 /// Most tags a project may carry (Keystone's schema).

@@ -3,6 +3,7 @@
 //! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
 
 pub mod domains;
+pub mod grants;
 pub mod groups;
 pub mod projects;
 pub mod roles;

@@ -1,0 +1,371 @@
+//! Role grants on projects, domains and the system, and the role-assignment listing: Keystone's rules for who may
+//! grant what, and what taking a role away revokes.
+
+use std::collections::HashSet;
+
+use entity::role;
+
+use crate::assignment::Target as Grant;
+use crate::auth::Validated;
+use crate::error::{DomainError, DomainResult};
+use crate::policy::{enforce, Target};
+use crate::state::AppState;
+use crate::store;
+pub use crate::store::grants::AssignmentQuery;
+use crate::store::grants::GrantKey;
+use crate::token::revocation::{Event, RevKey};
+
+/// A grant's target and actor, both known to exist.
+#[derive(Debug)]
+pub struct Addressed {
+    /// Project, domain or system.
+    pub grant: Grant,
+    /// Whether the actor is a group.
+    pub group: bool,
+    /// The user or group.
+    pub actor_id: String,
+    /// The domain policy judges by (the project's or the domain itself; none for the system).
+    pub domain_id: Option<String>,
+}
+
+impl Addressed {
+    fn key(&self) -> GrantKey<'_> {
+        GrantKey {
+            grant: &self.grant,
+            group: self.group,
+            actor_id: &self.actor_id,
+        }
+    }
+
+    fn allowed(&self, c: &Validated, rule: &str, role: Option<&str>) -> DomainResult<()> {
+        let target = Target {
+            domain_id: self.domain_id.as_deref(),
+            role_name: role,
+            ..Default::default()
+        };
+        enforce(rule, c, target)
+    }
+
+    fn missing(&self, role_id: &str) -> DomainError {
+        DomainError::NotFound(format!(
+            "Could not find role assignment with role: {role_id}, actor: {}, target: {}.",
+            self.actor_id,
+            self.grant.id()
+        ))
+    }
+}
+
+/// Where a grant URL points: a project, a domain or the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    /// `/v3/projects/{id}/...`.
+    Project,
+    /// `/v3/domains/{id}/...`.
+    Domain,
+    /// `/v3/system/...`.
+    System,
+}
+
+/// Resolve a grant's target and actor; not found when either is missing.
+pub async fn address(
+    state: &AppState,
+    on: On,
+    target_id: Option<String>,
+    group: bool,
+    actor_id: String,
+) -> DomainResult<Addressed> {
+    let (grant, domain_id) = match (on, target_id) {
+        (On::Project, Some(t)) => {
+            let p = crate::resource::projects::load(state, &t).await?;
+            (Grant::Project(t), Some(p.domain_id))
+        }
+        (On::Domain, Some(t)) => {
+            crate::resource::domains::load(state, &t).await?;
+            (Grant::Domain(t.clone()), Some(t))
+        }
+        _ => (Grant::System, None),
+    };
+    if group {
+        crate::identity::groups::load(state, &actor_id).await?;
+    } else {
+        crate::identity::users::load(state, &actor_id).await?;
+    }
+    Ok(Addressed {
+        grant,
+        group,
+        actor_id,
+        domain_id,
+    })
+}
+
+/// The roles granted.
+pub async fn list(
+    state: &AppState,
+    c: &Validated,
+    a: &Addressed,
+) -> DomainResult<Vec<role::Model>> {
+    a.allowed(c, "identity:list_grants", None)?;
+    let ids = store::grants::role_ids(&state.db, &a.key()).await?;
+    store::roles::by_ids(&state.db, ids).await
+}
+
+/// What to do with one grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantOp {
+    /// Grant the role; cached authorizations are forgotten.
+    Create,
+    /// Whether the role is granted (not found when not).
+    Check,
+    /// Take the role away; the tokens of every user it reached are revoked on that target.
+    Revoke,
+}
+
+/// Create, check or revoke one grant.
+pub async fn grant(
+    state: &AppState,
+    c: &Validated,
+    a: &Addressed,
+    role_id: &str,
+    op: GrantOp,
+) -> DomainResult<()> {
+    let r = crate::assignment::roles::load(state, role_id).await?;
+    let rule = match op {
+        GrantOp::Create => "identity:create_grant",
+        GrantOp::Check => "identity:check_grant",
+        GrantOp::Revoke => "identity:revoke_grant",
+    };
+    a.allowed(c, rule, Some(&r.name))?;
+    match op {
+        GrantOp::Create => {
+            // A domain-specific role is granted only within its domain (Keystone's rule).
+            if let (Some(role_domain), Some(target_domain)) = (&r.domain_id, &a.domain_id) {
+                if role_domain != target_domain {
+                    let what = match &a.grant {
+                        Grant::Project(p) => format!("Project {p}"),
+                        other => format!("Domain {}", other.id()),
+                    };
+                    return Err(DomainError::Forbidden(format!(
+                        "{what} must be in the same domain as the role {} being assigned.",
+                        r.id
+                    )));
+                }
+            }
+            store::grants::insert(&state.db, &a.key(), &r.id).await?;
+            state.view.forget_authorizations();
+        }
+        GrantOp::Check => {
+            if !store::grants::exists(&state.db, &a.key(), role_id).await? {
+                return Err(a.missing(role_id));
+            }
+        }
+        GrantOp::Revoke => {
+            let clock = &state.clock;
+            let events = store::grants::delete(&state.db, &a.key(), role_id, |users| {
+                users
+                    .into_iter()
+                    .map(|u| match &a.grant {
+                        Grant::Project(p) => Event::now(clock, RevKey::UserProject(u, p.clone())),
+                        Grant::Domain(_) | Grant::System => Event::now(clock, RevKey::User(u)),
+                    })
+                    .collect()
+            })
+            .await?
+            .ok_or_else(|| a.missing(role_id))?;
+            state.revoked(&events);
+        }
+    }
+    Ok(())
+}
+
+/// Filters of `GET /v3/role_assignments`.
+#[derive(Debug, Default)]
+pub struct AssignmentFilters<'a> {
+    /// Where, and to whom (with `effective`, a user's roles through groups count too).
+    pub grants: AssignmentQuery<'a>,
+    /// Of this role (with `effective`, also through implications).
+    pub role_id: Option<&'a str>,
+    /// Expand groups into their members and roles into what they imply.
+    pub effective: bool,
+}
+
+/// Where an assignment applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A project.
+    Project,
+    /// A domain.
+    Domain,
+    /// The system.
+    System,
+}
+
+/// One row of the role-assignment listing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Assignment {
+    /// The role.
+    pub role_id: String,
+    /// The user (directly, or as a member with `effective`).
+    pub user: Option<String>,
+    /// The group (without `effective`).
+    pub group: Option<String>,
+    /// Where it applies.
+    pub scope: Scope,
+    /// The project or domain id (`::` for the system).
+    pub target: String,
+    /// The grant it comes from: its URL path under `/v3`.
+    pub path: String,
+}
+
+fn scope_of(kind: &str) -> Scope {
+    match kind {
+        "UserProject" | "GroupProject" => Scope::Project,
+        "UserDomain" | "GroupDomain" => Scope::Domain,
+        _ => Scope::System,
+    }
+}
+
+/// The role assignments the caller may list.
+pub async fn assignments(
+    state: &AppState,
+    c: &Validated,
+    f: &AssignmentFilters<'_>,
+) -> DomainResult<Vec<Assignment>> {
+    let scope_domain = match (f.grants.project_id, f.grants.domain_id) {
+        (Some(p), _) => crate::rules::existing(crate::resource::projects::load(state, p).await)?
+            .ok()
+            .map(|p| p.domain_id),
+        (None, Some(d)) => Some(d.to_string()),
+        _ => None,
+    };
+    let target = Target {
+        domain_id: scope_domain.as_deref().or(Some(&c.user_domain.id)),
+        ..Default::default()
+    };
+    enforce("identity:list_role_assignments", c, target)?;
+    let query = AssignmentQuery {
+        user_id: f.grants.user_id.filter(|_| !f.effective),
+        ..f.grants
+    };
+    let db = &state.db;
+    let rules = if f.effective {
+        Some(crate::assignment::implications(&db.conn).await?)
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    for a in store::grants::assignments(db, &query).await? {
+        let scope = scope_of(&a.kind);
+        let group = a.kind.starts_with("Group");
+        let target_path = match scope {
+            Scope::System => "system".to_string(),
+            Scope::Project => format!("projects/{}", a.target_id),
+            Scope::Domain => format!("domains/{}", a.target_id),
+        };
+        let actor_path = if group { "groups" } else { "users" };
+        let path = format!(
+            "{target_path}/{actor_path}/{}/roles/{}",
+            a.actor_id, a.role_id
+        );
+        let members = if f.effective && group {
+            crate::assignment::affected_users(&db.conn, &a.actor_id, true).await?
+        } else {
+            vec![]
+        };
+        let roles = match &rules {
+            Some(r) => crate::assignment::expand(vec![a.role_id.clone()], r),
+            None => vec![a.role_id.clone()],
+        };
+        for role_id in roles {
+            let row = |user: Option<String>, group: Option<String>| Assignment {
+                role_id: role_id.clone(),
+                user,
+                group,
+                scope,
+                target: a.target_id.clone(),
+                path: path.clone(),
+            };
+            if f.effective && group {
+                rows.extend(members.iter().map(|u| row(Some(u.clone()), None)));
+            } else if group {
+                rows.push(row(None, Some(a.actor_id.clone())));
+            } else {
+                rows.push(row(Some(a.actor_id.clone()), None));
+            }
+        }
+    }
+    if f.effective {
+        let mut ids: Vec<String> = rows.iter().map(|r| r.role_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let global = crate::assignment::strip_domain_roles(&db.conn, ids).await?;
+        rows.retain(|r| global.binary_search(&r.role_id).is_ok());
+    }
+    if let Some(u) = f.grants.user_id {
+        rows.retain(|r| r.user.as_deref() == Some(u));
+    }
+    if let Some(r) = f.role_id {
+        rows.retain(|row| row.role_id == r);
+    }
+    let mut seen = HashSet::new();
+    rows.retain(|r| {
+        seen.insert((
+            r.role_id.clone(),
+            r.user.clone(),
+            r.group.clone(),
+            r.scope,
+            r.target.clone(),
+        ))
+    });
+    Ok(rows)
+}
+
+/// Name lookups for `include_names` (none at all without it): each gives the name and the owning domain's id.
+pub struct Names<'a> {
+    state: &'a AppState,
+    wanted: bool,
+}
+
+type Found = Option<(String, Option<String>)>;
+
+impl<'a> Names<'a> {
+    /// Lookups that run only when `wanted`.
+    pub fn new(state: &'a AppState, wanted: bool) -> Self {
+        Names { state, wanted }
+    }
+
+    /// A role's name and domain (a global role has none).
+    pub async fn role(&self, id: &str) -> DomainResult<Found> {
+        if !self.wanted {
+            return Ok(None);
+        }
+        let r = store::find::<role::Entity>(&self.state.db, id).await?;
+        Ok(r.map(|r| (r.name, r.domain_id)))
+    }
+
+    /// A user's name and domain.
+    pub async fn user(&self, id: &str) -> DomainResult<Found> {
+        if !self.wanted {
+            return Ok(None);
+        }
+        let u = self.state.view.user(&self.state.db, id).await?;
+        Ok(u.map(|u| (u.name.clone(), Some(u.domain_id.clone()))))
+    }
+
+    /// A group's name and domain.
+    pub async fn group(&self, id: &str) -> DomainResult<Found> {
+        if !self.wanted {
+            return Ok(None);
+        }
+        let g = store::find::<entity::group::Entity>(&self.state.db, id).await?;
+        Ok(g.map(|g| (g.name, Some(g.domain_id))))
+    }
+
+    /// A project's name and domain.
+    pub async fn project(&self, id: &str) -> DomainResult<Found> {
+        if !self.wanted {
+            return Ok(None);
+        }
+        let p = self.state.view.project(&self.state.db, id).await?;
+        Ok(p.map(|p| (p.name.clone(), Some(p.domain_id.clone()))))
+    }
+}
