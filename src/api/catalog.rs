@@ -1,20 +1,16 @@
-//! `/v3/regions`, `/v3/services`, `/v3/endpoints`.
+//! `/v3/regions`, `/v3/services`, `/v3/endpoints`: HTTP in, one `catalog::entries` call, a typed response out.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use entity::{endpoint, region, service};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
-};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::api::{list, new_id};
-use crate::error::{DomainError, DomainResult};
+use crate::api::{ListLinks, SelfLink};
+use crate::catalog::entries::{self, EndpointFields, EndpointQuery, RegionFields, ServiceFields};
+use crate::error::DomainResult;
 use crate::http::{Caller, JsonBody};
-use crate::policy::{enforce, Target};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -44,191 +40,331 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn render_region(state: &AppState, r: &region::Model) -> Value {
-    json!({"id": r.id, "description": r.description.clone().unwrap_or_default(), "parent_region_id": r.parent_region_id,
-           "links": crate::api::links(state, &format!("regions/{}", r.id))})
+/// A region as Keystone shows it.
+#[derive(Debug, Serialize)]
+pub struct RegionView {
+    /// Region id (chosen by the operator, e.g. `RegionOne`).
+    pub id: String,
+    /// Description (empty when none).
+    pub description: String,
+    /// Parent region.
+    pub parent_region_id: Option<String>,
+    /// `self` link.
+    pub links: SelfLink,
 }
 
-fn render_service(state: &AppState, s: &service::Model) -> Value {
-    json!({"id": s.id, "type": s.r#type, "name": s.name, "description": s.description, "enabled": s.enabled,
-           "links": crate::api::links(state, &format!("services/{}", s.id))})
+impl RegionView {
+    fn of(state: &AppState, r: region::Model) -> RegionView {
+        RegionView {
+            links: SelfLink::to(state, &format!("regions/{}", r.id)),
+            id: r.id,
+            description: r.description.unwrap_or_default(),
+            parent_region_id: r.parent_region_id,
+        }
+    }
 }
 
-fn render_endpoint(state: &AppState, e: &endpoint::Model) -> Value {
-    json!({"id": e.id, "interface": e.interface, "region_id": e.region_id, "region": e.region_id, "url": e.url,
-           "service_id": e.service_id, "enabled": e.enabled, "links": crate::api::links(state, &format!("endpoints/{}", e.id))})
+/// A service as Keystone shows it.
+#[derive(Debug, Serialize)]
+pub struct ServiceView {
+    /// Service id.
+    pub id: String,
+    /// Type (`identity`, `compute`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Whether its endpoints appear in the catalog.
+    pub enabled: bool,
+    /// `self` link.
+    pub links: SelfLink,
 }
 
-#[derive(Deserialize)]
-struct RegionFilters {
-    parent_region_id: Option<String>,
+impl ServiceView {
+    fn of(state: &AppState, s: service::Model) -> ServiceView {
+        ServiceView {
+            links: SelfLink::to(state, &format!("services/{}", s.id)),
+            id: s.id,
+            kind: s.r#type,
+            name: s.name,
+            description: s.description,
+            enabled: s.enabled,
+        }
+    }
+}
+
+/// An endpoint as Keystone shows it (`region` repeats `region_id` for v2-era clients).
+#[derive(Debug, Serialize)]
+pub struct EndpointView {
+    /// Endpoint id.
+    pub id: String,
+    /// `public`, `internal` or `admin`.
+    pub interface: String,
+    /// Region.
+    pub region_id: Option<String>,
+    /// Region, again.
+    pub region: Option<String>,
+    /// URL.
+    pub url: String,
+    /// The service.
+    pub service_id: String,
+    /// Whether it appears in the catalog.
+    pub enabled: bool,
+    /// `self` link.
+    pub links: SelfLink,
+}
+
+impl EndpointView {
+    fn of(state: &AppState, e: endpoint::Model) -> EndpointView {
+        EndpointView {
+            links: SelfLink::to(state, &format!("endpoints/{}", e.id)),
+            id: e.id,
+            interface: e.interface,
+            region: e.region_id.clone(),
+            region_id: e.region_id,
+            url: e.url,
+            service_id: e.service_id,
+            enabled: e.enabled,
+        }
+    }
+}
+
+/// `{"region": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct RegionResponse {
+    /// The region.
+    pub region: RegionView,
+}
+
+/// `{"regions": [...], "links": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct RegionsResponse {
+    /// The regions.
+    pub regions: Vec<RegionView>,
+    /// Keystone's list links.
+    pub links: ListLinks,
+}
+
+/// `{"service": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct ServiceResponse {
+    /// The service.
+    pub service: ServiceView,
+}
+
+/// `{"services": [...], "links": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct ServicesResponse {
+    /// The services.
+    pub services: Vec<ServiceView>,
+    /// Keystone's list links.
+    pub links: ListLinks,
+}
+
+/// `{"endpoint": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct EndpointResponse {
+    /// The endpoint.
+    pub endpoint: EndpointView,
+}
+
+/// `{"endpoints": [...], "links": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct EndpointsResponse {
+    /// The endpoints.
+    pub endpoints: Vec<EndpointView>,
+    /// Keystone's list links.
+    pub links: ListLinks,
+}
+
+/// Query filters of `GET /v3/regions`.
+#[derive(Debug, Deserialize)]
+pub struct RegionFilters {
+    /// Children of this region.
+    pub parent_region_id: Option<String>,
+}
+
+/// A region as a request gives it.
+#[derive(Debug, Deserialize)]
+pub struct RegionBody {
+    /// Id (create only).
+    pub id: Option<String>,
+    /// Description.
+    pub description: Option<Option<String>>,
+    /// Parent region.
+    pub parent_region_id: Option<Option<String>>,
+}
+
+/// `{"region": {...}}` as a request.
+#[derive(Debug, Deserialize)]
+pub struct RegionRequest {
+    /// The region.
+    pub region: RegionBody,
+}
+
+impl From<RegionBody> for RegionFields {
+    fn from(b: RegionBody) -> Self {
+        RegionFields {
+            id: b.id,
+            description: b.description,
+            parent_region_id: b.parent_region_id,
+        }
+    }
+}
+
+/// Query filters of `GET /v3/services`.
+#[derive(Debug, Deserialize)]
+pub struct ServiceFilters {
+    /// Of this type.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// With this name.
+    pub name: Option<String>,
+}
+
+/// A service as a request gives it.
+#[derive(Debug, Deserialize)]
+pub struct ServiceBody {
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+}
+
+/// `{"service": {...}}` as a request.
+#[derive(Debug, Deserialize)]
+pub struct ServiceRequest {
+    /// The service.
+    pub service: ServiceBody,
+}
+
+impl From<ServiceBody> for ServiceFields {
+    fn from(b: ServiceBody) -> Self {
+        ServiceFields {
+            kind: b.kind,
+            name: b.name,
+            description: b.description,
+            enabled: b.enabled,
+        }
+    }
+}
+
+/// Query filters of `GET /v3/endpoints`.
+#[derive(Debug, Deserialize)]
+pub struct EndpointFilters {
+    /// Of this service.
+    pub service_id: Option<String>,
+    /// With this interface.
+    pub interface: Option<String>,
+    /// In this region.
+    pub region_id: Option<String>,
+}
+
+/// An endpoint as a request gives it.
+#[derive(Debug, Deserialize)]
+pub struct EndpointBody {
+    /// The service.
+    pub service_id: Option<String>,
+    /// Interface.
+    pub interface: Option<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// Region.
+    pub region_id: Option<String>,
+    /// Legacy region name.
+    pub region: Option<String>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+}
+
+/// `{"endpoint": {...}}` as a request.
+#[derive(Debug, Deserialize)]
+pub struct EndpointRequest {
+    /// The endpoint.
+    pub endpoint: EndpointBody,
+}
+
+impl From<EndpointBody> for EndpointFields {
+    fn from(b: EndpointBody) -> Self {
+        EndpointFields {
+            service_id: b.service_id,
+            interface: b.interface,
+            url: b.url,
+            region_id: b.region_id,
+            region: b.region,
+            enabled: b.enabled,
+        }
+    }
 }
 
 async fn list_regions(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<RegionFilters>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:list_regions", &c, Target::default())?;
-    let mut q = region::Entity::find().order_by_asc(region::Column::Id);
-    if let Some(p) = &f.parent_region_id {
-        crate::api::check_len("parent_region_id", p, 255)?;
-        q = q.filter(region::Column::ParentRegionId.eq(p.as_str()));
-    }
-    let rows = q.all(&state.db.conn).await?;
-    Ok(Json(list(
-        &state,
-        "regions",
-        "regions",
-        rows.iter().map(|r| render_region(&state, r)).collect(),
-    )))
+) -> DomainResult<Json<RegionsResponse>> {
+    let found = entries::regions(&state, &c, f.parent_region_id.as_deref()).await?;
+    Ok(Json(RegionsResponse {
+        regions: found
+            .into_iter()
+            .map(|r| RegionView::of(&state, r))
+            .collect(),
+        links: ListLinks::to(&state, "regions"),
+    }))
 }
 
 async fn show_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:get_region", &c, Target::default())?;
-    let r = region::Entity::find_by_id(id.as_str())
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Region", &id))?;
-    Ok(Json(json!({"region": render_region(&state, &r)})))
-}
-
-#[derive(Deserialize)]
-struct RegionBody {
-    id: Option<String>,
-    description: Option<String>,
-    parent_region_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RegionWrapper {
-    region: RegionBody,
+) -> DomainResult<Json<RegionResponse>> {
+    let region = RegionView::of(&state, entries::region(&state, &c, &id).await?);
+    Ok(Json(RegionResponse { region }))
 }
 
 async fn create_region(
     State(state): State<AppState>,
     Caller(c): Caller,
-    JsonBody(body): JsonBody<RegionWrapper>,
-) -> DomainResult<(StatusCode, Json<Value>)> {
-    let mut b = body.region;
-    let id = b.id.take().filter(|i| !i.is_empty()).unwrap_or_else(new_id);
-    insert_region(&state, &c, id, b).await
+    JsonBody(body): JsonBody<RegionRequest>,
+) -> DomainResult<(StatusCode, Json<RegionResponse>)> {
+    let created = entries::create_region(&state, &c, None, body.region.into()).await?;
+    let region = RegionView::of(&state, created);
+    Ok((StatusCode::CREATED, Json(RegionResponse { region })))
 }
 
-/// `PUT /v3/regions/{id}`: create a region with the id in the path (an id in the body must match it).
+/// `PUT /v3/regions/{id}`: create a region with the id in the path.
 async fn put_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<RegionWrapper>,
-) -> DomainResult<(StatusCode, Json<Value>)> {
-    let b = body.region;
-    if b.id.as_ref().is_some_and(|given| *given != id) {
-        return Err(DomainError::Invalid(
-            "The region id in the body does not match the one in the URL.".into(),
-        ));
-    }
-    insert_region(&state, &c, id, b).await
+    JsonBody(body): JsonBody<RegionRequest>,
+) -> DomainResult<(StatusCode, Json<RegionResponse>)> {
+    let created = entries::create_region(&state, &c, Some(id), body.region.into()).await?;
+    let region = RegionView::of(&state, created);
+    Ok((StatusCode::CREATED, Json(RegionResponse { region })))
 }
 
-async fn insert_region(
-    state: &AppState,
-    c: &crate::auth::Validated,
-    id: String,
-    b: RegionBody,
-) -> DomainResult<(StatusCode, Json<Value>)> {
-    enforce("identity:create_region", c, Target::default())?;
-    crate::api::check_len("id", &id, 255)?;
-    crate::api::check_description(
-        b.description.as_deref(),
-        Some(crate::api::SHORT_DESCRIPTION_MAX),
-    )?;
-    if let Some(p) = &b.parent_region_id {
-        crate::api::check_len("parent_region_id", p, 255)?;
-        region::Entity::find_by_id(p.as_str())
-            .one(&state.db.conn)
-            .await?
-            .ok_or_else(|| DomainError::not_found("Region", p))?;
-    }
-    let row = region::ActiveModel {
-        id: Set(id.clone()),
-        description: Set(b.description),
-        parent_region_id: Set(b.parent_region_id),
-    };
-    let txn = state.db.write().await?;
-    let created = crate::store::unique(row.insert(&*txn).await, || {
-        DomainError::duplicate("region", "id", &id)
-    })?;
-    txn.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"region": render_region(state, &created)})),
-    ))
-}
-
-#[derive(Deserialize)]
-struct RegionPatch {
-    description: Option<Option<String>>,
-    parent_region_id: Option<Option<String>>,
-}
-
-#[derive(Deserialize)]
-struct RegionPatchWrapper {
-    region: RegionPatch,
-}
-
-/// `PATCH /v3/regions/{id}`: description and parent (never itself, never one of its descendants).
 async fn update_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<RegionPatchWrapper>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:update_region", &c, Target::default())?;
-    let r = region::Entity::find_by_id(id.as_str())
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Region", &id))?;
-    let b = body.region;
-    let mut row: region::ActiveModel = r.into();
-    if let Some(d) = b.description {
-        crate::api::check_description(d.as_deref(), Some(crate::api::SHORT_DESCRIPTION_MAX))?;
-        row.description = Set(d);
-    }
-    if let Some(parent) = b.parent_region_id {
-        if let Some(p) = &parent {
-            crate::api::check_len("parent_region_id", p, 255)?;
-            // Walk up from the new parent: meeting this region would make a cycle. Bounded by the depth.
-            let mut cursor = Some(p.clone());
-            let mut steps = 0;
-            while let Some(cur) = cursor {
-                if cur == id {
-                    return Err(DomainError::Invalid(format!(
-                        "Circular reference or a repeated entry found in region tree - {id}."
-                    )));
-                }
-                steps += 1;
-                if steps > 1000 {
-                    break;
-                }
-                cursor = region::Entity::find_by_id(cur.as_str())
-                    .one(&state.db.conn)
-                    .await?
-                    .ok_or_else(|| DomainError::not_found("Region", &cur))?
-                    .parent_region_id;
-            }
-        }
-        row.parent_region_id = Set(parent);
-    }
-    let txn = state.db.write().await?;
-    let updated = row.update(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
-    Ok(Json(json!({"region": render_region(&state, &updated)})))
+    JsonBody(body): JsonBody<RegionRequest>,
+) -> DomainResult<Json<RegionResponse>> {
+    let fields = RegionFields {
+        id: None,
+        ..body.region.into()
+    };
+    let region = RegionView::of(
+        &state,
+        entries::update_region(&state, &c, &id, fields).await?,
+    );
+    Ok(Json(RegionResponse { region }))
 }
 
 async fn delete_region(
@@ -236,137 +372,53 @@ async fn delete_region(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
-    enforce("identity:delete_region", &c, Target::default())?;
-    let r = region::Entity::find_by_id(id.as_str())
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Region", &id))?;
-    let txn = state.db.write().await?;
-    r.delete(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
+    entries::delete_region(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct ServiceFilters {
-    r#type: Option<String>,
-    name: Option<String>,
 }
 
 async fn list_services(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<ServiceFilters>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:list_services", &c, Target::default())?;
-    let mut q = service::Entity::find().order_by_asc(service::Column::Id);
-    if let Some(t) = &f.r#type {
-        q = q.filter(service::Column::Type.eq(t.as_str()));
-    }
-    if let Some(n) = &f.name {
-        q = q.filter(service::Column::Name.eq(n.as_str()));
-    }
-    let rows = q.all(&state.db.conn).await?;
-    Ok(Json(list(
-        &state,
-        "services",
-        "services",
-        rows.iter().map(|s| render_service(&state, s)).collect(),
-    )))
-}
-
-async fn load_service(state: &AppState, id: &str) -> DomainResult<service::Model> {
-    service::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Service", id))
+) -> DomainResult<Json<ServicesResponse>> {
+    let found = entries::services(&state, &c, f.kind.as_deref(), f.name.as_deref()).await?;
+    Ok(Json(ServicesResponse {
+        services: found
+            .into_iter()
+            .map(|s| ServiceView::of(&state, s))
+            .collect(),
+        links: ListLinks::to(&state, "services"),
+    }))
 }
 
 async fn show_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:get_service", &c, Target::default())?;
-    Ok(Json(
-        json!({"service": render_service(&state, &load_service(&state, &id).await?)}),
-    ))
-}
-
-#[derive(Deserialize)]
-struct ServiceBody {
-    r#type: Option<String>,
-    name: Option<String>,
-    description: Option<String>,
-    enabled: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct ServiceWrapper {
-    service: ServiceBody,
+) -> DomainResult<Json<ServiceResponse>> {
+    let service = ServiceView::of(&state, entries::service(&state, &c, &id).await?);
+    Ok(Json(ServiceResponse { service }))
 }
 
 async fn create_service(
     State(state): State<AppState>,
     Caller(c): Caller,
-    JsonBody(body): JsonBody<ServiceWrapper>,
-) -> DomainResult<(StatusCode, Json<Value>)> {
-    enforce("identity:create_service", &c, Target::default())?;
-    let b = body.service;
-    let kind = b
-        .r#type
-        .ok_or_else(|| DomainError::validation("service. 'type' is a required property"))?;
-    check_service(Some(&kind), b.name.as_deref(), b.description.as_deref())?;
-    let row = service::ActiveModel {
-        id: Set(new_id()),
-        r#type: Set(kind),
-        name: Set(b.name),
-        description: Set(b.description),
-        enabled: Set(b.enabled.unwrap_or(true)),
-    };
-    let txn = state.db.write().await?;
-    let created = row.insert(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"service": render_service(&state, &created)})),
-    ))
+    JsonBody(body): JsonBody<ServiceRequest>,
+) -> DomainResult<(StatusCode, Json<ServiceResponse>)> {
+    let created = entries::create_service(&state, &c, body.service.into()).await?;
+    let service = ServiceView::of(&state, created);
+    Ok((StatusCode::CREATED, Json(ServiceResponse { service })))
 }
 
 async fn update_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<ServiceWrapper>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:update_service", &c, Target::default())?;
-    let s = load_service(&state, &id).await?;
-    let b = body.service;
-    check_service(
-        b.r#type.as_deref(),
-        b.name.as_deref(),
-        b.description.as_deref(),
-    )?;
-    let mut row: service::ActiveModel = s.into();
-    if let Some(t) = b.r#type {
-        row.r#type = Set(t);
-    }
-    if let Some(n) = b.name {
-        row.name = Set(Some(n));
-    }
-    if let Some(d) = b.description {
-        row.description = Set(Some(d));
-    }
-    if let Some(e) = b.enabled {
-        row.enabled = Set(e);
-    }
-    let txn = state.db.write().await?;
-    let updated = row.update(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
-    Ok(Json(json!({"service": render_service(&state, &updated)})))
+    JsonBody(body): JsonBody<ServiceRequest>,
+) -> DomainResult<Json<ServiceResponse>> {
+    let updated = entries::update_service(&state, &c, &id, body.service.into()).await?;
+    let service = ServiceView::of(&state, updated);
+    Ok(Json(ServiceResponse { service }))
 }
 
 async fn delete_service(
@@ -374,218 +426,58 @@ async fn delete_service(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
-    enforce("identity:delete_service", &c, Target::default())?;
-    let s = load_service(&state, &id).await?;
-    let txn = state.db.write().await?;
-    s.delete(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
+    entries::delete_service(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct EndpointFilters {
-    service_id: Option<String>,
-    interface: Option<String>,
-    region_id: Option<String>,
 }
 
 async fn list_endpoints(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<EndpointFilters>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:list_endpoints", &c, Target::default())?;
-    let mut q = endpoint::Entity::find().order_by_asc(endpoint::Column::Id);
-    if let Some(s) = &f.service_id {
-        q = q.filter(endpoint::Column::ServiceId.eq(s.as_str()));
-    }
-    if let Some(i) = &f.interface {
-        q = q.filter(endpoint::Column::Interface.eq(i.as_str()));
-    }
-    if let Some(r) = &f.region_id {
-        q = q.filter(endpoint::Column::RegionId.eq(r.as_str()));
-    }
-    let rows = q.all(&state.db.conn).await?;
-    Ok(Json(list(
-        &state,
-        "endpoints",
-        "endpoints",
-        rows.iter().map(|e| render_endpoint(&state, e)).collect(),
-    )))
-}
-
-async fn load_endpoint(state: &AppState, id: &str) -> DomainResult<endpoint::Model> {
-    endpoint::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Endpoint", id))
+) -> DomainResult<Json<EndpointsResponse>> {
+    let query = EndpointQuery {
+        service_id: f.service_id.as_deref(),
+        interface: f.interface.as_deref(),
+        region_id: f.region_id.as_deref(),
+    };
+    let found = entries::endpoints(&state, &c, query).await?;
+    Ok(Json(EndpointsResponse {
+        endpoints: found
+            .into_iter()
+            .map(|e| EndpointView::of(&state, e))
+            .collect(),
+        links: ListLinks::to(&state, "endpoints"),
+    }))
 }
 
 async fn show_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:get_endpoint", &c, Target::default())?;
-    Ok(Json(
-        json!({"endpoint": render_endpoint(&state, &load_endpoint(&state, &id).await?)}),
-    ))
-}
-
-#[derive(Deserialize)]
-struct EndpointBody {
-    service_id: Option<String>,
-    interface: Option<String>,
-    url: Option<String>,
-    region_id: Option<String>,
-    region: Option<String>,
-    enabled: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct EndpointWrapper {
-    endpoint: EndpointBody,
-}
-
-/// Longest endpoint URL (Keystone's schema).
-const URL_MAX: usize = 225;
-
-/// Keystone's service schema: type and name at most 255 characters.
-fn check_service(
-    kind: Option<&str>,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> DomainResult<()> {
-    if let Some(t) = kind {
-        if t.is_empty() {
-            return Err(DomainError::validation(
-                "type. Value: . '' should be non-empty",
-            ));
-        }
-        crate::api::check_len("type", t, 255)?;
-    }
-    if let Some(n) = name {
-        crate::api::check_len("name", n, crate::api::NAME_MAX)?;
-    }
-    crate::api::check_description(description, None)
-}
-
-fn check_interface(i: &str) -> DomainResult<()> {
-    if matches!(i, "public" | "internal" | "admin") {
-        Ok(())
-    } else {
-        Err(DomainError::validation(format!(
-            "endpoint.interface. '{i}' is not one of ['public', 'internal', 'admin']"
-        )))
-    }
+) -> DomainResult<Json<EndpointResponse>> {
+    let endpoint = EndpointView::of(&state, entries::endpoint(&state, &c, &id).await?);
+    Ok(Json(EndpointResponse { endpoint }))
 }
 
 async fn create_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
-    JsonBody(body): JsonBody<EndpointWrapper>,
-) -> DomainResult<(StatusCode, Json<Value>)> {
-    enforce("identity:create_endpoint", &c, Target::default())?;
-    let b = body.endpoint;
-    let service_id = b
-        .service_id
-        .ok_or_else(|| DomainError::validation("endpoint. 'service_id' is a required property"))?;
-    let interface = b
-        .interface
-        .ok_or_else(|| DomainError::validation("endpoint. 'interface' is a required property"))?;
-    let url = b
-        .url
-        .ok_or_else(|| DomainError::validation("endpoint. 'url' is a required property"))?;
-    check_interface(&interface)?;
-    crate::api::check_len("url", &url, URL_MAX)?;
-    load_service(&state, &service_id).await?;
-    let region_id = endpoint_region(&state, b.region_id, b.region).await?;
-    let row = endpoint::ActiveModel {
-        id: Set(new_id()),
-        service_id: Set(service_id),
-        interface: Set(interface),
-        url: Set(url),
-        region_id: Set(region_id),
-        enabled: Set(b.enabled.unwrap_or(true)),
-    };
-    let txn = state.db.write().await?;
-    let created = row.insert(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"endpoint": render_endpoint(&state, &created)})),
-    ))
-}
-
-/// The region an endpoint names: `region_id` must exist; the legacy `region` (v2-era clients) names a region that
-/// is created when missing, as Keystone does.
-async fn endpoint_region(
-    state: &AppState,
-    region_id: Option<String>,
-    legacy: Option<String>,
-) -> DomainResult<Option<String>> {
-    let (id, create) = match (region_id, legacy) {
-        (Some(r), _) => (r, false),
-        (None, Some(r)) => (r, true),
-        (None, None) => return Ok(None),
-    };
-    crate::api::check_len("region_id", &id, 255)?;
-    let found = region::Entity::find_by_id(id.as_str())
-        .one(&state.db.conn)
-        .await?;
-    if found.is_some() {
-        return Ok(Some(id));
-    }
-    if !create {
-        return Err(DomainError::not_found("Region", &id));
-    }
-    let region = region::ActiveModel {
-        id: Set(id.clone()),
-        description: Set(None),
-        parent_region_id: Set(None),
-    };
-    // In a transaction of its own: a region created meanwhile by another request is as good, and a failed insert
-    // must not abort the endpoint's transaction (PostgreSQL would).
-    let txn = state.db.write().await?;
-    crate::store::insert_unless_present(txn, region).await?;
-    Ok(Some(id))
+    JsonBody(body): JsonBody<EndpointRequest>,
+) -> DomainResult<(StatusCode, Json<EndpointResponse>)> {
+    let created = entries::create_endpoint(&state, &c, body.endpoint.into()).await?;
+    let endpoint = EndpointView::of(&state, created);
+    Ok((StatusCode::CREATED, Json(EndpointResponse { endpoint })))
 }
 
 async fn update_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<EndpointWrapper>,
-) -> DomainResult<Json<Value>> {
-    enforce("identity:update_endpoint", &c, Target::default())?;
-    let e = load_endpoint(&state, &id).await?;
-    let b = body.endpoint;
-    let mut row: endpoint::ActiveModel = e.into();
-    if let Some(i) = b.interface {
-        check_interface(&i)?;
-        row.interface = Set(i);
-    }
-    if let Some(u) = b.url {
-        crate::api::check_len("url", &u, URL_MAX)?;
-        row.url = Set(u);
-    }
-    if let Some(s) = b.service_id {
-        load_service(&state, &s).await?;
-        row.service_id = Set(s);
-    }
-    if b.region_id.is_some() || b.region.is_some() {
-        row.region_id = Set(endpoint_region(&state, b.region_id, b.region).await?);
-    }
-    if let Some(en) = b.enabled {
-        row.enabled = Set(en);
-    }
-    let txn = state.db.write().await?;
-    let updated = row.update(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
-    Ok(Json(json!({"endpoint": render_endpoint(&state, &updated)})))
+    JsonBody(body): JsonBody<EndpointRequest>,
+) -> DomainResult<Json<EndpointResponse>> {
+    let updated = entries::update_endpoint(&state, &c, &id, body.endpoint.into()).await?;
+    let endpoint = EndpointView::of(&state, updated);
+    Ok(Json(EndpointResponse { endpoint }))
 }
 
 async fn delete_endpoint(
@@ -593,11 +485,6 @@ async fn delete_endpoint(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
-    enforce("identity:delete_endpoint", &c, Target::default())?;
-    let e = load_endpoint(&state, &id).await?;
-    let txn = state.db.write().await?;
-    e.delete(&*txn).await?;
-    txn.commit().await?;
-    state.view.forget_catalog();
+    entries::delete_endpoint(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

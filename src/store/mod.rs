@@ -2,6 +2,7 @@
 //! members", "a duplicate name means Conflict") and never how it is queried. Every write takes the one write
 //! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
 
+pub mod catalog;
 pub mod domains;
 pub mod grants;
 pub mod groups;
@@ -73,4 +74,30 @@ where
     let created = unique(row.reset_all().insert(&*txn).await, duplicate)?;
     txn.commit().await?;
     Ok(created)
+}
+
+/// Write every column of a changed row back, in its own write transaction.
+pub async fn update_row<A>(
+    db: &Db,
+    row: <A::Entity as EntityTrait>::Model,
+) -> DomainResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send + From<<A::Entity as EntityTrait>::Model>,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let txn = db.write().await?;
+    let updated = A::from(row).reset_all().update(&*txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Delete a row in its own write transaction.
+pub async fn delete_row<A>(db: &Db, row: <A::Entity as EntityTrait>::Model) -> DomainResult<()>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let txn = db.write().await?;
+    row.into_active_model().delete(&*txn).await?;
+    Ok(txn.commit().await?)
 }

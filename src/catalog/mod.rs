@@ -1,5 +1,7 @@
 //! The service catalog as tokens show it, built from services and endpoints and cached in the view.
 
+pub mod entries;
+
 use std::sync::Arc;
 
 use entity::{endpoint, service};

@@ -1,0 +1,414 @@
+//! Regions, services and endpoints: Keystone's rules for them (region trees without cycles, endpoint interfaces,
+//! the legacy `region` field that creates its region); every change drops the cached catalog.
+
+use entity::{endpoint, region, service};
+
+use crate::auth::Validated;
+use crate::error::{DomainError, DomainResult};
+use crate::policy::{enforce, Target};
+use crate::rules::{check_description, check_len, new_id, NAME_MAX, SHORT_DESCRIPTION_MAX};
+use crate::state::AppState;
+use crate::store;
+pub use crate::store::catalog::EndpointQuery;
+
+/// Longest endpoint URL (Keystone's schema).
+pub const URL_MAX: usize = 225;
+/// Longest region id, service type and the like (Keystone's columns).
+pub const ID_MAX: usize = 255;
+/// How far up a region tree a cycle check walks.
+const MAX_REGION_DEPTH: usize = 1000;
+
+fn allowed(c: &Validated, rule: &str) -> DomainResult<()> {
+    enforce(rule, c, Target::default())
+}
+
+async fn region_row(state: &AppState, id: &str) -> DomainResult<region::Model> {
+    store::find::<region::Entity>(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Region", id))
+}
+
+async fn service_row(state: &AppState, id: &str) -> DomainResult<service::Model> {
+    store::find::<service::Entity>(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Service", id))
+}
+
+async fn endpoint_row(state: &AppState, id: &str) -> DomainResult<endpoint::Model> {
+    store::find::<endpoint::Entity>(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Endpoint", id))
+}
+
+/// Regions, optionally the children of one.
+pub async fn regions(
+    state: &AppState,
+    c: &Validated,
+    parent: Option<&str>,
+) -> DomainResult<Vec<region::Model>> {
+    allowed(c, "identity:list_regions")?;
+    if let Some(p) = parent {
+        check_len("parent_region_id", p, ID_MAX)?;
+    }
+    store::catalog::regions(&state.db, parent).await
+}
+
+/// One region.
+pub async fn region(state: &AppState, c: &Validated, id: &str) -> DomainResult<region::Model> {
+    allowed(c, "identity:get_region")?;
+    region_row(state, id).await
+}
+
+/// A region's fields as a request gives them.
+#[derive(Debug, Default)]
+pub struct RegionFields {
+    /// Id (create only; a new one is made when absent or empty).
+    pub id: Option<String>,
+    /// Description (`Some(None)`: cleared).
+    pub description: Option<Option<String>>,
+    /// Parent region (`Some(None)`: none).
+    pub parent_region_id: Option<Option<String>>,
+}
+
+/// Create a region; `path_id` is the id of `PUT /v3/regions/{id}` (an id in the body must match it).
+pub async fn create_region(
+    state: &AppState,
+    c: &Validated,
+    path_id: Option<String>,
+    f: RegionFields,
+) -> DomainResult<region::Model> {
+    let id = match path_id {
+        Some(id) if f.id.as_ref().is_some_and(|given| *given != id) => {
+            return Err(DomainError::Invalid(
+                "The region id in the body does not match the one in the URL.".into(),
+            ))
+        }
+        Some(id) => id,
+        None => f.id.filter(|i| !i.is_empty()).unwrap_or_else(new_id),
+    };
+    allowed(c, "identity:create_region")?;
+    check_len("id", &id, ID_MAX)?;
+    let description = f.description.flatten();
+    check_description(description.as_deref(), Some(SHORT_DESCRIPTION_MAX))?;
+    let parent_region_id = f.parent_region_id.flatten();
+    if let Some(p) = &parent_region_id {
+        check_len("parent_region_id", p, ID_MAX)?;
+        region_row(state, p).await?;
+    }
+    let row = region::ActiveModel::from(region::Model {
+        id: id.clone(),
+        description,
+        parent_region_id,
+    });
+    store::insert_new(&state.db, row, || {
+        DomainError::duplicate("region", "id", &id)
+    })
+    .await
+}
+
+/// Change a region's description or parent (never itself, never one of its descendants).
+pub async fn update_region(
+    state: &AppState,
+    c: &Validated,
+    id: &str,
+    f: RegionFields,
+) -> DomainResult<region::Model> {
+    allowed(c, "identity:update_region")?;
+    let mut r = region_row(state, id).await?;
+    if let Some(d) = f.description {
+        check_description(d.as_deref(), Some(SHORT_DESCRIPTION_MAX))?;
+        r.description = d;
+    }
+    if let Some(parent) = f.parent_region_id {
+        if let Some(p) = &parent {
+            check_len("parent_region_id", p, ID_MAX)?;
+            // Walk up from the new parent: meeting this region would make a cycle. Bounded by the depth.
+            let mut cursor = Some(p.clone());
+            let mut steps = 0;
+            while let Some(cur) = cursor {
+                if cur == id {
+                    return Err(DomainError::Invalid(format!(
+                        "Circular reference or a repeated entry found in region tree - {id}."
+                    )));
+                }
+                steps += 1;
+                if steps > MAX_REGION_DEPTH {
+                    break;
+                }
+                cursor = region_row(state, &cur).await?.parent_region_id;
+            }
+        }
+        r.parent_region_id = parent;
+    }
+    let updated = store::update_row::<region::ActiveModel>(&state.db, r).await?;
+    state.view.forget_catalog();
+    Ok(updated)
+}
+
+/// Delete a region.
+pub async fn delete_region(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
+    allowed(c, "identity:delete_region")?;
+    let r = region_row(state, id).await?;
+    store::delete_row::<region::ActiveModel>(&state.db, r).await?;
+    state.view.forget_catalog();
+    Ok(())
+}
+
+/// Services, optionally of one type and name.
+pub async fn services(
+    state: &AppState,
+    c: &Validated,
+    kind: Option<&str>,
+    name: Option<&str>,
+) -> DomainResult<Vec<service::Model>> {
+    allowed(c, "identity:list_services")?;
+    store::catalog::services(&state.db, kind, name).await
+}
+
+/// One service.
+pub async fn service(state: &AppState, c: &Validated, id: &str) -> DomainResult<service::Model> {
+    allowed(c, "identity:get_service")?;
+    service_row(state, id).await
+}
+
+/// A service's fields as a request gives them.
+#[derive(Debug, Default)]
+pub struct ServiceFields {
+    /// Type (`identity`, `compute`, ...).
+    pub kind: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+}
+
+/// Keystone's service schema: type and name at most 255 characters.
+fn check_service(f: &ServiceFields) -> DomainResult<()> {
+    if let Some(t) = &f.kind {
+        if t.is_empty() {
+            return Err(DomainError::validation(
+                "type. Value: . '' should be non-empty",
+            ));
+        }
+        check_len("type", t, ID_MAX)?;
+    }
+    if let Some(n) = &f.name {
+        check_len("name", n, NAME_MAX)?;
+    }
+    check_description(f.description.as_deref(), None)
+}
+
+/// Create a service.
+pub async fn create_service(
+    state: &AppState,
+    c: &Validated,
+    f: ServiceFields,
+) -> DomainResult<service::Model> {
+    allowed(c, "identity:create_service")?;
+    check_service(&f)?;
+    let kind = f
+        .kind
+        .ok_or_else(|| DomainError::validation("service. 'type' is a required property"))?;
+    let row = service::ActiveModel::from(service::Model {
+        id: new_id(),
+        r#type: kind,
+        name: f.name,
+        description: f.description,
+        enabled: f.enabled.unwrap_or(true),
+    });
+    let created = store::insert_new(&state.db, row, || {
+        DomainError::internal("a new service id collided")
+    })
+    .await?;
+    state.view.forget_catalog();
+    Ok(created)
+}
+
+/// Change a service.
+pub async fn update_service(
+    state: &AppState,
+    c: &Validated,
+    id: &str,
+    f: ServiceFields,
+) -> DomainResult<service::Model> {
+    allowed(c, "identity:update_service")?;
+    let mut s = service_row(state, id).await?;
+    check_service(&f)?;
+    if let Some(t) = f.kind {
+        s.r#type = t;
+    }
+    if let Some(n) = f.name {
+        s.name = Some(n);
+    }
+    if let Some(d) = f.description {
+        s.description = Some(d);
+    }
+    if let Some(e) = f.enabled {
+        s.enabled = e;
+    }
+    let updated = store::update_row::<service::ActiveModel>(&state.db, s).await?;
+    state.view.forget_catalog();
+    Ok(updated)
+}
+
+/// Delete a service (its endpoints follow by foreign-key cascade).
+pub async fn delete_service(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
+    allowed(c, "identity:delete_service")?;
+    let s = service_row(state, id).await?;
+    store::delete_row::<service::ActiveModel>(&state.db, s).await?;
+    state.view.forget_catalog();
+    Ok(())
+}
+
+/// Endpoints matching the filters.
+pub async fn endpoints(
+    state: &AppState,
+    c: &Validated,
+    f: EndpointQuery<'_>,
+) -> DomainResult<Vec<endpoint::Model>> {
+    allowed(c, "identity:list_endpoints")?;
+    store::catalog::endpoints(&state.db, f).await
+}
+
+/// One endpoint.
+pub async fn endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult<endpoint::Model> {
+    allowed(c, "identity:get_endpoint")?;
+    endpoint_row(state, id).await
+}
+
+/// An endpoint's fields as a request gives them.
+#[derive(Debug, Default)]
+pub struct EndpointFields {
+    /// The service.
+    pub service_id: Option<String>,
+    /// `public`, `internal` or `admin`.
+    pub interface: Option<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// Region (must exist).
+    pub region_id: Option<String>,
+    /// Legacy region name (created when missing, as Keystone does for v2-era clients).
+    pub region: Option<String>,
+    /// Enabled flag.
+    pub enabled: Option<bool>,
+}
+
+fn check_interface(i: &str) -> DomainResult<()> {
+    if matches!(i, "public" | "internal" | "admin") {
+        Ok(())
+    } else {
+        Err(DomainError::validation(format!(
+            "endpoint.interface. '{i}' is not one of ['public', 'internal', 'admin']"
+        )))
+    }
+}
+
+/// The region an endpoint names: `region_id` must exist; the legacy `region` names a region that is created when
+/// missing (in a write of its own: a region created meanwhile by another request is as good).
+async fn endpoint_region(
+    state: &AppState,
+    region_id: Option<String>,
+    legacy: Option<String>,
+) -> DomainResult<Option<String>> {
+    let (id, create) = match (region_id, legacy) {
+        (Some(r), _) => (r, false),
+        (None, Some(r)) => (r, true),
+        (None, None) => return Ok(None),
+    };
+    check_len("region_id", &id, ID_MAX)?;
+    if store::find::<region::Entity>(&state.db, &id)
+        .await?
+        .is_some()
+    {
+        return Ok(Some(id));
+    }
+    if !create {
+        return Err(DomainError::not_found("Region", &id));
+    }
+    let region = region::ActiveModel::from(region::Model {
+        id: id.clone(),
+        description: None,
+        parent_region_id: None,
+    });
+    store::insert_unless_present(state.db.write().await?, region).await?;
+    Ok(Some(id))
+}
+
+/// Create an endpoint.
+pub async fn create_endpoint(
+    state: &AppState,
+    c: &Validated,
+    f: EndpointFields,
+) -> DomainResult<endpoint::Model> {
+    allowed(c, "identity:create_endpoint")?;
+    let service_id = f
+        .service_id
+        .ok_or_else(|| DomainError::validation("endpoint. 'service_id' is a required property"))?;
+    let interface = f
+        .interface
+        .ok_or_else(|| DomainError::validation("endpoint. 'interface' is a required property"))?;
+    let url = f
+        .url
+        .ok_or_else(|| DomainError::validation("endpoint. 'url' is a required property"))?;
+    check_interface(&interface)?;
+    check_len("url", &url, URL_MAX)?;
+    service_row(state, &service_id).await?;
+    let region_id = endpoint_region(state, f.region_id, f.region).await?;
+    let row = endpoint::ActiveModel::from(endpoint::Model {
+        id: new_id(),
+        service_id,
+        interface,
+        url,
+        region_id,
+        enabled: f.enabled.unwrap_or(true),
+    });
+    let created = store::insert_new(&state.db, row, || {
+        DomainError::internal("a new endpoint id collided")
+    })
+    .await?;
+    state.view.forget_catalog();
+    Ok(created)
+}
+
+/// Change an endpoint.
+pub async fn update_endpoint(
+    state: &AppState,
+    c: &Validated,
+    id: &str,
+    f: EndpointFields,
+) -> DomainResult<endpoint::Model> {
+    allowed(c, "identity:update_endpoint")?;
+    let mut e = endpoint_row(state, id).await?;
+    if let Some(i) = f.interface {
+        check_interface(&i)?;
+        e.interface = i;
+    }
+    if let Some(u) = f.url {
+        check_len("url", &u, URL_MAX)?;
+        e.url = u;
+    }
+    if let Some(s) = f.service_id {
+        service_row(state, &s).await?;
+        e.service_id = s;
+    }
+    if f.region_id.is_some() || f.region.is_some() {
+        e.region_id = endpoint_region(state, f.region_id, f.region).await?;
+    }
+    if let Some(en) = f.enabled {
+        e.enabled = en;
+    }
+    let updated = store::update_row::<endpoint::ActiveModel>(&state.db, e).await?;
+    state.view.forget_catalog();
+    Ok(updated)
+}
+
+/// Delete an endpoint.
+pub async fn delete_endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
+    allowed(c, "identity:delete_endpoint")?;
+    let e = endpoint_row(state, id).await?;
+    store::delete_row::<endpoint::ActiveModel>(&state.db, e).await?;
+    state.view.forget_catalog();
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Regions, services and endpoints in the database: their listings (single rows go through `store::find`,
+//! `insert_new`, `update_row` and `delete_row`).
+
+use entity::{endpoint, region, service};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::db::Db;
+use crate::error::DomainResult;
+
+/// Regions, optionally the children of one, by id.
+pub async fn regions(db: &Db, parent: Option<&str>) -> DomainResult<Vec<region::Model>> {
+    let mut q = region::Entity::find().order_by_asc(region::Column::Id);
+    if let Some(p) = parent {
+        q = q.filter(region::Column::ParentRegionId.eq(p));
+    }
+    Ok(q.all(&db.conn).await?)
+}
+
+/// Services, optionally of one type and name, by id.
+pub async fn services(
+    db: &Db,
+    kind: Option<&str>,
+    name: Option<&str>,
+) -> DomainResult<Vec<service::Model>> {
+    let mut q = service::Entity::find().order_by_asc(service::Column::Id);
+    if let Some(t) = kind {
+        q = q.filter(service::Column::Type.eq(t));
+    }
+    if let Some(n) = name {
+        q = q.filter(service::Column::Name.eq(n));
+    }
+    Ok(q.all(&db.conn).await?)
+}
+
+/// Filters of an endpoint listing (absent: any).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndpointQuery<'a> {
+    /// Of this service.
+    pub service_id: Option<&'a str>,
+    /// With this interface.
+    pub interface: Option<&'a str>,
+    /// In this region.
+    pub region_id: Option<&'a str>,
+}
+
+/// Endpoints matching the filters, by id.
+pub async fn endpoints(db: &Db, f: EndpointQuery<'_>) -> DomainResult<Vec<endpoint::Model>> {
+    let mut q = endpoint::Entity::find().order_by_asc(endpoint::Column::Id);
+    if let Some(s) = f.service_id {
+        q = q.filter(endpoint::Column::ServiceId.eq(s));
+    }
+    if let Some(i) = f.interface {
+        q = q.filter(endpoint::Column::Interface.eq(i));
+    }
+    if let Some(r) = f.region_id {
+        q = q.filter(endpoint::Column::RegionId.eq(r));
+    }
+    Ok(q.all(&db.conn).await?)
+}
