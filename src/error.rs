@@ -32,6 +32,10 @@ pub enum DomainError {
     /// A bounded resource (the hashing pool) is saturated.
     #[error("The service is temporarily overloaded; retry later.")]
     Busy,
+    /// The database gave up on a write that collided with another (deadlock, serialization failure, lock
+    /// timeout): nothing was written, and the same request may succeed when retried.
+    #[error("The request collided with a concurrent change and was not applied; retry it.")]
+    Contention(String),
     /// The database does not answer; the detail is logged, never shown.
     #[error("The service cannot reach its database; retry later.")]
     StoreUnavailable(String),
@@ -109,11 +113,29 @@ pub fn is_outage(e: &DbErr) -> bool {
     )
 }
 
+/// Whether the database rolled a statement back because of a concurrent one (SQLSTATE class 40 on PostgreSQL and
+/// MariaDB; busy or locked on SQLite): retrying is the remedy.
+pub fn is_contention(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let (DbErr::Exec(RuntimeErr::SqlxError(Sqlx::Database(d)))
+    | DbErr::Query(RuntimeErr::SqlxError(Sqlx::Database(d)))) = e
+    else {
+        return false;
+    };
+    let code = d.code().unwrap_or_default();
+    // MariaDB's lock wait timeout (1205) has the catch-all SQLSTATE HY000: recognise it by its message.
+    code.starts_with("40")
+        || matches!(code.as_ref(), "5" | "6" | "261" | "517")
+        || d.message().contains("Lock wait timeout exceeded")
+}
+
 impl From<DbErr> for DomainError {
     fn from(e: DbErr) -> Self {
         crate::metrics::metrics().database_errors.inc();
         if is_outage(&e) {
             DomainError::StoreUnavailable(format!("database: {e}"))
+        } else if is_contention(&e) {
+            DomainError::Contention(format!("database: {e}"))
         } else {
             DomainError::Internal(format!("database: {e}"))
         }

@@ -68,8 +68,8 @@ impl From<DomainError> for OAuthError {
             DomainError::Forbidden(m) => OAuthError::AccessDenied(m),
             DomainError::Throttled(secs) => OAuthError::SlowDown(secs),
             DomainError::Busy => OAuthError::TemporarilyUnavailable,
-            DomainError::StoreUnavailable(detail) => {
-                tracing::warn!(error = %detail, "database unavailable");
+            DomainError::StoreUnavailable(detail) | DomainError::Contention(detail) => {
+                tracing::warn!(error = %detail, "database unavailable or contended");
                 OAuthError::TemporarilyUnavailable
             }
             other @ (DomainError::Conflict(_) | DomainError::Internal(_)) => {

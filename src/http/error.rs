@@ -36,7 +36,9 @@ pub fn status(e: &DomainError) -> StatusCode {
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-        DomainError::Busy | DomainError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Busy | DomainError::StoreUnavailable(_) | DomainError::Contention(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -66,6 +68,10 @@ fn public_message(e: &DomainError) -> String {
         }
         DomainError::StoreUnavailable(detail) => {
             tracing::warn!(error = %detail, "database unavailable");
+            e.to_string()
+        }
+        DomainError::Contention(detail) => {
+            tracing::warn!(error = %detail, "write collided with a concurrent one");
             e.to_string()
         }
         other => other.to_string(),
