@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use entity::domain;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::error::DomainResult;
@@ -82,15 +82,6 @@ impl DomainsResponse {
             links: ListLinks::to(state, path),
         }
     }
-}
-
-/// Render a domain in project form (for `GET /v3/projects?is_domain=true`).
-pub fn render_as_project(state: &AppState, d: &domain::Model) -> Value {
-    json!({
-        "id": d.id, "name": d.name, "description": d.description.clone().unwrap_or_default(), "enabled": d.enabled,
-        "domain_id": null, "parent_id": null, "is_domain": true, "tags": [], "options": {},
-        "links": crate::api::links(state, &format!("projects/{}", d.id)),
-    })
 }
 
 /// Query filters of `GET /v3/domains`.
