@@ -7,6 +7,7 @@ use entity::{domain, project, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::assignment::{self, Target};
 use crate::config::IdentityMethod;
@@ -19,25 +20,26 @@ use crate::token::{Scope, TokenData, TokenError};
 use crate::view::{RoleView, ScopeView, UserView};
 
 /// `{"id": ...}` or `{"name": ...}` reference used in auth bodies.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 pub struct NamedRef {
     /// Id.
     pub id: Option<String>,
     /// Name.
     pub name: Option<String>,
     /// Owning domain, for a name.
+    #[schema(no_recursion)]
     pub domain: Option<Box<NamedRef>>,
 }
 
 /// `identity.password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordMethod {
     /// The user and password.
     pub user: PasswordUser,
 }
 
 /// `identity.password.user`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordUser {
     /// Id.
     pub id: Option<String>,
@@ -50,14 +52,14 @@ pub struct PasswordUser {
 }
 
 /// `identity.token`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenMethod {
     /// The token to exchange.
     pub id: Secret,
 }
 
 /// `identity.application_credential`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AppCredMethod {
     /// Credential id.
     pub id: Option<String>,
@@ -70,7 +72,7 @@ pub struct AppCredMethod {
 }
 
 /// `auth.identity`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Identity {
     /// Methods used.
     pub methods: Vec<String>,
@@ -83,7 +85,7 @@ pub struct Identity {
 }
 
 /// `auth.scope`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ScopeRequest {
     /// Project scope.
     pub project: Option<NamedRef>,
@@ -94,7 +96,7 @@ pub struct ScopeRequest {
 }
 
 /// The `auth` object of `POST /v3/auth/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AuthRequest {
     /// Who is authenticating.
     pub identity: Identity,

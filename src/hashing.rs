@@ -13,6 +13,15 @@ use crate::error::DomainError;
 #[serde(transparent)]
 pub struct Secret(Zeroizing<String>);
 
+/// A secret is a string on the wire.
+impl utoipa::PartialSchema for Secret {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <String as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for Secret {}
+
 impl Secret {
     /// Wrap a string.
     pub fn new(s: impl Into<String>) -> Self {

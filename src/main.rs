@@ -45,6 +45,8 @@ enum Command {
     CheckConfig,
     /// Print the sample configuration generated from the option definitions.
     SampleConfig,
+    /// Print the OpenAPI 3.1 document of the API (what /openapi.json serves).
+    Openapi,
 }
 
 #[derive(clap::Args)]
@@ -126,6 +128,10 @@ fn main() -> ExitCode {
     };
     if let Command::SampleConfig = cli.command {
         print!("{}", lintel::config::sample());
+        return ExitCode::SUCCESS;
+    }
+    if let Command::Openapi = cli.command {
+        print!("{}", lintel::api::openapi_json());
         return ExitCode::SUCCESS;
     }
     if let Command::CheckConfig = cli.command {
@@ -266,7 +272,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CheckConfig | Command::SampleConfig => Ok(()),
+        Command::CheckConfig | Command::SampleConfig | Command::Openapi => Ok(()),
     }
 }
 

@@ -104,6 +104,15 @@ pub struct ClientAuth {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretText(pub String);
 
+/// A secret is a string on the wire.
+impl utoipa::PartialSchema for SecretText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <String as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for SecretText {}
+
 impl std::fmt::Debug for SecretText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
@@ -134,7 +143,8 @@ pub enum AuthMethod {
 }
 
 /// The parsed form: each parameter at most once (RFC 6749 §3.2).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, utoipa::ToSchema)]
+#[schema(as = OAuth2Form)]
 pub struct Form {
     /// `grant_type`.
     pub grant_type: Option<String>,

@@ -2,83 +2,280 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::api::{ListLinks, SelfLink};
 use crate::auth::Validated;
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v3/users/{user_id}/application_credentials",
-            get(list).post(create),
+pub fn routes() -> Routes {
+    const CREDS: &str = "/v3/users/{user_id}/application_credentials";
+    const CRED: &str = "/v3/users/{user_id}/application_credentials/{id}";
+    const RULE: &str = "/v3/users/{user_id}/access_rules/{id}";
+    Routes::new()
+        .get(
+            CREDS,
+            list,
+            op("List a user's application credentials")
+                .query::<ListFilters>()
+                .ok::<AppCredsResponse>(200, "The credentials"),
         )
-        .route(
-            "/v3/users/{user_id}/application_credentials/{id}",
-            get(show).delete(remove),
+        .post(
+            CREDS,
+            create,
+            op("Create an application credential (the answer holds its secret, once)")
+                .json::<AppCredRequest>()
+                .ok::<AppCredResponse>(201, "Created"),
         )
-        .route("/v3/users/{user_id}/access_rules", get(list_rules))
-        .route(
-            "/v3/users/{user_id}/access_rules/{id}",
-            get(show_rule).delete(remove_rule),
+        .get(
+            CRED,
+            show,
+            op("Show an application credential").ok::<AppCredResponse>(200, "The credential"),
+        )
+        .delete(
+            CRED,
+            remove,
+            op("Delete an application credential").empty(204, "Deleted"),
+        )
+        .get(
+            "/v3/users/{user_id}/access_rules",
+            list_rules,
+            op("List a user's access rules").ok::<AccessRulesResponse>(200, "The rules"),
+        )
+        .get(
+            RULE,
+            show_rule,
+            op("Show an access rule").ok::<AccessRuleResponse>(200, "The rule"),
+        )
+        .delete(
+            RULE,
+            remove_rule,
+            op("Delete an unused access rule").empty(204, "Deleted"),
         )
 }
 
-fn render_rule(r: &entity::access_rule::Model) -> Value {
-    json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method})
+/// An access rule: which requests a restricted credential's token may make.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessRuleView {
+    /// Rule id.
+    pub id: String,
+    /// Service type (`identity`, `compute`, ...).
+    pub service: String,
+    /// Path template (`*` one segment, `**` any number).
+    pub path: String,
+    /// HTTP method.
+    pub method: String,
 }
 
-/// Render a credential as Keystone does (`secret` only at creation).
-pub fn render(state: &AppState, c: &Credential, secret: Option<&Secret>) -> Value {
-    let m = &c.model;
-    let roles: Vec<Value> = c
-        .roles
-        .iter()
-        .map(|r| {
-            json!({"id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
-                   "options": serde_json::from_str::<Value>(&r.options).unwrap_or_else(|_| json!({}))})
-        })
-        .collect();
-    let mut out = json!({
-        "id": m.id, "name": m.name, "description": m.description, "user_id": m.user_id, "project_id": m.project_id,
-        "system": null, "expires_at": m.expires_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
-        "unrestricted": m.unrestricted, "roles": roles,
-        "links": crate::api::links(state, &format!("application_credentials/{}", m.id)),
-    });
-    // Keystone shows access_rules only when the credential has some.
-    if !c.rules.is_empty() {
-        out["access_rules"] = c.rules.iter().map(render_rule).collect::<Vec<_>>().into();
-    }
-    // Client authentication bindings, like access rules, appear only when set: Keystone's clients see its shape.
-    for (k, v) in [
-        ("tls_client_auth_subject_dn", &m.tls_client_auth_subject_dn),
-        ("tls_client_auth_issuer_dn", &m.tls_client_auth_issuer_dn),
-        ("tls_client_auth_x5t_s256", &m.tls_client_auth_x5t_s256),
-    ] {
-        if let Some(v) = v {
-            out[k] = json!(v);
+impl AccessRuleView {
+    fn of(r: &entity::access_rule::Model) -> AccessRuleView {
+        AccessRuleView {
+            id: r.id.clone(),
+            service: r.service.clone(),
+            path: r.path.clone(),
+            method: r.method.clone(),
         }
     }
-    if let Some(jwks) = m
-        .jwks
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Value>(j).ok())
-    {
-        out["jwks"] = jwks;
+}
+
+/// A role a credential carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppCredRole {
+    /// Role id.
+    pub id: String,
+    /// Role name.
+    pub name: String,
+    /// Owning domain (null: a global role).
+    pub domain_id: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Options.
+    pub options: Map<String, Value>,
+}
+
+/// An application credential as Keystone shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppCredView {
+    /// Credential id (the OAuth 2.0 client id).
+    pub id: String,
+    /// Name, unique for its user.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Owner.
+    pub user_id: String,
+    /// The project its tokens are scoped to.
+    pub project_id: String,
+    /// Always null (system-scoped credentials are not supported).
+    pub system: Option<String>,
+    /// Expiry (ISO 8601, microseconds, UTC), or null.
+    pub expires_at: Option<String>,
+    /// Whether its tokens may manage credentials and trusts.
+    pub unrestricted: Option<bool>,
+    /// The roles its tokens carry.
+    pub roles: Vec<AppCredRole>,
+    /// `self` link.
+    pub links: SelfLink,
+    /// Access rules (only when it has some).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_rules: Option<Vec<AccessRuleView>>,
+    /// mTLS binding: certificate subject DN (only when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// mTLS binding: issuer DN (only when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_issuer_dn: Option<String>,
+    /// mTLS binding: certificate SHA-256 thumbprint (only when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_x5t_s256: Option<String>,
+    /// `private_key_jwt` keys (only when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// The secret (only in the answer to its creation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl AppCredView {
+    /// The view of a credential (`secret` only at creation).
+    pub fn of(state: &AppState, c: &Credential, secret: Option<&Secret>) -> AppCredView {
+        let m = &c.model;
+        let roles = c
+            .roles
+            .iter()
+            .map(|r| AppCredRole {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                domain_id: r.domain_id.clone(),
+                description: r.description.clone(),
+                options: serde_json::from_str(&r.options).unwrap_or_default(),
+            })
+            .collect();
+        AppCredView {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            description: m.description.clone(),
+            user_id: m.user_id.clone(),
+            project_id: m.project_id.clone(),
+            system: None,
+            expires_at: m
+                .expires_at
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+            unrestricted: m.unrestricted,
+            roles,
+            links: SelfLink::to(state, &format!("application_credentials/{}", m.id)),
+            // Keystone shows access rules and client bindings only when set: its clients expect that shape.
+            access_rules: (!c.rules.is_empty())
+                .then(|| c.rules.iter().map(AccessRuleView::of).collect()),
+            tls_client_auth_subject_dn: m.tls_client_auth_subject_dn.clone(),
+            tls_client_auth_issuer_dn: m.tls_client_auth_issuer_dn.clone(),
+            tls_client_auth_x5t_s256: m.tls_client_auth_x5t_s256.clone(),
+            jwks: m.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            secret: secret.map(|s| s.expose().to_owned()),
+        }
     }
-    if let Some(s) = secret {
-        out["secret"] = json!(s.expose());
-    }
-    out
+}
+
+/// `{"application_credential": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppCredResponse {
+    /// The credential.
+    pub application_credential: AppCredView,
+}
+
+/// `{"application_credentials": [...], "links": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppCredsResponse {
+    /// The credentials.
+    pub application_credentials: Vec<AppCredView>,
+    /// Keystone's list links.
+    pub links: ListLinks,
+}
+
+/// `{"access_rule": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessRuleResponse {
+    /// The rule.
+    pub access_rule: AccessRuleView,
+}
+
+/// `{"access_rules": [...], "links": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessRulesResponse {
+    /// The rules.
+    pub access_rules: Vec<AccessRuleView>,
+    /// Keystone's list links.
+    pub links: ListLinks,
+}
+
+/// A role named in a create request: by id or by name.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the request; parse_new reads it field by field to give Keystone's messages.
+pub struct RoleByIdOrName {
+    /// Role id.
+    pub id: Option<String>,
+    /// Role name.
+    pub name: Option<String>,
+}
+
+/// An access rule in a create request: an existing rule's id, or service, method and path.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the request; parse_new reads it.
+pub struct AccessRuleRequest {
+    /// An existing rule of this user.
+    pub id: Option<String>,
+    /// Service type: 1 to 64 letters, digits, dashes.
+    pub service: Option<String>,
+    /// Path template, starting with `/`, at most 225 characters.
+    pub path: Option<String>,
+    /// GET, HEAD, POST, PUT, PATCH or DELETE.
+    pub method: Option<String>,
+}
+
+/// The credential a create request describes.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the request; parse_new reads it with Keystone's schema messages.
+pub struct NewAppCred {
+    /// Name, unique for the user.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The secret (generated when absent).
+    pub secret: Option<String>,
+    /// Expiry (ISO 8601).
+    pub expires_at: Option<String>,
+    /// A subset of the token's roles (default: all of them).
+    pub roles: Option<Vec<RoleByIdOrName>>,
+    /// Whether its tokens may manage credentials.
+    pub unrestricted: Option<bool>,
+    /// Access rules.
+    pub access_rules: Option<Vec<AccessRuleRequest>>,
+    /// mTLS binding: certificate subject DN.
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// mTLS binding: issuer DN.
+    pub tls_client_auth_issuer_dn: Option<String>,
+    /// mTLS binding: certificate SHA-256 thumbprint.
+    pub tls_client_auth_x5t_s256: Option<String>,
+    /// `private_key_jwt` keys.
+    pub jwks: Option<Value>,
+}
+
+/// `{"application_credential": {...}}` as a create request.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the request; parse_new reads it.
+pub struct AppCredRequest {
+    /// The credential.
+    pub application_credential: NewAppCred,
 }
 
 /// Keystone's schema for the create body, with its messages.
@@ -267,7 +464,7 @@ async fn create(
     Caller(c): Caller,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> DomainResult<(StatusCode, Json<Value>)> {
+) -> DomainResult<(StatusCode, Json<AppCredResponse>)> {
     if c.user.id != user_id {
         return Err(DomainError::forbidden_action(
             "identity:create_application_credential",
@@ -284,7 +481,9 @@ async fn create(
         credential::create(&state, &user_id, project_id, &c.data.role_ids, new).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"application_credential": render(&state, &cred, Some(&secret))})),
+        Json(AppCredResponse {
+            application_credential: AppCredView::of(&state, &cred, Some(&secret)),
+        }),
     ))
 }
 
@@ -302,9 +501,12 @@ fn owner_or_reader(c: &Validated, rule: &str, user_id: &str) -> DomainResult<()>
     )
 }
 
-#[derive(Deserialize)]
-struct ListFilters {
-    name: Option<String>,
+/// Query filters of the credential list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListFilters {
+    /// Exact name.
+    pub name: Option<String>,
 }
 
 async fn list(
@@ -312,19 +514,17 @@ async fn list(
     Caller(c): Caller,
     Path(user_id): Path<String>,
     Query(f): Query<ListFilters>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<AppCredsResponse>> {
     owner_or_reader(&c, "identity:list_application_credentials", &user_id)?;
-    let items = credential::list(&state, &user_id, f.name.as_deref())
+    let application_credentials = credential::list(&state, &user_id, f.name.as_deref())
         .await?
         .iter()
-        .map(|cr| render(&state, cr, None))
+        .map(|cr| AppCredView::of(&state, cr, None))
         .collect();
-    Ok(Json(crate::api::list(
-        &state,
-        "application_credentials",
-        &format!("users/{user_id}/application_credentials"),
-        items,
-    )))
+    Ok(Json(AppCredsResponse {
+        application_credentials,
+        links: ListLinks::to(&state, &format!("users/{user_id}/application_credentials")),
+    }))
 }
 
 async fn owned(
@@ -354,7 +554,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<AppCredResponse>> {
     let cred = owned(
         &state,
         &c,
@@ -363,9 +563,9 @@ async fn show(
         "identity:get_application_credential",
     )
     .await?;
-    Ok(Json(
-        json!({"application_credential": render(&state, &cred, None)}),
-    ))
+    Ok(Json(AppCredResponse {
+        application_credential: AppCredView::of(&state, &cred, None),
+    }))
 }
 
 async fn remove(
@@ -395,29 +595,29 @@ async fn list_rules(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(user_id): Path<String>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<AccessRulesResponse>> {
     owner_or_reader(&c, "identity:list_access_rules", &user_id)?;
     let rules = credential::rules_of(&state, &user_id).await?;
-    Ok(Json(crate::api::list(
-        &state,
-        "access_rules",
-        &format!("users/{user_id}/access_rules"),
-        rules.iter().map(render_rule).collect(),
-    )))
+    Ok(Json(AccessRulesResponse {
+        access_rules: rules.iter().map(AccessRuleView::of).collect(),
+        links: ListLinks::to(&state, &format!("users/{user_id}/access_rules")),
+    }))
 }
 
 async fn show_rule(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<AccessRuleResponse>> {
     owner_or_reader(&c, "identity:get_access_rule", &user_id)?;
     let rule = credential::rules_of(&state, &user_id)
         .await?
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| DomainError::not_found("Access Rule", &id))?;
-    Ok(Json(json!({"access_rule": render_rule(&rule)})))
+    Ok(Json(AccessRuleResponse {
+        access_rule: AccessRuleView::of(&rule),
+    }))
 }
 
 async fn remove_rule(

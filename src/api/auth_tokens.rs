@@ -4,14 +4,16 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
+use crate::api::SelfLink;
 use crate::assignment::{self, Target};
 use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{DomainError, DomainResult};
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
 use crate::policy::{self, Target as PolicyTarget};
 use crate::state::AppState;
@@ -19,26 +21,77 @@ use crate::token::revocation::{Event, RevKey};
 use crate::token::{Scope, TokenError};
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/auth/tokens", get(validate).post(issue).delete(revoke))
-        .route("/v3/auth/projects", get(my_projects))
-        .route("/v3/auth/domains", get(my_domains))
-        .route("/v3/auth/system", get(my_system))
-        .route("/v3/auth/catalog", get(my_catalog))
+pub fn routes() -> Routes {
+    const TOKENS: &str = "/v3/auth/tokens";
+    Routes::new()
+        .post(
+            TOKENS,
+            issue,
+            op("Authenticate: a token in X-Subject-Token")
+                .public()
+                .query::<TokenQuery>()
+                .json::<IssueBody>()
+                .ok::<TokenBody>(201, "The token's body"),
+        )
+        .get(
+            TOKENS,
+            validate,
+            op("Validate the token in X-Subject-Token")
+                .query::<TokenQuery>()
+                .ok::<TokenBody>(200, "The token's body"),
+        )
+        .head(
+            TOKENS,
+            validate,
+            op("Check the token in X-Subject-Token")
+                .query::<TokenQuery>()
+                .empty(200, "Valid"),
+        )
+        .delete(
+            TOKENS,
+            revoke,
+            op("Revoke the token in X-Subject-Token").empty(204, "Revoked"),
+        )
+        .get(
+            "/v3/auth/projects",
+            my_projects,
+            op("The projects the caller may scope to")
+                .ok::<crate::api::projects::ProjectsResponse>(200, "The projects"),
+        )
+        .get(
+            "/v3/auth/domains",
+            my_domains,
+            op("The domains the caller may scope to")
+                .ok::<crate::api::domains::DomainsResponse>(200, "The domains"),
+        )
+        .get(
+            "/v3/auth/system",
+            my_system,
+            op("Whether the caller may scope to the system")
+                .ok::<SystemResponse>(200, "The system scopes"),
+        )
+        .get(
+            "/v3/auth/catalog",
+            my_catalog,
+            op("The service catalog").ok::<CatalogResponse>(200, "The catalog"),
+        )
 }
 
 /// Body of `POST /v3/auth/tokens`.
-#[derive(Deserialize)]
-struct IssueBody {
-    auth: AuthRequest,
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct IssueBody {
+    /// Who authenticates and what the token is scoped to.
+    pub auth: AuthRequest,
 }
 
 /// Query flags of the token endpoints.
-#[derive(Deserialize, Default)]
-struct TokenQuery {
-    nocatalog: Option<String>,
-    allow_expired: Option<String>,
+#[derive(Debug, Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// Leave the catalog out of the body.
+    pub nocatalog: Option<String>,
+    /// Validate a token that has expired (within the configured window).
+    pub allow_expired: Option<String>,
 }
 
 fn flag(name: &str, v: &Option<String>) -> DomainResult<bool> {
@@ -48,64 +101,194 @@ fn flag(name: &str, v: &Option<String>) -> DomainResult<bool> {
         .map(|b| b.unwrap_or(false))
 }
 
+/// `{"id", "name"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdName {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// The token's user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenUser {
+    /// The user's domain.
+    pub domain: IdName,
+    /// User id.
+    pub id: String,
+    /// User name.
+    pub name: String,
+    /// When the password expires (null: never).
+    pub password_expires_at: Option<String>,
+}
+
+/// The token's project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenProject {
+    /// The project's domain.
+    pub domain: IdName,
+    /// Project id.
+    pub id: String,
+    /// Project name.
+    pub name: String,
+}
+
+/// The application credential a token was issued for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenAppCred {
+    /// Credential id.
+    pub id: String,
+    /// Credential name.
+    pub name: String,
+    /// Whether the credential is restricted.
+    pub restricted: bool,
+    /// Its access rules (only when it has some).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access_rules: Vec<Value>,
+}
+
+/// A certificate binding (RFC 8705), as Keystone writes it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertBinding {
+    /// The certificate's SHA-256 thumbprint.
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+/// Keystone's token body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Authentication methods used.
+    pub methods: Vec<String>,
+    /// The user.
+    pub user: TokenUser,
+    /// Audit ids (this token's, then its parent's).
+    pub audit_ids: Vec<String>,
+    /// Expiry (ISO 8601, UTC).
+    pub expires_at: String,
+    /// Issue time (ISO 8601, UTC).
+    pub issued_at: String,
+    /// Project scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<TokenProject>,
+    /// With a project scope: false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_domain: Option<bool>,
+    /// Domain scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<IdName>,
+    /// System scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<crate::api::grants::AllOfIt>,
+    /// The roles (scoped tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<IdName>>,
+    /// The service catalog (scoped tokens, unless `nocatalog`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<Vec<Value>>,
+    /// The application credential it was issued for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_credential: Option<TokenAppCred>,
+    /// The client certificate it is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_credential: Option<CertBinding>,
+}
+
+/// `{"token": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenBody {
+    /// The token.
+    pub token: TokenView,
+}
+
+/// `{"system": [...], "links": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemResponse {
+    /// `[{"all": true}]` when the caller has a system role, else empty.
+    pub system: Vec<crate::api::grants::AllOfIt>,
+    /// `self` link.
+    pub links: SelfLink,
+}
+
+/// `{"catalog": [...], "links": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogResponse {
+    /// The services and their endpoints.
+    pub catalog: Vec<Value>,
+    /// `self` link.
+    pub links: SelfLink,
+}
+
+/// The catalog document as a list of services.
+async fn catalog(state: &AppState) -> DomainResult<Vec<Value>> {
+    let doc = crate::catalog::document(state).await?;
+    Ok(doc.as_array().cloned().unwrap_or_default())
+}
+
 /// Render a validated token as Keystone's `{"token": {...}}` body.
 pub async fn token_body(
     state: &AppState,
     v: &Validated,
     with_catalog: bool,
-) -> DomainResult<Value> {
+) -> DomainResult<TokenBody> {
     let d = &v.data;
-    let mut t = json!({
-        "methods": d.methods,
-        "user": {
-            "domain": {"id": v.user_domain.id, "name": v.user_domain.name},
-            "id": v.user.id,
-            "name": v.user.name,
-            "password_expires_at": v.user.password_expires_at.map(iso),
+    let id_name = |id: &str, name: &str| IdName {
+        id: id.to_owned(),
+        name: name.to_owned(),
+    };
+    let mut t = TokenView {
+        methods: d.methods.clone(),
+        user: TokenUser {
+            domain: id_name(&v.user_domain.id, &v.user_domain.name),
+            id: v.user.id.clone(),
+            name: v.user.name.clone(),
+            password_expires_at: v.user.password_expires_at.map(iso),
         },
-        "audit_ids": d.audit_ids,
-        "expires_at": iso(d.expires_at),
-        "issued_at": iso(d.issued_at),
-    });
+        audit_ids: d.audit_ids.clone(),
+        expires_at: iso(d.expires_at),
+        issued_at: iso(d.issued_at),
+        project: None,
+        is_domain: None,
+        domain: None,
+        system: None,
+        roles: None,
+        catalog: None,
+        application_credential: None,
+        oauth2_credential: None,
+    };
     match &d.scope {
         Scope::Project(_) => {
             if let Some((p, pd)) = &v.project {
-                t["project"] =
-                    json!({"domain": {"id": pd.id, "name": pd.name}, "id": p.id, "name": p.name});
-                t["is_domain"] = json!(false);
+                t.project = Some(TokenProject {
+                    domain: id_name(&pd.id, &pd.name),
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                });
+                t.is_domain = Some(false);
             }
         }
-        Scope::Domain(_) => {
-            if let Some(dv) = &v.domain {
-                t["domain"] = json!({"id": dv.id, "name": dv.name});
-            }
-        }
-        Scope::System => t["system"] = json!({"all": true}),
+        Scope::Domain(_) => t.domain = v.domain.as_ref().map(|dv| id_name(&dv.id, &dv.name)),
+        Scope::System => t.system = Some(crate::api::grants::AllOfIt { all: true }),
         Scope::Unscoped => {}
     }
     if d.scope != Scope::Unscoped {
-        t["roles"] = Value::Array(
-            v.roles
-                .iter()
-                .map(|r| json!({"id": r.id, "name": r.name}))
-                .collect(),
-        );
+        t.roles = Some(v.roles.iter().map(|r| id_name(&r.id, &r.name)).collect());
         if with_catalog {
-            t["catalog"] = (*crate::catalog::document(state).await?).clone();
+            t.catalog = Some(catalog(state).await?);
         }
     }
-    if let Some(ac) = &v.app_cred {
-        let mut block = json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
-        if !ac.access_rules.is_empty() {
-            block["access_rules"] = json!(ac.access_rules);
-        }
-        t["application_credential"] = block;
-    }
+    t.application_credential = v.app_cred.as_ref().map(|ac| TokenAppCred {
+        id: ac.id.clone(),
+        name: ac.name.clone(),
+        restricted: ac.restricted,
+        access_rules: ac.access_rules.clone(),
+    });
     // Keystone's form of a certificate binding, which keystonemiddleware's oauth2_mtls_token checks.
-    if let Some(b) = &d.cert {
-        t["oauth2_credential"] = json!({"x5t#S256": b.keystone()});
-    }
-    Ok(json!({"token": t}))
+    t.oauth2_credential = d.cert.as_ref().map(|b| CertBinding {
+        x5t_s256: b.keystone(),
+    });
+    Ok(TokenBody { token: t })
 }
 
 /// The validation body of a token, rendered once per cached validation and then served as bytes.
@@ -119,7 +302,7 @@ async fn rendered_body(state: &AppState, v: &Validated, with_catalog: bool) -> D
     Ok(slot.get_or_init(|| bytes).clone())
 }
 
-fn with_subject(status: StatusCode, token: &str, body: Value) -> Response {
+fn with_subject(status: StatusCode, token: &str, body: TokenBody) -> Response {
     let mut resp = (status, Json(body)).into_response();
     if let Ok(v) = token.parse() {
         resp.headers_mut().insert("x-subject-token", v);
@@ -316,29 +499,30 @@ async fn my_domains(
 async fn my_system(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<SystemResponse>> {
     let roles = assignment::direct_roles(&state.db.conn, &caller.user.id, &Target::System).await?;
-    let system: Vec<Value> = if roles.is_empty() {
+    let system = if roles.is_empty() {
         vec![]
     } else {
-        vec![json!({"all": true})]
+        vec![crate::api::grants::AllOfIt { all: true }]
     };
-    Ok(Json(
-        json!({"system": system, "links": crate::api::links(&state, "auth/system")}),
-    ))
+    Ok(Json(SystemResponse {
+        system,
+        links: SelfLink::to(&state, "auth/system"),
+    }))
 }
 
 async fn my_catalog(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<Value>> {
+) -> DomainResult<Json<CatalogResponse>> {
     if caller.data.scope == Scope::Unscoped {
         return Err(DomainError::Forbidden(
             "The authenticated token is not scoped; a scoped token is required.".into(),
         ));
     }
-    let doc = crate::catalog::document(&state).await?;
-    Ok(Json(
-        json!({"catalog": *doc, "links": crate::api::links(&state, "auth/catalog")}),
-    ))
+    Ok(Json(CatalogResponse {
+        catalog: catalog(&state).await?,
+        links: SelfLink::to(&state, "auth/catalog"),
+    }))
 }

@@ -2,46 +2,128 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use entity::{endpoint, region, service};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::catalog::entries::{self, EndpointFields, EndpointQuery, RegionFields, ServiceFields};
 use crate::error::DomainResult;
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/regions", get(list_regions).post(create_region))
-        .route(
-            "/v3/regions/{id}",
-            get(show_region)
-                .put(put_region)
-                .patch(update_region)
-                .delete(delete_region),
+pub fn routes() -> Routes {
+    const REGION: &str = "/v3/regions/{id}";
+    const SERVICE: &str = "/v3/services/{id}";
+    const ENDPOINT: &str = "/v3/endpoints/{id}";
+    Routes::new()
+        .get(
+            "/v3/regions",
+            list_regions,
+            op("List regions")
+                .query::<RegionFilters>()
+                .ok::<RegionsResponse>(200, "The regions"),
         )
-        .route("/v3/services", get(list_services).post(create_service))
-        .route(
-            "/v3/services/{id}",
-            get(show_service)
-                .patch(update_service)
-                .delete(delete_service),
+        .post(
+            "/v3/regions",
+            create_region,
+            op("Create a region")
+                .json::<RegionRequest>()
+                .ok::<RegionResponse>(201, "Created"),
         )
-        .route("/v3/endpoints", get(list_endpoints).post(create_endpoint))
-        .route(
-            "/v3/endpoints/{id}",
-            get(show_endpoint)
-                .patch(update_endpoint)
-                .delete(delete_endpoint),
+        .get(
+            REGION,
+            show_region,
+            op("Show a region").ok::<RegionResponse>(200, "The region"),
+        )
+        .put(
+            REGION,
+            put_region,
+            op("Create a region with this id")
+                .json::<RegionRequest>()
+                .ok::<RegionResponse>(201, "Created"),
+        )
+        .patch(
+            REGION,
+            update_region,
+            op("Update a region")
+                .json::<RegionRequest>()
+                .ok::<RegionResponse>(200, "Updated"),
+        )
+        .delete(
+            REGION,
+            delete_region,
+            op("Delete a region").empty(204, "Deleted"),
+        )
+        .get(
+            "/v3/services",
+            list_services,
+            op("List services")
+                .query::<ServiceFilters>()
+                .ok::<ServicesResponse>(200, "The services"),
+        )
+        .post(
+            "/v3/services",
+            create_service,
+            op("Create a service")
+                .json::<ServiceRequest>()
+                .ok::<ServiceResponse>(201, "Created"),
+        )
+        .get(
+            SERVICE,
+            show_service,
+            op("Show a service").ok::<ServiceResponse>(200, "The service"),
+        )
+        .patch(
+            SERVICE,
+            update_service,
+            op("Update a service")
+                .json::<ServiceRequest>()
+                .ok::<ServiceResponse>(200, "Updated"),
+        )
+        .delete(
+            SERVICE,
+            delete_service,
+            op("Delete a service").empty(204, "Deleted"),
+        )
+        .get(
+            "/v3/endpoints",
+            list_endpoints,
+            op("List endpoints")
+                .query::<EndpointFilters>()
+                .ok::<EndpointsResponse>(200, "The endpoints"),
+        )
+        .post(
+            "/v3/endpoints",
+            create_endpoint,
+            op("Create an endpoint")
+                .json::<EndpointRequest>()
+                .ok::<EndpointResponse>(201, "Created"),
+        )
+        .get(
+            ENDPOINT,
+            show_endpoint,
+            op("Show an endpoint").ok::<EndpointResponse>(200, "The endpoint"),
+        )
+        .patch(
+            ENDPOINT,
+            update_endpoint,
+            op("Update an endpoint")
+                .json::<EndpointRequest>()
+                .ok::<EndpointResponse>(200, "Updated"),
+        )
+        .delete(
+            ENDPOINT,
+            delete_endpoint,
+            op("Delete an endpoint").empty(204, "Deleted"),
         )
 }
 
 /// A region as Keystone shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegionView {
     /// Region id (chosen by the operator, e.g. `RegionOne`).
     pub id: String,
@@ -65,7 +147,7 @@ impl RegionView {
 }
 
 /// A service as Keystone shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceView {
     /// Service id.
     pub id: String,
@@ -96,7 +178,7 @@ impl ServiceView {
 }
 
 /// An endpoint as Keystone shows it (`region` repeats `region_id` for v2-era clients).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointView {
     /// Endpoint id.
     pub id: String,
@@ -132,14 +214,14 @@ impl EndpointView {
 }
 
 /// `{"region": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegionResponse {
     /// The region.
     pub region: RegionView,
 }
 
 /// `{"regions": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegionsResponse {
     /// The regions.
     pub regions: Vec<RegionView>,
@@ -148,14 +230,14 @@ pub struct RegionsResponse {
 }
 
 /// `{"service": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceResponse {
     /// The service.
     pub service: ServiceView,
 }
 
 /// `{"services": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ServicesResponse {
     /// The services.
     pub services: Vec<ServiceView>,
@@ -164,14 +246,14 @@ pub struct ServicesResponse {
 }
 
 /// `{"endpoint": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointResponse {
     /// The endpoint.
     pub endpoint: EndpointView,
 }
 
 /// `{"endpoints": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointsResponse {
     /// The endpoints.
     pub endpoints: Vec<EndpointView>,
@@ -180,14 +262,15 @@ pub struct EndpointsResponse {
 }
 
 /// Query filters of `GET /v3/regions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegionFilters {
     /// Children of this region.
     pub parent_region_id: Option<String>,
 }
 
 /// A region as a request gives it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RegionBody {
     /// Id (create only).
     pub id: Option<String>,
@@ -198,7 +281,7 @@ pub struct RegionBody {
 }
 
 /// `{"region": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RegionRequest {
     /// The region.
     pub region: RegionBody,
@@ -215,7 +298,8 @@ impl From<RegionBody> for RegionFields {
 }
 
 /// Query filters of `GET /v3/services`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ServiceFilters {
     /// Of this type.
     #[serde(rename = "type")]
@@ -225,7 +309,7 @@ pub struct ServiceFilters {
 }
 
 /// A service as a request gives it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ServiceBody {
     /// Type.
     #[serde(rename = "type")]
@@ -239,7 +323,7 @@ pub struct ServiceBody {
 }
 
 /// `{"service": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ServiceRequest {
     /// The service.
     pub service: ServiceBody,
@@ -257,7 +341,8 @@ impl From<ServiceBody> for ServiceFields {
 }
 
 /// Query filters of `GET /v3/endpoints`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EndpointFilters {
     /// Of this service.
     pub service_id: Option<String>,
@@ -268,7 +353,7 @@ pub struct EndpointFilters {
 }
 
 /// An endpoint as a request gives it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EndpointBody {
     /// The service.
     pub service_id: Option<String>,
@@ -285,7 +370,7 @@ pub struct EndpointBody {
 }
 
 /// `{"endpoint": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EndpointRequest {
     /// The endpoint.
     pub endpoint: EndpointBody,

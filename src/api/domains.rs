@@ -2,30 +2,58 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use entity::domain;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::error::DomainResult;
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::resource::domains::{self, DomainFields};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/domains", get(list_domains).post(create))
-        .route(
-            "/v3/domains/{domain_id}",
-            get(show).patch(update).delete(remove),
+pub fn routes() -> Routes {
+    const ONE: &str = "/v3/domains/{domain_id}";
+    Routes::new()
+        .get(
+            "/v3/domains",
+            list_domains,
+            op("List domains")
+                .query::<DomainFilters>()
+                .ok::<DomainsResponse>(200, "The domains"),
+        )
+        .post(
+            "/v3/domains",
+            create,
+            op("Create a domain")
+                .json::<DomainRequest>()
+                .ok::<DomainResponse>(201, "Created"),
+        )
+        .get(
+            ONE,
+            show,
+            op("Show a domain").ok::<DomainResponse>(200, "The domain"),
+        )
+        .patch(
+            ONE,
+            update,
+            op("Update a domain")
+                .json::<DomainRequest>()
+                .ok::<DomainResponse>(200, "Updated"),
+        )
+        .delete(
+            ONE,
+            remove,
+            op("Delete a disabled domain").empty(204, "Deleted"),
         )
 }
 
 /// A domain as Keystone shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DomainView {
     /// Domain id.
     pub id: String,
@@ -59,14 +87,14 @@ impl DomainView {
 }
 
 /// `{"domain": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DomainResponse {
     /// The domain.
     pub domain: DomainView,
 }
 
 /// `{"domains": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DomainsResponse {
     /// The domains.
     pub domains: Vec<DomainView>,
@@ -85,7 +113,8 @@ impl DomainsResponse {
 }
 
 /// Query filters of `GET /v3/domains`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DomainFilters {
     /// Exact name.
     pub name: Option<String>,
@@ -94,7 +123,7 @@ pub struct DomainFilters {
 }
 
 /// A domain as a create or update request gives it (`options` and `tags` are accepted and ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct DomainBody {
     /// Name.
     pub name: Option<String>,
@@ -111,7 +140,7 @@ pub struct DomainBody {
 }
 
 /// `{"domain": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct DomainRequest {
     /// The domain.
     pub domain: DomainBody,

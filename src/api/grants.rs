@@ -2,13 +2,11 @@
 //! `/v3/system/{users|groups}/{id}/roles`) and `GET /v3/role_assignments`: HTTP in, one `assignment::grants`
 //! call, a typed response out.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
-use axum::routing::{get, put};
-use axum::{Json, Router};
-use serde::Serialize;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::roles::RolesResponse;
 use crate::api::ListLinks;
@@ -16,43 +14,105 @@ use crate::assignment::grants::{
     self, Addressed, Assignment, AssignmentFilters, AssignmentQuery, GrantOp, On, Scope,
 };
 use crate::error::DomainResult;
+use crate::http::routes::{op, Routes};
 use crate::http::Caller;
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    let mut r = Router::new();
-    for target in ["projects", "domains"] {
-        for actor in ["users", "groups"] {
-            r = r
-                .route(
-                    &format!("/v3/{target}/{{target_id}}/{actor}/{{actor_id}}/roles"),
-                    get(list_grants),
-                )
-                .route(
-                    &format!("/v3/{target}/{{target_id}}/{actor}/{{actor_id}}/roles/{{role_id}}"),
-                    put(create_grant)
-                        .head(check_grant)
-                        .get(check_grant)
-                        .delete(revoke_grant),
-                );
-        }
-    }
-    for actor in ["users", "groups"] {
+pub fn routes() -> Routes {
+    let mut r = Routes::new();
+    for (target, actor, list_summary, one_summary) in [
+        (
+            "projects",
+            "users",
+            "List a user's roles on a project",
+            "a user's role on a project",
+        ),
+        (
+            "projects",
+            "groups",
+            "List a group's roles on a project",
+            "a group's role on a project",
+        ),
+        (
+            "domains",
+            "users",
+            "List a user's roles on a domain",
+            "a user's role on a domain",
+        ),
+        (
+            "domains",
+            "groups",
+            "List a group's roles on a domain",
+            "a group's role on a domain",
+        ),
+    ] {
+        let list = format!("/v3/{target}/{{target_id}}/{actor}/{{actor_id}}/roles");
+        let one = format!("{list}/{{role_id}}");
         r = r
-            .route(
-                &format!("/v3/system/{actor}/{{actor_id}}/roles"),
-                get(list_system_grants),
+            .get(
+                &list,
+                list_grants,
+                op(list_summary).ok::<RolesResponse>(200, "The roles"),
             )
-            .route(
-                &format!("/v3/system/{actor}/{{actor_id}}/roles/{{role_id}}"),
-                put(create_system_grant)
-                    .head(check_system_grant)
-                    .get(check_system_grant)
-                    .delete(revoke_system_grant),
+            .put(
+                &one,
+                create_grant,
+                op(format!("Grant {one_summary}")).empty(204, "Granted"),
+            )
+            .head(
+                &one,
+                check_grant,
+                op(format!("Check {one_summary}")).empty(204, "Granted"),
+            )
+            .get(
+                &one,
+                check_grant,
+                op(format!("Check {one_summary}")).empty(204, "Granted"),
+            )
+            .delete(
+                &one,
+                revoke_grant,
+                op(format!("Revoke {one_summary}")).empty(204, "Revoked"),
             );
     }
-    r.route("/v3/role_assignments", get(role_assignments))
+    for actor in ["users", "groups"] {
+        let list = format!("/v3/system/{actor}/{{actor_id}}/roles");
+        let one = format!("{list}/{{role_id}}");
+        r = r
+            .get(
+                &list,
+                list_system_grants,
+                op("List system roles").ok::<RolesResponse>(200, "The roles"),
+            )
+            .put(
+                &one,
+                create_system_grant,
+                op("Grant a system role").empty(204, "Granted"),
+            )
+            .head(
+                &one,
+                check_system_grant,
+                op("Check a system role").empty(204, "Granted"),
+            )
+            .get(
+                &one,
+                check_system_grant,
+                op("Check a system role").empty(204, "Granted"),
+            )
+            .delete(
+                &one,
+                revoke_system_grant,
+                op("Revoke a system role").empty(204, "Revoked"),
+            );
+    }
+    r.get(
+        "/v3/role_assignments",
+        role_assignments,
+        op("List role assignments")
+            .query::<AssignmentParams>()
+            .ok::<AssignmentsResponse>(200, "The assignments"),
+    )
 }
 
 /// The grant a URL names (the route tells project, domain or system, and user or group).
@@ -171,7 +231,7 @@ async fn revoke_system_grant(
 }
 
 /// A domain named in an assignment: its id and (null when it is gone) its name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DomainRef {
     /// Domain id.
     pub id: String,
@@ -180,7 +240,7 @@ pub struct DomainRef {
 }
 
 /// A role, user, group, project or domain in an assignment: its id, and with `include_names` its name and domain.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Named {
     /// Id.
     pub id: String,
@@ -193,14 +253,14 @@ pub struct Named {
 }
 
 /// `{"all": true}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AllOfIt {
     /// Always true.
     pub all: bool,
 }
 
 /// Where an assignment applies, as Keystone writes it (`{"project": {...}}`, ...).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeView {
     /// A project.
@@ -212,14 +272,14 @@ pub enum ScopeView {
 }
 
 /// The grant an assignment comes from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentLinks {
     /// Its URL.
     pub assignment: String,
 }
 
 /// One role assignment as Keystone shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentView {
     /// The grant's URL.
     pub links: AssignmentLinks,
@@ -236,7 +296,7 @@ pub struct AssignmentView {
 }
 
 /// `{"role_assignments": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentsResponse {
     /// The assignments.
     pub role_assignments: Vec<AssignmentView>,
@@ -244,9 +304,43 @@ pub struct AssignmentsResponse {
     pub links: ListLinks,
 }
 
+/// Query filters of `GET /v3/role_assignments`, named as Keystone names them.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AssignmentParams {
+    /// Only assignments on this project.
+    #[serde(rename = "scope.project.id")]
+    #[param(rename = "scope.project.id")]
+    pub project_id: Option<String>,
+    /// Only assignments on this domain.
+    #[serde(rename = "scope.domain.id")]
+    #[param(rename = "scope.domain.id")]
+    pub domain_id: Option<String>,
+    /// Only system assignments (present: yes).
+    #[serde(rename = "scope.system")]
+    #[param(rename = "scope.system")]
+    pub system: Option<String>,
+    /// Only this group's.
+    #[serde(rename = "group.id")]
+    #[param(rename = "group.id")]
+    pub group_id: Option<String>,
+    /// Only this user's.
+    #[serde(rename = "user.id")]
+    #[param(rename = "user.id")]
+    pub user_id: Option<String>,
+    /// Only this role's.
+    #[serde(rename = "role.id")]
+    #[param(rename = "role.id")]
+    pub role_id: Option<String>,
+    /// Expand group memberships and implied roles (present without a value: yes).
+    pub effective: Option<String>,
+    /// Add names (present without a value: yes).
+    pub include_names: Option<String>,
+}
+
 /// A Keystone boolean query flag: absent is false, present without a value is true.
-fn flag(q: &HashMap<String, String>, name: &str) -> DomainResult<bool> {
-    match q.get(name).map(String::as_str) {
+fn flag(v: Option<&str>, name: &str) -> DomainResult<bool> {
+    match v {
         None => Ok(false),
         Some("") => Ok(true),
         Some(v) => crate::api::query_bool(name, v),
@@ -256,21 +350,23 @@ fn flag(q: &HashMap<String, String>, name: &str) -> DomainResult<bool> {
 async fn role_assignments(
     State(state): State<AppState>,
     Caller(c): Caller,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<AssignmentParams>,
 ) -> DomainResult<Json<AssignmentsResponse>> {
-    let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    fn get(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|v| !v.is_empty())
+    }
     let filters = AssignmentFilters {
         grants: AssignmentQuery {
-            project_id: get("scope.project.id"),
-            domain_id: get("scope.domain.id"),
-            system: q.contains_key("scope.system"),
-            group_id: get("group.id"),
-            user_id: get("user.id"),
+            project_id: get(&q.project_id),
+            domain_id: get(&q.domain_id),
+            system: q.system.is_some(),
+            group_id: get(&q.group_id),
+            user_id: get(&q.user_id),
         },
-        role_id: get("role.id"),
-        effective: flag(&q, "effective")?,
+        role_id: get(&q.role_id),
+        effective: flag(q.effective.as_deref(), "effective")?,
     };
-    let names = flag(&q, "include_names")?;
+    let names = flag(q.include_names.as_deref(), "include_names")?;
     let rows = grants::assignments(&state, &c, &filters).await?;
     let mut role_assignments = Vec::with_capacity(rows.len());
     for r in rows {

@@ -2,38 +2,80 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use entity::group;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::users::UsersResponse;
 use crate::api::{ListLinks, SelfLink};
 use crate::error::DomainResult;
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::identity::groups::{self, GroupFields, Membership};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/groups", get(list_groups).post(create))
-        .route(
-            "/v3/groups/{group_id}",
-            get(show).patch(update).delete(remove),
+pub fn routes() -> Routes {
+    const ONE: &str = "/v3/groups/{group_id}";
+    const MEMBER: &str = "/v3/groups/{group_id}/users/{user_id}";
+    Routes::new()
+        .get(
+            "/v3/groups",
+            list_groups,
+            op("List groups")
+                .query::<GroupFilters>()
+                .ok::<GroupsResponse>(200, "The groups"),
         )
-        .route("/v3/groups/{group_id}/users", get(members))
-        .route(
-            "/v3/groups/{group_id}/users/{user_id}",
-            put(add_member)
-                .head(check_member)
-                .get(check_member)
-                .delete(remove_member),
+        .post(
+            "/v3/groups",
+            create,
+            op("Create a group")
+                .json::<GroupRequest>()
+                .ok::<GroupResponse>(201, "Created"),
+        )
+        .get(
+            ONE,
+            show,
+            op("Show a group").ok::<GroupResponse>(200, "The group"),
+        )
+        .patch(
+            ONE,
+            update,
+            op("Update a group")
+                .json::<GroupRequest>()
+                .ok::<GroupResponse>(200, "Updated"),
+        )
+        .delete(ONE, remove, op("Delete a group").empty(204, "Deleted"))
+        .get(
+            "/v3/groups/{group_id}/users",
+            members,
+            op("List a group's members").ok::<UsersResponse>(200, "The members"),
+        )
+        .put(
+            MEMBER,
+            add_member,
+            op("Add a user to a group").empty(204, "Added"),
+        )
+        .head(
+            MEMBER,
+            check_member,
+            op("Check a membership").empty(204, "A member"),
+        )
+        .get(
+            MEMBER,
+            check_member,
+            op("Check a membership").empty(204, "A member"),
+        )
+        .delete(
+            MEMBER,
+            remove_member,
+            op("Remove a user from a group").empty(204, "Removed"),
         )
 }
 
 /// A group as Keystone shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GroupView {
     /// Group id.
     pub id: String,
@@ -61,14 +103,14 @@ impl GroupView {
 }
 
 /// `{"group": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GroupResponse {
     /// The group.
     pub group: GroupView,
 }
 
 /// `{"groups": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GroupsResponse {
     /// The groups.
     pub groups: Vec<GroupView>,
@@ -90,7 +132,8 @@ impl GroupsResponse {
 }
 
 /// Query filters of `GET /v3/groups`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GroupFilters {
     /// Exact name.
     pub name: Option<String>,
@@ -99,7 +142,7 @@ pub struct GroupFilters {
 }
 
 /// A group as a create or update request gives it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupBody {
     /// Name.
     pub name: Option<String>,
@@ -110,7 +153,7 @@ pub struct GroupBody {
 }
 
 /// `{"group": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupRequest {
     /// The group.
     pub group: GroupBody,

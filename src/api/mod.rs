@@ -19,16 +19,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::http::routes::Routes;
 pub use crate::rules::{
     check_description, check_len, check_name, existing, new_id, query_bool, DESCRIPTION_MAX_BYTES,
     GROUP_NAME_MAX, NAME_MAX, PROJECT_NAME_MAX, SHORT_DESCRIPTION_MAX,
 };
 use crate::state::AppState;
 
-/// Build the whole application router over the given state.
-pub fn router(state: AppState) -> Router {
-    let limit = state.config.server.max_request_body_size;
-    Router::new()
+/// Every route of the API, with its documentation.
+fn all_routes() -> Routes {
+    Routes::new()
         .merge(discovery::routes())
         .merge(auth_tokens::routes())
         .merge(domains::routes())
@@ -43,6 +43,13 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth2_introspect::routes())
         .merge(oauth2_revoke::routes())
         .merge(oauth2_metadata::routes())
+}
+
+/// Build the whole application router over the given state.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.server.max_request_body_size;
+    all_routes()
+        .into_router()
         .route_layer(axum::middleware::from_fn(
             crate::http::layers::remember_route,
         ))
@@ -54,13 +61,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The OpenAPI 3.1 document of every route (what `/openapi.json` serves and `docs/openapi.json` holds).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    all_routes().document()
+}
+
+/// The OpenAPI document as pretty JSON, built once.
+pub fn openapi_json() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut text = openapi().to_pretty_json().unwrap_or_default();
+        text.push('\n');
+        text
+    })
+}
+
 /// `{"self": <v3>/<path>}`.
 pub fn links(state: &AppState, path: &str) -> Value {
     json!({"self": format!("{}/{}", state.config.v3_url(), path)})
 }
 
 /// `{"self": URL}`, the links of one entity.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SelfLink {
     /// The entity's URL.
     #[serde(rename = "self")]
@@ -77,7 +99,7 @@ impl SelfLink {
 }
 
 /// A list's links: `self`, and `previous`/`next` (always null: Lintel does not paginate).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ListLinks {
     /// The list's URL.
     #[serde(rename = "self")]
@@ -102,4 +124,23 @@ impl ListLinks {
 /// Keystone's list envelope: `{"<key>": [...], "links": {...}}`.
 pub fn list(state: &AppState, key: &str, path: &str, items: Vec<Value>) -> Value {
     json!({key: items, "links": {"self": format!("{}/{}", state.config.v3_url(), path), "previous": null, "next": null}})
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two types with one schema name would share one component: the document would describe one of them wrongly.
+    #[test]
+    fn schema_names_are_unique() {
+        let routes = super::all_routes();
+        let mut seen = std::collections::HashMap::new();
+        for (name, schema) in &routes.schemas {
+            if let Some(previous) = seen.insert(name.clone(), schema.clone()) {
+                assert!(
+                    previous == *schema,
+                    "two different schemas are named {name}"
+                );
+            }
+        }
+        assert!(seen.len() > 50);
+    }
 }

@@ -5,11 +5,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::credential::{self, Credential};
+use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
 use crate::mtls::ClientCert;
 use crate::oauth2::{
@@ -19,11 +20,32 @@ use crate::state::AppState;
 use crate::view::UserView;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/v3/OS-OAUTH2/token",
-        post(token).fallback(crate::http::error::oauth_method_not_allowed),
-    )
+pub fn routes() -> Routes {
+    const PATH: &str = "/v3/OS-OAUTH2/token";
+    Routes::new()
+        .post(
+            PATH,
+            token,
+            op("The client credentials grant (RFC 6749 §4.4)")
+                .oauth()
+                .form::<crate::oauth2::Form>()
+                .ok::<TokenResponse>(200, "An access token"),
+        )
+        .other_methods(PATH, crate::http::error::oauth_method_not_allowed)
+}
+
+/// RFC 6749 §5.1's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The roles granted, when the request named some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 async fn token(
@@ -232,11 +254,12 @@ async fn issue(
         state.tokens.issue(&data)
     };
     let expires_in = (data.expires_at - now).num_seconds().max(0);
-    let mut out =
-        json!({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in});
-    if let Some(names) = scope {
-        out["scope"] = json!(names.join(" "));
-    }
+    let out = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        scope: scope.map(|names| names.join(" ")),
+    };
     let mut resp = (StatusCode::OK, Json(out)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -5,21 +5,27 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 
 use super::oauth2::{authenticate, read_form};
+use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/v3/OS-OAUTH2/revoke",
-        post(revoke).fallback(crate::http::error::oauth_method_not_allowed),
-    )
+pub fn routes() -> Routes {
+    const PATH: &str = "/v3/OS-OAUTH2/revoke";
+    Routes::new()
+        .post(
+            PATH,
+            revoke,
+            op("Revoke one of the client's own access tokens (RFC 7009)")
+                .oauth()
+                .form::<crate::oauth2::Form>()
+                .empty(200, "Revoked, or not a token of this client"),
+        )
+        .other_methods(PATH, crate::http::error::oauth_method_not_allowed)
 }
 
 async fn revoke(

@@ -3,38 +3,88 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use entity::{domain, project};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::error::{DomainError, DomainResult};
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::resource::projects::{self, Found, ProjectFields, ProjectQuery, Tags};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/projects", get(list_projects).post(create))
-        .route(
-            "/v3/projects/{project_id}",
-            get(show).patch(update).delete(remove),
+pub fn routes() -> Routes {
+    const ONE: &str = "/v3/projects/{project_id}";
+    const TAGS: &str = "/v3/projects/{project_id}/tags";
+    const TAG: &str = "/v3/projects/{project_id}/tags/{tag}";
+    Routes::new()
+        .get(
+            "/v3/projects",
+            list_projects,
+            op("List projects")
+                .query::<ProjectFilters>()
+                .ok::<ProjectsResponse>(200, "The projects"),
         )
-        .route(
-            "/v3/projects/{project_id}/tags",
-            get(list_tags).put(replace_tags).delete(clear_tags),
+        .post(
+            "/v3/projects",
+            create,
+            op("Create a project (or, with is_domain, a domain)")
+                .json::<ProjectRequest>()
+                .ok::<ProjectResponse>(201, "Created"),
         )
-        .route(
-            "/v3/projects/{project_id}/tags/{tag}",
-            get(check_tag).put(add_tag).delete(remove_tag),
+        .get(
+            ONE,
+            show,
+            op("Show a project").ok::<ProjectResponse>(200, "The project"),
+        )
+        .patch(
+            ONE,
+            update,
+            op("Update a project")
+                .json::<ProjectRequest>()
+                .ok::<ProjectResponse>(200, "Updated"),
+        )
+        .delete(ONE, remove, op("Delete a project").empty(204, "Deleted"))
+        .get(
+            TAGS,
+            list_tags,
+            op("List a project's tags").ok::<TagsResponse>(200, "The tags"),
+        )
+        .put(
+            TAGS,
+            replace_tags,
+            op("Replace a project's tags")
+                .json::<TagsRequest>()
+                .ok::<TagsResponse>(200, "The new tags"),
+        )
+        .delete(
+            TAGS,
+            clear_tags,
+            op("Remove every tag of a project").empty(204, "Removed"),
+        )
+        .get(
+            TAG,
+            check_tag,
+            op("Check a project tag").empty(204, "Tagged"),
+        )
+        .put(
+            TAG,
+            add_tag,
+            op("Add a project tag").empty(201, "Added (Location names the tag)"),
+        )
+        .delete(
+            TAG,
+            remove_tag,
+            op("Remove a project tag").empty(204, "Removed"),
         )
 }
 
 /// A project as Keystone shows it (a domain, too, in project form).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectView {
     /// Project id.
     pub id: String,
@@ -100,14 +150,14 @@ impl ProjectView {
 }
 
 /// `{"project": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectResponse {
     /// The project.
     pub project: ProjectView,
 }
 
 /// `{"projects": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectsResponse {
     /// The projects.
     pub projects: Vec<ProjectView>,
@@ -129,7 +179,7 @@ impl ProjectsResponse {
 }
 
 /// `{"links": {...}, "tags": [...]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TagsResponse {
     /// `self` link.
     pub links: SelfLink,
@@ -138,7 +188,8 @@ pub struct TagsResponse {
 }
 
 /// Query filters of `GET /v3/projects`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProjectFilters {
     /// Exact name.
     pub name: Option<String>,
@@ -153,7 +204,7 @@ pub struct ProjectFilters {
 }
 
 /// A project as a create or update request gives it (`options` is accepted and ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ProjectBody {
     /// Name.
     pub name: Option<String>,
@@ -175,14 +226,14 @@ pub struct ProjectBody {
 }
 
 /// `{"project": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ProjectRequest {
     /// The project.
     pub project: ProjectBody,
 }
 
 /// `{"tags": [...]}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TagsRequest {
     /// The tags.
     pub tags: Vec<String>,

@@ -3,39 +3,86 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use entity::role;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::assignment::roles::{self, Implication, RoleFields};
 use crate::error::DomainResult;
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/roles", get(list_roles).post(create))
-        .route(
-            "/v3/roles/{role_id}",
-            get(show).patch(update).delete(remove),
+pub fn routes() -> Routes {
+    const ROLES: &str = "/v3/roles";
+    const ROLE: &str = "/v3/roles/{role_id}";
+    const RULE: &str = "/v3/roles/{role_id}/implies/{implied_id}";
+    Routes::new()
+        .get(
+            ROLES,
+            list_roles,
+            op("List roles")
+                .query::<RoleFilters>()
+                .ok::<RolesResponse>(200, "The roles"),
         )
-        .route("/v3/roles/{role_id}/implies", get(list_implied))
-        .route(
-            "/v3/roles/{role_id}/implies/{implied_id}",
-            put(add_implied)
-                .get(get_implied)
-                .head(check_implied)
-                .delete(remove_implied),
+        .post(
+            ROLES,
+            create,
+            op("Create a role")
+                .json::<RoleRequest>()
+                .ok::<RoleResponse>(201, "Created"),
         )
-        .route("/v3/role_inferences", get(inferences))
+        .get(
+            ROLE,
+            show,
+            op("Show a role").ok::<RoleResponse>(200, "The role"),
+        )
+        .patch(
+            ROLE,
+            update,
+            op("Update a role")
+                .json::<RoleRequest>()
+                .ok::<RoleResponse>(200, "Updated"),
+        )
+        .delete(ROLE, remove, op("Delete a role").empty(204, "Deleted"))
+        .get(
+            "/v3/roles/{role_id}/implies",
+            list_implied,
+            op("List the roles a role implies").ok::<ImpliesResponse>(200, "The rules"),
+        )
+        .put(
+            RULE,
+            add_implied,
+            op("Make a role imply another").ok::<ImplicationResponse>(201, "Created"),
+        )
+        .get(
+            RULE,
+            get_implied,
+            op("Show an implication rule").ok::<ImplicationResponse>(200, "The rule"),
+        )
+        .head(
+            RULE,
+            check_implied,
+            op("Check an implication rule").empty(204, "It exists"),
+        )
+        .delete(
+            RULE,
+            remove_implied,
+            op("Delete an implication rule").empty(204, "Deleted"),
+        )
+        .get(
+            "/v3/role_inferences",
+            inferences,
+            op("List every implication rule").ok::<InferencesResponse>(200, "The rules"),
+        )
 }
 
 /// A role as Keystone shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoleView {
     /// Role id.
     pub id: String,
@@ -70,14 +117,14 @@ fn link(state: &AppState, r: &role::Model) -> SelfLink {
 }
 
 /// `{"role": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoleResponse {
     /// The role.
     pub role: RoleView,
 }
 
 /// `{"roles": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RolesResponse {
     /// The roles.
     pub roles: Vec<RoleView>,
@@ -96,7 +143,7 @@ impl RolesResponse {
 }
 
 /// A role as an implication rule names it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoleBrief {
     /// Role id.
     pub id: String,
@@ -120,35 +167,54 @@ impl RoleBrief {
     }
 }
 
-/// A prior role and what it implies: one role, or a list.
-#[derive(Debug, Serialize)]
-pub struct Inference<T> {
+/// A prior role and the roles it implies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Inference {
     /// The prior role.
     pub prior_role: RoleBrief,
-    /// The implied role(s).
-    pub implies: T,
+    /// The implied roles.
+    pub implies: Vec<RoleBrief>,
 }
 
-/// `{"role_inference": {...}, "links": {...}}`.
-#[derive(Debug, Serialize)]
-pub struct InferenceResponse<T> {
-    /// The rule(s) of one prior role.
-    pub role_inference: Inference<T>,
+/// One implication rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpliedRule {
+    /// The prior role.
+    pub prior_role: RoleBrief,
+    /// The implied role.
+    pub implies: RoleBrief,
+}
+
+/// `{"role_inference": {...}, "links": {...}}`: what one role implies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpliesResponse {
+    /// The rules of one prior role.
+    pub role_inference: Inference,
+    /// `self` link.
+    pub links: SelfLink,
+}
+
+/// `{"role_inference": {...}, "links": {...}}`: one rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImplicationResponse {
+    /// The rule.
+    pub role_inference: ImpliedRule,
     /// `self` link.
     pub links: SelfLink,
 }
 
 /// `{"role_inferences": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InferencesResponse {
     /// Every prior role's rules.
-    pub role_inferences: Vec<Inference<Vec<RoleBrief>>>,
+    pub role_inferences: Vec<Inference>,
     /// `self` link.
     pub links: SelfLink,
 }
 
 /// Query filters of `GET /v3/roles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RoleFilters {
     /// Exact name.
     pub name: Option<String>,
@@ -157,7 +223,7 @@ pub struct RoleFilters {
 }
 
 /// A role as a create or update request gives it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleBody {
     /// Name.
     pub name: Option<String>,
@@ -170,7 +236,7 @@ pub struct RoleBody {
 }
 
 /// `{"role": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleRequest {
     /// The role.
     pub role: RoleBody,
@@ -238,9 +304,9 @@ async fn list_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<InferenceResponse<Vec<RoleBrief>>>> {
+) -> DomainResult<Json<ImpliesResponse>> {
     let (prior, implied) = roles::implied(&state, &c, &id).await?;
-    Ok(Json(InferenceResponse {
+    Ok(Json(ImpliesResponse {
         role_inference: Inference {
             prior_role: RoleBrief::of(&state, &prior),
             implies: RoleBrief::all(&state, &implied),
@@ -255,11 +321,11 @@ async fn one_rule(
     c: &crate::auth::Validated,
     (prior, implied): (String, String),
     op: Implication,
-) -> DomainResult<InferenceResponse<RoleBrief>> {
+) -> DomainResult<ImplicationResponse> {
     let (p, i) = roles::implication(state, c, &prior, &implied, op).await?;
-    Ok(InferenceResponse {
+    Ok(ImplicationResponse {
         links: SelfLink::to(state, &format!("roles/{}/implies/{}", p.id, i.id)),
-        role_inference: Inference {
+        role_inference: ImpliedRule {
             prior_role: RoleBrief::of(state, &p),
             implies: RoleBrief::of(state, &i),
         },
@@ -270,7 +336,7 @@ async fn add_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(pair): Path<(String, String)>,
-) -> DomainResult<(StatusCode, Json<InferenceResponse<RoleBrief>>)> {
+) -> DomainResult<(StatusCode, Json<ImplicationResponse>)> {
     let rule = one_rule(&state, &c, pair, Implication::Add).await?;
     Ok((StatusCode::CREATED, Json(rule)))
 }
@@ -279,7 +345,7 @@ async fn get_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(pair): Path<(String, String)>,
-) -> DomainResult<Json<InferenceResponse<RoleBrief>>> {
+) -> DomainResult<Json<ImplicationResponse>> {
     Ok(Json(one_rule(&state, &c, pair, Implication::Get).await?))
 }
 

@@ -4,36 +4,75 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use entity::user;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::groups::GroupsResponse;
 use crate::api::projects::ProjectsResponse;
 use crate::api::{ListLinks, SelfLink};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
+use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::identity::users::{self, UserFields};
 use crate::state::AppState;
 
 /// Routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v3/users", get(list_users).post(create))
-        .route(
-            "/v3/users/{user_id}",
-            get(show).patch(update).delete(remove),
+pub fn routes() -> Routes {
+    const ONE: &str = "/v3/users/{user_id}";
+    Routes::new()
+        .get(
+            "/v3/users",
+            list_users,
+            op("List users")
+                .query::<UserFilters>()
+                .ok::<UsersResponse>(200, "The users"),
         )
-        .route("/v3/users/{user_id}/password", post(change_password))
-        .route("/v3/users/{user_id}/projects", get(projects))
-        .route("/v3/users/{user_id}/groups", get(groups))
+        .post(
+            "/v3/users",
+            create,
+            op("Create a user")
+                .json::<UserRequest>()
+                .ok::<UserResponse>(201, "Created"),
+        )
+        .get(
+            ONE,
+            show,
+            op("Show a user").ok::<UserResponse>(200, "The user"),
+        )
+        .patch(
+            ONE,
+            update,
+            op("Update a user")
+                .json::<UserRequest>()
+                .ok::<UserResponse>(200, "Updated"),
+        )
+        .delete(ONE, remove, op("Delete a user").empty(204, "Deleted"))
+        .post(
+            "/v3/users/{user_id}/password",
+            change_password,
+            op("Change one's own password (the original password is the proof)")
+                .public()
+                .json::<PasswordRequest>()
+                .empty(204, "Changed"),
+        )
+        .get(
+            "/v3/users/{user_id}/projects",
+            projects,
+            op("List a user's projects").ok::<ProjectsResponse>(200, "The projects"),
+        )
+        .get(
+            "/v3/users/{user_id}/groups",
+            groups,
+            op("List a user's groups").ok::<GroupsResponse>(200, "The groups"),
+        )
 }
 
 /// A user as Keystone shows it: its extra attributes (email, description, ...) at top level.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     /// User id.
     pub id: String,
@@ -89,14 +128,14 @@ impl UserView {
 }
 
 /// `{"user": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
     /// The user.
     pub user: UserView,
 }
 
 /// `{"users": [...], "links": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsersResponse {
     /// The users.
     pub users: Vec<UserView>,
@@ -115,7 +154,8 @@ impl UsersResponse {
 }
 
 /// Query filters of `GET /v3/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserFilters {
     /// Exact name.
     pub name: Option<String>,
@@ -126,7 +166,7 @@ pub struct UserFilters {
 }
 
 /// A user as a create or update request gives it; anything else is kept as an extra attribute.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct UserBody {
     /// Name.
     pub name: Option<String>,
@@ -144,7 +184,7 @@ pub struct UserBody {
 }
 
 /// `{"user": {...}}` as a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct UserRequest {
     /// The user.
     pub user: UserBody,
@@ -164,14 +204,14 @@ impl From<UserBody> for UserFields {
 }
 
 /// `{"user": {"original_password", "password"}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordRequest {
     /// The change.
     pub user: PasswordChange,
 }
 
 /// A password change: the original is the proof.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
     /// The current password.
     pub original_password: Secret,

@@ -3,7 +3,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::DomainError;
 use crate::oauth2::OAuthError;
@@ -52,10 +53,42 @@ fn title(status: StatusCode) -> &'static str {
     }
 }
 
+/// Keystone's error envelope: `{"error": {"code", "message", "title"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeystoneError {
+    /// The error.
+    pub error: KeystoneErrorDetail,
+}
+
+/// The inside of Keystone's error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeystoneErrorDetail {
+    /// The HTTP status code.
+    pub code: u16,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The status's reason phrase.
+    pub title: String,
+}
+
+/// RFC 6749 §5.2's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// The error code (`invalid_client`, `invalid_request`, ...).
+    pub error: String,
+    /// What went wrong, for a person.
+    pub error_description: String,
+}
+
 /// Build the Keystone error envelope for a status and message.
 pub fn envelope(status: StatusCode, message: &str) -> Response {
-    let body =
-        json!({"error": {"code": status.as_u16(), "message": message, "title": title(status)}});
+    let body = KeystoneError {
+        error: KeystoneErrorDetail {
+            code: status.as_u16(),
+            message: message.to_owned(),
+            title: title(status).to_owned(),
+        },
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -143,7 +176,10 @@ pub fn oauth_status(e: &OAuthError) -> StatusCode {
 fn oauth_body(status: StatusCode, code: &str, description: &str) -> Response {
     let mut resp = (
         status,
-        axum::Json(json!({"error": code, "error_description": description})),
+        axum::Json(OAuthErrorBody {
+            error: code.to_owned(),
+            error_description: description.to_owned(),
+        }),
     )
         .into_response();
     let h = resp.headers_mut();

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod layers;
+pub mod routes;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};

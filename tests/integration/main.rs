@@ -15,6 +15,7 @@ mod first_hour;
 mod fixture;
 mod mtls;
 mod oauth2;
+mod openapi;
 mod ops;
 mod outage;
 mod parity;
