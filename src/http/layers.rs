@@ -8,7 +8,43 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::error::{envelope, ApiError};
+use crate::oauth2::OAuthError;
 use crate::state::AppState;
+
+/// How long a client has to send a request body, once its headers are in.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Read the whole body (bounded by the body limit and [`BODY_READ_TIMEOUT`]) before anything answers. A handler
+/// that refuses a request early (no token, say) would otherwise leave the body unread, and HTTP/1.1 would then
+/// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
+/// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
+async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        if parts.uri.path().starts_with("/v3/OS-OAUTH2/") {
+            OAuthError::InvalidRequest("The request body is too large.".into()).into_response()
+        } else {
+            ApiError::PayloadTooLarge(limit).into_response()
+        }
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        // Over the limit without a Content-Length, or broken off by the client.
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err(envelope(
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body was not received in time.",
+        )),
+    }
+}
 
 /// Give every response an `x-openstack-request-id`, log one line per request, and make sure every error body
 /// is Keystone's JSON envelope (404/405 from routing, 413 from the body limit) with the right challenges.
@@ -23,7 +59,18 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
         state.config.server.trust_proxy_headers,
     )
     .0;
-    let mut resp = next.run(req).await;
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    let mut resp = match buffered(req, state.config.server.max_request_body_size).await {
+        Ok(req) => next.run(req).await,
+        Err(mut resp) => {
+            if http1 {
+                // Part of the body may still be on the wire: say that this connection ends here.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
+    };
     let route = resp
         .extensions()
         .get::<MatchedPath>()

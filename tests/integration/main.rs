@@ -13,6 +13,7 @@ mod cli;
 mod common;
 mod first_hour;
 mod fixture;
+mod http_conn;
 mod mtls;
 mod oauth2;
 mod openapi;
