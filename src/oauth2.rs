@@ -43,6 +43,11 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
+    /// A request body over `[oslo_middleware] max_request_body_size`.
+    pub fn body_too_large() -> Self {
+        OAuthError::InvalidRequest("The request body is too large.".into())
+    }
+
     /// The RFC 6749 error code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -103,8 +103,8 @@ pub struct AppCredRole {
     pub options: Map<String, Value>,
 }
 
-/// An application credential as Keystone shows it.
-#[derive(Debug, Serialize, ToSchema)]
+/// An application credential as Keystone shows it (no `Debug`: it may carry the secret).
+#[derive(Serialize, ToSchema)]
 pub struct AppCredView {
     /// Credential id (the OAuth 2.0 client id).
     pub id: String,
@@ -187,14 +187,14 @@ impl AppCredView {
 }
 
 /// `{"application_credential": {...}}`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AppCredResponse {
     /// The credential.
     pub application_credential: AppCredView,
 }
 
 /// `{"application_credentials": [...], "links": {...}}`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AppCredsResponse {
     /// The credentials.
     pub application_credentials: Vec<AppCredView>,
@@ -243,7 +243,7 @@ pub struct AccessRuleRequest {
 }
 
 /// The credential a create request describes.
-#[derive(Debug, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)] // Documents the request; parse_new reads it with Keystone's schema messages.
 pub struct NewAppCred {
     /// Name, unique for the user.
@@ -271,7 +271,7 @@ pub struct NewAppCred {
 }
 
 /// `{"application_credential": {...}}` as a create request.
-#[derive(Debug, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)] // Documents the request; parse_new reads it.
 pub struct AppCredRequest {
     /// The credential.

@@ -269,32 +269,11 @@ pub struct RegionFilters {
     pub parent_region_id: Option<String>,
 }
 
-/// A region as a request gives it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RegionBody {
-    /// Id (create only).
-    pub id: Option<String>,
-    /// Description.
-    pub description: Option<Option<String>>,
-    /// Parent region.
-    pub parent_region_id: Option<Option<String>>,
-}
-
 /// `{"region": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegionRequest {
     /// The region.
-    pub region: RegionBody,
-}
-
-impl From<RegionBody> for RegionFields {
-    fn from(b: RegionBody) -> Self {
-        RegionFields {
-            id: b.id,
-            description: b.description,
-            parent_region_id: b.parent_region_id,
-        }
-    }
+    pub region: RegionFields,
 }
 
 /// Query filters of `GET /v3/services`.
@@ -308,36 +287,11 @@ pub struct ServiceFilters {
     pub name: Option<String>,
 }
 
-/// A service as a request gives it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ServiceBody {
-    /// Type.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// Name.
-    pub name: Option<String>,
-    /// Description.
-    pub description: Option<String>,
-    /// Enabled flag.
-    pub enabled: Option<bool>,
-}
-
 /// `{"service": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ServiceRequest {
     /// The service.
-    pub service: ServiceBody,
-}
-
-impl From<ServiceBody> for ServiceFields {
-    fn from(b: ServiceBody) -> Self {
-        ServiceFields {
-            kind: b.kind,
-            name: b.name,
-            description: b.description,
-            enabled: b.enabled,
-        }
-    }
+    pub service: ServiceFields,
 }
 
 /// Query filters of `GET /v3/endpoints`.
@@ -352,41 +306,11 @@ pub struct EndpointFilters {
     pub region_id: Option<String>,
 }
 
-/// An endpoint as a request gives it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct EndpointBody {
-    /// The service.
-    pub service_id: Option<String>,
-    /// Interface.
-    pub interface: Option<String>,
-    /// URL.
-    pub url: Option<String>,
-    /// Region.
-    pub region_id: Option<String>,
-    /// Legacy region name.
-    pub region: Option<String>,
-    /// Enabled flag.
-    pub enabled: Option<bool>,
-}
-
 /// `{"endpoint": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EndpointRequest {
     /// The endpoint.
-    pub endpoint: EndpointBody,
-}
-
-impl From<EndpointBody> for EndpointFields {
-    fn from(b: EndpointBody) -> Self {
-        EndpointFields {
-            service_id: b.service_id,
-            interface: b.interface,
-            url: b.url,
-            region_id: b.region_id,
-            region: b.region,
-            enabled: b.enabled,
-        }
-    }
+    pub endpoint: EndpointFields,
 }
 
 async fn list_regions(
@@ -418,7 +342,7 @@ async fn create_region(
     Caller(c): Caller,
     JsonBody(body): JsonBody<RegionRequest>,
 ) -> DomainResult<(StatusCode, Json<RegionResponse>)> {
-    let created = entries::create_region(&state, &c, None, body.region.into()).await?;
+    let created = entries::create_region(&state, &c, None, body.region).await?;
     let region = RegionView::of(&state, created);
     Ok((StatusCode::CREATED, Json(RegionResponse { region })))
 }
@@ -430,7 +354,7 @@ async fn put_region(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RegionRequest>,
 ) -> DomainResult<(StatusCode, Json<RegionResponse>)> {
-    let created = entries::create_region(&state, &c, Some(id), body.region.into()).await?;
+    let created = entries::create_region(&state, &c, Some(id), body.region).await?;
     let region = RegionView::of(&state, created);
     Ok((StatusCode::CREATED, Json(RegionResponse { region })))
 }
@@ -443,7 +367,7 @@ async fn update_region(
 ) -> DomainResult<Json<RegionResponse>> {
     let fields = RegionFields {
         id: None,
-        ..body.region.into()
+        ..body.region
     };
     let region = RegionView::of(
         &state,
@@ -490,7 +414,7 @@ async fn create_service(
     Caller(c): Caller,
     JsonBody(body): JsonBody<ServiceRequest>,
 ) -> DomainResult<(StatusCode, Json<ServiceResponse>)> {
-    let created = entries::create_service(&state, &c, body.service.into()).await?;
+    let created = entries::create_service(&state, &c, body.service).await?;
     let service = ServiceView::of(&state, created);
     Ok((StatusCode::CREATED, Json(ServiceResponse { service })))
 }
@@ -501,7 +425,7 @@ async fn update_service(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ServiceRequest>,
 ) -> DomainResult<Json<ServiceResponse>> {
-    let updated = entries::update_service(&state, &c, &id, body.service.into()).await?;
+    let updated = entries::update_service(&state, &c, &id, body.service).await?;
     let service = ServiceView::of(&state, updated);
     Ok(Json(ServiceResponse { service }))
 }
@@ -549,7 +473,7 @@ async fn create_endpoint(
     Caller(c): Caller,
     JsonBody(body): JsonBody<EndpointRequest>,
 ) -> DomainResult<(StatusCode, Json<EndpointResponse>)> {
-    let created = entries::create_endpoint(&state, &c, body.endpoint.into()).await?;
+    let created = entries::create_endpoint(&state, &c, body.endpoint).await?;
     let endpoint = EndpointView::of(&state, created);
     Ok((StatusCode::CREATED, Json(EndpointResponse { endpoint })))
 }
@@ -560,7 +484,7 @@ async fn update_endpoint(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EndpointRequest>,
 ) -> DomainResult<Json<EndpointResponse>> {
-    let updated = entries::update_endpoint(&state, &c, &id, body.endpoint.into()).await?;
+    let updated = entries::update_endpoint(&state, &c, &id, body.endpoint).await?;
     let endpoint = EndpointView::of(&state, updated);
     Ok(Json(EndpointResponse { endpoint }))
 }

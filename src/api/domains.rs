@@ -122,38 +122,11 @@ pub struct DomainFilters {
     pub enabled: Option<String>,
 }
 
-/// A domain as a create or update request gives it (`options` and `tags` are accepted and ignored).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct DomainBody {
-    /// Name.
-    pub name: Option<String>,
-    /// Description.
-    pub description: Option<Option<String>>,
-    /// Enabled flag.
-    pub enabled: Option<bool>,
-    /// Ignored.
-    #[serde(default, rename = "options")]
-    pub _options: Option<Value>,
-    /// Ignored.
-    #[serde(default, rename = "tags")]
-    pub _tags: Option<Value>,
-}
-
 /// `{"domain": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DomainRequest {
     /// The domain.
-    pub domain: DomainBody,
-}
-
-impl From<DomainBody> for DomainFields {
-    fn from(b: DomainBody) -> Self {
-        DomainFields {
-            name: b.name,
-            description: b.description,
-            enabled: b.enabled,
-        }
-    }
+    pub domain: DomainFields,
 }
 
 /// An optional `enabled` query value as a boolean.
@@ -185,7 +158,7 @@ async fn create(
     Caller(c): Caller,
     JsonBody(body): JsonBody<DomainRequest>,
 ) -> DomainResult<(StatusCode, Json<DomainResponse>)> {
-    let created = domains::create(&state, &c, body.domain.into()).await?;
+    let created = domains::create(&state, &c, body.domain).await?;
     let domain = DomainView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(DomainResponse { domain })))
 }
@@ -196,7 +169,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DomainRequest>,
 ) -> DomainResult<Json<DomainResponse>> {
-    let updated = domains::update(&state, &c, &id, body.domain.into()).await?;
+    let updated = domains::update(&state, &c, &id, body.domain).await?;
     let domain = DomainView::of(&state, &updated);
     Ok(Json(DomainResponse { domain }))
 }

@@ -141,32 +141,11 @@ pub struct GroupFilters {
     pub domain_id: Option<String>,
 }
 
-/// A group as a create or update request gives it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct GroupBody {
-    /// Name.
-    pub name: Option<String>,
-    /// Owning domain.
-    pub domain_id: Option<String>,
-    /// Description (`null` clears it).
-    pub description: Option<Option<String>>,
-}
-
 /// `{"group": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupRequest {
     /// The group.
-    pub group: GroupBody,
-}
-
-impl From<GroupBody> for GroupFields {
-    fn from(b: GroupBody) -> Self {
-        GroupFields {
-            name: b.name,
-            domain_id: b.domain_id,
-            description: b.description,
-        }
-    }
+    pub group: GroupFields,
 }
 
 async fn list_groups(
@@ -192,7 +171,7 @@ async fn create(
     Caller(c): Caller,
     JsonBody(body): JsonBody<GroupRequest>,
 ) -> DomainResult<(StatusCode, Json<GroupResponse>)> {
-    let created = groups::create(&state, &c, body.group.into()).await?;
+    let created = groups::create(&state, &c, body.group).await?;
     let group = GroupView::of(&state, created);
     Ok((StatusCode::CREATED, Json(GroupResponse { group })))
 }
@@ -203,7 +182,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GroupRequest>,
 ) -> DomainResult<Json<GroupResponse>> {
-    let updated = groups::update(&state, &c, &id, body.group.into()).await?;
+    let updated = groups::update(&state, &c, &id, body.group).await?;
     let group = GroupView::of(&state, updated);
     Ok(Json(GroupResponse { group }))
 }

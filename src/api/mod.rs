@@ -15,16 +15,14 @@ pub mod projects;
 pub mod roles;
 pub mod users;
 
-use axum::extract::DefaultBodyLimit;
-use axum::Router;
-use serde_json::{json, Value};
-
 use crate::http::routes::Routes;
 pub use crate::rules::{
     check_description, check_len, check_name, existing, new_id, query_bool, DESCRIPTION_MAX_BYTES,
     GROUP_NAME_MAX, NAME_MAX, PROJECT_NAME_MAX, SHORT_DESCRIPTION_MAX,
 };
 use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
 
 /// Every route of the API, with its documentation.
 fn all_routes() -> Routes {
@@ -76,11 +74,6 @@ pub fn openapi_json() -> &'static str {
     })
 }
 
-/// `{"self": <v3>/<path>}`.
-pub fn links(state: &AppState, path: &str) -> Value {
-    json!({"self": format!("{}/{}", state.config.v3_url(), path)})
-}
-
 /// `{"self": URL}`, the links of one entity.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SelfLink {
@@ -119,11 +112,6 @@ impl ListLinks {
             next: None,
         }
     }
-}
-
-/// Keystone's list envelope: `{"<key>": [...], "links": {...}}`.
-pub fn list(state: &AppState, key: &str, path: &str, items: Vec<Value>) -> Value {
-    json!({key: items, "links": {"self": format!("{}/{}", state.config.v3_url(), path), "previous": null, "next": null}})
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@ pub fn routes() -> Routes {
         .other_methods(PATH, crate::http::error::oauth_method_not_allowed)
 }
 
-/// RFC 6749 §5.1's answer.
-#[derive(Debug, Serialize, ToSchema)]
+/// RFC 6749 §5.1's answer (no `Debug`: it carries the access token).
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
@@ -161,7 +161,7 @@ pub(crate) fn read_form(
     check_transport(state, headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            OAuthError::InvalidRequest("The request body is too large.".into())
+            OAuthError::body_too_large()
         } else {
             OAuthError::InvalidRequest("The request body could not be read.".into())
         }

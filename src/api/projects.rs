@@ -203,33 +203,11 @@ pub struct ProjectFilters {
     pub is_domain: Option<String>,
 }
 
-/// A project as a create or update request gives it (`options` is accepted and ignored).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ProjectBody {
-    /// Name.
-    pub name: Option<String>,
-    /// Owning domain.
-    pub domain_id: Option<String>,
-    /// Description.
-    pub description: Option<Option<String>>,
-    /// Enabled flag.
-    pub enabled: Option<bool>,
-    /// Parent.
-    pub parent_id: Option<Option<String>>,
-    /// Whether it acts as a domain.
-    pub is_domain: Option<bool>,
-    /// Tags.
-    pub tags: Option<Vec<String>>,
-    /// Ignored.
-    #[serde(default, rename = "options")]
-    pub _options: Option<Value>,
-}
-
 /// `{"project": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProjectRequest {
     /// The project.
-    pub project: ProjectBody,
+    pub project: ProjectFields,
 }
 
 /// `{"tags": [...]}` as a request.
@@ -237,20 +215,6 @@ pub struct ProjectRequest {
 pub struct TagsRequest {
     /// The tags.
     pub tags: Vec<String>,
-}
-
-impl From<ProjectBody> for ProjectFields {
-    fn from(b: ProjectBody) -> Self {
-        ProjectFields {
-            name: b.name,
-            domain_id: b.domain_id,
-            description: b.description,
-            enabled: b.enabled,
-            parent_id: b.parent_id,
-            is_domain: b.is_domain,
-            tags: b.tags,
-        }
-    }
 }
 
 async fn list_projects(
@@ -297,7 +261,7 @@ async fn create(
     Caller(c): Caller,
     JsonBody(body): JsonBody<ProjectRequest>,
 ) -> DomainResult<(StatusCode, Json<ProjectResponse>)> {
-    let created = projects::create(&state, &c, body.project.into()).await?;
+    let created = projects::create(&state, &c, body.project).await?;
     let project = ProjectView::found(&state, created);
     Ok((StatusCode::CREATED, Json(ProjectResponse { project })))
 }
@@ -308,7 +272,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProjectRequest>,
 ) -> DomainResult<Json<ProjectResponse>> {
-    let updated = projects::update(&state, &c, &id, body.project.into()).await?;
+    let updated = projects::update(&state, &c, &id, body.project).await?;
     let project = ProjectView::found(&state, updated);
     Ok(Json(ProjectResponse { project }))
 }

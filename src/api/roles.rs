@@ -222,35 +222,11 @@ pub struct RoleFilters {
     pub domain_id: Option<String>,
 }
 
-/// A role as a create or update request gives it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RoleBody {
-    /// Name.
-    pub name: Option<String>,
-    /// Owning domain.
-    pub domain_id: Option<Option<String>>,
-    /// Description.
-    pub description: Option<Option<String>>,
-    /// Options.
-    pub options: Option<Map<String, Value>>,
-}
-
 /// `{"role": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleRequest {
     /// The role.
-    pub role: RoleBody,
-}
-
-impl From<RoleBody> for RoleFields {
-    fn from(b: RoleBody) -> Self {
-        RoleFields {
-            name: b.name,
-            domain_id: b.domain_id,
-            description: b.description,
-            options: b.options,
-        }
-    }
+    pub role: RoleFields,
 }
 
 async fn list_roles(
@@ -276,7 +252,7 @@ async fn create(
     Caller(c): Caller,
     JsonBody(body): JsonBody<RoleRequest>,
 ) -> DomainResult<(StatusCode, Json<RoleResponse>)> {
-    let role = RoleView::of(&state, &roles::create(&state, &c, body.role.into()).await?);
+    let role = RoleView::of(&state, &roles::create(&state, &c, body.role).await?);
     Ok((StatusCode::CREATED, Json(RoleResponse { role })))
 }
 
@@ -286,7 +262,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RoleRequest>,
 ) -> DomainResult<Json<RoleResponse>> {
-    let updated = roles::update(&state, &c, &id, body.role.into()).await?;
+    let updated = roles::update(&state, &c, &id, body.role).await?;
     let role = RoleView::of(&state, &updated);
     Ok(Json(RoleResponse { role }))
 }

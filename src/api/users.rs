@@ -165,42 +165,11 @@ pub struct UserFilters {
     pub enabled: Option<String>,
 }
 
-/// A user as a create or update request gives it; anything else is kept as an extra attribute.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct UserBody {
-    /// Name.
-    pub name: Option<String>,
-    /// Owning domain.
-    pub domain_id: Option<String>,
-    /// Enabled flag.
-    pub enabled: Option<bool>,
-    /// Password (`null`: none).
-    pub password: Option<Option<Secret>>,
-    /// Default project (`null` clears it).
-    pub default_project_id: Option<Option<String>>,
-    /// Other attributes.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
 /// `{"user": {...}}` as a request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserRequest {
     /// The user.
-    pub user: UserBody,
-}
-
-impl From<UserBody> for UserFields {
-    fn from(b: UserBody) -> Self {
-        UserFields {
-            name: b.name,
-            domain_id: b.domain_id,
-            enabled: b.enabled,
-            password: b.password,
-            default_project_id: b.default_project_id,
-            extra: b.extra,
-        }
-    }
+    pub user: UserFields,
 }
 
 /// `{"user": {"original_password", "password"}}`.
@@ -254,7 +223,7 @@ async fn create(
     Caller(c): Caller,
     JsonBody(body): JsonBody<UserRequest>,
 ) -> DomainResult<(StatusCode, Json<UserResponse>)> {
-    let created = users::create(&state, &c, body.user.into()).await?;
+    let created = users::create(&state, &c, body.user).await?;
     let user = UserView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(UserResponse { user })))
 }
@@ -265,7 +234,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UserRequest>,
 ) -> DomainResult<Json<UserResponse>> {
-    let updated = users::update(&state, &c, &id, body.user.into()).await?;
+    let updated = users::update(&state, &c, &id, body.user).await?;
     let user = UserView::of(&state, &updated);
     Ok(Json(UserResponse { user }))
 }

@@ -13,7 +13,7 @@ use crate::store::roles::RoleChanges;
 use crate::token::revocation::{Event, RevKey};
 
 /// A role's fields as a create or update request gives them (absent: not given).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct RoleFields {
     /// Name.
     pub name: Option<String>,

@@ -60,7 +60,7 @@ pub async fn region(state: &AppState, c: &Validated, id: &str) -> DomainResult<r
 }
 
 /// A region's fields as a request gives them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegionFields {
     /// Id (create only; a new one is made when absent or empty).
     pub id: Option<String>,
@@ -172,9 +172,10 @@ pub async fn service(state: &AppState, c: &Validated, id: &str) -> DomainResult<
 }
 
 /// A service's fields as a request gives them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct ServiceFields {
     /// Type (`identity`, `compute`, ...).
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Name.
     pub name: Option<String>,
@@ -279,7 +280,7 @@ pub async fn endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult
 }
 
 /// An endpoint's fields as a request gives them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct EndpointFields {
     /// The service.
     pub service_id: Option<String>,

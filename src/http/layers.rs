@@ -19,10 +19,15 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
 /// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
 async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
+    use axum::body::HttpBody;
+    // Most requests (every GET, the token validations) have no body: nothing to wait for.
+    if req.body().size_hint().exact() == Some(0) {
+        return Ok(req);
+    }
     let (parts, body) = req.into_parts();
     let too_large = || {
         if parts.uri.path().starts_with("/v3/OS-OAUTH2/") {
-            OAuthError::InvalidRequest("The request body is too large.".into()).into_response()
+            OAuthError::body_too_large().into_response()
         } else {
             ApiError::PayloadTooLarge(limit).into_response()
         }

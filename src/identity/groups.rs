@@ -13,7 +13,7 @@ use crate::token::revocation::{Event, RevKey};
 pub const NAME_MAX: usize = crate::rules::GROUP_NAME_MAX;
 
 /// A group's fields as a create or update request gives them (absent: not given).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct GroupFields {
     /// New name.
     pub name: Option<String>,

@@ -13,7 +13,7 @@ use crate::store::users::UserChanges;
 use crate::token::revocation::{Event, RevKey};
 
 /// A user's fields as a create or update request gives them (absent: not given).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct UserFields {
     /// Name.
     pub name: Option<String>,
@@ -26,6 +26,7 @@ pub struct UserFields {
     /// Default project (`Some(None)`: cleared).
     pub default_project_id: Option<Option<String>>,
     /// Any other attribute (email, description, ...), kept as given.
+    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 

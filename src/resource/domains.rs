@@ -12,7 +12,7 @@ use crate::store::domains::DomainChanges;
 use crate::token::revocation::{Event, RevKey};
 
 /// A domain's fields as a create or update request gives them (absent: not given).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct DomainFields {
     /// Name.
     pub name: Option<String>,

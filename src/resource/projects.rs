@@ -18,7 +18,7 @@ use crate::token::revocation::{Event, RevKey};
 pub const MAX_TAGS: usize = 80;
 
 /// A project's fields as a create or update request gives them (absent: not given).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct ProjectFields {
     /// Name.
     pub name: Option<String>,

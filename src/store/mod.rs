@@ -1,6 +1,7 @@
 //! The store layer: the code that speaks sea-orm, so that domain modules say what they need ("the group's
 //! members", "a duplicate name means Conflict") and never how it is queried. Every write takes the one write
-//! path (`Db::write`). Resources move here one at a time (issue 13); groups are the first.
+//! path (`Db::write`). Every `/v3` resource is here; the token, credential and assignment paths are still to move
+//! (docs/architecture.md, "Where this is going").
 
 pub mod catalog;
 pub mod domains;
