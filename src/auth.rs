@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
 use entity::{domain, project, user};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -14,6 +12,7 @@ use crate::config::IdentityMethod;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::state::AppState;
+use crate::store;
 use crate::token::codec::new_audit_id;
 use crate::token::revocation::TokenContext;
 use crate::token::{Scope, TokenData, TokenError};
@@ -141,14 +140,9 @@ impl Validated {
 /// Resolve a domain reference by id or name.
 pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> DomainResult<domain::Model> {
     let found = if let Some(id) = &r.id {
-        domain::Entity::find_by_id(id.as_str())
-            .one(&state.db.conn)
-            .await?
+        store::find::<domain::Entity>(&state.db, id).await?
     } else if let Some(name) = &r.name {
-        domain::Entity::find()
-            .filter(domain::Column::Name.eq(name.as_str()))
-            .one(&state.db.conn)
-            .await?
+        store::domains::by_name(&state.db, name).await?
     } else {
         return Err(DomainError::Invalid(
             "Expecting to find domain id or name in request body.".into(),
@@ -162,19 +156,13 @@ const AUTH_FAILED: &str = "The request you have made requires authentication.";
 
 async fn find_user(state: &AppState, u: &PasswordUser) -> DomainResult<user::Model> {
     let found = if let Some(id) = &u.id {
-        user::Entity::find_by_id(id.as_str())
-            .one(&state.db.conn)
-            .await?
+        store::find::<user::Entity>(&state.db, id).await?
     } else if let Some(name) = &u.name {
         let domain = u.domain.as_ref().ok_or_else(|| {
             DomainError::Invalid("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
         })?;
         let d = resolve_domain(state, domain).await?;
-        user::Entity::find()
-            .filter(user::Column::DomainId.eq(d.id))
-            .filter(user::Column::Name.eq(name.as_str()))
-            .one(&state.db.conn)
-            .await?
+        store::users::by_name(&state.db, &d.id, name).await?
     } else {
         return Err(DomainError::Invalid("Expecting to find name or ID in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
     };
@@ -224,19 +212,8 @@ pub async fn check_password(
     }
     if !ok {
         if cfg.auth.lockout_failure_attempts > 0 {
-            // Counted in the database, so concurrent failures all count; from zero again once an earlier
-            // lockout has run out.
             let limit = i32::try_from(cfg.auth.lockout_failure_attempts).unwrap_or(i32::MAX);
-            let count = Expr::col(user::Column::FailedAuthCount);
-            let next = Expr::case(count.clone().gte(limit), 1).finally(count.add(1));
-            let txn = state.db.write().await?;
-            user::Entity::update_many()
-                .col_expr(user::Column::FailedAuthCount, next.into())
-                .col_expr(user::Column::LastFailedAuthAt, Expr::value(now))
-                .filter(user::Column::Id.eq(found.id.as_str()))
-                .exec(&*txn)
-                .await?;
-            txn.commit().await?;
+            store::users::count_failed_login(&state.db, &found.id, limit, now).await?;
         }
         return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     }
@@ -250,12 +227,7 @@ pub async fn check_password(
         )));
     }
     if found.failed_auth_count != 0 {
-        let mut row: user::ActiveModel = found.clone().into();
-        row.failed_auth_count = Set(0);
-        row.last_failed_auth_at = Set(None);
-        let txn = state.db.write().await?;
-        row.update(&*txn).await?;
-        txn.commit().await?;
+        store::users::clear_failed_logins(&state.db, &found.id).await?;
     }
     Ok(found)
 }
@@ -334,9 +306,8 @@ pub async fn validate_presented(
 
 /// A lookup that failed leaves the token undecided: never "revoked" (a validator would drop a good token), but
 /// unavailable until the database answers.
-fn undecidable(e: sea_orm::DbErr) -> TokenError {
-    tracing::warn!(error = %e, "token validation could not reach the database");
-    crate::metrics::metrics().database_errors.inc();
+fn undecidable(e: DomainError) -> TokenError {
+    tracing::warn!(error = ?e, "token validation could not reach the database");
     TokenError::Unavailable
 }
 
@@ -436,7 +407,7 @@ async fn resolve_scope(
         // Keystone scopes to the default project when none is asked for and the user has roles there.
         if let Some(p) = &user.default_project_id {
             let t = Target::Project(p.clone());
-            if !assignment::effective_roles(&state.db.conn, &user.id, &t)
+            if !assignment::effective_roles(&state.db, &user.id, &t)
                 .await?
                 .is_empty()
             {
@@ -453,16 +424,10 @@ async fn resolve_scope(
     match (req.project, req.domain, req.system) {
         (Some(p), None, None) => {
             let found = if let Some(id) = &p.id {
-                project::Entity::find_by_id(id.as_str())
-                    .one(&state.db.conn)
-                    .await?
+                store::find::<project::Entity>(&state.db, id).await?
             } else if let (Some(name), Some(d)) = (&p.name, &p.domain) {
                 let d = resolve_domain(state, d).await?;
-                project::Entity::find()
-                    .filter(project::Column::DomainId.eq(d.id))
-                    .filter(project::Column::Name.eq(name.as_str()))
-                    .one(&state.db.conn)
-                    .await?
+                store::projects::by_name(&state.db, &d.id, name).await?
             } else {
                 return Err(DomainError::Invalid(
                     "Expecting to find project id, or name and domain, in scope.".into(),
@@ -507,7 +472,7 @@ async fn scoped_roles(
     let Some(t) = target else {
         return Ok(Vec::new());
     };
-    let roles = assignment::effective_roles(&state.db.conn, &user.id, t).await?;
+    let roles = assignment::effective_roles(&state.db, &user.id, t).await?;
     if roles.is_empty() {
         let what = match t {
             Target::Project(p) => format!("User {} has no access to project {}", user.id, p),
@@ -603,8 +568,7 @@ pub async fn authenticate(
                 "Application credential tokens cannot be rescoped.".into(),
             ));
         }
-        let user = user::Entity::find_by_id(old.user.id.as_str())
-            .one(&state.db.conn)
+        let user = store::find::<user::Entity>(&state.db, &old.user.id)
             .await?
             .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
         let target = match &req.scope {

@@ -7,17 +7,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::NaiveDateTime;
-use entity::{
-    access_rule, application_credential as app_cred,
-    application_credential_access_rule as cred_rule, application_credential_role as cred_role,
-    role,
-};
+use entity::{access_rule, application_credential as app_cred, role};
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use rand::RngCore;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -26,6 +19,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::oauth2::AuthMethod;
 use crate::state::AppState;
+use crate::store;
 
 /// A role named in a create request.
 #[derive(Debug, Clone)]
@@ -184,12 +178,9 @@ pub async fn create(
                 .into(),
         ));
     }
-    let db = &state.db.conn;
+    let db = &state.db;
     if let Ok(limit) = u64::try_from(state.config.auth.app_cred_user_limit) {
-        let have = app_cred::Entity::find()
-            .filter(app_cred::Column::UserId.eq(user_id))
-            .count(db)
-            .await?;
+        let have = store::credentials::count_of_user(db, user_id).await?;
         if have >= limit {
             return Err(DomainError::Forbidden(format!(
                 "Unable to create additional application credentials, maximum of {limit} already exceeded for user."
@@ -204,11 +195,10 @@ pub async fn create(
     }
     for r in &req.roles {
         let found = match r {
-            RoleRef::Id(id) => role::Entity::find_by_id(id.as_str())
-                .one(db)
+            RoleRef::Id(id) => store::find::<role::Entity>(db, id)
                 .await?
                 .ok_or_else(|| DomainError::NotFound(format!("Could not find role: {id}.")))?,
-            RoleRef::Name(n) => assignment::role_by_name(db, n, None)
+            RoleRef::Name(n) => store::assignments::role_by_name(db, n, None)
                 .await?
                 .ok_or_else(|| DomainError::NotFound(format!("Role {n} is not defined")))?,
         };
@@ -219,7 +209,7 @@ pub async fn create(
             "Invalid application credential: Cannot create an application credential with unassigned role".into(),
         ));
     }
-    let role_ids = assignment::expand(wanted, &assignment::implications(db).await?);
+    let role_ids = assignment::expand(wanted, &store::assignments::implications(db).await?);
     let bindings = check_bindings(&req.bindings)?;
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
     if secret.expose().is_empty() {
@@ -230,86 +220,22 @@ pub async fn create(
     let secret_hash = state.hasher.hash(&secret).await?;
 
     let id = crate::api::new_id();
-    let txn = state.db.write().await?;
-    let row = app_cred::ActiveModel {
-        id: Set(id.clone()),
-        name: Set(req.name.clone()),
-        user_id: Set(user_id.to_string()),
-        project_id: Set(project_id.to_string()),
-        description: Set(req.description.clone()),
-        secret_hash: Set(secret_hash),
-        unrestricted: Set(req.unrestricted),
-        expires_at: Set(req.expires_at),
-        created_at: Set(now),
-        tls_client_auth_subject_dn: Set(bindings.subject_dn),
-        tls_client_auth_issuer_dn: Set(bindings.issuer_dn),
-        tls_client_auth_x5t_s256: Set(bindings.x5t_s256),
-        jwks: Set(bindings.jwks),
+    let row = app_cred::Model {
+        id: id.clone(),
+        name: req.name,
+        user_id: user_id.to_string(),
+        project_id: project_id.to_string(),
+        description: req.description,
+        secret_hash,
+        unrestricted: req.unrestricted,
+        expires_at: req.expires_at,
+        created_at: now,
+        tls_client_auth_subject_dn: bindings.subject_dn,
+        tls_client_auth_issuer_dn: bindings.issuer_dn,
+        tls_client_auth_x5t_s256: bindings.x5t_s256,
+        jwks: bindings.jwks,
     };
-    crate::store::unique(row.insert(&*txn).await, || {
-        DomainError::duplicate("application_credential", "name", &req.name)
-    })?;
-    for r in &role_ids {
-        cred_role::ActiveModel {
-            application_credential_id: Set(id.clone()),
-            role_id: Set(r.clone()),
-        }
-        .insert(&*txn)
-        .await?;
-    }
-    for rule in &req.access_rules {
-        let rule_id = match rule {
-            RuleRef::Id(rid) => {
-                let found = access_rule::Entity::find_by_id(rid.as_str())
-                    .one(&*txn)
-                    .await?;
-                match found {
-                    Some(r) if r.user_id == user_id => r.id,
-                    _ => return Err(DomainError::not_found("Access Rule", rid)),
-                }
-            }
-            RuleRef::New {
-                service,
-                method,
-                path,
-            } => {
-                // Identical rules of the same user are shared, as Keystone does.
-                let existing = access_rule::Entity::find()
-                    .filter(access_rule::Column::UserId.eq(user_id))
-                    .filter(access_rule::Column::Service.eq(service.as_str()))
-                    .filter(access_rule::Column::Method.eq(method.as_str()))
-                    .filter(access_rule::Column::Path.eq(path.as_str()))
-                    .one(&*txn)
-                    .await?;
-                match existing {
-                    Some(r) => r.id,
-                    None => {
-                        access_rule::ActiveModel {
-                            id: Set(crate::api::new_id()),
-                            user_id: Set(user_id.to_string()),
-                            service: Set(service.clone()),
-                            method: Set(method.clone()),
-                            path: Set(path.clone()),
-                            created_at: Set(now),
-                        }
-                        .insert(&*txn)
-                        .await?
-                        .id
-                    }
-                }
-            }
-        };
-        let link = cred_rule::ActiveModel {
-            application_credential_id: Set(id.clone()),
-            access_rule_id: Set(rule_id),
-        };
-        match link.insert(&*txn).await {
-            Ok(_) => {}
-            Err(e) if crate::store::is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    txn.commit().await?;
+    store::credentials::insert(db, row, &role_ids, &req.access_rules).await?;
     let cred = load(state, &id)
         .await?
         .ok_or_else(|| DomainError::internal("credential vanished after insert"))?;
@@ -318,43 +244,7 @@ pub async fn create(
 
 /// Load a credential with its roles and rules.
 pub async fn load(state: &AppState, id: &str) -> DomainResult<Option<Credential>> {
-    let db = &state.db.conn;
-    let Some(model) = app_cred::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(Some(expand_one(state, model).await?))
-}
-
-async fn expand_one(state: &AppState, model: app_cred::Model) -> DomainResult<Credential> {
-    let db = &state.db.conn;
-    let role_ids: Vec<String> = cred_role::Entity::find()
-        .filter(cred_role::Column::ApplicationCredentialId.eq(model.id.as_str()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.role_id)
-        .collect();
-    let roles = role::Entity::find()
-        .filter(role::Column::Id.is_in(role_ids))
-        .order_by_asc(role::Column::Name)
-        .all(db)
-        .await?;
-    let rule_ids: Vec<String> = cred_rule::Entity::find()
-        .filter(cred_rule::Column::ApplicationCredentialId.eq(model.id.as_str()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.access_rule_id)
-        .collect();
-    let rules = access_rule::Entity::find()
-        .filter(access_rule::Column::Id.is_in(rule_ids))
-        .all(db)
-        .await?;
-    Ok(Credential {
-        model,
-        roles,
-        rules,
-    })
+    store::credentials::find(&state.db, id).await
 }
 
 /// A user's credentials, optionally by name.
@@ -363,17 +253,7 @@ pub async fn list(
     user_id: &str,
     name: Option<&str>,
 ) -> DomainResult<Vec<Credential>> {
-    let mut q = app_cred::Entity::find()
-        .filter(app_cred::Column::UserId.eq(user_id))
-        .order_by_asc(app_cred::Column::Name);
-    if let Some(n) = name {
-        q = q.filter(app_cred::Column::Name.eq(n));
-    }
-    let mut out = Vec::new();
-    for m in q.all(&state.db.conn).await? {
-        out.push(expand_one(state, m).await?);
-    }
-    Ok(out)
+    store::credentials::list(&state.db, user_id, name).await
 }
 
 /// HMAC of a verified secret, keyed per process, so a cache hit proves the same secret without argon2.
@@ -579,36 +459,17 @@ pub async fn verify_assertion(
 
 /// Record an accepted assertion's `jti` in the database, where every node sees it; false if one was already there.
 async fn record_jti(state: &AppState, key: String, exp: i64) -> DomainResult<bool> {
-    use entity::client_assertion_jti as jti;
     let expires_at = chrono::DateTime::from_timestamp(exp, 0)
         .map(|t| t.naive_utc())
         .unwrap_or_else(|| state.clock.now());
-    let txn = state.db.write().await?;
-    let row = jti::ActiveModel {
-        id: Set(key),
-        expires_at: Set(expires_at),
-    };
-    match row.insert(&*txn).await {
-        Ok(_) => {}
-        Err(e) if crate::store::is_unique_violation(&e) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    }
-    txn.commit().await?;
-    Ok(true)
+    store::credentials::record_jti(&state.db, key, expires_at).await
 }
 
 /// Forget the `jti`s of assertions that expired a while ago (they can no longer be replayed).
-pub async fn prune_jtis(state: &AppState) -> Result<u64, sea_orm::DbErr> {
-    use entity::client_assertion_jti as jti;
+pub async fn prune_jtis(state: &AppState) -> DomainResult<u64> {
     let cutoff =
         state.clock.now() - chrono::Duration::seconds(crate::client_assertion::JTI_RETENTION);
-    let txn = state.db.write().await?;
-    let done = jti::Entity::delete_many()
-        .filter(jti::Column::ExpiresAt.lt(cutoff))
-        .exec(&*txn)
-        .await?;
-    txn.commit().await?;
-    Ok(done.rows_affected)
+    store::credentials::prune_jtis(&state.db, cutoff).await
 }
 
 /// Find a credential id by name for a user.
@@ -617,12 +478,7 @@ pub async fn id_by_name(
     user_id: &str,
     name: &str,
 ) -> DomainResult<Option<String>> {
-    Ok(app_cred::Entity::find()
-        .filter(app_cred::Column::UserId.eq(user_id))
-        .filter(app_cred::Column::Name.eq(name))
-        .one(&state.db.conn)
-        .await?
-        .map(|c| c.id))
+    store::credentials::id_by_name(&state.db, user_id, name).await
 }
 
 /// The user's effective roles on the credential's project that the credential also carries.
@@ -632,12 +488,8 @@ pub async fn granted_roles(state: &AppState, cred: &Credential) -> DomainResult<
         Some(held) => held,
         None => {
             let held = Arc::new(
-                assignment::effective_roles(
-                    &state.db.conn,
-                    user,
-                    &Target::Project(project.clone()),
-                )
-                .await?,
+                assignment::effective_roles(&state.db, user, &Target::Project(project.clone()))
+                    .await?,
             );
             state.view.put_effective_roles(user, project, held.clone());
             held
@@ -662,10 +514,7 @@ pub fn revocation_event(clock: &crate::clock::Clock, id: &str) -> crate::token::
 /// Delete a credential and revoke every token issued from it, in one transaction.
 pub async fn delete(state: &AppState, id: &str) -> DomainResult<()> {
     let event = revocation_event(&state.clock, id);
-    let txn = state.db.write().await?;
-    app_cred::Entity::delete_by_id(id).exec(&*txn).await?;
-    event.save(&*txn).await?;
-    txn.commit().await?;
+    store::credentials::delete(&state.db, id, &event).await?;
     state.secrets.forget(id);
     state.revoked(&[event]);
     Ok(())
@@ -673,50 +522,21 @@ pub async fn delete(state: &AppState, id: &str) -> DomainResult<()> {
 
 /// A user's access rules.
 pub async fn rules_of(state: &AppState, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
-    Ok(access_rule::Entity::find()
-        .filter(access_rule::Column::UserId.eq(user_id))
-        .order_by_asc(access_rule::Column::Id)
-        .all(&state.db.conn)
-        .await?)
+    store::credentials::rules_of_user(&state.db, user_id).await
 }
 
 /// Delete an access rule that no credential uses.
 pub async fn delete_rule(state: &AppState, user_id: &str, id: &str) -> DomainResult<()> {
-    let rule = access_rule::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?;
+    let rule = store::find::<access_rule::Entity>(&state.db, id).await?;
     let Some(rule) = rule.filter(|r| r.user_id == user_id) else {
         return Err(DomainError::not_found("Access Rule", id));
     };
-    let in_use = cred_rule::Entity::find()
-        .filter(cred_rule::Column::AccessRuleId.eq(id))
-        .count(&state.db.conn)
-        .await?;
-    if in_use > 0 {
+    if store::credentials::rule_uses(&state.db, id).await? > 0 {
         return Err(DomainError::Forbidden(format!(
             "Cannot delete access rule {id}: an application credential still uses it."
         )));
     }
-    let txn = state.db.write().await?;
-    access_rule::Entity::delete_by_id(rule.id)
-        .exec(&*txn)
-        .await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-/// Credentials carrying a role (deleted with the role).
-pub async fn carrying_role<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    role_id: &str,
-) -> Result<Vec<String>, sea_orm::DbErr> {
-    Ok(cred_role::Entity::find()
-        .filter(cred_role::Column::RoleId.eq(role_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.application_credential_id)
-        .collect())
+    store::credentials::delete_rule(&state.db, &rule.id).await
 }
 
 /// Whether access rules allow a request: a rule names the service type, the method, and a path template in which

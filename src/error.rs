@@ -3,8 +3,6 @@
 //! `http::error` is the one place that turns these into Keystone's envelope, and `oauth2::OAuthError::from`
 //! the one place that turns them into RFC 6749's error body.
 
-use sea_orm::{DbErr, RuntimeErr};
-
 /// Keystone's message for a request that lacks valid authentication.
 pub const AUTH_REQUIRED: &str = "The request you have made requires authentication.";
 
@@ -99,58 +97,6 @@ impl DomainError {
     }
 }
 
-/// Whether a database error means the database could not be reached (rather than that it refused a statement).
-pub fn is_outage(e: &DbErr) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
-    let sqlx = match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
-        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
-        _ => return false,
-    };
-    matches!(
-        sqlx,
-        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
-    )
-}
-
-/// Whether the database rolled a statement back because of a concurrent one (SQLSTATE class 40 on PostgreSQL and
-/// MariaDB; busy or locked on SQLite): retrying is the remedy.
-pub fn is_contention(e: &DbErr) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
-    let (DbErr::Exec(RuntimeErr::SqlxError(Sqlx::Database(d)))
-    | DbErr::Query(RuntimeErr::SqlxError(Sqlx::Database(d)))) = e
-    else {
-        return false;
-    };
-    let code = d.code().unwrap_or_default();
-    // MariaDB's lock wait timeout (1205) has the catch-all SQLSTATE HY000: recognise it by its message.
-    code.starts_with("40")
-        || matches!(code.as_ref(), "5" | "6" | "261" | "517")
-        || d.message().contains("Lock wait timeout exceeded")
-}
-
-impl From<DbErr> for DomainError {
-    fn from(e: DbErr) -> Self {
-        crate::metrics::metrics().database_errors.inc();
-        if is_outage(&e) {
-            DomainError::StoreUnavailable(format!("database: {e}"))
-        } else if is_contention(&e) {
-            DomainError::Contention(format!("database: {e}"))
-        } else {
-            DomainError::Internal(format!("database: {e}"))
-        }
-    }
-}
-
-impl From<sea_orm::TransactionError<DomainError>> for DomainError {
-    fn from(e: sea_orm::TransactionError<DomainError>) -> Self {
-        match e {
-            sea_orm::TransactionError::Connection(db) => db.into(),
-            sea_orm::TransactionError::Transaction(err) => err,
-        }
-    }
-}
-
 /// Result alias for domain code (and the handlers that return its errors).
 pub type DomainResult<T> = Result<T, DomainError>;
 
@@ -177,13 +123,5 @@ mod tests {
             crate::oauth2::OAuthError::SlowDown(30).to_string(),
             "Too many failed attempts; retry after 30 seconds."
         );
-    }
-
-    #[test]
-    fn an_unreachable_database_is_an_outage_and_a_refused_statement_is_not() {
-        let closed = DbErr::Query(RuntimeErr::SqlxError(sea_orm::sqlx::Error::PoolClosed));
-        assert!(DomainError::from(closed).is_outage());
-        let refused = DbErr::Query(RuntimeErr::Internal("no such table: user".into()));
-        assert!(!DomainError::from(refused).is_outage());
     }
 }

@@ -10,7 +10,6 @@ pub mod clock;
 pub mod config;
 pub mod conn_limit;
 pub mod credential;
-pub mod db;
 pub mod error;
 pub mod hashing;
 pub mod http;

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use lintel::bootstrap::{self, Bootstrap};
 use lintel::config::Config;
 use lintel::config::KeyStore;
-use lintel::db::Db;
 use lintel::server;
+use lintel::store::Db;
 use lintel::token::{key_store, keys};
 use rand::distributions::{Alphanumeric, DistString};
 

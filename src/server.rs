@@ -12,8 +12,8 @@ use hyper_util::rt::TokioTimer;
 
 use crate::config::Config;
 use crate::conn_limit::Capped;
-use crate::db::Db;
 use crate::state::AppState;
+use crate::store::Db;
 use crate::token::{key_store, TokenCodec};
 
 /// How often each node picks up revocation events and key rotations made elsewhere.
@@ -42,7 +42,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         config.oauth2.jwt_algorithm,
     );
     let state = AppState::new(config, db, tokens);
-    state.revocations.sync(&state.db.conn).await?;
+    state.revocations.sync(&state.db).await?;
     Ok(state)
 }
 
@@ -164,7 +164,7 @@ async fn follow_changes(state: AppState) {
                 tracing::warn!(error = %e, "pruning client assertion jtis failed");
             }
         }
-        match state.revocations.sync(&state.db.conn).await {
+        match state.revocations.sync(&state.db).await {
             // Another node took something away: drop what this node derived from it.
             Ok(n) if n > 0 => state.view.forget_authorizations(),
             Ok(_) => {}

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::db::Db;
 use crate::hashing::Hasher;
+use crate::store::Db;
 use crate::token::revocation::Event;
 use crate::token::{RevocationIndex, TokenCodec};
 use crate::view::AuthzView;

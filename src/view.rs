@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use entity::{domain, project, role, user};
 use moka::sync::Cache;
-use sea_orm::{DbErr, EntityTrait};
 
-use crate::db::Db;
+use crate::error::DomainResult;
+use crate::store::{self, Db};
 
 /// Cached facts about a user.
 #[derive(Debug, Clone)]
@@ -114,11 +114,11 @@ impl AuthzView {
     }
 
     /// A user, from cache or database.
-    pub async fn user(&self, db: &Db, id: &str) -> Result<Option<Arc<UserView>>, DbErr> {
+    pub async fn user(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<UserView>>> {
         if let Some(v) = self.users.get(id) {
             return Ok(Some(v));
         }
-        let Some(u) = user::Entity::find_by_id(id).one(&db.conn).await? else {
+        let Some(u) = store::find::<user::Entity>(db, id).await? else {
             return Ok(None);
         };
         let v = Arc::new(UserView {
@@ -133,11 +133,11 @@ impl AuthzView {
     }
 
     /// A project, from cache or database.
-    pub async fn project(&self, db: &Db, id: &str) -> Result<Option<Arc<ScopeView>>, DbErr> {
+    pub async fn project(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
         if let Some(v) = self.projects.get(id) {
             return Ok(Some(v));
         }
-        let Some(p) = project::Entity::find_by_id(id).one(&db.conn).await? else {
+        let Some(p) = store::find::<project::Entity>(db, id).await? else {
             return Ok(None);
         };
         let v = Arc::new(ScopeView {
@@ -151,11 +151,11 @@ impl AuthzView {
     }
 
     /// A domain, from cache or database.
-    pub async fn domain(&self, db: &Db, id: &str) -> Result<Option<Arc<ScopeView>>, DbErr> {
+    pub async fn domain(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
         if let Some(v) = self.domains.get(id) {
             return Ok(Some(v));
         }
-        let Some(d) = domain::Entity::find_by_id(id).one(&db.conn).await? else {
+        let Some(d) = store::find::<domain::Entity>(db, id).await? else {
             return Ok(None);
         };
         let v = Arc::new(ScopeView {
@@ -168,12 +168,23 @@ impl AuthzView {
         Ok(Some(v))
     }
 
+    /// The names of the roles with these ids that exist, in order.
+    pub async fn role_names(&self, db: &Db, ids: &[String]) -> DomainResult<Vec<String>> {
+        let mut names = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.role(db, id).await? {
+                names.push(r.name.clone());
+            }
+        }
+        Ok(names)
+    }
+
     /// A role, from cache or database.
-    pub async fn role(&self, db: &Db, id: &str) -> Result<Option<Arc<RoleView>>, DbErr> {
+    pub async fn role(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<RoleView>>> {
         if let Some(v) = self.roles.get(id) {
             return Ok(Some(v));
         }
-        let Some(r) = role::Entity::find_by_id(id).one(&db.conn).await? else {
+        let Some(r) = store::find::<role::Entity>(db, id).await? else {
             return Ok(None);
         };
         let v = Arc::new(RoleView {
@@ -185,28 +196,14 @@ impl AuthzView {
     }
 
     /// An application credential, from cache or database.
-    pub async fn app_cred(&self, db: &Db, id: &str) -> Result<Option<Arc<AppCredView>>, DbErr> {
+    pub async fn app_cred(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<AppCredView>>> {
         if let Some(v) = self.app_creds.get(id) {
             return Ok(Some(v));
         }
-        use entity::{
-            access_rule, application_credential as ac, application_credential_access_rule as acr,
-        };
-        use sea_orm::{ColumnTrait, QueryFilter};
-        let Some(c) = ac::Entity::find_by_id(id).one(&db.conn).await? else {
+        let Some(c) = store::find::<entity::application_credential::Entity>(db, id).await? else {
             return Ok(None);
         };
-        let rule_ids: Vec<String> = acr::Entity::find()
-            .filter(acr::Column::ApplicationCredentialId.eq(id))
-            .all(&db.conn)
-            .await?
-            .into_iter()
-            .map(|r| r.access_rule_id)
-            .collect();
-        let rules = access_rule::Entity::find()
-            .filter(access_rule::Column::Id.is_in(rule_ids))
-            .all(&db.conn)
-            .await?;
+        let rules = store::credentials::rules_of_credential(db, id).await?;
         let v = Arc::new(AppCredView {
             id: c.id,
             name: c.name,

@@ -211,7 +211,7 @@ pub async fn scale(srv: Server, sizes: Sizes) -> anyhow::Result<Vec<Row>> {
     let srv = restart(srv, &f).await?;
     let name = format!("validate, {} revocations", human(sizes.scale_events));
     rows.push(measure(&srv, &name, load(sizes, validate(&f))).await?);
-    db.conn.close().await.ok();
+    db.close().await.ok();
     drop(srv);
     Ok(rows)
 }

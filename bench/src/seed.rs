@@ -5,7 +5,7 @@ use chrono::Utc;
 use entity::{
     application_credential as cred, application_credential_role as cred_role, revocation_event,
 };
-use sea_orm::{ActiveValue::NotSet, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveValue::NotSet, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 
 /// Rows per INSERT: under SQLite's 32,766-variable limit and MariaDB's packet size.
 const BATCH: usize = 1000;
@@ -20,15 +20,16 @@ pub struct Owner {
     pub role_id: String,
 }
 
-/// Open the server's database from its configuration file.
-pub async fn connect(config: &std::path::Path) -> anyhow::Result<lintel::db::Db> {
+/// Open the server's database from its configuration file: a connection of the benchmark's own, since seeding
+/// writes rows in bulk where the service would write them one request at a time.
+pub async fn connect(config: &std::path::Path) -> anyhow::Result<DatabaseConnection> {
     let config = lintel::config::Config::from_file(config)?;
-    Ok(lintel::db::Db::connect(&config).await?)
+    Ok(sea_orm::Database::connect(config.database.url.as_str()).await?)
 }
 
 /// Insert credentials `prefix-<from..to>` (ids are 32 hex digits, as the API makes them) sharing `hash`.
 pub async fn credentials(
-    db: &lintel::db::Db,
+    db: &DatabaseConnection,
     owner: &Owner,
     hash: &str,
     tag: u32,
@@ -39,7 +40,7 @@ pub async fn credentials(
     let mut start = from;
     while start < to {
         let end = (start + BATCH * 10).min(to);
-        let txn = db.conn.begin().await?;
+        let txn = db.begin().await?;
         for chunk_start in (start..end).step_by(BATCH) {
             let chunk = chunk_start..(chunk_start + BATCH).min(end);
             let creds = chunk.clone().map(|i| cred::ActiveModel {
@@ -73,7 +74,7 @@ pub fn seeded_id(tag: u32, i: usize) -> String {
 }
 
 /// Insert `count` revocation events that match no live token (random audit ids).
-pub async fn revocations(db: &lintel::db::Db, count: usize) -> anyhow::Result<()> {
+pub async fn revocations(db: &DatabaseConnection, count: usize) -> anyhow::Result<()> {
     let now = Utc::now().naive_utc();
     let mut done = 0;
     while done < count {
@@ -89,9 +90,7 @@ pub async fn revocations(db: &lintel::db::Db, count: usize) -> anyhow::Result<()
             issued_before: Set(now),
             revoked_at: Set(now),
         });
-        revocation_event::Entity::insert_many(rows)
-            .exec(&db.conn)
-            .await?;
+        revocation_event::Entity::insert_many(rows).exec(db).await?;
         done += n;
     }
     Ok(())

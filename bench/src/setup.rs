@@ -236,7 +236,7 @@ impl Fixture {
             let hash = lintel::hashing::hash_blocking(SEEDED_SECRET)?;
             seed::credentials(&db, &owner, &hash, COLD, 0, sizes.cold).await?;
             seed::credentials(&db, &owner, &hash, FLOOD, 0, sizes.cold).await?;
-            db.conn.close().await.ok();
+            db.close().await.ok();
         }
         Ok(Fixture {
             hot,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::SelfLink;
-use crate::assignment::{self, Target};
+use crate::assignment;
 use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{DomainError, DomainResult};
 use crate::http::routes::{op, Routes};
@@ -451,10 +451,7 @@ async fn revoke(
         &state.clock,
         RevKey::Audit(v.data.audit_ids.first().cloned().unwrap_or_default()),
     );
-    let txn = state.db.write().await?;
-    event.save(&*txn).await?;
-    txn.commit().await?;
-    state.revoked(&[event]);
+    crate::token::revocation::revoke(&state, &[event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -462,9 +459,7 @@ async fn my_projects(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> DomainResult<Json<crate::api::projects::ProjectsResponse>> {
-    let ids = assignment::projects_of(&state.db.conn, &caller.user.id).await?;
-    let mut projects = crate::resource::projects::by_ids(&state, ids).await?;
-    projects.retain(|p| p.enabled);
+    let projects = assignment::projects_of(&state, &caller.user.id).await?;
     Ok(Json(crate::api::projects::ProjectsResponse::of(
         &state,
         "auth/projects",
@@ -476,19 +471,7 @@ async fn my_domains(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> DomainResult<Json<crate::api::domains::DomainsResponse>> {
-    let mut items = Vec::new();
-    for d in crate::resource::domains::search(&state, None, Some(true)).await? {
-        if !assignment::direct_roles(
-            &state.db.conn,
-            &caller.user.id,
-            &Target::Domain(d.id.clone()),
-        )
-        .await?
-        .is_empty()
-        {
-            items.push(d);
-        }
-    }
+    let items = assignment::domains_of(&state, &caller.user.id).await?;
     Ok(Json(crate::api::domains::DomainsResponse::of(
         &state,
         "auth/domains",
@@ -500,11 +483,10 @@ async fn my_system(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> DomainResult<Json<SystemResponse>> {
-    let roles = assignment::direct_roles(&state.db.conn, &caller.user.id, &Target::System).await?;
-    let system = if roles.is_empty() {
-        vec![]
-    } else {
+    let system = if assignment::has_system_role(&state, &caller.user.id).await? {
         vec![crate::api::grants::AllOfIt { all: true }]
+    } else {
+        vec![]
     };
     Ok(Json(SystemResponse {
         system,

@@ -192,7 +192,7 @@ async fn openapi() -> impl IntoResponse {
 
 /// Ready when the database answers and token keys are loaded; 503 otherwise, so a load balancer skips the node.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = state.db.conn.ping().await.is_ok();
+    let database = state.db.ping().await;
     let keys = !state.tokens.key_ids().is_empty();
     let status = if database && keys {
         StatusCode::OK

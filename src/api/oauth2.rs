@@ -9,15 +9,11 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::credential::{self, Credential};
 use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
 use crate::mtls::ClientCert;
-use crate::oauth2::{
-    check_grant, client_proof, parse_form, requested_roles, ClientAuth, OAuthError, Proof,
-};
+use crate::oauth2::{self, check_grant, parse_form, OAuthError};
 use crate::state::AppState;
-use crate::view::UserView;
 
 /// Routes of this module.
 pub fn routes() -> Routes {
@@ -109,40 +105,6 @@ fn check_transport(state: &AppState, headers: &HeaderMap) -> Result<(), OAuthErr
     }
 }
 
-/// Verify the client, trying the form-decoded reading of a Basic header when the first reading fails.
-async fn verify_client(
-    state: &AppState,
-    auth: &ClientAuth,
-    source: Option<std::net::IpAddr>,
-) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
-    // Two readings of one header are one attempt for throttling: only the last failure counts.
-    let first = credential::verify_counting(
-        state,
-        &auth.id,
-        &auth.secret.secret(),
-        source,
-        auth.decoded.is_none(),
-    )
-    .await
-    .map_err(OAuthError::from)?;
-    match first {
-        Ok(found) => return Ok(found),
-        Err(credential::Rejection::Throttled(wait)) => {
-            return Err(OAuthError::SlowDown(wait.as_secs().max(1)))
-        }
-        Err(_) => {}
-    }
-    if let Some((id, secret)) = &auth.decoded {
-        if let Ok(found) = credential::verify(state, id, &secret.secret(), source)
-            .await
-            .map_err(OAuthError::from)?
-        {
-            return Ok(found);
-        }
-    }
-    Err(OAuthError::InvalidClient)
-}
-
 /// The checks every OAuth 2.0 endpoint makes before reading its parameters: the credential method is enabled,
 /// the transport is HTTPS, the body was read within its limit and is a valid form.
 pub(crate) fn read_form(
@@ -172,33 +134,11 @@ pub(crate) fn read_form(
     parse_form(content_type, &body)
 }
 
-/// Authenticate the client with one of the enabled methods: a secret, the connection's certificate, or a
-/// signed assertion.
-pub(crate) async fn authenticate(
-    state: &AppState,
-    source: Option<std::net::IpAddr>,
-    headers: &HeaderMap,
-    cert: Option<&ClientCert>,
-    form: &crate::oauth2::Form,
-) -> Result<(std::sync::Arc<Credential>, std::sync::Arc<UserView>), OAuthError> {
-    let enabled = |m| state.config.oauth2_method(m);
-    let verdict = match client_proof(headers, form, cert.is_some(), enabled)? {
-        Proof::Secret(auth) => return verify_client(state, &auth, source).await,
-        Proof::Certificate(id) => match cert {
-            Some(c) => credential::verify_certificate(state, &id, c).await,
-            None => return Err(OAuthError::InvalidClient),
-        },
-        Proof::Assertion { id, assertion } => {
-            credential::verify_assertion(state, &id, &assertion.0).await
-        }
-    };
-    match verdict.map_err(OAuthError::from)? {
-        Ok(found) => Ok(found),
-        Err(credential::Rejection::Assertion(why)) => {
-            Err(OAuthError::InvalidClientAssertion(why.to_string()))
-        }
-        Err(_) => Err(OAuthError::InvalidClient),
-    }
+/// The raw `Authorization` value, as client authentication reads it.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
 }
 
 async fn issue(
@@ -210,108 +150,21 @@ async fn issue(
     claimed: &mut Option<String>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(state, headers, body)?;
-    *claimed = crate::oauth2::claimed_client(headers, &form);
+    let authorization = authorization(headers);
+    *claimed = crate::oauth2::claimed_client(authorization, &form);
     check_grant(&form)?;
-    let (cred, user) = authenticate(state, source, headers, cert, &form).await?;
-
-    let now = state.clock.now();
-    let mut data = crate::auth::credential_token(
-        state,
-        &cred,
-        &user,
-        now,
-        crate::auth::default_expiry(state, now),
-    )
-    .await
-    // The user holding none of the credential's roles any more is `invalid_client`: the client cannot act.
-    .map_err(OAuthError::from)?;
-    let scope = requested_roles(form.scope.as_deref());
-    if let Some(names) = &scope {
-        let mut wanted = Vec::new();
-        for name in names {
-            let held = cred
-                .roles
-                .iter()
-                .find(|r| r.name == *name && data.role_ids.contains(&r.id));
-            let Some(r) = held else {
-                return Err(OAuthError::InvalidScope(format!(
-                    "The requested scope is invalid: role '{name}' is not granted to this client."
-                )));
-            };
-            wanted.push(r.id.clone());
-        }
-        let rules = crate::assignment::implications(&state.db.conn)
-            .await
-            .map_err(OAuthError::from)?;
-        let narrowed = crate::assignment::expand(wanted, &rules);
-        data.role_ids.retain(|r| narrowed.contains(r));
-    }
-    // Whatever the method, a token requested over mutual TLS is bound to that certificate (RFC 8705 §3).
-    data.cert = cert.map(|c| c.binding);
-    let access_token = if state.config.jwt_access_tokens() {
-        jwt_access_token(state, &data, &cred).await?
-    } else {
-        state.tokens.issue(&data)
-    };
-    let expires_in = (data.expires_at - now).num_seconds().max(0);
+    let (cred, user) =
+        oauth2::client::authenticate(state, source, authorization, cert, &form).await?;
+    let issued = oauth2::grant::issue(state, &cred, &user, form.scope.as_deref(), cert).await?;
     let out = TokenResponse {
-        access_token,
+        access_token: issued.access_token,
         token_type: "Bearer",
-        expires_in,
-        scope: scope.map(|names| names.join(" ")),
+        expires_in: issued.expires_in,
+        scope: issued.scope,
     };
     let mut resp = (StatusCode::OK, Json(out)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)
-}
-
-/// An RFC 9068 access token for the token data: role and project names from the authorization view.
-async fn jwt_access_token(
-    state: &AppState,
-    data: &crate::token::TokenData,
-    cred: &Credential,
-) -> Result<String, OAuthError> {
-    use crate::token::jwt::{Claims, Confirmation, LintelClaims};
-    let mut names = Vec::with_capacity(data.role_ids.len());
-    for id in &data.role_ids {
-        if let Some(r) = state
-            .view
-            .role(&state.db, id)
-            .await
-            .map_err(OAuthError::from)?
-        {
-            names.push(r.name.clone());
-        }
-    }
-    let project = state
-        .view
-        .project(&state.db, &cred.model.project_id)
-        .await
-        .map_err(OAuthError::from)?
-        .ok_or(OAuthError::InvalidClient)?;
-    let claims = Claims {
-        iss: state.config.default.public_endpoint.clone(),
-        sub: data.user_id.clone(),
-        aud: state.config.jwt_audience().to_string(),
-        exp: data.expires_at.and_utc().timestamp(),
-        iat: data.issued_at.and_utc().timestamp(),
-        jti: data.audit_ids.first().cloned().unwrap_or_default(),
-        client_id: cred.model.id.clone(),
-        scope: names.join(" "),
-        roles: names,
-        project_id: project.id.clone(),
-        project_name: project.name.clone(),
-        cnf: data.cert.map(|b| Confirmation { x5t_s256: b.rfc() }),
-        lintel: LintelClaims {
-            role_ids: data.role_ids.clone(),
-            iat_us: data.issued_at.and_utc().timestamp_micros(),
-            cert: data.cert,
-        },
-    };
-    state.tokens.issue_jwt(&claims).ok_or_else(|| {
-        tracing::error!("no JWT signing key could be derived from the primary token key");
-        OAuthError::ServerError
-    })
 }

@@ -9,11 +9,12 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::oauth2::{authenticate, read_form};
+use super::oauth2::{authorization, read_form};
 use crate::api::auth_tokens::IdName;
 use crate::auth::{self, Validated};
 use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
+use crate::oauth2::client::authenticate;
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 use crate::token::TokenError;
@@ -187,23 +188,16 @@ async fn authorize(
             })?;
         v.roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
     } else {
-        let (cred, user) = authenticate(state, source, headers, cert, form).await?;
+        let (cred, user) = authenticate(state, source, authorization(headers), cert, form).await?;
         let now = state.clock.now();
         let data = auth::credential_token(state, &cred, &user, now, now)
             .await
             .map_err(OAuthError::from)?;
-        let mut names = Vec::new();
-        for id in &data.role_ids {
-            if let Some(r) = state
-                .view
-                .role(&state.db, id)
-                .await
-                .map_err(OAuthError::from)?
-            {
-                names.push(r.name.clone());
-            }
-        }
-        names
+        state
+            .view
+            .role_names(&state.db, &data.role_ids)
+            .await
+            .map_err(OAuthError::from)?
     };
     if held(&names) {
         Ok(())

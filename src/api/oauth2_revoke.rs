@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::oauth2::{authenticate, read_form};
+use super::oauth2::{authorization, read_form};
 use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
+use crate::oauth2::client::authenticate;
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
@@ -54,7 +55,7 @@ async fn run(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(), OAuthError> {
     let form = read_form(state, headers, body)?;
-    let (cred, _) = authenticate(state, source, headers, cert, &form).await?;
+    let (cred, _) = authenticate(state, source, authorization(headers), cert, &form).await?;
     let Some(token) = form.token.as_ref().filter(|t| !t.0.is_empty()) else {
         return Err(OAuthError::InvalidRequest(
             "The parameter token is required.".into(),
@@ -80,9 +81,7 @@ async fn run(
         return Ok(());
     };
     let event = Event::now(&state.clock, RevKey::Audit(audit.clone()));
-    let txn = state.db.write().await.map_err(OAuthError::from)?;
-    event.save(&*txn).await.map_err(OAuthError::from)?;
-    txn.commit().await.map_err(OAuthError::from)?;
-    state.revoked(&[event]);
-    Ok(())
+    crate::token::revocation::revoke(state, &[event])
+        .await
+        .map_err(OAuthError::from)
 }

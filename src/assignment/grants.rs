@@ -248,7 +248,7 @@ pub async fn assignments(
     };
     let db = &state.db;
     let rules = if f.effective {
-        Some(crate::assignment::implications(&db.conn).await?)
+        Some(crate::store::assignments::implications(db).await?)
     } else {
         None
     };
@@ -267,7 +267,7 @@ pub async fn assignments(
             a.actor_id, a.role_id
         );
         let members = if f.effective && group {
-            crate::assignment::affected_users(&db.conn, &a.actor_id, true).await?
+            crate::store::assignments::affected_users(db, &a.actor_id, true).await?
         } else {
             vec![]
         };
@@ -297,7 +297,7 @@ pub async fn assignments(
         let mut ids: Vec<String> = rows.iter().map(|r| r.role_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        let global = crate::assignment::strip_domain_roles(&db.conn, ids).await?;
+        let global = crate::store::assignments::strip_domain_roles(db, ids).await?;
         rows.retain(|r| global.binary_search(&r.role_id).is_ok());
     }
     if let Some(u) = f.grants.user_id {

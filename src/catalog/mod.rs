@@ -4,25 +4,19 @@ pub mod entries;
 
 use std::sync::Arc;
 
-use entity::{endpoint, service};
-use sea_orm::{DbErr, EntityTrait, QueryOrder};
 use serde_json::{json, Value};
 
+use crate::error::DomainResult;
 use crate::state::AppState;
+use crate::store;
 
 /// The catalog document (`[{"endpoints": [...], "id", "type", "name"}]`), from cache or database.
-pub async fn document(state: &AppState) -> Result<Arc<Value>, DbErr> {
+pub async fn document(state: &AppState) -> DomainResult<Arc<Value>> {
     if let Some(doc) = state.view.catalog() {
         return Ok(doc);
     }
-    let services = service::Entity::find()
-        .order_by_asc(service::Column::Id)
-        .all(&state.db.conn)
-        .await?;
-    let endpoints = endpoint::Entity::find()
-        .order_by_asc(endpoint::Column::Id)
-        .all(&state.db.conn)
-        .await?;
+    let services = store::catalog::services(&state.db, None, None).await?;
+    let endpoints = store::catalog::endpoints(&state.db, Default::default()).await?;
     let doc: Vec<Value> = services
         .iter()
         .filter(|s| s.enabled)

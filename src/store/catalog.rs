@@ -4,8 +4,8 @@
 use entity::{endpoint, region, service};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::db::Db;
 use crate::error::DomainResult;
+use crate::store::Db;
 
 /// Regions, optionally the children of one, by id.
 pub async fn regions(db: &Db, parent: Option<&str>) -> DomainResult<Vec<region::Model>> {

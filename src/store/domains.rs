@@ -6,8 +6,8 @@ use sea_orm::{
     Set,
 };
 
-use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::store::Db;
 use crate::token::revocation::Event;
 
 /// Domains by optional exact name and enabled flag, by name.
@@ -64,11 +64,11 @@ pub async fn update(
         row.enabled = Set(e);
     }
     let txn = db.write().await?;
-    let updated = super::unique(row.update(&*txn).await, || {
+    let updated = super::unique(row.update(&txn.txn).await, || {
         DomainError::duplicate("domain", "name", &old.name)
     })?;
     for e in events {
-        e.save(&*txn).await?;
+        super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
     Ok(updated)
@@ -99,25 +99,39 @@ where
 pub async fn delete(db: &Db, d: domain::Model, event: &Event) -> DomainResult<()> {
     let txn = db.write().await?;
     let mut actors =
-        ids_in::<user::Entity, _>(&*txn, &d.id, user::Column::Id, user::Column::DomainId).await?;
+        ids_in::<user::Entity, _>(&txn.txn, &d.id, user::Column::Id, user::Column::DomainId)
+            .await?;
     actors.extend(
-        ids_in::<group::Entity, _>(&*txn, &d.id, group::Column::Id, group::Column::DomainId)
+        ids_in::<group::Entity, _>(&txn.txn, &d.id, group::Column::Id, group::Column::DomainId)
             .await?,
     );
-    let mut targets =
-        ids_in::<project::Entity, _>(&*txn, &d.id, project::Column::Id, project::Column::DomainId)
-            .await?;
+    let mut targets = ids_in::<project::Entity, _>(
+        &txn.txn,
+        &d.id,
+        project::Column::Id,
+        project::Column::DomainId,
+    )
+    .await?;
     targets.push(d.id.clone());
     assignment::Entity::delete_many()
         .filter(assignment::Column::ActorId.is_in(actors))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?;
     assignment::Entity::delete_many()
         .filter(assignment::Column::TargetId.is_in(targets))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?;
-    event.save(&*txn).await?;
-    d.delete(&*txn).await?;
+    super::revocations::save(&txn, event).await?;
+    d.delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// A domain by name (as the database compares names).
+pub async fn by_name(db: &Db, name: &str) -> DomainResult<Option<domain::Model>> {
+    let found = domain::Entity::find()
+        .filter(domain::Column::Name.eq(name))
+        .one(&db.conn)
+        .await?;
+    Ok(found)
 }

@@ -4,8 +4,8 @@ use entity::assignment;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, ModelTrait, QueryFilter, Set};
 
 use crate::assignment::Target as Grant;
-use crate::db::Db;
 use crate::error::DomainResult;
+use crate::store::Db;
 use crate::token::revocation::Event;
 
 /// One grant: a role for a user or group on a target.
@@ -72,16 +72,16 @@ pub async fn delete(
     let found = assignment::Entity::find()
         .filter(matching(k))
         .filter(assignment::Column::RoleId.eq(role_id))
-        .one(&*txn)
+        .one(&txn.txn)
         .await?;
     let Some(row) = found else {
         return Ok(None);
     };
-    let users = crate::assignment::affected_users(&*txn, k.actor_id, k.group).await?;
+    let users = super::assignments::affected_users(&txn, k.actor_id, k.group).await?;
     let events = events_for(users);
-    row.delete(&*txn).await?;
+    row.delete(&txn.txn).await?;
     for e in &events {
-        e.save(&*txn).await?;
+        super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
     Ok(Some(events))

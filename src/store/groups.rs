@@ -6,8 +6,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
 };
 
-use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::store::Db;
 use crate::token::revocation::Event;
 
 /// Groups by optional exact name and domain, by name.
@@ -50,7 +50,7 @@ pub async fn update(
         row.description = Set(d);
     }
     let txn = db.write().await?;
-    let updated = super::unique(row.update(&*txn).await, || {
+    let updated = super::unique(row.update(&txn.txn).await, || {
         DomainError::duplicate("group", "name", &old.name)
     })?;
     txn.commit().await?;
@@ -65,24 +65,24 @@ pub async fn delete(
     events_for: impl FnOnce(Vec<String>) -> Vec<Event>,
 ) -> DomainResult<Vec<Event>> {
     let txn = db.write().await?;
-    let members = crate::assignment::affected_users(&*txn, &g.id, true).await?;
+    let members = super::assignments::affected_users(&txn, &g.id, true).await?;
     let events = events_for(members);
     assignment::Entity::delete_many()
         .filter(assignment::Column::ActorId.eq(g.id.as_str()))
         .filter(assignment::Column::Kind.is_in(["GroupProject", "GroupDomain", "GroupSystem"]))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?;
     for e in &events {
-        e.save(&*txn).await?;
+        super::revocations::save(&txn, e).await?;
     }
-    g.delete(&*txn).await?;
+    g.delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(events)
 }
 
 /// The users in a group, by name.
 pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<user::Model>> {
-    let ids = crate::assignment::affected_users(&db.conn, group_id, true).await?;
+    let ids = crate::store::assignments::affected_users(db, group_id, true).await?;
     Ok(user::Entity::find()
         .filter(user::Column::Id.is_in(ids))
         .order_by_asc(user::Column::Name)
@@ -92,7 +92,7 @@ pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<user::Model>> 
 
 /// The groups a user is in.
 pub async fn of_user(db: &Db, user_id: &str) -> DomainResult<Vec<group::Model>> {
-    let ids = crate::assignment::groups_of(&db.conn, user_id).await?;
+    let ids = crate::store::assignments::groups_of(db, user_id).await?;
     Ok(group::Entity::find()
         .filter(group::Column::Id.is_in(ids))
         .all(&db.conn)
@@ -128,12 +128,12 @@ pub async fn remove_member(
     let txn = db.write().await?;
     let removed =
         user_group_membership::Entity::delete_by_id((user_id.to_string(), group_id.to_string()))
-            .exec(&*txn)
+            .exec(&txn.txn)
             .await?
             .rows_affected
             > 0;
     if removed {
-        event.save(&*txn).await?;
+        super::revocations::save(&txn, event).await?;
         txn.commit().await?;
     }
     Ok(removed)

@@ -1,22 +1,64 @@
 //! The store layer: the code that speaks sea-orm, so that domain modules say what they need ("the group's
 //! members", "a duplicate name means Conflict") and never how it is queried. Every write takes the one write
-//! path (`Db::write`). Every `/v3` resource is here; the token, credential and assignment paths are still to move
-//! (docs/architecture.md, "Where this is going").
+//! path (`Db::write`). The pool is the store's alone: `tests/integration/layering.rs` keeps sea-orm out of every
+//! other module.
 
+pub mod assignments;
+pub mod bootstrap;
 pub mod catalog;
+pub mod credentials;
+pub mod db;
 pub mod domains;
+pub mod error;
 pub mod grants;
 pub mod groups;
+pub mod keys;
 pub mod projects;
+pub mod revocations;
 pub mod roles;
 pub mod users;
 
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, DbErr, EntityTrait, IntoActiveModel, PrimaryKeyTrait,
+    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    PrimaryKeyTrait,
 };
 
-use crate::db::{Db, WriteTxn};
+pub use db::{ConnectError, Db, Lock, WriteTxn};
+
 use crate::error::{DomainError, DomainResult};
+
+mod sealed {
+    /// Only the store can make one, so only the store can reach a connection through [`super::Reader`].
+    pub struct Key(pub(in crate::store) ());
+}
+
+/// Where a query runs: the pool ([`Db`]) or an open write transaction ([`WriteTxn`]), so that one query serves
+/// both a plain read and a read inside a write.
+pub trait Reader: Sync {
+    /// The sea-orm connection underneath.
+    type Conn: ConnectionTrait + Sync;
+    /// The connection (store-internal: nothing outside the store can make the key).
+    fn conn(&self, key: sealed::Key) -> &Self::Conn;
+}
+
+impl Reader for Db {
+    type Conn = sea_orm::DatabaseConnection;
+    fn conn(&self, _: sealed::Key) -> &Self::Conn {
+        &self.conn
+    }
+}
+
+impl Reader for WriteTxn {
+    type Conn = sea_orm::DatabaseTransaction;
+    fn conn(&self, _: sealed::Key) -> &Self::Conn {
+        &self.txn
+    }
+}
+
+/// The connection of a reader, for the store's queries.
+fn on<R: Reader>(r: &R) -> &R::Conn {
+    r.conn(sealed::Key(()))
+}
 
 /// Whether a database error is a uniqueness violation, on any backend.
 pub fn is_unique_violation(e: &DbErr) -> bool {
@@ -45,7 +87,7 @@ where
     A: ActiveModelTrait + ActiveModelBehavior + Send,
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
-    match row.insert(&*txn).await {
+    match row.insert(&txn.txn).await {
         Ok(_) => Ok(txn.commit().await?),
         Err(e) if is_unique_violation(&e) => Ok(()),
         Err(e) => Err(e.into()),
@@ -72,7 +114,7 @@ where
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
     let txn = db.write().await?;
-    let created = unique(row.reset_all().insert(&*txn).await, duplicate)?;
+    let created = unique(row.reset_all().insert(&txn.txn).await, duplicate)?;
     txn.commit().await?;
     Ok(created)
 }
@@ -87,7 +129,7 @@ where
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
     let txn = db.write().await?;
-    let updated = A::from(row).reset_all().update(&*txn).await?;
+    let updated = A::from(row).reset_all().update(&txn.txn).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -99,6 +141,6 @@ where
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
     let txn = db.write().await?;
-    row.into_active_model().delete(&*txn).await?;
+    row.into_active_model().delete(&txn.txn).await?;
     Ok(txn.commit().await?)
 }

@@ -8,8 +8,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set,
 };
 
-use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::store::Db;
 use crate::token::revocation::Event;
 
 /// Filters of a project listing (absent: any).
@@ -117,10 +117,10 @@ pub async fn insert(db: &Db, row: project::Model, tags: &[String]) -> DomainResu
     let name = row.name.clone();
     let txn = db.write().await?;
     let active = project::ActiveModel::from(row).reset_all();
-    let created = super::unique(active.insert(&*txn).await, || {
+    let created = super::unique(active.insert(&txn.txn).await, || {
         DomainError::duplicate("project", "name", &name)
     })?;
-    add_tags(&*txn, &created.id, tags).await?;
+    add_tags(&txn.txn, &created.id, tags).await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -156,14 +156,14 @@ pub async fn update(
         row.enabled = Set(e);
     }
     let txn = db.write().await?;
-    let updated = super::unique(row.update(&*txn).await, || {
+    let updated = super::unique(row.update(&txn.txn).await, || {
         DomainError::duplicate("project", "name", &old.name)
     })?;
     if let Some(tags) = &changes.tags {
-        set_tags(&*txn, &old.id, tags).await?;
+        set_tags(&txn.txn, &old.id, tags).await?;
     }
     for e in events {
-        e.save(&*txn).await?;
+        super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
     Ok(updated)
@@ -175,7 +175,7 @@ pub async fn delete(db: &Db, p: project::Model, event: &Event) -> DomainResult<b
     let txn = db.write().await?;
     let child = project::Entity::find()
         .filter(project::Column::ParentId.eq(p.id.as_str()))
-        .one(&*txn)
+        .one(&txn.txn)
         .await?;
     if child.is_some() {
         return Ok(false);
@@ -183,10 +183,10 @@ pub async fn delete(db: &Db, p: project::Model, event: &Event) -> DomainResult<b
     assignment::Entity::delete_many()
         .filter(assignment::Column::TargetId.eq(p.id.as_str()))
         .filter(assignment::Column::Kind.is_in(["UserProject", "GroupProject"]))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?;
-    event.save(&*txn).await?;
-    p.delete(&*txn).await?;
+    super::revocations::save(&txn, event).await?;
+    p.delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -194,7 +194,7 @@ pub async fn delete(db: &Db, p: project::Model, event: &Event) -> DomainResult<b
 /// Replace a project's tags.
 pub async fn replace_tags(db: &Db, project_id: &str, tags: &[String]) -> DomainResult<()> {
     let txn = db.write().await?;
-    set_tags(&*txn, project_id, tags).await?;
+    set_tags(&txn.txn, project_id, tags).await?;
     Ok(txn.commit().await?)
 }
 
@@ -218,7 +218,7 @@ pub async fn remove_tag(db: &Db, project_id: &str, tag: &str) -> DomainResult<bo
     let res = project_tag::Entity::delete_many()
         .filter(project_tag::Column::ProjectId.eq(project_id))
         .filter(project_tag::Column::Name.eq(tag))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?;
     txn.commit().await?;
     Ok(res.rows_affected > 0)
@@ -234,4 +234,14 @@ pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<project::Mode
         .order_by_asc(project::Column::Name)
         .all(&db.conn)
         .await?)
+}
+
+/// A project by name in a domain (as the database compares names).
+pub async fn by_name(db: &Db, domain_id: &str, name: &str) -> DomainResult<Option<project::Model>> {
+    let found = project::Entity::find()
+        .filter(project::Column::DomainId.eq(domain_id))
+        .filter(project::Column::Name.eq(name))
+        .one(&db.conn)
+        .await?;
+    Ok(found)
 }

@@ -5,8 +5,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
 };
 
-use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::store::Db;
 use crate::token::revocation::Event;
 
 /// Roles by optional exact name, in one domain (`None`: the global roles), by name.
@@ -41,13 +41,13 @@ pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<role::Model>>
 
 /// Whether another role (not `except`) has this name in this domain. Checked in the write transaction: a unique
 /// index cannot say it for global roles (their domain is NULL, and NULLs never collide).
-async fn name_taken<C: sea_orm::ConnectionTrait>(
-    db: &C,
+async fn name_taken<R: super::Reader>(
+    db: &R,
     name: &str,
     domain_id: Option<&str>,
     except: Option<&str>,
 ) -> DomainResult<bool> {
-    let found = crate::assignment::role_by_name(db, name, domain_id).await?;
+    let found = super::assignments::role_by_name(db, name, domain_id).await?;
     Ok(found.is_some_and(|r| Some(r.id.as_str()) != except))
 }
 
@@ -55,11 +55,11 @@ async fn name_taken<C: sea_orm::ConnectionTrait>(
 pub async fn insert(db: &Db, row: role::Model) -> DomainResult<role::Model> {
     let duplicate = || DomainError::duplicate("role", "name", &row.name);
     let txn = db.write().await?;
-    if name_taken(&*txn, &row.name, row.domain_id.as_deref(), None).await? {
+    if name_taken(&txn, &row.name, row.domain_id.as_deref(), None).await? {
         return Err(duplicate());
     }
     let active = role::ActiveModel::from(row.clone()).reset_all();
-    let created = super::unique(active.insert(&*txn).await, duplicate)?;
+    let created = super::unique(active.insert(&txn.txn).await, duplicate)?;
     txn.commit().await?;
     Ok(created)
 }
@@ -80,7 +80,7 @@ pub async fn update(db: &Db, old: &role::Model, changes: RoleChanges) -> DomainR
     let mut row: role::ActiveModel = old.clone().into();
     let txn = db.write().await?;
     if let Some(n) = changes.name {
-        if name_taken(&*txn, &n, old.domain_id.as_deref(), Some(&old.id)).await? {
+        if name_taken(&txn, &n, old.domain_id.as_deref(), Some(&old.id)).await? {
             return Err(DomainError::duplicate("role", "name", &n));
         }
         row.name = Set(n);
@@ -91,7 +91,7 @@ pub async fn update(db: &Db, old: &role::Model, changes: RoleChanges) -> DomainR
     if let Some(o) = changes.options {
         row.options = Set(o);
     }
-    let updated = row.update(&*txn).await?;
+    let updated = row.update(&txn.txn).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -106,18 +106,18 @@ pub async fn delete(
     credential_event: impl Fn(&str) -> Event,
 ) -> DomainResult<(Vec<String>, Vec<Event>)> {
     let txn = db.write().await?;
-    let creds = crate::credential::carrying_role(&*txn, &r.id).await?;
+    let creds = super::credentials::carrying_role(&txn, &r.id).await?;
     let mut events = vec![role_event];
     for c in &creds {
         application_credential::Entity::delete_by_id(c.as_str())
-            .exec(&*txn)
+            .exec(&txn.txn)
             .await?;
         events.push(credential_event(c));
     }
     for e in &events {
-        e.save(&*txn).await?;
+        super::revocations::save(&txn, e).await?;
     }
-    r.delete(&*txn).await?;
+    r.delete(&txn.txn).await?;
     txn.commit().await?;
     Ok((creds, events))
 }
@@ -173,12 +173,12 @@ pub async fn remove_implication(
 ) -> DomainResult<bool> {
     let txn = db.write().await?;
     let removed = implied_role::Entity::delete_by_id((prior.to_string(), implied.to_string()))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?
         .rows_affected
         > 0;
     if removed {
-        event.save(&*txn).await?;
+        super::revocations::save(&txn, event).await?;
         txn.commit().await?;
     }
     Ok(removed)

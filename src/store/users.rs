@@ -6,8 +6,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
 };
 
-use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::store::Db;
 use crate::token::revocation::Event;
 
 /// Users by optional exact name, domain and enabled flag, by name.
@@ -79,11 +79,11 @@ pub async fn update(
         row.extra = Set(x);
     }
     let txn = db.write().await?;
-    let updated = super::unique(row.update(&*txn).await, || {
+    let updated = super::unique(row.update(&txn.txn).await, || {
         DomainError::duplicate("user", "name", &old.name)
     })?;
     for e in events {
-        e.save(&*txn).await?;
+        super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
     Ok(updated)
@@ -95,16 +95,65 @@ pub async fn delete(db: &Db, u: user::Model, event: &Event) -> DomainResult<()> 
     assignment::Entity::delete_many()
         .filter(assignment::Column::ActorId.eq(u.id.as_str()))
         .filter(assignment::Column::Kind.is_in(["UserProject", "UserDomain", "UserSystem"]))
-        .exec(&*txn)
+        .exec(&txn.txn)
         .await?;
-    event.save(&*txn).await?;
-    u.delete(&*txn).await?;
+    super::revocations::save(&txn, event).await?;
+    u.delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// The projects a user holds a role on (directly or through a group), by name.
 pub async fn projects(db: &Db, user_id: &str) -> DomainResult<Vec<project::Model>> {
-    let ids = crate::assignment::projects_of(&db.conn, user_id).await?;
+    let ids = crate::store::assignments::projects_of(db, user_id).await?;
     super::projects::by_ids(db, ids).await
+}
+
+/// A user by name in a domain (as the database compares names).
+pub async fn by_name(db: &Db, domain_id: &str, name: &str) -> DomainResult<Option<user::Model>> {
+    let found = user::Entity::find()
+        .filter(user::Column::DomainId.eq(domain_id))
+        .filter(user::Column::Name.eq(name))
+        .one(&db.conn)
+        .await?;
+    Ok(found)
+}
+
+/// Count a failed login in the database, so concurrent failures all count; from 1 again once the count had
+/// reached `limit` (an earlier lockout that has run out).
+pub async fn count_failed_login(
+    db: &Db,
+    user_id: &str,
+    limit: i32,
+    now: chrono::NaiveDateTime,
+) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    let count = Expr::col(user::Column::FailedAuthCount);
+    let next = Expr::case(count.clone().gte(limit), 1).finally(count.add(1));
+    let txn = db.write().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedAuthCount, next.into())
+        .col_expr(user::Column::LastFailedAuthAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&txn.txn)
+        .await?;
+    Ok(txn.commit().await?)
+}
+
+/// Forget a user's failed logins (after a successful one).
+pub async fn clear_failed_logins(db: &Db, user_id: &str) -> DomainResult<()> {
+    let txn = db.write().await?;
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::FailedAuthCount,
+            sea_orm::sea_query::Expr::value(0),
+        )
+        .col_expr(
+            user::Column::LastFailedAuthAt,
+            sea_orm::sea_query::Expr::value(Option::<chrono::NaiveDateTime>::None),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&txn.txn)
+        .await?;
+    Ok(txn.commit().await?)
 }

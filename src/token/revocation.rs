@@ -9,12 +9,10 @@ use std::sync::RwLock;
 
 use chrono::NaiveDateTime;
 use entity::revocation_event;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
 
 use super::TokenData;
+use crate::error::DomainResult;
+use crate::store::Db;
 
 /// What an event matches; each variant is one combination of fields Lintel emits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,28 +50,13 @@ impl Event {
             issued_before: clock.now(),
         }
     }
+}
 
-    /// Persist the event (inside the caller's transaction).
-    pub async fn save<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
-        let mut row = revocation_event::ActiveModel {
-            issued_before: Set(self.issued_before),
-            revoked_at: Set(self.issued_before),
-            ..Default::default()
-        };
-        match &self.key {
-            RevKey::Audit(a) => row.audit_id = Set(Some(a.clone())),
-            RevKey::User(u) => row.user_id = Set(Some(u.clone())),
-            RevKey::Project(p) => row.project_id = Set(Some(p.clone())),
-            RevKey::UserProject(u, p) => {
-                row.user_id = Set(Some(u.clone()));
-                row.project_id = Set(Some(p.clone()));
-            }
-            RevKey::Domain(d) => row.domain_id = Set(Some(d.clone())),
-            RevKey::Role(r) => row.role_id = Set(Some(r.clone())),
-            RevKey::AppCred(c) => row.app_cred_id = Set(Some(c.clone())),
-        }
-        row.insert(db).await.map(|_| ())
-    }
+/// Record events of their own (not part of another change) and apply them to this node at once.
+pub async fn revoke(state: &crate::state::AppState, events: &[Event]) -> DomainResult<()> {
+    crate::store::revocations::record(&state.db, events).await?;
+    state.revoked(events);
+    Ok(())
 }
 
 /// Facts about a token that are not in the token itself: the domains of its user and project.
@@ -160,7 +143,7 @@ impl RevocationIndex {
     }
 
     /// Load events newer than the last one seen (all of them the first time). Returns how many were new.
-    pub async fn sync<C: ConnectionTrait>(&self, db: &C) -> Result<usize, DbErr> {
+    pub async fn sync(&self, db: &Db) -> DomainResult<usize> {
         // In pages, so a node starting over 100,000 events never holds them all as rows at once.
         const PAGE: u64 = 1000;
         let mut last = *self
@@ -169,12 +152,7 @@ impl RevocationIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut n = 0;
         loop {
-            let rows = revocation_event::Entity::find()
-                .filter(revocation_event::Column::Id.gt(last))
-                .order_by_asc(revocation_event::Column::Id)
-                .limit(PAGE)
-                .all(db)
-                .await?;
+            let rows = crate::store::revocations::newer_than(db, last, PAGE).await?;
             let page = rows.len();
             n += page;
             for row in rows {

@@ -180,7 +180,7 @@ async fn create_show_list_with_keystone_shapes_on(backend: &'static str) {
 
     // Secrets rest as argon2id PHC strings only.
     let row = entity::application_credential::Entity::find_by_id(id.as_str())
-        .one(&s.db.conn)
+        .one(&s.db)
         .await
         .unwrap()
         .unwrap();
@@ -578,7 +578,7 @@ async fn lifecycle_rules_on_every_backend() {
             "{backend}: no role left on the project"
         );
         let count = entity::application_credential::Entity::find()
-            .count(&s.db.conn)
+            .count(&s.db)
             .await
             .unwrap();
         assert_eq!(count, 2, "{backend}: the credential is kept");
@@ -599,7 +599,7 @@ async fn lifecycle_rules_on_every_backend() {
         );
         assert!(
             entity::application_credential::Entity::find_by_id(c2.as_str())
-                .one(&s.db.conn)
+                .one(&s.db)
                 .await
                 .unwrap()
                 .is_none(),
@@ -607,7 +607,7 @@ async fn lifecycle_rules_on_every_backend() {
         );
         assert_eq!(
             entity::application_credential_role::Entity::find()
-                .count(&s.db.conn)
+                .count(&s.db)
                 .await
                 .unwrap(),
             2,
@@ -652,7 +652,7 @@ async fn lifecycle_rules_on_every_backend() {
         .await;
         assert_eq!(
             entity::application_credential::Entity::find()
-                .count(&s.db.conn)
+                .count(&s.db)
                 .await
                 .unwrap(),
             0,
@@ -660,7 +660,7 @@ async fn lifecycle_rules_on_every_backend() {
         );
         assert_eq!(
             entity::application_credential_role::Entity::find()
-                .count(&s.db.conn)
+                .count(&s.db)
                 .await
                 .unwrap(),
             0,

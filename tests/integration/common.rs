@@ -5,7 +5,7 @@ use std::io::Write;
 
 use lintel::bootstrap::{self, Bootstrap};
 use lintel::config::Config;
-use lintel::db::Db;
+use lintel::store::Db;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
@@ -45,7 +45,9 @@ pub fn backends() -> Vec<&'static str> {
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
-    pub db: Db,
+    /// A connection of the test's own, to look at what the server stored (the server's `Db` keeps its
+    /// connection to itself).
+    pub db: sea_orm::DatabaseConnection,
     /// The server's clock: tests move it to reach an expiry instead of sleeping.
     pub clock: lintel::clock::Clock,
     /// The server's own connection pool (closing it is how a test makes the database unreachable).
@@ -198,6 +200,10 @@ impl TestServer {
         )
         .await
         .expect("bootstrap");
+        db.close().await;
+        let db = sea_orm::Database::connect(config.database.url.as_str())
+            .await
+            .expect("connect");
         let (cert, _) = lintel::server::tls_files(&config).expect("tls");
         let state = lintel::server::build_state(config).await.expect("state");
         let clock = state.clock.clone();
@@ -246,13 +252,13 @@ impl TestServer {
 
     /// Stop the server and drop its database (dropping the server does the same, less gracefully).
     pub async fn stop(self) {
-        self.db.conn.clone().close().await.ok();
+        self.db.clone().close().await.ok();
     }
 
     /// Make the database unreachable for the server: its pool is closed, so every query fails as a lost
     /// connection would, and nothing it has cached is forgotten.
     pub async fn cut_database(&self) {
-        self.server_db.conn.clone().close().await.unwrap();
+        self.server_db.clone().close().await;
     }
 
     /// Send a request with an optional token and JSON body.

@@ -14,6 +14,7 @@ mod common;
 mod first_hour;
 mod fixture;
 mod http_conn;
+mod layering;
 mod mtls;
 mod oauth2;
 mod openapi;

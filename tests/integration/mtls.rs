@@ -383,7 +383,7 @@ async fn private_key_jwt_on(backend: &'static str) {
     let recorded = entity::client_assertion_jti::Entity::find_by_id(
         lintel::client_assertion::jti_key(&id, "j-1"),
     )
-    .one(&s.db.conn)
+    .one(&s.db)
     .await
     .unwrap();
     assert!(recorded.is_some(), "no client_assertion_jti row");

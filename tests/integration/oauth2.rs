@@ -653,7 +653,7 @@ async fn introspection_revocation_and_metadata_on(backend: &'static str) {
     let events = || async {
         use sea_orm::{EntityTrait, PaginatorTrait};
         entity::revocation_event::Entity::find()
-            .count(&s.db.conn)
+            .count(&s.db)
             .await
             .unwrap()
     };

@@ -1,9 +1,11 @@
 //! OAuth 2.0 client credentials (RFC 6749 §4.4): client authentication parsing and RFC-shaped errors.
 //!
-//! Pure functions over the request's parts, so the rules are testable without a server; the handler in
-//! `api/oauth2.rs` only wires them to credentials and tokens.
+//! The request's parts are read by pure functions here, so the rules are testable without a server; `client`
+//! checks the client's proof and `grant` issues its token. The handlers in `api/oauth2*.rs` only speak HTTP.
 
-use axum::http::{header, HeaderMap};
+pub mod client;
+pub mod grant;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -82,12 +84,6 @@ impl From<DomainError> for OAuthError {
                 OAuthError::ServerError
             }
         }
-    }
-}
-
-impl From<sea_orm::DbErr> for OAuthError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        DomainError::from(e).into()
     }
 }
 
@@ -252,12 +248,12 @@ pub enum Proof {
 /// Work out which enabled method the client used: an assertion if it sent one, its certificate if it sent only a
 /// `client_id` over mutual TLS, else a secret.
 pub fn client_proof(
-    headers: &HeaderMap,
+    authorization: Option<&[u8]>,
     form: &Form,
     has_cert: bool,
     enabled: impl Fn(AuthMethod) -> bool,
 ) -> Result<Proof, OAuthError> {
-    let basic = headers.get(header::AUTHORIZATION).is_some();
+    let basic = authorization.is_some();
     if form.client_assertion_type.is_some() || form.client_assertion.is_some() {
         if basic || form.client_secret.is_some() {
             return Err(OAuthError::InvalidRequest(
@@ -296,7 +292,7 @@ pub fn client_proof(
         }
     }
     client_auth(
-        headers,
+        authorization,
         form,
         enabled(AuthMethod::ClientSecretBasic),
         enabled(AuthMethod::ClientSecretPost),
@@ -306,12 +302,12 @@ pub fn client_proof(
 
 /// Work out how the client authenticated with a secret, allowing only the enabled methods.
 pub fn client_auth(
-    headers: &HeaderMap,
+    authorization: Option<&[u8]>,
     form: &Form,
     basic_on: bool,
     post_on: bool,
 ) -> Result<ClientAuth, OAuthError> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
+    if let Some(value) = authorization {
         if form.client_secret.is_some() {
             return Err(OAuthError::InvalidRequest(
                 "Use one client authentication method: not both a Basic header and client_secret."
@@ -321,7 +317,7 @@ pub fn client_auth(
         if !basic_on {
             return Err(OAuthError::InvalidClient);
         }
-        let (id, secret) = parse_basic(value.as_bytes()).ok_or(OAuthError::InvalidClient)?;
+        let (id, secret) = parse_basic(value).ok_or(OAuthError::InvalidClient)?;
         if form.client_id.as_ref().is_some_and(|c| *c != id) {
             return Err(OAuthError::InvalidRequest(
                 "The client_id parameter does not match the Basic credentials.".into(),
@@ -353,11 +349,11 @@ pub fn client_auth(
 
 /// The client id a request claims (form `client_id`, else the Basic user), for the access log: printable
 /// characters only, at most 64 of them; never the secret.
-pub fn claimed_client(headers: &HeaderMap, form: &Form) -> Option<String> {
-    let id = form.client_id.clone().or_else(|| {
-        let value = headers.get(header::AUTHORIZATION)?;
-        parse_basic(value.as_bytes()).map(|(id, _)| id)
-    })?;
+pub fn claimed_client(authorization: Option<&[u8]>, form: &Form) -> Option<String> {
+    let id = form
+        .client_id
+        .clone()
+        .or_else(|| parse_basic(authorization?).map(|(id, _)| id))?;
     Some(id.chars().filter(char::is_ascii_graphic).take(64).collect())
 }
 
@@ -399,12 +395,8 @@ pub fn requested_roles(scope: Option<&str>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(auth: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
-        h
+    fn headers(auth: &str) -> Option<&[u8]> {
+        Some(auth.as_bytes())
     }
 
     fn form(body: &str) -> Form {
@@ -446,7 +438,7 @@ mod tests {
     fn basic_parsing_is_strict() {
         let f = form("grant_type=client_credentials");
         let ok = format!("Basic {}", STANDARD.encode("id:sec:ret"));
-        let auth = client_auth(&headers(&ok), &f, true, true).unwrap();
+        let auth = client_auth(headers(&ok), &f, true, true).unwrap();
         assert_eq!(
             (auth.id.as_str(), auth.secret.0.as_str()),
             ("id", "sec:ret")
@@ -461,23 +453,24 @@ mod tests {
             &format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe])),
         ] {
             assert_eq!(
-                client_auth(&headers(bad), &f, true, true),
+                client_auth(headers(bad), &f, true, true),
                 Err(OAuthError::InvalidClient),
                 "{bad}"
             );
         }
         assert_eq!(
-            client_auth(&HeaderMap::new(), &f, true, true),
+            client_auth(None, &f, true, true),
             Err(OAuthError::InvalidClient)
         );
     }
 
     #[test]
     fn basic_and_post_combinations() {
-        let h = headers(&format!("Basic {}", STANDARD.encode("id:secret")));
+        let basic = format!("Basic {}", STANDARD.encode("id:secret"));
+        let h = headers(&basic);
         assert!(matches!(
             client_auth(
-                &h,
+                h,
                 &form("grant_type=client_credentials&client_secret=x"),
                 true,
                 true
@@ -485,7 +478,7 @@ mod tests {
             Err(OAuthError::InvalidRequest(_))
         ));
         assert!(client_auth(
-            &h,
+            h,
             &form("grant_type=client_credentials&client_id=id"),
             true,
             true
@@ -493,7 +486,7 @@ mod tests {
         .is_ok());
         assert!(matches!(
             client_auth(
-                &h,
+                h,
                 &form("grant_type=client_credentials&client_id=other"),
                 true,
                 true
@@ -501,7 +494,7 @@ mod tests {
             Err(OAuthError::InvalidRequest(_))
         ));
         let post = client_auth(
-            &HeaderMap::new(),
+            None,
             &form("grant_type=client_credentials&client_id=id&client_secret=s"),
             true,
             true,
@@ -509,12 +502,7 @@ mod tests {
         .unwrap();
         assert_eq!(post.method, AuthMethod::ClientSecretPost);
         assert_eq!(
-            client_auth(
-                &HeaderMap::new(),
-                &form("client_id=id&client_secret=s"),
-                true,
-                false
-            ),
+            client_auth(None, &form("client_id=id&client_secret=s"), true, false),
             Err(OAuthError::InvalidClient),
             "post disabled"
         );
@@ -522,8 +510,9 @@ mod tests {
 
     #[test]
     fn form_encoded_basic_gets_a_second_reading() {
-        let h = headers(&format!("Basic {}", STANDARD.encode("id:a%2Bb+c")));
-        let auth = client_auth(&h, &form("grant_type=client_credentials"), true, true).unwrap();
+        let basic = format!("Basic {}", STANDARD.encode("id:a%2Bb+c"));
+        let h = headers(&basic);
+        let auth = client_auth(h, &form("grant_type=client_credentials"), true, true).unwrap();
         assert_eq!(auth.secret.0, "a%2Bb+c");
         assert_eq!(auth.decoded.map(|(_, s)| s.0), Some("a+b c".to_string()));
         assert_eq!(format!("{:?}", SecretText("x".into())), "***");
@@ -534,11 +523,11 @@ mod tests {
         let all = |_: AuthMethod| true;
         let f = form("grant_type=client_credentials&client_id=abc");
         assert_eq!(
-            client_proof(&HeaderMap::new(), &f, true, all),
+            client_proof(None, &f, true, all),
             Ok(Proof::Certificate("abc".into()))
         );
         assert_eq!(
-            client_proof(&HeaderMap::new(), &f, false, all),
+            client_proof(None, &f, false, all),
             Err(OAuthError::InvalidClient),
             "no certificate, no secret"
         );
@@ -549,27 +538,28 @@ mod tests {
             )
         };
         assert_eq!(
-            client_proof(&HeaderMap::new(), &f, true, no_mtls),
+            client_proof(None, &f, true, no_mtls),
             Err(OAuthError::InvalidClient)
         );
         let bad_type = form("client_assertion_type=x&client_assertion=a.b.c");
         assert!(matches!(
-            client_proof(&HeaderMap::new(), &bad_type, false, all),
+            client_proof(None, &bad_type, false, all),
             Err(OAuthError::InvalidRequest(_))
         ));
         let t = crate::client_assertion::ASSERTION_TYPE;
         let not_jwt = form(&format!("client_assertion_type={t}&client_assertion=abc"));
         assert_eq!(
-            client_proof(&HeaderMap::new(), &not_jwt, false, all),
+            client_proof(None, &not_jwt, false, all),
             Err(OAuthError::InvalidClient)
         );
-        let h = headers(&format!("Basic {}", STANDARD.encode("id:secret")));
+        let basic = format!("Basic {}", STANDARD.encode("id:secret"));
+        let h = headers(&basic);
         assert!(matches!(
-            client_proof(&h, &not_jwt, false, all),
+            client_proof(h, &not_jwt, false, all),
             Err(OAuthError::InvalidRequest(_))
         ));
         assert!(matches!(
-            client_proof(&h, &form("grant_type=client_credentials"), true, all),
+            client_proof(h, &form("grant_type=client_credentials"), true, all),
             Ok(Proof::Secret(_))
         ));
     }

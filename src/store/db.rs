@@ -31,15 +31,15 @@ pub enum ConnectError {
 /// its own write transactions on SQLite behind one async mutex; other databases take writes in parallel.
 #[derive(Clone)]
 pub struct Db {
-    /// The connection pool.
-    pub conn: DatabaseConnection,
+    /// The connection pool (the store's alone: everything else asks the store).
+    pub(super) conn: DatabaseConnection,
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
 /// A write transaction; on SQLite it also holds the writer queue until commit or drop.
 pub struct WriteTxn {
     /// The transaction.
-    pub txn: DatabaseTransaction,
+    pub(super) txn: DatabaseTransaction,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -47,13 +47,6 @@ impl WriteTxn {
     /// Commit the transaction.
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
-    }
-}
-
-impl std::ops::Deref for WriteTxn {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
     }
 }
 
@@ -98,6 +91,16 @@ impl Db {
         let conn = Database::connect(opts).await?;
         let write_lock = sqlite.then(|| Arc::new(Mutex::new(())));
         Ok(Db { conn, write_lock })
+    }
+
+    /// Whether the database answers a ping (readiness).
+    pub async fn ping(&self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    /// Close the pool (tools and tests that are done with it).
+    pub async fn close(self) {
+        self.conn.close().await.ok();
     }
 
     /// The backend in use.
@@ -192,13 +195,7 @@ impl Db {
                 work.await
             }
             DbBackend::Postgres => {
-                let session = Database::connect(
-                    ConnectOptions::new(url.to_string())
-                        .max_connections(1)
-                        .sqlx_logging(false)
-                        .to_owned(),
-                )
-                .await?;
+                let session = session(url).await?;
                 session
                     .execute(Statement::from_string(
                         DbBackend::Postgres,
@@ -206,27 +203,11 @@ impl Db {
                     ))
                     .await?;
                 let result = work.await;
-                // Closing the session releases the lock anyway; the work's outcome is what counts.
-                if let Err(e) = session
-                    .execute(Statement::from_string(
-                        DbBackend::Postgres,
-                        format!("SELECT pg_advisory_unlock({key})"),
-                    ))
-                    .await
-                {
-                    tracing::warn!(error = %e, "releasing the {name} lock");
-                }
-                session.close().await.ok();
+                release(session, format!("SELECT pg_advisory_unlock({key})"), name).await;
                 result
             }
             DbBackend::MySql => {
-                let session = Database::connect(
-                    ConnectOptions::new(url.to_string())
-                        .max_connections(1)
-                        .sqlx_logging(false)
-                        .to_owned(),
-                )
-                .await?;
+                let session = session(url).await?;
                 let got = session
                     .query_one(Statement::from_string(
                         DbBackend::MySql,
@@ -240,16 +221,7 @@ impl Db {
                     )));
                 }
                 let result = work.await;
-                if let Err(e) = session
-                    .execute(Statement::from_string(
-                        DbBackend::MySql,
-                        format!("SELECT RELEASE_LOCK('{name}')"),
-                    ))
-                    .await
-                {
-                    tracing::warn!(error = %e, "releasing the {name} lock");
-                }
-                session.close().await.ok();
+                release(session, format!("SELECT RELEASE_LOCK('{name}')"), name).await;
                 result
             }
         }
@@ -261,6 +233,26 @@ impl Db {
             .await?
             .is_empty())
     }
+}
+
+/// A connection of its own, for a lock that belongs to a session.
+async fn session(url: &str) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(
+        ConnectOptions::new(url.to_string())
+            .max_connections(1)
+            .sqlx_logging(false)
+            .to_owned(),
+    )
+    .await
+}
+
+/// Release a session's lock and close it (closing releases the lock anyway: the work's outcome is what counts).
+async fn release(session: DatabaseConnection, sql: String, name: &str) {
+    let backend = session.get_database_backend();
+    if let Err(e) = session.execute(Statement::from_string(backend, sql)).await {
+        tracing::warn!(error = %e, "releasing the {name} lock");
+    }
+    session.close().await.ok();
 }
 
 /// How long the first connection to a database server may take before start-up gives up.

@@ -1,0 +1,116 @@
+//! The client credentials grant itself: what an authenticated client's access token carries.
+
+use super::{requested_roles, OAuthError};
+use crate::credential::Credential;
+use crate::mtls::ClientCert;
+use crate::state::AppState;
+use crate::view::UserView;
+
+/// An access token issued (no `Debug`: it is a bearer secret).
+pub struct Issued {
+    /// The access token (Fernet, or an RFC 9068 JWT).
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The roles granted, when the request named some (`scope`).
+    pub scope: Option<String>,
+}
+
+/// Issue an access token to an authenticated client: the credential's roles that its user still holds, narrowed
+/// to the requested `scope` (role names, with what they imply), bound to the certificate of a mutual-TLS
+/// connection.
+pub async fn issue(
+    state: &AppState,
+    cred: &Credential,
+    user: &UserView,
+    scope: Option<&str>,
+    cert: Option<&ClientCert>,
+) -> Result<Issued, OAuthError> {
+    let now = state.clock.now();
+    let mut data = crate::auth::credential_token(
+        state,
+        cred,
+        user,
+        now,
+        crate::auth::default_expiry(state, now),
+    )
+    .await
+    // The user holding none of the credential's roles any more is `invalid_client`: the client cannot act.
+    .map_err(OAuthError::from)?;
+    let scope = requested_roles(scope);
+    if let Some(names) = &scope {
+        let mut wanted = Vec::new();
+        for name in names {
+            let held = cred
+                .roles
+                .iter()
+                .find(|r| r.name == *name && data.role_ids.contains(&r.id));
+            let Some(r) = held else {
+                return Err(OAuthError::InvalidScope(format!(
+                    "The requested scope is invalid: role '{name}' is not granted to this client."
+                )));
+            };
+            wanted.push(r.id.clone());
+        }
+        let narrowed = crate::assignment::with_implied(state, wanted)
+            .await
+            .map_err(OAuthError::from)?;
+        data.role_ids.retain(|r| narrowed.contains(r));
+    }
+    // Whatever the method, a token requested over mutual TLS is bound to that certificate (RFC 8705 §3).
+    data.cert = cert.map(|c| c.binding);
+    let access_token = if state.config.jwt_access_tokens() {
+        jwt_access_token(state, &data, cred).await?
+    } else {
+        state.tokens.issue(&data)
+    };
+    let expires_in = (data.expires_at - now).num_seconds().max(0);
+    Ok(Issued {
+        access_token,
+        expires_in,
+        scope: scope.map(|names| names.join(" ")),
+    })
+}
+
+/// An RFC 9068 access token for the token data: role and project names from the authorization view.
+async fn jwt_access_token(
+    state: &AppState,
+    data: &crate::token::TokenData,
+    cred: &Credential,
+) -> Result<String, OAuthError> {
+    use crate::token::jwt::{Claims, Confirmation, LintelClaims};
+    let names = state
+        .view
+        .role_names(&state.db, &data.role_ids)
+        .await
+        .map_err(OAuthError::from)?;
+    let project = state
+        .view
+        .project(&state.db, &cred.model.project_id)
+        .await
+        .map_err(OAuthError::from)?
+        .ok_or(OAuthError::InvalidClient)?;
+    let claims = Claims {
+        iss: state.config.default.public_endpoint.clone(),
+        sub: data.user_id.clone(),
+        aud: state.config.jwt_audience().to_string(),
+        exp: data.expires_at.and_utc().timestamp(),
+        iat: data.issued_at.and_utc().timestamp(),
+        jti: data.audit_ids.first().cloned().unwrap_or_default(),
+        client_id: cred.model.id.clone(),
+        scope: names.join(" "),
+        roles: names,
+        project_id: project.id.clone(),
+        project_name: project.name.clone(),
+        cnf: data.cert.map(|b| Confirmation { x5t_s256: b.rfc() }),
+        lintel: LintelClaims {
+            role_ids: data.role_ids.clone(),
+            iat_us: data.issued_at.and_utc().timestamp_micros(),
+            cert: data.cert,
+        },
+    };
+    state.tokens.issue_jwt(&claims).ok_or_else(|| {
+        tracing::error!("no JWT signing key could be derived from the primary token key");
+        OAuthError::ServerError
+    })
+}

@@ -1,0 +1,257 @@
+//! Application credentials, their roles and access rules, and accepted client-assertion ids in the database.
+
+use chrono::NaiveDateTime;
+use entity::{
+    access_rule, application_credential as app_cred,
+    application_credential_access_rule as cred_rule, application_credential_role as cred_role,
+    client_assertion_jti as jti, role,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+
+use super::{is_unique_violation, on, unique, Db, Reader, WriteTxn};
+use crate::credential::{Credential, RuleRef};
+use crate::error::{DomainError, DomainResult};
+use crate::token::revocation::Event;
+
+/// How many credentials a user has.
+pub async fn count_of_user(db: &Db, user_id: &str) -> DomainResult<u64> {
+    Ok(app_cred::Entity::find()
+        .filter(app_cred::Column::UserId.eq(user_id))
+        .count(&db.conn)
+        .await?)
+}
+
+/// Store a new credential with its roles and access rules, in one transaction. A rule named by id must be one of
+/// the user's; a new rule identical to one the user has is shared, as Keystone does.
+pub async fn insert(
+    db: &Db,
+    row: app_cred::Model,
+    role_ids: &[String],
+    rules: &[RuleRef],
+) -> DomainResult<()> {
+    let txn = db.write().await?;
+    let (id, user_id, name, now) = (
+        row.id.clone(),
+        row.user_id.clone(),
+        row.name.clone(),
+        row.created_at,
+    );
+    unique(
+        app_cred::ActiveModel::from(row)
+            .reset_all()
+            .insert(&txn.txn)
+            .await,
+        || DomainError::duplicate("application_credential", "name", &name),
+    )?;
+    for r in role_ids {
+        cred_role::ActiveModel {
+            application_credential_id: Set(id.clone()),
+            role_id: Set(r.clone()),
+        }
+        .insert(&txn.txn)
+        .await?;
+    }
+    for rule in rules {
+        let rule_id = rule_for(&txn, &user_id, rule, now).await?;
+        let link = cred_rule::ActiveModel {
+            application_credential_id: Set(id.clone()),
+            access_rule_id: Set(rule_id),
+        };
+        match link.insert(&txn.txn).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(txn.commit().await?)
+}
+
+/// The id of the access rule a create request names, made when it is new.
+async fn rule_for(
+    txn: &WriteTxn,
+    user_id: &str,
+    rule: &RuleRef,
+    now: NaiveDateTime,
+) -> DomainResult<String> {
+    match rule {
+        RuleRef::Id(rid) => {
+            match access_rule::Entity::find_by_id(rid.as_str())
+                .one(&txn.txn)
+                .await?
+            {
+                Some(r) if r.user_id == user_id => Ok(r.id),
+                _ => Err(DomainError::not_found("Access Rule", rid)),
+            }
+        }
+        RuleRef::New {
+            service,
+            method,
+            path,
+        } => {
+            let existing = access_rule::Entity::find()
+                .filter(access_rule::Column::UserId.eq(user_id))
+                .filter(access_rule::Column::Service.eq(service.as_str()))
+                .filter(access_rule::Column::Method.eq(method.as_str()))
+                .filter(access_rule::Column::Path.eq(path.as_str()))
+                .one(&txn.txn)
+                .await?;
+            if let Some(r) = existing {
+                return Ok(r.id);
+            }
+            Ok(access_rule::ActiveModel {
+                id: Set(crate::api::new_id()),
+                user_id: Set(user_id.to_string()),
+                service: Set(service.clone()),
+                method: Set(method.clone()),
+                path: Set(path.clone()),
+                created_at: Set(now),
+            }
+            .insert(&txn.txn)
+            .await?
+            .id)
+        }
+    }
+}
+
+/// A credential with its roles (by name) and access rules.
+pub async fn find(db: &Db, id: &str) -> DomainResult<Option<Credential>> {
+    let Some(model) = app_cred::Entity::find_by_id(id).one(&db.conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some(expand(db, model).await?))
+}
+
+async fn expand(db: &Db, model: app_cred::Model) -> DomainResult<Credential> {
+    let role_ids: Vec<String> = cred_role::Entity::find()
+        .filter(cred_role::Column::ApplicationCredentialId.eq(model.id.as_str()))
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|r| r.role_id)
+        .collect();
+    let roles = role::Entity::find()
+        .filter(role::Column::Id.is_in(role_ids))
+        .order_by_asc(role::Column::Name)
+        .all(&db.conn)
+        .await?;
+    let rules = rules_of_credential(db, &model.id).await?;
+    Ok(Credential {
+        model,
+        roles,
+        rules,
+    })
+}
+
+/// The access rules of a credential.
+pub async fn rules_of_credential(db: &Db, id: &str) -> DomainResult<Vec<access_rule::Model>> {
+    let rule_ids: Vec<String> = cred_rule::Entity::find()
+        .filter(cred_rule::Column::ApplicationCredentialId.eq(id))
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|r| r.access_rule_id)
+        .collect();
+    Ok(access_rule::Entity::find()
+        .filter(access_rule::Column::Id.is_in(rule_ids))
+        .all(&db.conn)
+        .await?)
+}
+
+/// A user's credentials, optionally only the one with this name, by name.
+pub async fn list(db: &Db, user_id: &str, name: Option<&str>) -> DomainResult<Vec<Credential>> {
+    let mut q = app_cred::Entity::find()
+        .filter(app_cred::Column::UserId.eq(user_id))
+        .order_by_asc(app_cred::Column::Name);
+    if let Some(n) = name {
+        q = q.filter(app_cred::Column::Name.eq(n));
+    }
+    let mut out = Vec::new();
+    for m in q.all(&db.conn).await? {
+        out.push(expand(db, m).await?);
+    }
+    Ok(out)
+}
+
+/// A user's credential id by name.
+pub async fn id_by_name(db: &Db, user_id: &str, name: &str) -> DomainResult<Option<String>> {
+    Ok(app_cred::Entity::find()
+        .filter(app_cred::Column::UserId.eq(user_id))
+        .filter(app_cred::Column::Name.eq(name))
+        .one(&db.conn)
+        .await?
+        .map(|c| c.id))
+}
+
+/// Delete a credential with the event revoking its tokens, in one transaction.
+pub async fn delete(db: &Db, id: &str, event: &Event) -> DomainResult<()> {
+    let txn = db.write().await?;
+    app_cred::Entity::delete_by_id(id).exec(&txn.txn).await?;
+    super::revocations::save(&txn, event).await?;
+    Ok(txn.commit().await?)
+}
+
+/// Credentials carrying a role (deleted with the role).
+pub async fn carrying_role<R: Reader>(db: &R, role_id: &str) -> DomainResult<Vec<String>> {
+    Ok(cred_role::Entity::find()
+        .filter(cred_role::Column::RoleId.eq(role_id))
+        .all(on(db))
+        .await?
+        .into_iter()
+        .map(|r| r.application_credential_id)
+        .collect())
+}
+
+/// A user's access rules, by id.
+pub async fn rules_of_user(db: &Db, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
+    Ok(access_rule::Entity::find()
+        .filter(access_rule::Column::UserId.eq(user_id))
+        .order_by_asc(access_rule::Column::Id)
+        .all(&db.conn)
+        .await?)
+}
+
+/// How many credentials use an access rule.
+pub async fn rule_uses(db: &Db, rule_id: &str) -> DomainResult<u64> {
+    Ok(cred_rule::Entity::find()
+        .filter(cred_rule::Column::AccessRuleId.eq(rule_id))
+        .count(&db.conn)
+        .await?)
+}
+
+/// Delete an access rule.
+pub async fn delete_rule(db: &Db, rule_id: &str) -> DomainResult<()> {
+    let txn = db.write().await?;
+    access_rule::Entity::delete_by_id(rule_id)
+        .exec(&txn.txn)
+        .await?;
+    Ok(txn.commit().await?)
+}
+
+/// Record an accepted assertion's `jti`; false when it was already there (a replay, perhaps via another node).
+pub async fn record_jti(db: &Db, key: String, expires_at: NaiveDateTime) -> DomainResult<bool> {
+    let txn = db.write().await?;
+    let row = jti::ActiveModel {
+        id: Set(key),
+        expires_at: Set(expires_at),
+    };
+    match row.insert(&txn.txn).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Forget assertion ids that expired before `cutoff`; how many went.
+pub async fn prune_jtis(db: &Db, cutoff: NaiveDateTime) -> DomainResult<u64> {
+    let txn = db.write().await?;
+    let done = jti::Entity::delete_many()
+        .filter(jti::Column::ExpiresAt.lt(cutoff))
+        .exec(&txn.txn)
+        .await?;
+    txn.commit().await?;
+    Ok(done.rows_affected)
+}

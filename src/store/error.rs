@@ -1,0 +1,61 @@
+//! What a database error means to the domain: an outage (retry later), contention (retry now), or a fault.
+
+use sea_orm::{DbErr, RuntimeErr};
+
+use crate::error::DomainError;
+
+/// Whether a database error means the database could not be reached (rather than that it refused a statement).
+pub fn is_outage(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        _ => return false,
+    };
+    matches!(
+        sqlx,
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
+    )
+}
+
+/// Whether the database rolled a statement back because of a concurrent one (SQLSTATE class 40 on PostgreSQL and
+/// MariaDB; busy or locked on SQLite): retrying is the remedy.
+pub fn is_contention(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let (DbErr::Exec(RuntimeErr::SqlxError(Sqlx::Database(d)))
+    | DbErr::Query(RuntimeErr::SqlxError(Sqlx::Database(d)))) = e
+    else {
+        return false;
+    };
+    let code = d.code().unwrap_or_default();
+    // MariaDB's lock wait timeout (1205) has the catch-all SQLSTATE HY000: recognise it by its message.
+    code.starts_with("40")
+        || matches!(code.as_ref(), "5" | "6" | "261" | "517")
+        || d.message().contains("Lock wait timeout exceeded")
+}
+
+impl From<DbErr> for DomainError {
+    fn from(e: DbErr) -> Self {
+        crate::metrics::metrics().database_errors.inc();
+        if is_outage(&e) {
+            DomainError::StoreUnavailable(format!("database: {e}"))
+        } else if is_contention(&e) {
+            DomainError::Contention(format!("database: {e}"))
+        } else {
+            DomainError::Internal(format!("database: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_an_outage_and_a_refused_statement_is_not() {
+        let closed = DbErr::Query(RuntimeErr::SqlxError(sea_orm::sqlx::Error::PoolClosed));
+        assert!(DomainError::from(closed).is_outage());
+        let refused = DbErr::Query(RuntimeErr::Internal("no such table: user".into()));
+        assert!(!DomainError::from(refused).is_outage());
+    }
+}
