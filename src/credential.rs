@@ -155,6 +155,13 @@ impl Credential {
     }
 }
 
+/// Keystone's refusal of a credential beyond `[application_credential] user_limit`.
+fn over_limit(limit: u64) -> DomainError {
+    DomainError::Forbidden(format!(
+        "Unable to create additional application credentials, maximum of {limit} already exceeded for user."
+    ))
+}
+
 /// Keystone's secret length: 64 random bytes, URL-safe base64 without padding.
 fn generate_secret() -> Secret {
     let mut bytes = [0u8; 64];
@@ -179,12 +186,11 @@ pub async fn create(
         ));
     }
     let db = &state.db;
-    if let Ok(limit) = u64::try_from(state.config.auth.app_cred_user_limit) {
-        let have = store::credentials::count_of_user(db, user_id).await?;
-        if have >= limit {
-            return Err(DomainError::Forbidden(format!(
-                "Unable to create additional application credentials, maximum of {limit} already exceeded for user."
-            )));
+    let limit = u64::try_from(state.config.auth.app_cred_user_limit).ok();
+    // Refused early here, before any hashing; the store decides again atomically with the insert.
+    if let Some(limit) = limit {
+        if store::credentials::count_of_user(db, user_id).await? >= limit {
+            return Err(over_limit(limit));
         }
     }
     let held =
@@ -235,7 +241,9 @@ pub async fn create(
         tls_client_auth_x5t_s256: bindings.x5t_s256,
         jwks: bindings.jwks,
     };
-    store::credentials::insert(db, row, &role_ids, &req.access_rules).await?;
+    if !store::credentials::insert(db, row, &role_ids, &req.access_rules, limit).await? {
+        return Err(over_limit(limit.unwrap_or_default()));
+    }
     let cred = load(state, &id)
         .await?
         .ok_or_else(|| DomainError::internal("credential vanished after insert"))?;

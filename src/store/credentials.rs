@@ -4,10 +4,11 @@ use chrono::NaiveDateTime;
 use entity::{
     access_rule, application_credential as app_cred,
     application_credential_access_rule as cred_rule, application_credential_role as cred_role,
-    client_assertion_jti as jti, role,
+    client_assertion_jti as jti, role, user,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::{is_unique_violation, on, unique, Db, Reader, WriteTxn};
@@ -24,14 +25,22 @@ pub async fn count_of_user(db: &Db, user_id: &str) -> DomainResult<u64> {
 }
 
 /// Store a new credential with its roles and access rules, in one transaction. A rule named by id must be one of
-/// the user's; a new rule identical to one the user has is shared, as Keystone does.
+/// the user's; a new rule identical to one the user has is shared, as Keystone does. False, and nothing stored,
+/// when the user already has `limit` credentials: decided in the same transaction, so that concurrent creates cannot
+/// all pass it.
 pub async fn insert(
     db: &Db,
     row: app_cred::Model,
     role_ids: &[String],
     rules: &[RuleRef],
-) -> DomainResult<()> {
+    limit: Option<u64>,
+) -> DomainResult<bool> {
     let txn = db.write().await?;
+    if let Some(limit) = limit {
+        if held_at_least(&txn, &row.user_id, limit).await? {
+            return Ok(false);
+        }
+    }
     let (id, user_id, name, now) = (
         row.id.clone(),
         row.user_id.clone(),
@@ -65,7 +74,29 @@ pub async fn insert(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(txn.commit().await?)
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Whether a user has at least `n` credentials, read so that a concurrent create for the same user waits for this
+/// transaction: PostgreSQL and MariaDB lock the user's row and read the credentials with a locking read (the latest
+/// committed rows, not a snapshot); on SQLite the writer queue already serialises every write.
+async fn held_at_least(txn: &WriteTxn, user_id: &str, n: u64) -> DomainResult<bool> {
+    user::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(&txn.txn)
+        .await?;
+    let ids: Vec<String> = app_cred::Entity::find()
+        .select_only()
+        .column(app_cred::Column::Id)
+        .filter(app_cred::Column::UserId.eq(user_id))
+        .limit(n)
+        // FOR UPDATE, not FOR SHARE: MariaDB knows only the former.
+        .lock_exclusive()
+        .into_tuple()
+        .all(&txn.txn)
+        .await?;
+    Ok(ids.len() as u64 >= n)
 }
 
 /// The id of the access rule a create request names, made when it is new.

@@ -785,3 +785,50 @@ async fn access_rules_are_enforced_and_hidden_from_old_validators_on(backend: &'
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn user_limit_holds_under_concurrent_creates() {
+    crate::common::each_backend(user_limit_holds_under_concurrent_creates_on).await;
+}
+
+async fn user_limit_holds_under_concurrent_creates_on(backend: &'static str) {
+    use entity::application_credential as ac;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let s = TestServer::start_with(backend, "[application_credential]\nuser_limit = 3\n").await;
+    let admin = s.admin_token().await;
+    let uid = me(&s, &admin).await;
+    // Eight creates in flight at once, each on its own connection.
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let req = s
+            .client
+            .post(format!("{}/v3/users/{uid}/application_credentials", s.base))
+            .header("X-Auth-Token", admin.as_str())
+            .json(
+                &json!({"application_credential": {"name": format!("racer-{i}"), "secret": "x"}}),
+            );
+        racers.spawn(async move {
+            let resp = req.send().await.unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        });
+    }
+    let outcomes = racers.join_all().await;
+    let created = outcomes
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    for (status, body) in &outcomes {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::FORBIDDEN,
+            "{backend}: {status} {body}"
+        );
+    }
+    assert_eq!(created, 3, "{backend}: {outcomes:?}");
+    let stored = ac::Entity::find()
+        .filter(ac::Column::UserId.eq(uid.as_str()))
+        .count(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 3, "{backend}: the database holds the limit too");
+    s.stop().await;
+}
