@@ -94,3 +94,61 @@ pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), DomainError
     }
     Ok(())
 }
+
+/// The dotted path of the first string (or key) in a JSON document that holds a NUL character: no database stores
+/// one in a text column (PostgreSQL refuses it), so it is refused before any query. The walk is iterative; serde_json
+/// bounds the nesting it parses.
+pub fn nul_in(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let mut stack: Vec<(String, &Value)> = vec![(String::new(), value)];
+    while let Some((path, v)) = stack.pop() {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match v {
+            Value::String(s) if s.contains('\0') => return Some(path),
+            Value::Array(items) => {
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| (at(&i.to_string()), x)),
+                );
+            }
+            Value::Object(map) => {
+                for (k, x) in map {
+                    if k.contains('\0') {
+                        return Some(path);
+                    }
+                    stack.push((at(k), x));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::nul_in;
+    use serde_json::json;
+
+    #[test]
+    fn a_nul_anywhere_is_found_and_named() {
+        assert_eq!(nul_in(&json!({"user": {"name": "ok"}})), None);
+        assert_eq!(
+            nul_in(&json!({"user": {"name": "a\u{0}b"}})).as_deref(),
+            Some("user.name")
+        );
+        assert_eq!(
+            nul_in(&json!({"r": [{"path": "/x"}, {"path": "\u{0}"}]})).as_deref(),
+            Some("r.1.path")
+        );
+        assert_eq!(nul_in(&json!({"k\u{0}": 1})).as_deref(), Some(""));
+    }
+}

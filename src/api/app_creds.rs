@@ -421,18 +421,24 @@ fn parse_new(body: Value) -> DomainResult<NewCredential> {
 
 /// ISO 8601 / RFC 3339, with or without a zone (no zone means UTC), normalised to naive UTC.
 fn parse_time(s: &str) -> DomainResult<chrono::NaiveDateTime> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.naive_utc());
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f) {
-            return Ok(t);
-        }
+    use chrono::Datelike;
+    let parsed = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.naive_utc())
+        .ok()
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+            ]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f).ok())
+        });
+    // Four-digit years only, as ISO 8601 writes them without agreement: every backend stores those exactly (MariaDB
+    // would store a later one as a zero date, read back as no expiry at all).
+    if let Some(t) = parsed.filter(|t| (1..=9999).contains(&t.year())) {
+        return Ok(t);
     }
     Err(DomainError::Invalid(format!(
         "Timestamp not in expected format. The server could not comply with the request since it is either malformed \

@@ -18,6 +18,35 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// that refuses a request early (no token, say) would otherwise leave the body unread, and HTTP/1.1 would then
 /// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
 /// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
+/// Whether a path is one of the OAuth 2.0 endpoints that answer errors in RFC 6749's shape (the token,
+/// introspection and revocation endpoints and the RFC 8414 metadata; the JWKS is a plain `/v3` resource), also
+/// under a path prefix.
+fn oauth_shaped(path: &str) -> bool {
+    [
+        "/OS-OAUTH2/token",
+        "/OS-OAUTH2/introspect",
+        "/OS-OAUTH2/revoke",
+        "/oauth-authorization-server",
+    ]
+    .iter()
+    .any(|end| path.ends_with(end))
+}
+
+/// A NUL character in the path or the query (`%00` is its only spelling in a URI) reaches no handler: no database
+/// stores one, and PostgreSQL fails a query that carries one.
+fn nul_in_uri(req: &Request) -> Option<Response> {
+    let uri = req.uri().path_and_query()?.as_str();
+    if !uri.contains("%00") {
+        return None;
+    }
+    let message = "The request URL contains a NUL character (%00).";
+    Some(if oauth_shaped(req.uri().path()) {
+        OAuthError::InvalidRequest(message.into()).into_response()
+    } else {
+        envelope(StatusCode::BAD_REQUEST, message)
+    })
+}
+
 async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
     use axum::body::HttpBody;
     // Most requests (every GET, the token validations) have no body: nothing to wait for.
@@ -26,7 +55,7 @@ async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
     }
     let (parts, body) = req.into_parts();
     let too_large = || {
-        if parts.uri.path().starts_with("/v3/OS-OAUTH2/") {
+        if oauth_shaped(parts.uri.path()) {
             OAuthError::body_too_large().into_response()
         } else {
             ApiError::PayloadTooLarge(limit).into_response()
@@ -65,15 +94,19 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     )
     .0;
     let http1 = req.version() <= axum::http::Version::HTTP_11;
-    let mut resp = match buffered(req, state.config.server.max_request_body_size).await {
-        Ok(req) => next.run(req).await,
-        Err(mut resp) => {
-            if http1 {
-                // Part of the body may still be on the wire: say that this connection ends here.
-                resp.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let mut resp = if let Some(refusal) = nul_in_uri(&req) {
+        refusal
+    } else {
+        match buffered(req, state.config.server.max_request_body_size).await {
+            Ok(req) => next.run(req).await,
+            Err(mut resp) => {
+                if http1 {
+                    // Part of the body may still be on the wire: say that this connection ends here.
+                    resp.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                resp
             }
-            resp
         }
     };
     let route = resp

@@ -183,6 +183,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                     .into(),
             )
         })?;
+        if let Some(field) = crate::rules::nul_in(&value) {
+            return Err(DomainError::validation(format!(
+                "{field}. A string may not contain a NUL character"
+            ))
+            .into());
+        }
         serde_json::from_value(value)
             .map(JsonBody)
             .map_err(|e| DomainError::validation(e).into())

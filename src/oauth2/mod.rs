@@ -194,6 +194,14 @@ pub fn parse_form(content_type: Option<&str>, body: &[u8]) -> Result<Form, OAuth
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
         OAuthError::InvalidRequest("The request body is not valid form encoding.".into())
     })?;
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(OAuthError::InvalidRequest(
+            "A form parameter contains a NUL character.".into(),
+        ));
+    }
     let mut form = Form::default();
     for (k, v) in pairs {
         let slot_taken = match k.as_str() {
@@ -367,7 +375,8 @@ fn parse_basic(value: &[u8]) -> Option<(String, String)> {
     let raw = STANDARD.decode(rest.trim()).ok()?;
     let pair = String::from_utf8(raw).ok()?;
     let (id, secret) = pair.split_once(':')?;
-    (!id.is_empty() && !secret.is_empty()).then(|| (id.to_string(), secret.to_string()))
+    let usable = |s: &str| !s.is_empty() && !s.contains('\0');
+    (usable(id) && usable(secret)).then(|| (id.to_string(), secret.to_string()))
 }
 
 /// RFC 6749 §2.3.1 form-decoding of a Basic component (`+` is a space, `%XX` an octet).

@@ -13,6 +13,7 @@ mod cli;
 mod common;
 mod first_hour;
 mod fixture;
+mod hostile;
 mod http_conn;
 mod layering;
 mod mtls;
