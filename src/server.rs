@@ -114,7 +114,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
         tracing::info!(addr = %local, endpoint = %config.default.public_endpoint, "Lintel listening (plain HTTP)");
         let acceptor = Capped::new(
             axum_server::accept::NoDelayAcceptor::new(),
-            config.server.max_connections,
+            crate::conn_limit::Limits::of(&config),
         );
         reload_on_hangup(state.clone(), None)?;
         notify_ready();
@@ -139,7 +139,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let acceptor = Capped::new(
             crate::peer_cert::PeerCertAcceptor::new(tls, trust),
-            config.server.max_connections,
+            crate::conn_limit::Limits::of(&config),
         );
         reload_on_hangup(state.clone(), Some(reloadable))?;
         notify_ready();

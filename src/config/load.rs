@@ -291,6 +291,13 @@ fn server(r: &Reader<'_>) -> Result<ServerSection, ConfigError> {
         max_connections: size("server", "max_connections")?,
         handshake_timeout: Duration::from_secs(r.positive("server", "handshake_timeout")?),
         header_read_timeout: Duration::from_secs(r.positive("server", "header_read_timeout")?),
+        idle_timeout: Duration::from_secs(r.positive("server", "idle_timeout")?),
+        max_connections_per_source: Some(r.parse::<usize>(
+            "server",
+            "max_connections_per_source",
+            "expected a whole number (0: no per-source cap)",
+        )?)
+        .filter(|n| *n > 0),
         max_header_size: size("server", "max_header_size")?,
         max_request_body_size: size("oslo_middleware", "max_request_body_size")?,
         trust_proxy_headers: r.boolean("oslo_middleware", "enable_proxy_headers_parsing")?,

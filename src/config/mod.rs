@@ -188,6 +188,10 @@ pub struct ServerSection {
     pub handshake_timeout: Duration,
     /// Header read timeout.
     pub header_read_timeout: Duration,
+    /// How long a connection may go without reading or writing anything.
+    pub idle_timeout: Duration,
+    /// Connection cap per source address (None: no per-source cap).
+    pub max_connections_per_source: Option<usize>,
     /// Header size limit.
     pub max_header_size: usize,
     /// Largest request body.

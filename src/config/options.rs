@@ -58,6 +58,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "server", name: "max_connections", default: "4096", help: "Most client connections served at once." },
     OptionSpec { section: "server", name: "handshake_timeout", default: "10", help: "Seconds a client has to finish the TLS handshake." },
     OptionSpec { section: "server", name: "header_read_timeout", default: "10", help: "Seconds a client has to send the request headers." },
+    OptionSpec { section: "server", name: "idle_timeout", default: "60", help: "Seconds a connection may go without sending or receiving anything (HTTP/1.1 and HTTP/2 alike) before it is closed." },
+    OptionSpec { section: "server", name: "max_connections_per_source", default: "256", help: "Most connections from one source address (an IPv6 /64 counts as one) served at once; 0: no per-source cap (behind a proxy, every connection comes from the proxy)." },
     OptionSpec { section: "server", name: "max_header_size", default: "16384", help: "Largest total request header size, in bytes." },
     OptionSpec { section: "server", name: "hash_workers", default: "0", help: "Concurrent argon2 hash computations (0: one per core less one, at least one)." },
     OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },

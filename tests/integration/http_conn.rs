@@ -10,26 +10,54 @@ use tokio_rustls::client::TlsStream;
 use crate::common::TestServer;
 
 async fn connect(s: &TestServer) -> TlsStream<TcpStream> {
+    connect_with(s, "127.0.0.1", &[]).await.unwrap()
+}
+
+/// A TLS connection from a given loopback address, offering the given ALPN protocols; Err when the server closes
+/// it before the handshake completes.
+async fn connect_with(
+    s: &TestServer,
+    from: &str,
+    alpn: &[&[u8]],
+) -> std::io::Result<TlsStream<TcpStream>> {
     let pem = std::fs::read(format!("{}/tls/cert.pem", s.data_dir())).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut &pem[..]) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tcp = TcpStream::connect(s.base.trim_start_matches("https://"))
-        .await
-        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let tcp = socket
+        .connect(s.base.trim_start_matches("https://").parse().unwrap())
+        .await?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .unwrap()
+}
+
+/// Read until the server closes the connection; how long that took, or None if it stayed open for `limit`.
+async fn closed_within(
+    conn: &mut TlsStream<TcpStream>,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    #[allow(clippy::disallowed_methods)] // a real timeout is what is tested
+    let started = std::time::Instant::now();
+    let mut chunk = [0u8; 4096];
+    let read_all = async {
+        // Whatever the server sends first (HTTP/2 SETTINGS), then the end.
+        while matches!(conn.read(&mut chunk).await, Ok(n) if n > 0) {}
+    };
+    tokio::time::timeout(limit, read_all).await.ok()?;
+    Some(started.elapsed())
 }
 
 /// One response: its head (status line and headers, lower-cased) and body; `None` when the connection ended.
@@ -124,5 +152,74 @@ async fn a_body_too_large_to_read_is_refused_with_connection_close() {
         assert!(head.contains("connection: close"), "{path}: {head}");
         assert!(body.contains(format_key), "{path}: {body}");
     }
+    s.stop().await;
+}
+
+/// `idle_timeout = 1`, with the header timeout far longer, so that only the idle timeout can close a connection.
+const IDLE: &str = "[server]\nidle_timeout = 1\nheader_read_timeout = 30\n";
+
+#[tokio::test]
+async fn a_connection_that_never_sends_a_request_is_closed_when_idle() {
+    let s = TestServer::start_with("sqlite", IDLE).await;
+    let mut conn = connect(&s).await;
+    let took = closed_within(&mut conn, std::time::Duration::from_secs(5)).await;
+    assert!(took.is_some(), "a silent TLS connection stayed open");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_its_last_answer() {
+    let s = TestServer::start_with("sqlite", IDLE).await;
+    let mut conn = connect(&s).await;
+    conn.write_all(b"GET /v3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = response(&mut conn).await.expect("an answer");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let took = closed_within(&mut conn, std::time::Duration::from_secs(5)).await;
+    assert!(took.is_some(), "an idle keep-alive connection stayed open");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn idle_http2_connections_are_closed_with_or_without_the_preface() {
+    let s = TestServer::start_with("sqlite", IDLE).await;
+    for preface in [false, true] {
+        let mut conn = connect_with(&s, "127.0.0.1", &[b"h2"]).await.unwrap();
+        assert_eq!(conn.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        if preface {
+            // The client preface and an empty SETTINGS frame, then nothing.
+            conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                .await
+                .unwrap();
+        }
+        let took = closed_within(&mut conn, std::time::Duration::from_secs(5)).await;
+        assert!(
+            took.is_some(),
+            "an idle HTTP/2 connection (preface: {preface}) stayed open"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn one_source_cannot_take_every_connection() {
+    let s = TestServer::start_with("sqlite", "[server]\nmax_connections_per_source = 2\n").await;
+    // From 127.0.0.3: the test server's own client holds pooled connections from 127.0.0.1.
+    let _first = connect_with(&s, "127.0.0.3", &[]).await.unwrap();
+    let _second = connect_with(&s, "127.0.0.3", &[]).await.unwrap();
+    assert!(
+        connect_with(&s, "127.0.0.3", &[]).await.is_err(),
+        "a third connection from the same source was accepted"
+    );
+    let mut other = connect_with(&s, "127.0.0.2", &[])
+        .await
+        .expect("another source still gets in");
+    other
+        .write_all(b"GET /v3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = response(&mut other).await.expect("an answer");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
     s.stop().await;
 }
