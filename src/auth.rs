@@ -154,19 +154,24 @@ pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> DomainResult<doma
 /// Keystone's message for failed authentication.
 const AUTH_FAILED: &str = "The request you have made requires authentication.";
 
-async fn find_user(state: &AppState, u: &PasswordUser) -> DomainResult<user::Model> {
+/// The user a password request names; None when there is no such user (or no such domain).
+async fn find_user(state: &AppState, u: &PasswordUser) -> DomainResult<Option<user::Model>> {
     let found = if let Some(id) = &u.id {
         store::find::<user::Entity>(&state.db, id).await?
     } else if let Some(name) = &u.name {
         let domain = u.domain.as_ref().ok_or_else(|| {
             DomainError::Invalid("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
         })?;
-        let d = resolve_domain(state, domain).await?;
+        let d = match resolve_domain(state, domain).await {
+            Ok(d) => d,
+            Err(DomainError::Unauthenticated(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         store::users::by_name(&state.db, &d.id, name).await?
     } else {
         return Err(DomainError::Invalid("Expecting to find name or ID in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
     };
-    found.ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))
+    Ok(found)
 }
 
 /// Check a password, with Keystone's lockout rules and throttling. Returns the user on success. An expired
@@ -181,7 +186,20 @@ pub async fn check_password(
         .password
         .as_ref()
         .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
-    let found = find_user(state, u).await?;
+    let Some(found) = find_user(state, u).await? else {
+        // An unknown name costs what a wrong password costs and counts against the source like one, so names
+        // cannot be probed for free.
+        let key = format!(
+            "user-name:{}",
+            u.id.as_deref().or(u.name.as_deref()).unwrap_or("")
+        );
+        if let Some(wait) = state.throttle.check(&key, source) {
+            return Err(DomainError::Throttled(wait.as_secs().max(1)));
+        }
+        state.hasher.verify_nothing(password).await?;
+        state.throttle.failed(&key, source);
+        return Err(DomainError::unauthorized_msg(AUTH_FAILED));
+    };
     let cfg = &state.config;
     let now = state.clock.now();
     if cfg.auth.lockout_failure_attempts > 0
@@ -649,10 +667,9 @@ async fn app_cred_token(
                 .clone()
                 .or_else(|| pu.name.clone())
                 .unwrap_or_default();
-            let owner = find_user(state, &pu).await.map_err(|e| match e {
-                DomainError::Unauthenticated(_) => DomainError::not_found("User", &who),
-                other => other,
-            })?;
+            let owner = find_user(state, &pu)
+                .await?
+                .ok_or_else(|| DomainError::not_found("User", &who))?;
             credential::id_by_name(state, &owner.id, name)
                 .await?
                 .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?

@@ -99,6 +99,27 @@ impl Hasher {
             .await
     }
 
+    /// Spend what verifying a secret costs, against a hash nothing matches: a request for someone who does not
+    /// exist takes as long as a wrong secret (no timing tells the two apart).
+    pub async fn verify_nothing(&self, secret: &Secret) -> Result<(), DomainError> {
+        static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let secret = secret.clone();
+        self.run(move || {
+            // Made once, on a hashing thread, with the parameters every real hash has.
+            let dummy = DUMMY.get_or_init(|| {
+                use argon2::password_hash::rand_core::RngCore;
+                use base64::Engine;
+                let mut random = [0u8; 32];
+                OsRng.fill_bytes(&mut random);
+                hash_blocking(&base64::engine::general_purpose::STANDARD.encode(random)).ok()
+            });
+            if let Some(phc) = dummy {
+                verify_blocking(secret.expose(), phc);
+            }
+        })
+        .await
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,

@@ -409,3 +409,30 @@ async fn connection_cap_and_header_limit_hold() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_user_names_count_against_the_source_like_wrong_passwords() {
+    let s = TestServer::start_with("sqlite", "[oauth2]\nsource_failures_per_minute = 4\n").await;
+    let attempt = |name: String| {
+        let s = &s;
+        async move {
+            s.call(
+                reqwest::Method::POST,
+                "/v3/auth/tokens",
+                None,
+                Some(serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                    "name": name, "domain": {"id": "default"}, "password": "guess"}}}}})),
+            )
+            .await
+        }
+    };
+    for i in 0..4 {
+        let (status, _, body) = attempt(format!("nobody-{i}")).await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+    }
+    let (status, headers, body) = attempt("nobody-else".into()).await;
+    assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(body["error"]["code"], 429);
+    s.stop().await;
+}
