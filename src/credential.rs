@@ -281,7 +281,7 @@ impl Default for SecretCache {
             key,
             seen: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(600))
+                .time_to_idle(Duration::from_secs(600))
                 .build(),
         }
     }
@@ -381,10 +381,19 @@ pub async fn verify_counting(
 
 /// A credential by id: from the authorization view, else the database.
 async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
-    Ok(match state.view.credential(id) {
-        Some(c) => Some(c),
-        None => load(state, id).await?.map(Arc::new),
-    })
+    if let Some(c) = state.view.credential(id) {
+        return Ok(Some(c));
+    }
+    match load(state, id).await {
+        Ok(found) => {
+            let found = found.map(Arc::new);
+            if let Some(c) = &found {
+                state.view.put_credential(c.clone());
+            }
+            Ok(found)
+        }
+        Err(e) => state.view.last_known_credential(id, e).map(Some),
+    }
 }
 
 /// Once the client has proven it holds the credential: its expiry, its user and its project decide.
@@ -402,10 +411,7 @@ async fn admit(state: &AppState, cred: Arc<Credential>) -> DomainResult<Verdict>
         .project(&state.db, &cred.model.project_id)
         .await?;
     match (owner, project) {
-        (Some(u), Some(p)) if u.enabled && p.enabled => {
-            state.view.put_credential(cred.clone());
-            Ok(Ok((cred, u)))
-        }
+        (Some(u), Some(p)) if u.enabled && p.enabled => Ok(Ok((cred, u))),
         _ => Ok(Err(Rejection::Disabled)),
     }
 }
@@ -495,12 +501,15 @@ pub async fn granted_roles(state: &AppState, cred: &Credential) -> DomainResult<
     let held = match state.view.effective_roles(user, project) {
         Some(held) => held,
         None => {
-            let held = Arc::new(
-                assignment::effective_roles(&state.db, user, &Target::Project(project.clone()))
-                    .await?,
-            );
-            state.view.put_effective_roles(user, project, held.clone());
-            held
+            let target = Target::Project(project.clone());
+            match assignment::effective_roles(&state.db, user, &target).await {
+                Ok(held) => {
+                    let held = Arc::new(held);
+                    state.view.put_effective_roles(user, project, held.clone());
+                    held
+                }
+                Err(e) => state.view.last_known_effective_roles(user, project, e)?,
+            }
         }
     };
     Ok(cred

@@ -52,6 +52,7 @@ impl AppState {
         let hasher = Hasher::new(config.server.hash_workers);
         let clock = crate::clock::Clock::system();
         let throttle = crate::throttle::Throttle::new(config.oauth2.throttle, clock.clone());
+        let view = AuthzView::new(clock.clone());
         AppState(Arc::new(Inner {
             clock,
             config,
@@ -59,7 +60,7 @@ impl AppState {
             hasher,
             tokens,
             revocations: RevocationIndex::default(),
-            view: AuthzView::new(),
+            view,
             secrets: crate::credential::SecretCache::default(),
             throttle,
             validations: Default::default(),

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use entity::{domain, project, role, user};
 use moka::sync::Cache;
+use std::time::Instant;
 
-use crate::error::DomainResult;
+use crate::clock::Clock;
+use crate::error::{DomainError, DomainResult};
 use crate::store::{self, Db};
 
 /// Cached facts about a user.
@@ -63,109 +65,191 @@ pub struct AppCredView {
     pub access_rules: Vec<serde_json::Value>,
 }
 
+impl AppCredView {
+    /// The token's view of a stored credential and its rules.
+    pub fn of(
+        c: &entity::application_credential::Model,
+        rules: &[entity::access_rule::Model],
+    ) -> AppCredView {
+        AppCredView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            restricted: c.unrestricted != Some(true),
+            access_rules: rules
+                .iter()
+                .map(|r| serde_json::json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method}))
+                .collect(),
+        }
+    }
+}
+
 const CAPACITY: u64 = 100_000;
 /// How long another node's new grant may take to show in credential tokens (revocations are immediate).
 const EFFECTIVE_TTL: Duration = Duration::from_secs(30);
+/// How long another node's rename may take to show.
 const TTL: Duration = Duration::from_secs(300);
+/// How long an entry nobody uses is kept: while the database does not answer, an entry past its freshness is
+/// still served (nothing can be revoked while writes fail, so the last known state is safe to serve), and an entry
+/// in use never lapses.
+const KEEP: Duration = Duration::from_secs(24 * 3600);
 
-fn cache<V: Clone + Send + Sync + 'static>() -> Cache<String, V> {
+/// A cached value and when it was read from the database.
+#[derive(Clone)]
+struct Kept<V> {
+    value: V,
+    read_at: Instant,
+}
+
+type KeptCache<V> = Cache<String, Kept<V>>;
+
+fn cache<V: Clone + Send + Sync + 'static>() -> KeptCache<V> {
     Cache::builder()
         .max_capacity(CAPACITY)
-        .time_to_live(TTL)
+        .time_to_idle(KEEP)
         .build()
 }
 
 /// The cache itself.
 pub struct AuthzView {
-    users: Cache<String, Arc<UserView>>,
-    projects: Cache<String, Arc<ScopeView>>,
-    domains: Cache<String, Arc<ScopeView>>,
-    roles: Cache<String, Arc<RoleView>>,
-    app_creds: Cache<String, Arc<AppCredView>>,
-    credentials: Cache<String, Arc<crate::credential::Credential>>,
-    effective: Cache<String, Arc<Vec<String>>>,
+    clock: Clock,
+    users: KeptCache<Arc<UserView>>,
+    projects: KeptCache<Arc<ScopeView>>,
+    domains: KeptCache<Arc<ScopeView>>,
+    roles: KeptCache<Arc<RoleView>>,
+    app_creds: KeptCache<Arc<AppCredView>>,
+    credentials: KeptCache<Arc<crate::credential::Credential>>,
+    effective: KeptCache<Arc<Vec<String>>>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
     generation: AtomicU64,
 }
 
-impl Default for AuthzView {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl AuthzView {
-    /// An empty view.
-    pub fn new() -> Self {
+    /// An empty view, whose freshness runs on `clock`.
+    pub fn new(clock: Clock) -> Self {
         AuthzView {
+            clock,
             users: cache(),
             projects: cache(),
             domains: cache(),
             roles: cache(),
             app_creds: cache(),
             credentials: cache(),
-            effective: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(EFFECTIVE_TTL)
-                .build(),
+            effective: cache(),
             catalog: RwLock::new(None),
             generation: AtomicU64::new(0),
         }
     }
 
-    /// A user, from cache or database.
-    pub async fn user(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<UserView>>> {
-        if let Some(v) = self.users.get(id) {
+    /// A fresh entry (read within `fresh_for`).
+    fn fresh<V: Clone + Send + Sync + 'static>(
+        &self,
+        cache: &KeptCache<V>,
+        id: &str,
+        fresh_for: Duration,
+    ) -> Option<V> {
+        cache
+            .get(id)
+            .filter(|k| self.clock.instant() < k.read_at + fresh_for)
+            .map(|k| k.value)
+    }
+
+    fn keep<V: Clone + Send + Sync + 'static>(&self, cache: &KeptCache<V>, id: &str, value: V) {
+        let read_at = self.clock.instant();
+        cache.insert(id.to_string(), Kept { value, read_at });
+    }
+
+    /// An entry from cache if fresh, else from `load`; the last known entry, however old, when the database does
+    /// not answer.
+    async fn through<V, F>(
+        &self,
+        cache: &KeptCache<V>,
+        id: &str,
+        fresh_for: Duration,
+        load: F,
+    ) -> DomainResult<Option<V>>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = DomainResult<Option<V>>>,
+    {
+        if let Some(v) = self.fresh(cache, id, fresh_for) {
             return Ok(Some(v));
         }
-        let Some(u) = store::find::<user::Entity>(db, id).await? else {
-            return Ok(None);
+        match load.await {
+            Ok(Some(v)) => {
+                self.keep(cache, id, v.clone());
+                Ok(Some(v))
+            }
+            Ok(None) => {
+                cache.invalidate(id);
+                Ok(None)
+            }
+            Err(e) => self.last_known(cache, id, e).map(Some),
+        }
+    }
+
+    /// During an outage, the last known entry; otherwise (or without one) the error.
+    fn last_known<V: Clone + Send + Sync + 'static>(
+        &self,
+        cache: &KeptCache<V>,
+        id: &str,
+        e: DomainError,
+    ) -> DomainResult<V> {
+        match cache.get(id) {
+            Some(k) if e.is_outage() => Ok(k.value),
+            _ => Err(e),
+        }
+    }
+
+    /// A user, from cache or database.
+    pub async fn user(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<UserView>>> {
+        let load = async {
+            let Some(u) = store::find::<user::Entity>(db, id).await? else {
+                return Ok(None);
+            };
+            let v = Arc::new(UserView {
+                id: u.id,
+                name: u.name,
+                domain_id: u.domain_id,
+                enabled: u.enabled,
+                password_expires_at: u.password_expires_at,
+            });
+            Ok(Some(v))
         };
-        let v = Arc::new(UserView {
-            id: u.id,
-            name: u.name,
-            domain_id: u.domain_id,
-            enabled: u.enabled,
-            password_expires_at: u.password_expires_at,
-        });
-        self.users.insert(id.to_string(), v.clone());
-        Ok(Some(v))
+        self.through(&self.users, id, TTL, load).await
     }
 
     /// A project, from cache or database.
     pub async fn project(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
-        if let Some(v) = self.projects.get(id) {
-            return Ok(Some(v));
-        }
-        let Some(p) = store::find::<project::Entity>(db, id).await? else {
-            return Ok(None);
+        let load = async {
+            let Some(p) = store::find::<project::Entity>(db, id).await? else {
+                return Ok(None);
+            };
+            let v = Arc::new(ScopeView {
+                id: p.id,
+                name: p.name,
+                domain_id: p.domain_id,
+                enabled: p.enabled,
+            });
+            Ok(Some(v))
         };
-        let v = Arc::new(ScopeView {
-            id: p.id,
-            name: p.name,
-            domain_id: p.domain_id,
-            enabled: p.enabled,
-        });
-        self.projects.insert(id.to_string(), v.clone());
-        Ok(Some(v))
+        self.through(&self.projects, id, TTL, load).await
     }
 
     /// A domain, from cache or database.
     pub async fn domain(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
-        if let Some(v) = self.domains.get(id) {
-            return Ok(Some(v));
-        }
-        let Some(d) = store::find::<domain::Entity>(db, id).await? else {
-            return Ok(None);
+        let load = async {
+            let Some(d) = store::find::<domain::Entity>(db, id).await? else {
+                return Ok(None);
+            };
+            let v = Arc::new(ScopeView {
+                id: d.id.clone(),
+                name: d.name,
+                domain_id: d.id,
+                enabled: d.enabled,
+            });
+            Ok(Some(v))
         };
-        let v = Arc::new(ScopeView {
-            id: d.id.clone(),
-            name: d.name,
-            domain_id: d.id,
-            enabled: d.enabled,
-        });
-        self.domains.insert(id.to_string(), v.clone());
-        Ok(Some(v))
+        self.through(&self.domains, id, TTL, load).await
     }
 
     /// The names of the roles with these ids that exist, in order.
@@ -181,61 +265,76 @@ impl AuthzView {
 
     /// A role, from cache or database.
     pub async fn role(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<RoleView>>> {
-        if let Some(v) = self.roles.get(id) {
-            return Ok(Some(v));
-        }
-        let Some(r) = store::find::<role::Entity>(db, id).await? else {
-            return Ok(None);
+        let load = async {
+            let Some(r) = store::find::<role::Entity>(db, id).await? else {
+                return Ok(None);
+            };
+            let v = Arc::new(RoleView {
+                id: r.id,
+                name: r.name,
+            });
+            Ok(Some(v))
         };
-        let v = Arc::new(RoleView {
-            id: r.id,
-            name: r.name,
-        });
-        self.roles.insert(id.to_string(), v.clone());
-        Ok(Some(v))
+        self.through(&self.roles, id, TTL, load).await
     }
 
     /// An application credential, from cache or database.
     pub async fn app_cred(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<AppCredView>>> {
-        if let Some(v) = self.app_creds.get(id) {
-            return Ok(Some(v));
-        }
-        let Some(c) = store::find::<entity::application_credential::Entity>(db, id).await? else {
-            return Ok(None);
+        let load = async {
+            let Some(c) = store::find::<entity::application_credential::Entity>(db, id).await?
+            else {
+                return Ok(None);
+            };
+            let rules = store::credentials::rules_of_credential(db, id).await?;
+            Ok(Some(Arc::new(AppCredView::of(&c, &rules))))
         };
-        let rules = store::credentials::rules_of_credential(db, id).await?;
-        let v = Arc::new(AppCredView {
-            id: c.id,
-            name: c.name,
-            restricted: c.unrestricted != Some(true),
-            access_rules: rules
-                .iter()
-                .map(|r| serde_json::json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method}))
-                .collect(),
-        });
-        self.app_creds.insert(id.to_string(), v.clone());
-        Ok(Some(v))
+        self.through(&self.app_creds, id, TTL, load).await
     }
 
-    /// A stored application credential with its roles and rules, if cached.
+    /// A stored application credential with its roles and rules, if cached and fresh.
     pub fn credential(&self, id: &str) -> Option<Arc<crate::credential::Credential>> {
-        self.credentials.get(id)
+        self.fresh(&self.credentials, id, TTL)
     }
 
-    /// Cache a credential.
+    /// The last known credential when the database failed with `e` because it does not answer; else `e`.
+    pub fn last_known_credential(
+        &self,
+        id: &str,
+        e: DomainError,
+    ) -> DomainResult<Arc<crate::credential::Credential>> {
+        self.last_known(&self.credentials, id, e)
+    }
+
+    /// Cache a credential, and the token's view of it (what validating its tokens needs).
     pub fn put_credential(&self, cred: Arc<crate::credential::Credential>) {
-        self.credentials.insert(cred.model.id.clone(), cred);
+        let id = cred.model.id.clone();
+        let view = Arc::new(AppCredView::of(&cred.model, &cred.rules));
+        self.keep(&self.app_creds, &id, view);
+        self.keep(&self.credentials, &id, cred);
     }
 
     /// A user's effective role ids on a project, if cached.
     pub fn effective_roles(&self, user_id: &str, project_id: &str) -> Option<Arc<Vec<String>>> {
-        self.effective.get(&format!("{user_id}/{project_id}"))
+        self.fresh(
+            &self.effective,
+            &format!("{user_id}/{project_id}"),
+            EFFECTIVE_TTL,
+        )
+    }
+
+    /// The last known effective role ids when the database failed with `e` because it does not answer; else `e`.
+    pub fn last_known_effective_roles(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        e: DomainError,
+    ) -> DomainResult<Arc<Vec<String>>> {
+        self.last_known(&self.effective, &format!("{user_id}/{project_id}"), e)
     }
 
     /// Cache a user's effective role ids on a project.
     pub fn put_effective_roles(&self, user_id: &str, project_id: &str, roles: Arc<Vec<String>>) {
-        self.effective
-            .insert(format!("{user_id}/{project_id}"), roles);
+        self.keep(&self.effective, &format!("{user_id}/{project_id}"), roles);
     }
 
     /// A number that changes whenever anything cached here is forgotten: what was derived from the view under an

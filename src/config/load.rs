@@ -118,6 +118,21 @@ fn database(r: &Reader<'_>, default: &DefaultSection) -> Result<DatabaseSection,
         is_default,
         max_pool_size: u32::try_from(r.positive("database", "max_pool_size")?)
             .map_err(|_| r.bad("database", "max_pool_size", "too large"))?,
+        pool_timeout: r
+            .parse::<f64>("database", "pool_timeout", "expected seconds, e.g. 0.5")
+            .ok()
+            .filter(|s| (0.01..=600.0).contains(s))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                r.bad(
+                    "database",
+                    "pool_timeout",
+                    "expected seconds between 0.01 and 600",
+                )
+            })?,
+        connection_recycle_time: Duration::from_secs(
+            r.positive("database", "connection_recycle_time")?,
+        ),
     })
 }
 

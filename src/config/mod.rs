@@ -130,6 +130,10 @@ pub struct DatabaseSection {
     pub is_default: bool,
     /// Maximum pool size.
     pub max_pool_size: u32,
+    /// How long a request waits for a pooled connection.
+    pub pool_timeout: Duration,
+    /// How long a pooled connection lives.
+    pub connection_recycle_time: Duration,
 }
 
 /// `[token]` and `[fernet_tokens]`.

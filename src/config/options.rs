@@ -33,6 +33,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "DEFAULT", name: "log_format", default: "text", help: "Log line format: text or json." },
     OptionSpec { section: "database", name: "connection", default: "", help: "sea-orm/sqlx database URL: sqlite://PATH?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB (default: SQLite in data_dir). Keystone's SQLAlchemy forms (mysql+pymysql://, postgresql://, sqlite:///) are accepted. A SQLite file's directory must exist; the file is created mode 0600." },
     OptionSpec { section: "database", name: "max_pool_size", default: "10", help: "Maximum open database connections per node." },
+    OptionSpec { section: "database", name: "pool_timeout", default: "0.5", help: "Seconds a request waits for a database connection before it is answered 503 with Retry-After (so a database outage is reported at once, not after Keystone's 30 s)." },
+    OptionSpec { section: "database", name: "connection_recycle_time", default: "3600", help: "Seconds after which a pooled database connection is replaced." },
     OptionSpec { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." },
     OptionSpec { section: "token", name: "allow_expired_window", default: "172800", help: "Seconds after expiry during which ?allow_expired=1 still validates a token." },
     OptionSpec { section: "token", name: "provider", default: "fernet", help: "Token format; only fernet is supported." },
@@ -100,9 +102,7 @@ pub(super) const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
     (
         "database",
         &[
-            "connection_recycle_time",
             "max_overflow",
-            "pool_timeout",
             "max_retries",
             "retry_interval",
             "db_max_retries",

@@ -63,11 +63,14 @@ impl Db {
                 ))
             })?;
         }
-        Self::connect_url(&config.database.url, config.database.max_pool_size).await
+        Self::connect_url(&config.database.url, &config.database).await
     }
 
     /// Connect to a URL: fail within seconds, in one line naming the server and the cause, when it cannot answer.
-    pub async fn connect_url(url: &str, max_pool: u32) -> Result<Db, ConnectError> {
+    pub async fn connect_url(
+        url: &str,
+        pool: &crate::config::DatabaseSection,
+    ) -> Result<Db, ConnectError> {
         let sqlite = url.starts_with("sqlite:");
         if sqlite {
             if let Some(path) = sqlite_path(url) {
@@ -77,10 +80,12 @@ impl Db {
             probe(url).await?;
         }
         let mut opts = ConnectOptions::new(url.to_string());
-        opts.max_connections(max_pool)
+        // A connection that cannot be had within pool_timeout is an outage to the caller (503, retry), at once.
+        opts.max_connections(pool.max_pool_size)
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
+            .connect_timeout(pool.pool_timeout.max(Duration::from_secs(1)))
+            .acquire_timeout(pool.pool_timeout)
+            .max_lifetime(pool.connection_recycle_time)
             .sqlx_logging(false);
         opts.map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)

@@ -187,3 +187,61 @@ async fn a_deadlock_victim_is_told_to_retry_not_that_the_server_broke() {
         "every configured server backend was checked"
     );
 }
+
+#[tokio::test]
+async fn known_clients_and_tokens_keep_working_through_a_long_outage() {
+    crate::common::each_backend(known_clients_through_an_outage_on).await;
+}
+
+async fn known_clients_through_an_outage_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin_token().await;
+    let (status, cred) = s
+        .create_admin_credential(&admin, json!({"name": "hot"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cred}");
+    let token_request = || {
+        s.client
+            .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+            .basic_auth(cred["id"].as_str().unwrap(), cred["secret"].as_str())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    // In use before the outage: the client, its user, project and roles, the admin's token.
+    assert_eq!(token_request().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(s.validate(&admin, &admin).await.0, StatusCode::OK);
+
+    s.cut_database().await;
+    // Past every cache's freshness (5 minutes; 30 s for effective roles), well within the admin token's life.
+    s.clock.advance(std::time::Duration::from_secs(31 * 60));
+
+    let resp = token_request().await.unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a known client during the outage: {body}"
+    );
+    let access = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.validate(&admin, &access).await.0,
+        StatusCode::OK,
+        "its new token validates from memory"
+    );
+    assert_eq!(
+        s.validate(&admin, &admin).await.0,
+        StatusCode::OK,
+        "a known token still validates"
+    );
+    // What was never seen needs the database: told to retry, not refused.
+    let resp = s
+        .client
+        .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+        .basic_auth("0123456789abcdef0123456789abcdef", Some("x"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
