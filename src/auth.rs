@@ -224,7 +224,7 @@ pub async fn check_password(
         None => false,
     };
     if ok {
-        state.throttle.succeeded(&throttle_key);
+        state.throttle.succeeded(&throttle_key, source);
     } else {
         state.throttle.failed(&throttle_key, source);
     }

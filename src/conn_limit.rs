@@ -64,8 +64,9 @@ impl<A> Capped<A> {
     }
 }
 
-/// The source a connection counts against: its address, or its /64 for IPv6 (one host usually has a whole /64).
-fn source_key(ip: IpAddr) -> IpAddr {
+/// The source a connection (or a failed authentication) counts against: its address, or its /64 for IPv6 (one host
+/// usually has a whole /64, so counting addresses would let it take a fresh one for every attempt).
+pub fn source_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

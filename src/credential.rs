@@ -374,7 +374,7 @@ pub async fn verify_counting(
     }
     if !vouched {
         state.secrets.remember(id, secret);
-        state.throttle.succeeded(id);
+        state.throttle.succeeded(id, source);
     }
     admit(state, cred).await
 }

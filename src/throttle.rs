@@ -38,6 +38,16 @@ pub struct Throttle {
     sources: Cache<IpAddr, Arc<Mutex<SourceState>>>,
 }
 
+/// A client's back-off is kept per source: wrong guesses from one address slow down that address's attempts on
+/// the client, never the client's own attempts from elsewhere (each source's guesses are bounded by its own
+/// back-off and its per-minute budget, so the argon2 work spent on one client stays bounded per source).
+fn client_key(key: &str, source: Option<IpAddr>) -> String {
+    match source {
+        Some(ip) => format!("{key}@{}", crate::conn_limit::source_key(ip)),
+        None => key.to_string(),
+    }
+}
+
 const WINDOW: Duration = Duration::from_secs(60);
 
 impl Throttle {
@@ -69,13 +79,14 @@ impl Throttle {
 
     fn blocked(&self, key: &str, source: Option<IpAddr>) -> Option<Duration> {
         let now = self.clock.instant();
-        if let Some(c) = self.clients.get(key) {
+        if let Some(c) = self.clients.get(&client_key(key, source)) {
             let c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(until) = c.blocked_until.filter(|u| *u > now) {
                 return Some(until - now);
             }
         }
-        if let Some(s) = source.and_then(|ip| self.sources.get(&ip)) {
+        if let Some(s) = source.and_then(|ip| self.sources.get(&crate::conn_limit::source_key(ip)))
+        {
             let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let elapsed = now.duration_since(s.window_start);
             if elapsed < WINDOW && s.failures >= self.limits.source_failures_per_minute {
@@ -88,7 +99,7 @@ impl Throttle {
     /// Record a failed attempt.
     pub fn failed(&self, key: &str, source: Option<IpAddr>) {
         let now = self.clock.instant();
-        let c = self.clients.get_with(key.to_string(), || {
+        let c = self.clients.get_with(client_key(key, source), || {
             Arc::new(Mutex::new(ClientState {
                 failures: 0,
                 blocked_until: None,
@@ -104,12 +115,14 @@ impl Throttle {
             }
         }
         if let Some(ip) = source {
-            let s = self.sources.get_with(ip, || {
-                Arc::new(Mutex::new(SourceState {
-                    window_start: now,
-                    failures: 0,
-                }))
-            });
+            let s = self
+                .sources
+                .get_with(crate::conn_limit::source_key(ip), || {
+                    Arc::new(Mutex::new(SourceState {
+                        window_start: now,
+                        failures: 0,
+                    }))
+                });
             let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if now.duration_since(s.window_start) >= WINDOW {
                 s.window_start = now;
@@ -120,8 +133,8 @@ impl Throttle {
     }
 
     /// Record a success: the client starts afresh.
-    pub fn succeeded(&self, key: &str) {
-        self.clients.invalidate(key);
+    pub fn succeeded(&self, key: &str, source: Option<IpAddr>) {
+        self.clients.invalidate(&client_key(key, source));
     }
 }
 
@@ -158,8 +171,26 @@ mod tests {
             t.check("other", None).is_none(),
             "other clients are not affected"
         );
-        t.succeeded("c");
+        t.succeeded("c", None);
         assert!(t.check("c", None).is_none());
+    }
+
+    #[test]
+    fn a_guessers_failures_never_slow_the_client_down_from_another_source() {
+        let t = Throttle::new(limits(), crate::clock::Clock::system());
+        let (guesser, client): (IpAddr, IpAddr) =
+            ("10.0.0.66".parse().unwrap(), "10.0.0.1".parse().unwrap());
+        for _ in 0..4 {
+            t.failed("cred", Some(guesser));
+        }
+        assert!(
+            t.check("cred", Some(guesser)).is_some(),
+            "the guesser waits"
+        );
+        assert!(
+            t.check("cred", Some(client)).is_none(),
+            "the client does not"
+        );
     }
 
     #[test]

@@ -891,3 +891,49 @@ async fn jwt_access_tokens_on(backend: &'static str) {
     assert_eq!(s.validate(&admin, &forged).await.0, StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn guesses_from_elsewhere_never_lock_out_the_real_client() {
+    let s = TestServer::start_with(
+        "sqlite",
+        "[oauth2]\nclient_failure_threshold = 3\nsource_failures_per_minute = 1000\n",
+    )
+    .await;
+    let admin = s.admin_token().await;
+    // Never used yet: nothing in the verified-secret cache vouches for it.
+    let cold = credential(&s, &admin, json!({"name": "cold"})).await;
+    let pem = std::fs::read(format!("{}/tls/cert.pem", s.data_dir())).unwrap();
+    let guesser = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        last = guesser
+            .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+            .header("Authorization", basic(&cold.id, "guess"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .status();
+    }
+    assert_eq!(
+        last,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser is slowed down"
+    );
+    let (status, _, body) = post(
+        &s,
+        Some(&basic(&cold.id, &cold.secret)),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the real client, from its own address, is not: {body}"
+    );
+    s.stop().await;
+}
