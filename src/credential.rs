@@ -215,7 +215,7 @@ pub async fn create(
             "Invalid application credential: Cannot create an application credential with unassigned role".into(),
         ));
     }
-    let role_ids = assignment::expand(wanted, &store::assignments::implications(db).await?);
+    let role_ids = assignment::with_implied(state, wanted).await?;
     let bindings = check_bindings(&req.bindings)?;
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
     if secret.expose().is_empty() {
@@ -381,19 +381,7 @@ pub async fn verify_counting(
 
 /// A credential by id: from the authorization view, else the database.
 async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
-    if let Some(c) = state.view.credential(id) {
-        return Ok(Some(c));
-    }
-    match load(state, id).await {
-        Ok(found) => {
-            let found = found.map(Arc::new);
-            if let Some(c) = &found {
-                state.view.put_credential(c.clone());
-            }
-            Ok(found)
-        }
-        Err(e) => state.view.last_known_credential(id, e).map(Some),
-    }
+    state.view.credential(id, load(state, id)).await
 }
 
 /// Once the client has proven it holds the credential: its expiry, its user and its project decide.
@@ -498,20 +486,10 @@ pub async fn id_by_name(
 /// The user's effective roles on the credential's project that the credential also carries.
 pub async fn granted_roles(state: &AppState, cred: &Credential) -> DomainResult<Vec<String>> {
     let (user, project) = (&cred.model.user_id, &cred.model.project_id);
-    let held = match state.view.effective_roles(user, project) {
-        Some(held) => held,
-        None => {
-            let target = Target::Project(project.clone());
-            match assignment::effective_roles(&state.db, user, &target).await {
-                Ok(held) => {
-                    let held = Arc::new(held);
-                    state.view.put_effective_roles(user, project, held.clone());
-                    held
-                }
-                Err(e) => state.view.last_known_effective_roles(user, project, e)?,
-            }
-        }
+    let load = async {
+        assignment::effective_roles(&state.db, user, &Target::Project(project.clone())).await
     };
+    let held = state.view.effective_roles(user, project, load).await?;
     Ok(cred
         .roles
         .iter()

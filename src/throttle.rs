@@ -41,12 +41,27 @@ pub struct Throttle {
 /// A client's back-off is kept per source: wrong guesses from one address slow down that address's attempts on
 /// the client, never the client's own attempts from elsewhere (each source's guesses are bounded by its own
 /// back-off and its per-minute budget, so the argon2 work spent on one client stays bounded per source).
+///
+/// The caller's key comes from the request (a client id, a user name): one longer than [`MAX_KEY`] is kept as its
+/// SHA-256, so that an entry's size is bounded whatever a client sends.
 fn client_key(key: &str, source: Option<IpAddr>) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let hashed;
+    let key = if key.len() > MAX_KEY {
+        hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(key));
+        hashed.as_str()
+    } else {
+        key
+    };
     match source {
         Some(ip) => format!("{key}@{}", crate::conn_limit::source_key(ip)),
         None => key.to_string(),
     }
 }
+
+/// The longest caller key kept as it is.
+const MAX_KEY: usize = 128;
 
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -173,6 +188,19 @@ mod tests {
         );
         t.succeeded("c", None);
         assert!(t.check("c", None).is_none());
+    }
+
+    #[test]
+    fn long_keys_are_kept_short_and_still_apart() {
+        let (a, b) = ("a".repeat(100_000), format!("{}b", "a".repeat(99_999)));
+        assert!(client_key(&a, None).len() <= MAX_KEY);
+        assert_ne!(client_key(&a, None), client_key(&b, None));
+        let t = Throttle::new(limits(), crate::clock::Clock::system());
+        for _ in 0..3 {
+            t.failed(&a, None);
+        }
+        assert!(t.check(&a, None).is_some());
+        assert!(t.check(&b, None).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use moka::sync::Cache;
 use std::time::Instant;
 
 use crate::clock::Clock;
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 use crate::store::{self, Db};
 
 /// Cached facts about a user.
@@ -183,20 +183,11 @@ impl AuthzView {
                 cache.invalidate(id);
                 Ok(None)
             }
-            Err(e) => self.last_known(cache, id, e).map(Some),
-        }
-    }
-
-    /// During an outage, the last known entry; otherwise (or without one) the error.
-    fn last_known<V: Clone + Send + Sync + 'static>(
-        &self,
-        cache: &KeptCache<V>,
-        id: &str,
-        e: DomainError,
-    ) -> DomainResult<V> {
-        match cache.get(id) {
-            Some(k) if e.is_outage() => Ok(k.value),
-            _ => Err(e),
+            // During an outage, the last known entry; otherwise (or without one) the error.
+            Err(e) => match cache.get(id) {
+                Some(k) if e.is_outage() => Ok(Some(k.value)),
+                _ => Err(e),
+            },
         }
     }
 
@@ -291,50 +282,45 @@ impl AuthzView {
         self.through(&self.app_creds, id, TTL, load).await
     }
 
-    /// A stored application credential with its roles and rules, if cached and fresh.
-    pub fn credential(&self, id: &str) -> Option<Arc<crate::credential::Credential>> {
-        self.fresh(&self.credentials, id, TTL)
-    }
-
-    /// The last known credential when the database failed with `e` because it does not answer; else `e`.
-    pub fn last_known_credential(
+    /// A stored application credential with its roles and rules: from cache if fresh, else from `load` (which
+    /// also fills the token's view of it, what validating its tokens needs); the last known one while the database
+    /// does not answer.
+    pub async fn credential<F>(
         &self,
         id: &str,
-        e: DomainError,
-    ) -> DomainResult<Arc<crate::credential::Credential>> {
-        self.last_known(&self.credentials, id, e)
+        load: F,
+    ) -> DomainResult<Option<Arc<crate::credential::Credential>>>
+    where
+        F: std::future::Future<Output = DomainResult<Option<crate::credential::Credential>>>,
+    {
+        let load = async {
+            let found = load.await?.map(Arc::new);
+            if let Some(c) = &found {
+                let view = Arc::new(AppCredView::of(&c.model, &c.rules));
+                self.keep(&self.app_creds, id, view);
+            }
+            Ok(found)
+        };
+        self.through(&self.credentials, id, TTL, load).await
     }
 
-    /// Cache a credential, and the token's view of it (what validating its tokens needs).
-    pub fn put_credential(&self, cred: Arc<crate::credential::Credential>) {
-        let id = cred.model.id.clone();
-        let view = Arc::new(AppCredView::of(&cred.model, &cred.rules));
-        self.keep(&self.app_creds, &id, view);
-        self.keep(&self.credentials, &id, cred);
-    }
-
-    /// A user's effective role ids on a project, if cached.
-    pub fn effective_roles(&self, user_id: &str, project_id: &str) -> Option<Arc<Vec<String>>> {
-        self.fresh(
-            &self.effective,
-            &format!("{user_id}/{project_id}"),
-            EFFECTIVE_TTL,
-        )
-    }
-
-    /// The last known effective role ids when the database failed with `e` because it does not answer; else `e`.
-    pub fn last_known_effective_roles(
+    /// A user's effective role ids on a project: from cache if fresh, else from `load`; the last known ones while
+    /// the database does not answer.
+    pub async fn effective_roles<F>(
         &self,
         user_id: &str,
         project_id: &str,
-        e: DomainError,
-    ) -> DomainResult<Arc<Vec<String>>> {
-        self.last_known(&self.effective, &format!("{user_id}/{project_id}"), e)
-    }
-
-    /// Cache a user's effective role ids on a project.
-    pub fn put_effective_roles(&self, user_id: &str, project_id: &str, roles: Arc<Vec<String>>) {
-        self.keep(&self.effective, &format!("{user_id}/{project_id}"), roles);
+        load: F,
+    ) -> DomainResult<Arc<Vec<String>>>
+    where
+        F: std::future::Future<Output = DomainResult<Vec<String>>>,
+    {
+        let key = format!("{user_id}/{project_id}");
+        let load = async { Ok(Some(Arc::new(load.await?))) };
+        let found = self
+            .through(&self.effective, &key, EFFECTIVE_TTL, load)
+            .await?;
+        Ok(found.unwrap_or_default())
     }
 
     /// A number that changes whenever anything cached here is forgotten: what was derived from the view under an

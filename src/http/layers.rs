@@ -14,10 +14,6 @@ use crate::state::AppState;
 /// How long a client has to send a request body, once its headers are in.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Read the whole body (bounded by the body limit and [`BODY_READ_TIMEOUT`]) before anything answers. A handler
-/// that refuses a request early (no token, say) would otherwise leave the body unread, and HTTP/1.1 would then
-/// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
-/// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
 /// Whether a path is one of the OAuth 2.0 endpoints that answer errors in RFC 6749's shape (the token,
 /// introspection and revocation endpoints and the RFC 8414 metadata; the JWKS is a plain `/v3` resource), also
 /// under a path prefix.
@@ -47,6 +43,10 @@ fn nul_in_uri(req: &Request) -> Option<Response> {
     })
 }
 
+/// Read the whole body (bounded by the body limit and [`BODY_READ_TIMEOUT`]) before anything answers. A handler
+/// that refuses a request early (no token, say) would otherwise leave the body unread, and HTTP/1.1 would then
+/// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
+/// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
 async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
     use axum::body::HttpBody;
     // Most requests (every GET, the token validations) have no body: nothing to wait for.
@@ -94,19 +94,19 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     )
     .0;
     let http1 = req.version() <= axum::http::Version::HTTP_11;
-    let mut resp = if let Some(refusal) = nul_in_uri(&req) {
-        refusal
-    } else {
-        match buffered(req, state.config.server.max_request_body_size).await {
-            Ok(req) => next.run(req).await,
-            Err(mut resp) => {
-                if http1 {
-                    // Part of the body may still be on the wire: say that this connection ends here.
-                    resp.headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                resp
+    let mut resp = match buffered(req, state.config.server.max_request_body_size).await {
+        // Refused after its body was read, so the connection stays usable.
+        Ok(req) => match nul_in_uri(&req) {
+            Some(refusal) => refusal,
+            None => next.run(req).await,
+        },
+        Err(mut resp) => {
+            if http1 {
+                // Part of the body may still be on the wire: say that this connection ends here.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
+            resp
         }
     };
     let route = resp
