@@ -33,7 +33,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "DEFAULT", name: "log_format", default: "text", help: "Log line format: text or json." },
     OptionSpec { section: "database", name: "connection", default: "", help: "sea-orm/sqlx database URL: sqlite://PATH?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB (default: SQLite in data_dir). Keystone's SQLAlchemy forms (mysql+pymysql://, postgresql://, sqlite:///) are accepted. A SQLite file's directory must exist; the file is created mode 0600." },
     OptionSpec { section: "database", name: "max_pool_size", default: "10", help: "Maximum open database connections per node." },
-    OptionSpec { section: "database", name: "pool_timeout", default: "0.5", help: "Seconds a request waits for a database connection before it is answered 503 with Retry-After (so a database outage is reported at once, not after Keystone's 30 s)." },
+    OptionSpec { section: "database", name: "pool_timeout", default: "5", help: "Seconds a request waits for a database connection (opening one included) before it is answered 503 with Retry-After; Keystone waits 30. Lower it (e.g. 0.5) to report an outage sooner, at the risk of 503s while connections are slow to open under load." },
     OptionSpec { section: "database", name: "connection_recycle_time", default: "3600", help: "Seconds after which a pooled database connection is replaced." },
     OptionSpec { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." },
     OptionSpec { section: "token", name: "allow_expired_window", default: "172800", help: "Seconds after expiry during which ?allow_expired=1 still validates a token." },
