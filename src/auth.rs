@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::assignment::{self, Target};
+use crate::audit::{Initiator, Outcome};
 use crate::config::IdentityMethod;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
@@ -129,6 +130,17 @@ impl Validated {
     /// Whether the token carries a role by name.
     pub fn has_role(&self, name: &str) -> bool {
         self.roles.iter().any(|r| r.name == name)
+    }
+
+    /// The token's bearer as an audit event names it.
+    pub fn initiator(&self, source: Option<std::net::IpAddr>) -> Initiator {
+        Initiator {
+            user_id: Some(self.user.id.clone()),
+            name: None,
+            source,
+            method: self.data.methods.first().cloned(),
+            credential_id: self.data.app_cred_id.clone(),
+        }
     }
 
     /// The scoped project's id, if project-scoped.
@@ -516,8 +528,57 @@ pub fn default_expiry(state: &AppState, now: NaiveDateTime) -> NaiveDateTime {
     now + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1))
 }
 
-/// Authenticate an `auth` request and decide what the new token carries.
+/// Authenticate an `auth` request and decide what the new token carries; the attempt goes to the audit trail.
 pub async fn authenticate(
+    state: &AppState,
+    req: AuthRequest,
+    source: Option<std::net::IpAddr>,
+) -> DomainResult<TokenData> {
+    let presented = presented(&req, source);
+    let outcome = authenticate_unaudited(state, req, source).await;
+    let now = state.clock.now();
+    match &outcome {
+        Ok(data) => {
+            let who = Initiator {
+                user_id: Some(data.user_id.clone()),
+                source,
+                method: data.methods.first().cloned(),
+                credential_id: data.app_cred_id.clone(),
+                name: None,
+            };
+            state.audit.authenticate(now, &who, Outcome::Success, None);
+        }
+        Err(e) => {
+            if let Some(reason) = e.refusal() {
+                state
+                    .audit
+                    .authenticate(now, &presented, Outcome::Failure, Some(reason));
+            }
+        }
+    }
+    outcome
+}
+
+/// Who an `auth` request says it is (for the audit trail, before anything is checked).
+fn presented(req: &AuthRequest, source: Option<std::net::IpAddr>) -> Initiator {
+    let id = &req.identity;
+    let mut who = Initiator {
+        source,
+        method: id.methods.first().cloned(),
+        ..Default::default()
+    };
+    if let Some(ac) = &id.application_credential {
+        who.credential_id = ac.id.clone();
+        who.name = ac.name.clone();
+        who.user_id = ac.user.as_ref().and_then(|u| u.id.clone());
+    } else if let Some(p) = &id.password {
+        who.user_id = p.user.id.clone();
+        who.name = p.user.name.clone();
+    }
+    who
+}
+
+async fn authenticate_unaudited(
     state: &AppState,
     req: AuthRequest,
     source: Option<std::net::IpAddr>,

@@ -43,6 +43,18 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// Why an authentication was refused, when it was refused (rather than malformed or not answered): the
+    /// reason an audit event records.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            DomainError::Unauthenticated(_) => Some("unauthenticated"),
+            DomainError::Forbidden(_) => Some("forbidden"),
+            DomainError::Throttled(_) => Some("throttled"),
+            DomainError::NotFound(_) => Some("not_found"),
+            _ => None,
+        }
+    }
+
     /// Unauthenticated with Keystone's standard message.
     pub fn unauthorized() -> Self {
         DomainError::Unauthenticated(AUTH_REQUIRED.into())

@@ -1,7 +1,9 @@
 //! Lintel: a Keystone-compatible identity service built around application credentials and OAuth 2.0.
 
+pub mod access_log;
 pub mod api;
 pub mod assignment;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod catalog;

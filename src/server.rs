@@ -41,7 +41,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         config.jwt_audience(),
         config.oauth2.jwt_algorithm,
     );
-    let state = AppState::new(config, db, tokens);
+    let audit = crate::audit::Audit::open(&config.audit)
+        .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
+    let state = AppState::new(config, db, tokens, audit);
     state.revocations.sync(&state.db).await?;
     Ok(state)
 }
@@ -79,6 +81,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     let app = crate::api::router(state.clone());
 
     tokio::spawn(follow_changes(state.clone()));
+    tokio::spawn(summarise_throttled(state.clone()));
     if let Some(addr) = config.server.metrics_bind {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -176,6 +179,15 @@ async fn follow_changes(state: AppState) {
         if let Err(e) = reload_keys(&state, false).await {
             tracing::warn!(error = %e, "token key reload failed");
         }
+    }
+}
+
+/// Log, once per interval, how many throttled refusals the access log counted instead of logging.
+async fn summarise_throttled(state: AppState) {
+    let mut tick = tokio::time::interval(crate::access_log::INTERVAL);
+    loop {
+        tick.tick().await;
+        state.throttled_log.report(state.clock.instant());
     }
 }
 

@@ -37,6 +37,10 @@ pub struct Inner {
     pub validations: crate::auth::ValidationCache,
     /// `jti`s of accepted client assertions.
     pub assertions: crate::client_assertion::ReplayCache,
+    /// Throttled refusals counted for the access log instead of logged one by one.
+    pub throttled_log: crate::access_log::Throttled,
+    /// The audit trail.
+    pub audit: crate::audit::Audit,
 }
 
 impl std::ops::Deref for AppState {
@@ -48,7 +52,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Assemble the state.
-    pub fn new(config: Config, db: Db, tokens: TokenCodec) -> Self {
+    pub fn new(config: Config, db: Db, tokens: TokenCodec, audit: crate::audit::Audit) -> Self {
         let hasher = Hasher::new(config.server.hash_workers);
         let clock = crate::clock::Clock::system();
         let throttle = crate::throttle::Throttle::new(config.oauth2.throttle, clock.clone());
@@ -65,7 +69,28 @@ impl AppState {
             throttle,
             validations: Default::default(),
             assertions: Default::default(),
+            throttled_log: Default::default(),
+            audit,
         }))
+    }
+
+    /// Record a change in the audit trail.
+    pub fn audit_change(
+        &self,
+        who: &crate::audit::Initiator,
+        operation: crate::audit::Operation,
+        resource_type: &'static str,
+        resource_id: &str,
+        details: &[(&'static str, &str)],
+    ) {
+        self.audit.changed(
+            self.clock.now(),
+            who,
+            operation,
+            resource_type,
+            resource_id,
+            details,
+        );
     }
 
     /// Apply events this node just committed, so its own writes take effect before the response.

@@ -8,12 +8,13 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
+use crate::audit::Operation;
 use crate::auth::Validated;
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::routes::{op, Routes};
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
 
@@ -363,6 +364,13 @@ fn parse_new(body: Value) -> DomainResult<NewCredential> {
     match b.get("access_rules") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
+            // Every rule is matched against every request the credential's tokens make: bound their number.
+            if items.len() > ACCESS_RULES_MAX {
+                return Err(DomainError::validation(format!(
+                    "application_credential.access_rules. {} rules is more than the {ACCESS_RULES_MAX} allowed",
+                    items.len()
+                )));
+            }
             for r in items {
                 let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
                 if let Some(id) = field("id") {
@@ -468,6 +476,7 @@ async fn refuse_restricted(c: &Validated, state: &AppState) -> DomainResult<()> 
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> DomainResult<(StatusCode, Json<AppCredResponse>)> {
@@ -485,6 +494,23 @@ async fn create(
     })?;
     let (cred, secret) =
         credential::create(&state, &user_id, project_id, &c.data.role_ids, new).await?;
+    let who = c.initiator(source);
+    state.audit_change(
+        &who,
+        Operation::Created,
+        "application_credential",
+        &cred.model.id,
+        &[("project", project_id)],
+    );
+    for rule in &cred.rules {
+        state.audit_change(
+            &who,
+            Operation::Created,
+            "access_rule",
+            &rule.id,
+            &[("application_credential", &cred.model.id)],
+        );
+    }
     Ok((
         StatusCode::CREATED,
         Json(AppCredResponse {
@@ -577,6 +603,7 @@ async fn show(
 async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
     let cred = owned(
@@ -594,6 +621,13 @@ async fn remove(
     }
     refuse_restricted(&c, &state).await?;
     credential::delete(&state, &cred.model.id).await?;
+    state.audit_change(
+        &c.initiator(source),
+        Operation::Deleted,
+        "application_credential",
+        &cred.model.id,
+        &[("user", &cred.model.user_id)],
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -629,17 +663,27 @@ async fn show_rule(
 async fn remove_rule(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
     if c.user.id != user_id && !c.has_role("admin") {
         return Err(DomainError::forbidden_action("identity:delete_access_rule"));
     }
     credential::delete_rule(&state, &user_id, &id).await?;
+    state.audit_change(
+        &c.initiator(source),
+        Operation::Deleted,
+        "access_rule",
+        &id,
+        &[("user", &user_id)],
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Longest access rule path (Keystone's schema).
 const ACCESS_RULE_PATH_MAX: usize = 225;
+/// Access rules one credential may carry.
+const ACCESS_RULES_MAX: usize = 100;
 
 /// Keystone's `id_string`: 1 to 64 letters, digits, dashes (and underscores, for ids).
 fn check_id_string(field: &str, value: &str) -> Result<(), DomainError> {

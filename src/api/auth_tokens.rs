@@ -431,6 +431,7 @@ async fn validate(
 async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    SourceAddr(source): SourceAddr,
     PeerCert(cert): PeerCert,
     headers: HeaderMap,
 ) -> DomainResult<StatusCode> {
@@ -451,7 +452,7 @@ async fn revoke(
         &state.clock,
         RevKey::Audit(v.data.audit_ids.first().cloned().unwrap_or_default()),
     );
-    crate::token::revocation::revoke(&state, &[event]).await?;
+    crate::token::revocation::revoke(&state, &caller.initiator(source), &[event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,9 +13,10 @@ use crate::api::ListLinks;
 use crate::assignment::grants::{
     self, Addressed, Assignment, AssignmentFilters, AssignmentQuery, GrantOp, On, Scope,
 };
+use crate::audit::Operation;
 use crate::error::DomainResult;
 use crate::http::routes::{op, Routes};
-use crate::http::Caller;
+use crate::http::{Caller, SourceAddr};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -152,9 +153,23 @@ async fn one(
     uri: &Uri,
     (target_id, actor_id, role_id): (Option<String>, String, String),
     op: GrantOp,
+    source: Option<std::net::IpAddr>,
 ) -> DomainResult<StatusCode> {
-    let a = address(state, uri, target_id, actor_id).await?;
+    let a = address(state, uri, target_id, actor_id.clone()).await?;
     grants::grant(state, c, &a, &role_id, op).await?;
+    let operation = match op {
+        GrantOp::Create => Operation::Created,
+        GrantOp::Revoke => Operation::Deleted,
+        GrantOp::Check => return Ok(StatusCode::NO_CONTENT),
+    };
+    let on = uri.path().trim_start_matches("/v3/");
+    state.audit_change(
+        &c.initiator(source),
+        operation,
+        "role_assignment",
+        &role_id,
+        &[("actor", &actor_id), ("on", on)],
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,10 +185,11 @@ async fn list_grants(
 async fn create_grant(
     State(s): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((t, a, r)): Path<(String, String, String)>,
 ) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Create).await
+    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Create, source).await
 }
 
 async fn check_grant(
@@ -182,16 +198,17 @@ async fn check_grant(
     uri: Uri,
     Path((t, a, r)): Path<(String, String, String)>,
 ) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Check).await
+    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Check, None).await
 }
 
 async fn revoke_grant(
     State(s): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((t, a, r)): Path<(String, String, String)>,
 ) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Revoke).await
+    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Revoke, source).await
 }
 
 async fn list_system_grants(
@@ -206,10 +223,11 @@ async fn list_system_grants(
 async fn create_system_grant(
     State(s): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((a, r)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (None, a, r), GrantOp::Create).await
+    one(&s, &c, &uri, (None, a, r), GrantOp::Create, source).await
 }
 
 async fn check_system_grant(
@@ -218,16 +236,17 @@ async fn check_system_grant(
     uri: Uri,
     Path((a, r)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (None, a, r), GrantOp::Check).await
+    one(&s, &c, &uri, (None, a, r), GrantOp::Check, None).await
 }
 
 async fn revoke_system_grant(
     State(s): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((a, r)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (None, a, r), GrantOp::Revoke).await
+    one(&s, &c, &uri, (None, a, r), GrantOp::Revoke, source).await
 }
 
 /// A domain named in an assignment: its id and (null when it is gone) its name.

@@ -81,7 +81,14 @@ async fn run(
         return Ok(());
     };
     let event = Event::now(&state.clock, RevKey::Audit(audit.clone()));
-    crate::token::revocation::revoke(state, &[event])
+    let who = crate::audit::Initiator {
+        user_id: Some(cred.model.user_id.clone()),
+        source,
+        method: Some("oauth2_revoke".into()),
+        credential_id: Some(cred.model.id.clone()),
+        name: None,
+    };
+    crate::token::revocation::revoke(state, &who, &[event])
         .await
         .map_err(OAuthError::from)
 }

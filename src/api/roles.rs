@@ -11,9 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::assignment::roles::{self, Implication, RoleFields};
+use crate::audit::Operation;
 use crate::error::DomainResult;
 use crate::http::routes::{op, Routes};
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -250,19 +251,30 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<RoleRequest>,
 ) -> DomainResult<(StatusCode, Json<RoleResponse>)> {
-    let role = RoleView::of(&state, &roles::create(&state, &c, body.role).await?);
+    let created = roles::create(&state, &c, body.role).await?;
+    state.audit_change(
+        &c.initiator(source),
+        Operation::Created,
+        "role",
+        &created.id,
+        &[],
+    );
+    let role = RoleView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(RoleResponse { role })))
 }
 
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RoleRequest>,
 ) -> DomainResult<Json<RoleResponse>> {
     let updated = roles::update(&state, &c, &id, body.role).await?;
+    state.audit_change(&c.initiator(source), Operation::Updated, "role", &id, &[]);
     let role = RoleView::of(&state, &updated);
     Ok(Json(RoleResponse { role }))
 }
@@ -270,9 +282,11 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
     roles::delete(&state, &c, &id).await?;
+    state.audit_change(&c.initiator(source), Operation::Deleted, "role", &id, &[]);
     Ok(StatusCode::NO_CONTENT)
 }
 

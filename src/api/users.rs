@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::groups::GroupsResponse;
 use crate::api::projects::ProjectsResponse;
 use crate::api::{ListLinks, SelfLink};
+use crate::audit::Operation;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::routes::{op, Routes};
@@ -221,9 +222,17 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<UserRequest>,
 ) -> DomainResult<(StatusCode, Json<UserResponse>)> {
     let created = users::create(&state, &c, body.user).await?;
+    state.audit_change(
+        &c.initiator(source),
+        Operation::Created,
+        "user",
+        &created.id,
+        &[],
+    );
     let user = UserView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(UserResponse { user })))
 }
@@ -231,10 +240,23 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UserRequest>,
 ) -> DomainResult<Json<UserResponse>> {
+    let password = if body.user.password.is_some() {
+        "changed"
+    } else {
+        "unchanged"
+    };
     let updated = users::update(&state, &c, &id, body.user).await?;
+    state.audit_change(
+        &c.initiator(source),
+        Operation::Updated,
+        "user",
+        &id,
+        &[("password", password)],
+    );
     let user = UserView::of(&state, &updated);
     Ok(Json(UserResponse { user }))
 }
@@ -242,9 +264,11 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
     users::delete(&state, &c, &id).await?;
+    state.audit_change(&c.initiator(source), Operation::Deleted, "user", &id, &[]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,7 +284,22 @@ async fn change_password(
         password,
     } = body.user;
     match users::change_password(&state, source, &id, original_password, &password).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            let who = crate::audit::Initiator {
+                user_id: Some(id.clone()),
+                source,
+                method: Some("password".into()),
+                ..Default::default()
+            };
+            state.audit_change(
+                &who,
+                Operation::Updated,
+                "user",
+                &id,
+                &[("password", "changed")],
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => {
             let failed_proof = matches!(
                 e,

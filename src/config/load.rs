@@ -8,8 +8,9 @@ use ini::Ini;
 
 use super::options::{IGNORED_KEYSTONE_OPTIONS, KNOWN_UNSUPPORTED_AUTH_METHODS, OPTIONS};
 use super::{
-    derived_endpoint, AuthSection, ClientAuthMethod, Config, ConfigError, DatabaseSection,
-    DefaultSection, IdentityMethod, KeyStore, OAuth2Section, ServerSection, TokenSection,
+    derived_endpoint, AuditSection, AuthSection, ClientAuthMethod, Config, ConfigError,
+    DatabaseSection, DefaultSection, IdentityMethod, KeyStore, OAuth2Section, ServerSection,
+    TokenSection,
 };
 
 /// Parse INI text and load it.
@@ -32,6 +33,7 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
     let token = token(&r, &default)?;
     let auth = auth(&r, &mut warnings)?;
     let oauth2 = oauth2(&r)?;
+    let audit = audit(&r, &default)?;
     let cert_methods: Vec<&str> = oauth2
         .authn_methods
         .iter()
@@ -68,7 +70,19 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
         auth,
         oauth2,
         server,
+        audit,
         warnings,
+    })
+}
+
+fn audit(r: &Reader<'_>, default: &DefaultSection) -> Result<AuditSection, ConfigError> {
+    let file = match r.string("audit", "file")? {
+        s if s.is_empty() => default.data_dir.join("audit.log"),
+        s => PathBuf::from(s),
+    };
+    Ok(AuditSection {
+        destination: r.parse("audit", "destination", "expected 'off', 'log' or 'file'")?,
+        file,
     })
 }
 

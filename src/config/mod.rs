@@ -94,6 +94,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where audit events go (`[audit] destination`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuditDestination {
+    /// Nowhere.
+    Off,
+    /// The service log, target `lintel::audit`.
+    Log,
+    /// A file of their own, one JSON event per line.
+    File,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone)]
+pub struct AuditSection {
+    /// Where events go.
+    pub destination: AuditDestination,
+    /// The file, with `destination = file`.
+    pub file: PathBuf,
+}
+
 /// What the token endpoint issues (`[oauth2] access_token_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString)]
 #[strum(serialize_all = "snake_case")]
@@ -229,6 +250,8 @@ pub struct Config {
     pub oauth2: OAuth2Section,
     /// `[server]`, `[oslo_middleware]`, `[tls]`, `[metrics]`.
     pub server: ServerSection,
+    /// `[audit]`.
+    pub audit: AuditSection,
     /// Warnings found while loading (unknown sections, ignored options), to log once logging is up.
     pub warnings: Vec<String>,
 }

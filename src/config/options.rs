@@ -64,6 +64,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "server", name: "max_connections_per_source", default: "256", help: "Most connections from one source address (an IPv6 /64 counts as one) served at once; 0: no per-source cap (behind a proxy, every connection comes from the proxy)." },
     OptionSpec { section: "server", name: "max_header_size", default: "16384", help: "Largest total request header size, in bytes." },
     OptionSpec { section: "server", name: "hash_workers", default: "0", help: "Concurrent argon2 hash computations (0: one per core less one, at least one)." },
+    OptionSpec { section: "audit", name: "destination", default: "off", help: "Where security audit events go, one CADF JSON event each (authentication, credential, access-rule, role, grant and password changes, token revocation): off, log (the service log, target lintel::audit) or file." },
+    OptionSpec { section: "audit", name: "file", default: "", help: "The audit file with destination = file (default: <data_dir>/audit.log); appended to, created readable by its owner only." },
     OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },
     OptionSpec { section: "tls", name: "cert_file", default: "", help: "PEM certificate chain (default: a self-signed certificate generated in <data_dir>/tls)." },
     OptionSpec { section: "tls", name: "key_file", default: "", help: "PEM private key matching cert_file." },
@@ -170,6 +172,7 @@ pub(super) const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
     ("oauth2", &[]),
     ("server", &[]),
     ("metrics", &[]),
+    ("audit", &[]),
     ("tls", &[]),
 ];
 

@@ -185,6 +185,13 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
         .extensions()
         .get::<crate::http::AuthSubject>()
         .map(|s| s.0.as_str());
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && !state
+            .throttled_log
+            .admit(source, &route, state.clock.instant())
+    {
+        return resp; // counted, and summarised once per interval
+    }
     let source = source.map(tracing::field::display);
     tracing::info!(
         target: "lintel::access",

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use super::{client_proof, ClientAuth, Form, OAuthError, Proof};
+use super::{client_proof, AuthMethod, ClientAuth, Form, OAuthError, Proof};
+use crate::audit::{Initiator, Outcome};
 use crate::credential::{self, Credential};
 use crate::mtls::ClientCert;
 use crate::state::AppState;
 use crate::view::UserView;
 
 /// Authenticate the client with one of the enabled methods: a secret, the connection's certificate, or a
-/// signed assertion.
+/// signed assertion. The attempt goes to the audit trail (a malformed request is not an attempt).
 pub async fn authenticate(
     state: &AppState,
     source: Option<std::net::IpAddr>,
@@ -19,7 +20,48 @@ pub async fn authenticate(
     form: &Form,
 ) -> Result<(Arc<Credential>, Arc<UserView>), OAuthError> {
     let enabled = |m| state.config.oauth2_method(m);
-    let verdict = match client_proof(authorization, form, cert.is_some(), enabled)? {
+    let proof = client_proof(authorization, form, cert.is_some(), enabled)?;
+    let (credential_id, method) = match &proof {
+        Proof::Secret(auth) => (auth.id.clone(), auth.method),
+        Proof::Certificate(id) => (id.clone(), AuthMethod::TlsClientAuth),
+        Proof::Assertion { id, .. } => (id.clone(), AuthMethod::PrivateKeyJwt),
+    };
+    let outcome = verify_proof(state, source, proof, cert).await;
+    let mut who = Initiator {
+        source,
+        method: Some(<&str>::from(method).to_string()),
+        credential_id: Some(credential_id),
+        ..Default::default()
+    };
+    let now = state.clock.now();
+    match &outcome {
+        Ok((_, user)) => {
+            who.user_id = Some(user.id.clone());
+            state.audit.authenticate(now, &who, Outcome::Success, None);
+        }
+        Err(OAuthError::SlowDown(_)) => {
+            state
+                .audit
+                .authenticate(now, &who, Outcome::Failure, Some("throttled"));
+        }
+        Err(OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_)) => {
+            state
+                .audit
+                .authenticate(now, &who, Outcome::Failure, Some("unauthenticated"));
+        }
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// Check the client's proof.
+async fn verify_proof(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    proof: Proof,
+    cert: Option<&ClientCert>,
+) -> Result<(Arc<Credential>, Arc<UserView>), OAuthError> {
+    let verdict = match proof {
         Proof::Secret(auth) => return verify_client(state, &auth, source).await,
         Proof::Certificate(id) => match cert {
             Some(c) => credential::verify_certificate(state, &id, c).await,

@@ -11,6 +11,8 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::health::Guarded;
+
 use crate::config::Config;
 
 /// Why the database could not be opened.
@@ -31,8 +33,8 @@ pub enum ConnectError {
 /// its own write transactions on SQLite behind one async mutex; other databases take writes in parallel.
 #[derive(Clone)]
 pub struct Db {
-    /// The connection pool (the store's alone: everything else asks the store).
-    pub(super) conn: DatabaseConnection,
+    /// The connection pool behind the outage breaker (the store's alone: everything else asks the store).
+    pub(super) conn: Guarded,
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
@@ -93,19 +95,20 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
         });
-        let conn = Database::connect(opts).await?;
+        let conn = Guarded::new(Database::connect(opts).await?, url).await?;
         let write_lock = sqlite.then(|| Arc::new(Mutex::new(())));
         Ok(Db { conn, write_lock })
     }
 
-    /// Whether the database answers a ping (readiness).
+    /// Whether the database answers a ping within a second (readiness); false at once during a known outage.
     pub async fn ping(&self) -> bool {
-        self.conn.ping().await.is_ok()
+        self.conn.ping().await
     }
 
     /// Close the pool (tools and tests that are done with it).
     pub async fn close(self) {
-        self.conn.close().await.ok();
+        self.conn.health.close();
+        self.conn.raw.close().await.ok();
     }
 
     /// The backend in use.
@@ -119,7 +122,8 @@ impl Db {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let txn = self.conn.begin().await?;
+        self.conn.check()?;
+        let txn = self.conn.observe(self.conn.raw.begin().await)?;
         Ok(WriteTxn { txn, _guard: guard })
     }
 
@@ -141,12 +145,12 @@ impl Db {
                     shown.join(", ")
                 )));
             }
-            let pending: Vec<String> = Migrator::get_pending_migrations(&self.conn)
+            let pending: Vec<String> = Migrator::get_pending_migrations(&self.conn.raw)
                 .await?
                 .iter()
                 .map(|m| m.name().to_string())
                 .collect();
-            Migrator::up(&self.conn, None).await?;
+            Migrator::up(&self.conn.raw, None).await?;
             if !pending.is_empty() {
                 tracing::info!(migrations = ?pending, "database schema upgraded");
             }
@@ -234,7 +238,7 @@ impl Db {
 
     /// Whether the schema has no pending migrations.
     pub async fn is_migrated(&self) -> Result<bool, DbErr> {
-        Ok(Migrator::get_pending_migrations(&self.conn)
+        Ok(Migrator::get_pending_migrations(&self.conn.raw)
             .await?
             .is_empty())
     }

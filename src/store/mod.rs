@@ -12,6 +12,7 @@ pub mod domains;
 pub mod error;
 pub mod grants;
 pub mod groups;
+pub mod health;
 pub mod keys;
 pub mod projects;
 pub mod revocations;
@@ -42,7 +43,7 @@ pub trait Reader: Sync {
 }
 
 impl Reader for Db {
-    type Conn = sea_orm::DatabaseConnection;
+    type Conn = health::Guarded;
     fn conn(&self, _: sealed::Key) -> &Self::Conn {
         &self.conn
     }

@@ -52,10 +52,20 @@ impl Event {
     }
 }
 
-/// Record events of their own (not part of another change) and apply them to this node at once.
-pub async fn revoke(state: &crate::state::AppState, events: &[Event]) -> DomainResult<()> {
+/// Record events of their own (not part of another change), apply them to this node at once, and put each
+/// revoked token (by its audit id) in the audit trail.
+pub async fn revoke(
+    state: &crate::state::AppState,
+    who: &crate::audit::Initiator,
+    events: &[Event],
+) -> DomainResult<()> {
     crate::store::revocations::record(&state.db, events).await?;
     state.revoked(events);
+    for e in events {
+        if let RevKey::Audit(id) = &e.key {
+            state.audit_change(who, crate::audit::Operation::Deleted, "token", id, &[]);
+        }
+    }
     Ok(())
 }
 

@@ -167,12 +167,21 @@ where
 impl TestServer {
     /// Start a server on `backend` with extra config lines.
     pub async fn start_with(backend: &'static str, extra_conf: &str) -> TestServer {
+        Self::start_routed(backend, extra_conf, str::to_string).await
+    }
+
+    /// Start a server on `backend` whose database URL is `route(url)` (a test proxy in between, say).
+    pub async fn start_routed(
+        backend: &'static str,
+        extra_conf: &str,
+        route: impl FnOnce(&str) -> String,
+    ) -> TestServer {
         lintel::server::install_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         let database = TestDatabase::create(backend, dir.path()).await;
-        let url = &database.url;
+        let url = &route(&database.url);
         let conf = format!(
             "[DEFAULT]\npublic_endpoint = https://127.0.0.1:{port}\ndata_dir = {dir}\n[database]\nconnection = {url}\n\
              [server]\nbind = 127.0.0.1:{port}\n{extra_conf}\n",
@@ -201,7 +210,7 @@ impl TestServer {
         .await
         .expect("bootstrap");
         db.close().await;
-        let db = sea_orm::Database::connect(config.database.url.as_str())
+        let db = sea_orm::Database::connect(database.url.as_str())
             .await
             .expect("connect");
         let (cert, _) = lintel::server::tls_files(&config).expect("tls");

@@ -245,3 +245,119 @@ async fn known_clients_through_an_outage_on(backend: &'static str) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_database_behind_a_stopped_proxy_answers_503_at_once_and_recovers_without_a_restart() {
+    let mut checked = 0;
+    for backend in crate::common::backends() {
+        if backend == "sqlite" {
+            // No server to lose: a_lost_database_answers_503... covers SQLite with its pool closed.
+            continue;
+        }
+        eprintln!("-- on {backend}");
+        proxied_outage_on(backend).await;
+        checked += 1;
+    }
+    assert_eq!(checked, crate::common::backends().len() - 1);
+}
+
+/// The time a request took, and its status and body.
+async fn timed(req: reqwest::RequestBuilder) -> (std::time::Duration, StatusCode, Value) {
+    let started = std::time::Instant::now();
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (started.elapsed(), status, body)
+}
+
+/// Whether `/readyz` answers `status` within 5 s.
+async fn readiness_becomes(s: &TestServer, status: StatusCode) -> bool {
+    for _ in 0..50 {
+        if timed(s.client.get(format!("{}/readyz", s.base))).await.1 == status {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn proxied_outage_on(backend: &'static str) {
+    let var = if backend == "postgres" {
+        "LINTEL_TEST_POSTGRES_URL"
+    } else {
+        "LINTEL_TEST_MYSQL_URL"
+    };
+    let upstream = url::Url::parse(&std::env::var(var).unwrap()).unwrap();
+    let mut proxy = crate::proxy::TcpProxy::start(format!(
+        "{}:{}",
+        upstream.host_str().unwrap(),
+        upstream.port_or_known_default().unwrap_or(3306)
+    ))
+    .await;
+    let s = TestServer::start_routed(backend, "", |url| proxy.route(url)).await;
+    let admin = s.admin_token().await;
+    let (status, cred) = s
+        .create_admin_credential(&admin, json!({"name": "through-proxy"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cred}");
+    let known = || {
+        s.client
+            .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+            .basic_auth(cred["id"].as_str().unwrap(), cred["secret"].as_str())
+            .form(&[("grant_type", "client_credentials")])
+    };
+    assert_eq!(timed(known()).await.1, StatusCode::OK);
+
+    proxy.stop().await;
+    // The heartbeat notices within about a second; readiness says so.
+    assert!(
+        readiness_becomes(&s, StatusCode::SERVICE_UNAVAILABLE).await,
+        "/readyz never reported the outage"
+    );
+
+    let second = std::time::Duration::from_secs(1);
+    let list_users = || {
+        s.client
+            .get(format!("{}/v3/users", s.base))
+            .header("X-Auth-Token", &admin)
+    };
+    for _ in 0..3 {
+        let (took, status, body) = timed(list_users()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"]["code"], 503, "{body}");
+        assert!(took < second, "a listing during the outage took {took:?}");
+        let (took, status, body) = timed(
+            s.client
+                .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+                .basic_auth("0123456789abcdef0123456789abcdef", Some("x"))
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+        assert!(took < second, "an unknown client took {took:?}");
+        let (took, status, _) = timed(s.client.get(format!("{}/readyz", s.base))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(took < second, "/readyz took {took:?}");
+        let (_, status, body) = timed(known()).await;
+        assert_eq!(status, StatusCode::OK, "a known client: {body}");
+    }
+
+    proxy.resume().await;
+    assert!(
+        readiness_becomes(&s, StatusCode::OK).await,
+        "/readyz never reported the recovery"
+    );
+    let (_, status, body) = timed(list_users()).await;
+    assert_eq!(status, StatusCode::OK, "after recovery: {body}");
+    let (status, body) = s
+        .create_admin_credential(&admin, json!({"name": "after-recovery"}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a write after recovery: {body}"
+    );
+    proxy.stop().await;
+    drop(s);
+}

@@ -646,6 +646,18 @@ async fn access_rules_have_keystones_bounds() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{service} {path}: {body}");
         assert!(message(&body).len() < 500, "bounded echo: {body}");
     }
+    // Every rule is matched on every request: their number is bounded too.
+    let many = |n: usize| {
+        let rules: Vec<Value> = (0..n)
+            .map(|i| json!({"service": "identity", "method": "GET", "path": format!("/v3/r{i}")}))
+            .collect();
+        json!({"name": format!("many-{n}"), "access_rules": rules})
+    };
+    let (status, body) = s.create_admin_credential(&t, many(100)).await;
+    assert_eq!(status, StatusCode::CREATED, "100 rules: {body}");
+    let (status, body) = s.create_admin_credential(&t, many(101)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "101 rules: {body}");
+    assert!(message(&body).contains("101 rules"), "{body}");
     // A template full of `**` that cannot match refuses a request at once (the old matcher took seconds to
     // forever, on the async runtime).
     let (status, cred) = s
