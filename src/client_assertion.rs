@@ -283,12 +283,15 @@ impl ReplayCache {
 }
 
 #[cfg(test)]
-mod tests {
+mod props;
+
+#[cfg(test)]
+pub(super) mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header};
     use p256::pkcs8::EncodePrivateKey;
 
-    fn keypair() -> (EncodingKey, Value) {
+    pub(super) fn keypair() -> (EncodingKey, Value) {
         let sk = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
         let der = sk.to_pkcs8_der().unwrap();
         let point = sk.verifying_key().to_encoded_point(false);

@@ -582,6 +582,9 @@ fn path_matches(template: &str, path: &str) -> bool {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

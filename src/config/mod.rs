@@ -6,6 +6,8 @@
 
 mod load;
 mod options;
+#[cfg(test)]
+mod props;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

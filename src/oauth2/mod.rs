@@ -402,6 +402,9 @@ pub fn requested_roles(scope: Option<&str>) -> Option<Vec<String>> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     fn headers(auth: &str) -> Option<&[u8]> {

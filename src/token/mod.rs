@@ -187,7 +187,10 @@ impl TokenCodec {
 }
 
 #[cfg(test)]
-mod tests {
+mod props;
+
+#[cfg(test)]
+pub(super) mod tests {
     use super::*;
     use crate::clock::Clock;
 
@@ -208,7 +211,7 @@ mod tests {
         }
     }
 
-    fn codec() -> (tempfile::TempDir, TokenCodec) {
+    pub(super) fn codec() -> (tempfile::TempDir, TokenCodec) {
         let dir = tempfile::tempdir().unwrap();
         keys::setup(dir.path()).unwrap();
         let c = TokenCodec::new(KeyRing::load(dir.path()).unwrap());

@@ -24,7 +24,7 @@ fn long() -> String {
 }
 
 /// Whether the document says this operation's errors are RFC 6749's (else Keystone's envelope).
-fn oauth_errors(path: &str, method: &str) -> bool {
+pub fn oauth_errors(path: &str, method: &str) -> bool {
     let doc: Value = serde_json::from_str(lintel::api::openapi_json()).unwrap();
     doc["paths"][path][method]["responses"]["default"]["content"]["application/json"]["schema"]
         ["$ref"]
@@ -33,7 +33,7 @@ fn oauth_errors(path: &str, method: &str) -> bool {
 }
 
 /// The refusal has the shape the document gives the operation.
-fn assert_shape(what: &str, oauth: bool, status: StatusCode, body: &Value) {
+pub fn assert_shape(what: &str, oauth: bool, status: StatusCode, body: &Value) {
     assert!(status.as_u16() < 500, "{what}: {status} {body}");
     if status.is_client_error() && status != StatusCode::METHOD_NOT_ALLOWED {
         let ok = if oauth {

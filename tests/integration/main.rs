@@ -14,6 +14,7 @@ mod cli;
 mod common;
 mod first_hour;
 mod fixture;
+mod generated;
 mod hostile;
 mod http_conn;
 mod layering;
