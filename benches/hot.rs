@@ -72,7 +72,7 @@ fn oauth2(c: &mut Criterion) {
 }
 
 fn secret_cache(c: &mut Criterion) {
-    let cache = SecretCache::default();
+    let cache = SecretCache::new(lintel::clock::Clock::system());
     let id = "0d8d2ace9e1e43a28db4563eb34cd7de";
     let secret = Secret::new("secret-secret-secret");
     cache.remember(id, &secret);

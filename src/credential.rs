@@ -270,24 +270,35 @@ type Mac256 = Hmac<Sha256>;
 /// Recently verified secrets, by credential id.
 pub struct SecretCache {
     key: [u8; 32],
-    seen: Cache<String, [u8; 32]>,
+    seen: Cache<String, Arc<Seen>>,
+    clock: crate::clock::Clock,
 }
 
-impl Default for SecretCache {
-    fn default() -> Self {
+/// A verified secret's HMAC tag and when it was last presented (Unix seconds, on the service clock).
+struct Seen {
+    tag: [u8; 32],
+    used: std::sync::atomic::AtomicI64,
+}
+
+/// How long a verified secret is remembered without being presented.
+const SECRET_IDLE_SECS: i64 = 600;
+
+impl SecretCache {
+    /// An empty cache whose entries lapse after [`SECRET_IDLE_SECS`] unused on `clock` (moka's own idle
+    /// expiry, on real time, only bounds memory).
+    pub fn new(clock: crate::clock::Clock) -> Self {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         SecretCache {
             key,
             seen: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(600))
+                .time_to_idle(Duration::from_secs(SECRET_IDLE_SECS as u64))
                 .build(),
+            clock,
         }
     }
-}
 
-impl SecretCache {
     fn tag(&self, id: &str, secret: &Secret) -> [u8; 32] {
         // A key of any length is valid for HMAC.
         let mut mac = <Mac256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
@@ -297,16 +308,32 @@ impl SecretCache {
         mac.finalize().into_bytes().into()
     }
 
-    /// Whether this secret was verified for this credential recently (constant-time comparison of HMAC tags).
+    /// Whether this secret was verified for this credential recently (constant-time comparison of HMAC tags);
+    /// a hit keeps the entry alive.
     pub fn hit(&self, id: &str, secret: &Secret) -> bool {
-        self.seen
-            .get(id)
-            .is_some_and(|t| bool::from(t.ct_eq(&self.tag(id, secret))))
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(seen) = self.seen.get(id) else {
+            return false;
+        };
+        let now = self.clock.unix();
+        if now - seen.used.load(Relaxed) > SECRET_IDLE_SECS {
+            self.seen.invalidate(id);
+            return false;
+        }
+        let hit = bool::from(seen.tag.ct_eq(&self.tag(id, secret)));
+        if hit {
+            seen.used.store(now, Relaxed);
+        }
+        hit
     }
 
     /// Remember a secret that argon2 verified, as an HMAC tag under a per-process key (never the secret).
     pub fn remember(&self, id: &str, secret: &Secret) {
-        self.seen.insert(id.to_string(), self.tag(id, secret));
+        let seen = Seen {
+            tag: self.tag(id, secret),
+            used: self.clock.unix().into(),
+        };
+        self.seen.insert(id.to_string(), Arc::new(seen));
     }
 
     /// Forget a credential (deleted on this node).
@@ -587,6 +614,21 @@ mod props;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verified_secret_lapses_only_after_ten_minutes_unused_on_the_service_clock() {
+        let clock = crate::clock::Clock::system();
+        let cache = SecretCache::new(clock.clone());
+        let secret = Secret::new("s3cret");
+        cache.remember("c1", &secret);
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(590));
+            assert!(cache.hit("c1", &secret), "in use: kept");
+        }
+        assert!(!cache.hit("c1", &Secret::new("guess")));
+        clock.advance(Duration::from_secs(601));
+        assert!(!cache.hit("c1", &secret), "unused for 601 s: lapsed");
+    }
 
     #[test]
     fn access_rule_paths_match_like_keystone() {

@@ -57,6 +57,7 @@ impl AppState {
         let clock = crate::clock::Clock::system();
         let throttle = crate::throttle::Throttle::new(config.oauth2.throttle, clock.clone());
         let view = AuthzView::new(clock.clone());
+        let secrets = crate::credential::SecretCache::new(clock.clone());
         AppState(Arc::new(Inner {
             clock,
             config,
@@ -65,7 +66,7 @@ impl AppState {
             tokens,
             revocations: RevocationIndex::default(),
             view,
-            secrets: crate::credential::SecretCache::default(),
+            secrets,
             throttle,
             validations: Default::default(),
             assertions: Default::default(),

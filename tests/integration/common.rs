@@ -54,7 +54,7 @@ pub struct TestServer {
     server_db: Db,
     task: tokio::task::JoinHandle<()>,
     // Dropped after the server stops: its database, then its directory.
-    _database: TestDatabase,
+    database: TestDatabase,
     dir: tempfile::TempDir,
 }
 
@@ -176,11 +176,35 @@ impl TestServer {
         extra_conf: &str,
         route: impl FnOnce(&str) -> String,
     ) -> TestServer {
-        lintel::server::install_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
+        let database = TestDatabase::create(backend, dir.path()).await;
+        Self::launch(dir, database, extra_conf, route).await
+    }
+
+    /// Another node on this server's database and token keys (its own data directory and certificate).
+    pub async fn another_node(&self, extra_conf: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = TestDatabase {
+            url: self.database.url.clone(),
+            backend: self.database.backend,
+            drop_by: None, // the first node's guard drops it
+        };
+        let extra = format!(
+            "[fernet_tokens]\nkey_repository = {}/fernet-keys\n{extra_conf}",
+            self.data_dir()
+        );
+        Self::launch(dir, database, &extra, str::to_string).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        database: TestDatabase,
+        extra_conf: &str,
+        route: impl FnOnce(&str) -> String,
+    ) -> TestServer {
+        lintel::server::install_crypto();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
-        let database = TestDatabase::create(backend, dir.path()).await;
         let url = &route(&database.url);
         let conf = format!(
             "[DEFAULT]\npublic_endpoint = https://127.0.0.1:{port}\ndata_dir = {dir}\n[database]\nconnection = {url}\n\
@@ -244,7 +268,7 @@ impl TestServer {
             clock,
             server_db,
             task,
-            _database: database,
+            database,
             dir,
         }
     }

@@ -894,46 +894,68 @@ async fn jwt_access_tokens_on(backend: &'static str) {
 
 #[tokio::test]
 async fn guesses_from_elsewhere_never_lock_out_the_real_client() {
-    let s = TestServer::start_with(
-        "sqlite",
-        "[oauth2]\nclient_failure_threshold = 3\nsource_failures_per_minute = 1000\n",
-    )
-    .await;
-    let admin = s.admin_token().await;
-    // Never used yet: nothing in the verified-secret cache vouches for it.
-    let cold = credential(&s, &admin, json!({"name": "cold"})).await;
+    crate::common::each_backend(guesses_from_elsewhere_on).await;
+}
+
+/// A client that sends from 127.0.0.2 and trusts `s`'s certificate.
+fn guesser_of(s: &TestServer) -> reqwest::Client {
     let pem = std::fs::read(format!("{}/tls/cert.pem", s.data_dir())).unwrap();
-    let guesser = reqwest::Client::builder()
+    reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .local_address(Some("127.0.0.2".parse().unwrap()))
         .build()
-        .unwrap();
-    let mut last = StatusCode::OK;
-    for _ in 0..6 {
-        last = guesser
-            .post(format!("{}/v3/OS-OAUTH2/token", s.base))
-            .header("Authorization", basic(&cold.id, "guess"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .status();
+        .unwrap()
+}
+
+async fn guesses_from_elsewhere_on(backend: &'static str) {
+    let conf = "[oauth2]\nclient_failure_threshold = 3\nsource_failures_per_minute = 1000\n";
+    let a = TestServer::start_with(backend, conf).await;
+    let b = a.another_node(conf).await;
+    let admin = a.admin_token().await;
+    // Never used yet: nothing in either node's verified-secret cache vouches for it.
+    let cold = credential(&a, &admin, json!({"name": "cold"})).await;
+    let guessers = [(&a, guesser_of(&a)), (&b, guesser_of(&b))];
+    // Round 1: first use on node A; round 2: first use on node B, whose cache never saw the client; round 3:
+    // both nodes' clocks 11 minutes on, past every back-off window and the secret cache's idle lifetime.
+    for round in 1..=3 {
+        if round == 3 {
+            for s in [&a, &b] {
+                s.clock.advance(std::time::Duration::from_secs(11 * 60));
+            }
+        }
+        for (s, guesser) in &guessers {
+            let mut last = StatusCode::OK;
+            for _ in 0..6 {
+                last = guesser
+                    .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+                    .header("Authorization", basic(&cold.id, "guess"))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+            }
+            assert_eq!(
+                last,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{backend} round {round}: the guesser is slowed down"
+            );
+        }
+        let nodes: &[&TestServer] = if round == 1 { &[&a] } else { &[&b, &a] };
+        for s in nodes {
+            let (status, _, body) = post(
+                s,
+                Some(&basic(&cold.id, &cold.secret)),
+                "grant_type=client_credentials",
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{backend} round {round}: the real client, from its own address, is not: {body}"
+            );
+        }
     }
-    assert_eq!(
-        last,
-        StatusCode::TOO_MANY_REQUESTS,
-        "the guesser is slowed down"
-    );
-    let (status, _, body) = post(
-        &s,
-        Some(&basic(&cold.id, &cold.secret)),
-        "grant_type=client_credentials",
-    )
-    .await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the real client, from its own address, is not: {body}"
-    );
-    s.stop().await;
+    drop(b);
+    a.stop().await;
 }
