@@ -237,6 +237,14 @@ pub async fn check_password(
     };
     if ok {
         state.throttle.succeeded(&throttle_key, source);
+        if let Some(old) = found.password_hash.as_deref() {
+            if crate::legacy_hash::is_legacy(old) {
+                // Keystone's hash verified: from now on the password is kept as argon2id.
+                let new = state.hasher.hash(password).await?;
+                store::users::replace_hash(&state.db, &found.id, old, &new).await?;
+                state.view.forget_user(&found.id);
+            }
+        }
     } else {
         state.throttle.failed(&throttle_key, source);
     }

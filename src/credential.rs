@@ -402,6 +402,12 @@ pub async fn verify_counting(
     if !vouched {
         state.secrets.remember(id, secret);
         state.throttle.succeeded(id, source);
+        if crate::legacy_hash::is_legacy(&cred.model.secret_hash) {
+            // Keystone's hash verified: from now on the secret is kept as argon2id.
+            let new = state.hasher.hash(secret).await?;
+            store::credentials::replace_hash(&state.db, id, &cred.model.secret_hash, &new).await?;
+            state.view.forget_credential(id);
+        }
     }
     admit(state, cred).await
 }

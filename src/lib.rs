@@ -16,6 +16,7 @@ pub mod error;
 pub mod hashing;
 pub mod http;
 pub mod identity;
+pub mod legacy_hash;
 pub mod metrics;
 pub mod mtls;
 pub mod oauth2;

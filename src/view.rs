@@ -365,6 +365,12 @@ impl AuthzView {
         self.changed();
     }
 
+    /// Forget a credential (its stored hash changed).
+    pub fn forget_credential(&self, id: &str) {
+        self.credentials.invalidate(id);
+        self.changed();
+    }
+
     /// Forget a project.
     pub fn forget_project(&self, id: &str) {
         self.projects.invalidate(id);

@@ -146,6 +146,19 @@ async fn rule_for(
     }
 }
 
+/// Replace a credential's secret hash, if it is still `old`.
+pub async fn replace_hash(db: &Db, id: &str, old: &str, new: &str) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    let txn = db.write().await?;
+    app_cred::Entity::update_many()
+        .col_expr(app_cred::Column::SecretHash, Expr::value(new))
+        .filter(app_cred::Column::Id.eq(id))
+        .filter(app_cred::Column::SecretHash.eq(old))
+        .exec(&txn.txn)
+        .await?;
+    Ok(txn.commit().await?)
+}
+
 /// A credential with its roles (by name) and access rules.
 pub async fn find(db: &Db, id: &str) -> DomainResult<Option<Credential>> {
     let Some(model) = app_cred::Entity::find_by_id(id).one(&db.conn).await? else {

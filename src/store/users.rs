@@ -89,6 +89,19 @@ pub async fn update(
     Ok(updated)
 }
 
+/// Replace a user's password hash, if it is still `old` (a password changed meanwhile wins).
+pub async fn replace_hash(db: &Db, user_id: &str, old: &str, new: &str) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    let txn = db.write().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::PasswordHash.eq(old))
+        .exec(&txn.txn)
+        .await?;
+    Ok(txn.commit().await?)
+}
+
 /// Delete a user with its grants, saving `event`, in one transaction.
 pub async fn delete(db: &Db, u: user::Model, event: &Event) -> DomainResult<()> {
     let txn = db.write().await?;

@@ -18,6 +18,7 @@ mod generated;
 mod hostile;
 mod http_conn;
 mod layering;
+mod legacy_hashes;
 mod mtls;
 mod oauth2;
 mod openapi;
