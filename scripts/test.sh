@@ -16,6 +16,8 @@ Runs Lintel's tests. With no PART, runs all of them, in this order:
               authlib, ...), pinned, in a venv it creates under target/clients-venv
   --tempest   OpenStack Tempest 47's identity tests (tests/tempest/selection.txt), pinned, in a venv it
               creates under target/tempest-venv, against a freshly started Lintel
+  --import    a move from real Keystone 30 (pinned, in target/keystone-venv): Keystone filled through its
+              API, its database imported, the openstack CLI checking ids, passwords and secrets on Lintel
 
 Every part except --lint first builds the release binary once (cargo build --release).
 
@@ -37,7 +39,7 @@ backend=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -h | --help) usage; exit 0 ;;
-        --lint | --rust | --ops | --clients | --tempest) parts+=("${1#--}") ;;
+        --lint | --rust | --ops | --clients | --tempest | --import) parts+=("${1#--}") ;;
         --backend)
             [ $# -ge 2 ] || { echo "error: --backend needs sqlite, postgres or mysql" >&2; exit 2; }
             backend=$2
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#parts[@]} -gt 0 ] || parts=(lint rust ops clients tempest)
+[ ${#parts[@]} -gt 0 ] || parts=(lint rust ops clients tempest import)
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 
 case "$backend" in
@@ -89,7 +91,7 @@ if want lint; then
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
-if want rust || want ops || want clients || want tempest; then
+if want rust || want ops || want clients || want tempest || want import; then
     # One release build of the binary serves every test that runs it (tests/integration/cli.rs via LINTEL_BIN,
     # the ops, client and Tempest suites); the Rust tests themselves build in the dev profile, several times faster.
     cargo build --release --locked
@@ -106,4 +108,7 @@ if want clients; then
 fi
 if want tempest; then
     tests/tempest/run.sh
+fi
+if want import; then
+    tests/keystone_import/run.sh
 fi

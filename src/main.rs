@@ -47,6 +47,21 @@ enum Command {
     SampleConfig,
     /// Print the OpenAPI 3.1 document of the API (what /openapi.json serves).
     Openapi,
+    /// Import a Keystone database into Lintel's: domains, projects, users with their passwords, groups, roles,
+    /// assignments, the catalog and application credentials with their secrets, every id kept. Read-only on
+    /// Keystone's database; a second run changes nothing.
+    KeystoneImport {
+        /// Keystone's [database] connection URL, e.g. mysql+pymysql://keystone:PASS@db/keystone or
+        /// sqlite:////var/lib/keystone/keystone.db.
+        #[arg(long)]
+        from: String,
+        /// Add to a Lintel database that already holds data of its own (rows it holds are never overwritten).
+        #[arg(long)]
+        merge: bool,
+        /// Read Keystone's database and print what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -273,7 +288,50 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig | Command::SampleConfig | Command::Openapi => Ok(()),
+        Command::KeystoneImport {
+            from,
+            merge,
+            dry_run,
+        } => keystone_import(&config, &from, merge, dry_run).await,
     }
+}
+
+/// `keystone-import`: the import with a progress bar on the terminal, then the table of counts.
+async fn keystone_import(
+    config: &Config,
+    from: &str,
+    merge: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use lintel::store::import::{self, ImportOptions};
+    let db = Db::connect(config)
+        .await
+        .context("connecting to Lintel's database")?;
+    if !db.is_migrated().await? {
+        anyhow::bail!("Lintel's database schema is not up to date: run `lintel db-sync` first");
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>36} [{bar:40}] {pos}/{len}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut progress = |kind: &str, done: u64, total: u64| {
+        bar.set_message(kind.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let opts = ImportOptions { merge, dry_run };
+    let now = lintel::clock::Clock::system().now();
+    let report = import::run(&db, from, opts, now, &mut progress)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    if dry_run {
+        println!("dry run: nothing was written. What an import would do:");
+    }
+    print!("{}", report.table());
+    db.close().await;
+    Ok(())
 }
 
 /// `serve`, with the newcomer path: with no config file, migrate and bootstrap an empty database. The port is

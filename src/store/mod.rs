@@ -5,6 +5,7 @@
 
 pub mod assignments;
 pub mod bootstrap;
+pub mod bulk;
 pub mod catalog;
 pub mod credentials;
 pub mod db;
@@ -13,7 +14,9 @@ pub mod error;
 pub mod grants;
 pub mod groups;
 pub mod health;
+pub mod import;
 pub mod keys;
+pub mod keystone;
 pub mod projects;
 pub mod revocations;
 pub mod roles;

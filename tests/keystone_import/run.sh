@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Move from real Keystone 30 to Lintel, as an operator would: Keystone (from PyPI, pinned) is filled through its API
+# by populate.sh and stopped; `lintel keystone-import` reads its database; Lintel then serves on Keystone's address
+# with Keystone's certificate, and the openstack CLI finds the same ids, names, passwords and secrets there.
+#
+#   tests/keystone_import/run.sh
+#
+# Environment: LINTEL_BIN (default target/release/lintel), LINTEL_IMPORT_VENV (default target/keystone-venv),
+# LINTEL_IMPORT_WORK (scratch, wiped first; default target/keystone-import-work), PYTHON (default python3).
+set -euo pipefail
+here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd -- "$here/../.." && pwd)"
+bin="${LINTEL_BIN:-$repo/target/release/lintel}"
+venv="${LINTEL_IMPORT_VENV:-$repo/target/keystone-venv}"
+work="${LINTEL_IMPORT_WORK:-$repo/target/keystone-import-work}"
+python="${PYTHON:-python3}"
+[[ -x "$bin" ]] || { echo "error: no Lintel binary at $bin (cargo build --release)" >&2; exit 1; }
+. "$here/../lib/venv.sh"
+ensure_venv keystone-import "$venv" "$python" "$here/requirements.txt"
+export PATH="$venv/bin:$PATH"
+
+# Nothing of the caller's OpenStack environment leaks in.
+while IFS= read -r v; do unset "$v"; done < <(env | sed -n 's/^\(OS_[A-Z_]*\)=.*/\1/p')
+rm -rf -- "$work"; mkdir -p -- "$work"/{etc,tls,lintel}
+port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+fail() { echo "keystone-import: FAIL: $*" >&2; exit 1; }
+wait_up() { for _ in $(seq 120); do curl -sf --cacert "$work/tls/cert.pem" "https://127.0.0.1:$port/v3" >/dev/null && return 0; sleep 0.5; done; fail "nothing answers on $port"; }
+
+# --- Keystone -------------------------------------------------------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" \
+  -days 2 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+ks_db="$work/keystone.db"
+cat >"$work/etc/keystone.conf" <<CONF
+[DEFAULT]
+log_file = $work/keystone.log
+[database]
+connection = sqlite:///$ks_db
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = $work/fernet-keys
+[fernet_receipts]
+key_repository = $work/fernet-keys
+[credential]
+key_repository = $work/credential-keys
+[auth]
+methods = password,token,application_credential
+CONF
+km=(keystone-manage --config-file "$work/etc/keystone.conf")
+"${km[@]}" db_sync 2>/dev/null
+"${km[@]}" fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" 2>/dev/null
+"${km[@]}" credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" 2>/dev/null
+"${km[@]}" bootstrap --bootstrap-username admin --bootstrap-password adminpw --bootstrap-project-name admin \
+  --bootstrap-role-name admin --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
+  --bootstrap-public-url "https://127.0.0.1:$port/v3" >/dev/null 2>&1
+OS_KEYSTONE_CONFIG_DIR="$work/etc" gunicorn --workers 1 --threads 2 --bind "127.0.0.1:$port" --no-control-socket \
+  --certfile "$work/tls/cert.pem" --keyfile "$work/tls/key.pem" --error-logfile "$work/gunicorn.log" \
+  --pythonpath "$here" ks_wsgi:application >"$work/gunicorn.out" 2>&1 &
+ks_pid=$!; pids+=("$ks_pid")
+wait_up
+export OS_AUTH_URL="https://127.0.0.1:$port/v3" OS_CACERT="$work/tls/cert.pem" OS_IDENTITY_API_VERSION=3 \
+  OS_USERNAME=admin OS_PASSWORD=adminpw OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
+OUT="$work/facts.sh" bash "$here/populate.sh" >"$work/populate.log" 2>&1 || { cat "$work/populate.log" >&2; fail "populating Keystone"; }
+. "$work/facts.sh"
+listing() { openstack "$@" -f value -c ID -c Name | sort; }
+before_users=$(listing user list --long); before_projects=$(listing project list)
+before_assign=$(openstack role assignment list --names -f value | sort)
+kill "$ks_pid"; wait "$ks_pid" 2>/dev/null || true
+
+# --- the import ----------------------------------------------------------------------------------------------
+cat >"$work/lintel/lintel.conf" <<CONF
+[DEFAULT]
+data_dir = $work/lintel/data
+public_endpoint = https://127.0.0.1:$port
+[server]
+bind = 127.0.0.1:$port
+[tls]
+cert_file = $work/tls/cert.pem
+key_file = $work/tls/key.pem
+CONF
+lintel() { "$bin" --config "$work/lintel/lintel.conf" "$@"; }
+lintel db-sync >/dev/null
+from="sqlite:///$ks_db"
+# Refusals first: Lintel's own database, and a Keystone schema of an unknown version; nothing written by either.
+out=$(lintel keystone-import --from "sqlite:///$work/lintel/data/lintel.db" 2>&1) && fail "imported a database that is not Keystone's"
+grep -q "not a Keystone database" <<<"$out" || fail "no clear refusal for a foreign database: $out"
+cp "$ks_db" "$work/old.db"
+"$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"update alembic_version set version_num='27a7fd8ee1f6' where version_num = (select min(version_num) from alembic_version)\"); c.commit()" "$work/old.db"
+out=$(lintel keystone-import --from "sqlite:///$work/old.db" 2>&1) && fail "imported an unknown schema version"
+grep -q "unsupported Keystone schema version (27a7fd8ee1f6" <<<"$out" || fail "no clear refusal for an old schema: $out"
+sum_before=$(sha256sum "$ks_db" | cut -d' ' -f1)
+dry=$(lintel keystone-import --from "$from" --dry-run)
+grep -q "^users  *3 " <<<"$dry" || fail "dry run does not count 3 users: $dry"
+"$python" - "$work/lintel/data/lintel.db" <<'PY' || fail "the dry run wrote"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+assert c.execute('select count(*) from user').fetchone()[0] == 0
+PY
+first=$(lintel keystone-import --from "$from")
+echo "$first"
+grep -q "^application credentials  *2 " <<<"$first" || fail "the credentials were not imported"
+grep -q "inherited assignments" <<<"$first" || fail "the inherited assignment is not reported as skipped"
+second=$(lintel keystone-import --from "$from")
+if grep -Eq "^(domains|projects|users|groups|roles|application credentials) +[1-9]" <<<"$second"; then fail "a second import imported again: $second"; fi
+[[ "$(sha256sum "$ks_db" | cut -d' ' -f1)" == "$sum_before" ]] || fail "Keystone's database changed"
+
+# --- Lintel where Keystone was ---------------------------------------------------------------------------------
+lintel serve >"$work/lintel.log" 2>&1 &
+pids+=("$!")
+wait_up
+[[ "$(listing user list --long)" == "$before_users" ]] || fail "users differ: $(listing user list --long)"
+[[ "$(listing project list)" == "$before_projects" ]] || fail "projects differ"
+after_assign=$(openstack role assignment list --names -f value | sort)
+diff <(grep -v "True$" <<<"$before_assign") <(echo "$after_assign") >&2 || fail "assignments differ (inherited ones aside)"
+# Every password authenticates, and is argon2id afterwards.
+openstack --os-username user1 --os-password 'pw-one-Ä' --os-project-name parent1 token issue -f value -c id >/dev/null \
+  || fail "user1's Keystone password"
+env -u OS_PROJECT_NAME -u OS_PROJECT_DOMAIN_NAME openstack --os-username user2 --os-password pw-two \
+  --os-user-domain-name dom2 token issue -f value -c id >/dev/null || fail "user2's Keystone password"
+"$python" - "$work/lintel/data/lintel.db" "$U1" "$U2" <<'PY' || fail "passwords were not re-hashed"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for uid in sys.argv[2:]:
+    h = c.execute('select password_hash from user where id = ?', (uid,)).fetchone()[0]
+    assert h.startswith('$argon2id$'), (uid, h[:12])
+PY
+creds=$(openstack --os-username user1 --os-password 'pw-one-Ä' --os-project-name parent1 application credential list -f value -c ID | sort)
+[[ "$creds" == "$(printf '%s\n' "$AC1" "$AC2" | sort)" ]] || fail "application credentials differ: $creds"
+# The credential's id and Keystone-made secret get an OAuth 2.0 token with the same roles.
+admin_token=$(openstack token issue -f value -c id)
+"$python" - "https://127.0.0.1:$port" "$work/tls/cert.pem" "$AC1" ac1-secret "$admin_token" "$P1" <<'PY' || fail "the imported credential's OAuth 2.0 token"
+import base64, json, ssl, sys, urllib.request
+base, ca, cid, secret, admin, project = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)
+basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
+req = urllib.request.Request(base + "/v3/OS-OAUTH2/token", data=b"grant_type=client_credentials",
+                             headers={"Authorization": "Basic " + basic,
+                                      "Content-Type": "application/x-www-form-urlencoded"})
+access = json.load(urllib.request.urlopen(req, context=ctx))["access_token"]
+# The credential has an access rule: only a validator that understands them may see its tokens (as in Keystone).
+req = urllib.request.Request(base + "/v3/auth/tokens", headers={
+    "X-Auth-Token": admin, "X-Subject-Token": access, "OpenStack-Identity-Access-Rules": "1.0"})
+token = json.load(urllib.request.urlopen(req, context=ctx))["token"]
+roles = sorted(r["name"] for r in token["roles"])
+assert roles == ["reader2", "writer2"], roles
+assert token["project"]["id"] == project, token["project"]
+assert token["application_credential"]["id"] == cid, token.get("application_credential")
+PY
+echo "keystone-import: OK (Keystone 30 -> Lintel: ids, names, assignments, passwords and credential secrets kept)"
