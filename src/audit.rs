@@ -112,6 +112,11 @@ impl Audit {
         }
     }
 
+    /// Whether events are written anywhere (callers skip assembling them when not).
+    pub fn is_on(&self) -> bool {
+        !matches!(self.sink, Sink::Off)
+    }
+
     /// An authentication attempt: Keystone's `identity.authenticate` event.
     pub fn authenticate(
         &self,

@@ -21,6 +21,9 @@ pub async fn authenticate(
 ) -> Result<(Arc<Credential>, Arc<UserView>), OAuthError> {
     let enabled = |m| state.config.oauth2_method(m);
     let proof = client_proof(authorization, form, cert.is_some(), enabled)?;
+    if !state.audit.is_on() {
+        return verify_proof(state, source, proof, cert).await;
+    }
     let (credential_id, method) = match &proof {
         Proof::Secret(auth) => (auth.id.clone(), auth.method),
         Proof::Certificate(id) => (id.clone(), AuthMethod::TlsClientAuth),

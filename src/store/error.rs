@@ -18,6 +18,21 @@ pub fn is_outage(e: &DbErr) -> bool {
     )
 }
 
+/// Whether a database error says the connection to the database was lost (not merely that none was free in
+/// time, which a busy pool also says): a sign of an outage strong enough to stop sending queries at once.
+pub fn is_connection_lost(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        _ => return false,
+    };
+    matches!(
+        sqlx,
+        Sqlx::Io(_) | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
+    )
+}
+
 /// Whether the database rolled a statement back because of a concurrent one (SQLSTATE class 40 on PostgreSQL and
 /// MariaDB; busy or locked on SQLite): retrying is the remedy.
 pub fn is_contention(e: &DbErr) -> bool {

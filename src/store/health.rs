@@ -11,17 +11,21 @@ use sea_orm::{
     DbErr, ExecResult, QueryResult, Statement,
 };
 
-use super::error::is_outage;
+use super::error::is_connection_lost;
 
 /// How often the heartbeat asks the database whether it answers.
 const HEARTBEAT: Duration = Duration::from_millis(500);
-/// How long one heartbeat (or a readiness ping) may take before the database counts as not answering.
+/// How long one heartbeat (or a readiness ping) may take before it counts as failed.
 pub(super) const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// Failed heartbeats in a row that make an outage: one slow ping on a starved machine is not one.
+const DOWN_AFTER: u32 = 2;
 
 /// Whether the database is known not to answer.
 #[derive(Default)]
 pub(super) struct Health {
     down: AtomicBool,
+    /// Heartbeats failed in a row.
+    failed: std::sync::atomic::AtomicU32,
     closed: AtomicBool,
     /// Whether a heartbeat watches the database (PostgreSQL, MariaDB).
     heartbeat: bool,
@@ -38,8 +42,16 @@ impl Health {
         }
     }
 
+    /// Record a failed heartbeat: an outage once [`DOWN_AFTER`] failed in a row.
+    fn heartbeat_failed(&self, why: &str) {
+        if self.failed.fetch_add(1, Ordering::Relaxed) + 1 >= DOWN_AFTER {
+            self.mark_down(why);
+        }
+    }
+
     /// Record that the database answers again.
     fn mark_up(&self) {
+        self.failed.store(0, Ordering::Relaxed);
         if self.down.swap(false, Ordering::Relaxed) {
             tracing::info!("the database answers again");
         }
@@ -95,10 +107,10 @@ impl Guarded {
         }
     }
 
-    /// Note an outage in a query's outcome.
+    /// Note an outage in a query's outcome: a lost connection (a pool that was merely busy is no outage).
     pub(super) fn observe<T>(&self, outcome: Result<T, DbErr>) -> Result<T, DbErr> {
         if let Err(e) = &outcome {
-            if is_outage(e) {
+            if is_connection_lost(e) {
                 self.health.mark_down(&e.to_string());
             }
         }
@@ -150,8 +162,8 @@ async fn watch(health: Weak<Health>, pool: DatabaseConnection, beat: Option<Data
         };
         match tokio::time::timeout(PING_TIMEOUT, probe.ping()).await {
             Ok(Ok(())) => health.mark_up(),
-            Ok(Err(e)) => health.mark_down(&e.to_string()),
-            Err(_) => health.mark_down("no answer to a ping within a second"),
+            Ok(Err(e)) => health.heartbeat_failed(&e.to_string()),
+            Err(_) => health.heartbeat_failed("no answer to a ping within a second"),
         }
     }
     if let Some(conn) = beat {

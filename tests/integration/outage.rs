@@ -270,9 +270,9 @@ async fn timed(req: reqwest::RequestBuilder) -> (std::time::Duration, StatusCode
     (started.elapsed(), status, body)
 }
 
-/// Whether `/readyz` answers `status` within 5 s.
+/// Whether `/readyz` answers `status` within 10 s.
 async fn readiness_becomes(s: &TestServer, status: StatusCode) -> bool {
-    for _ in 0..50 {
+    for _ in 0..100 {
         if timed(s.client.get(format!("{}/readyz", s.base))).await.1 == status {
             return true;
         }
@@ -309,7 +309,7 @@ async fn proxied_outage_on(backend: &'static str) {
     assert_eq!(timed(known()).await.1, StatusCode::OK);
 
     proxy.stop().await;
-    // The heartbeat notices within about a second; readiness says so.
+    // The heartbeat notices within a few seconds (two failed pings in a row); readiness says so.
     assert!(
         readiness_becomes(&s, StatusCode::SERVICE_UNAVAILABLE).await,
         "/readyz never reported the outage"
