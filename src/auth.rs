@@ -314,7 +314,10 @@ pub async fn validate(
     } else {
         Duration::zero()
     };
-    let data = state.tokens.open(token, window, state.clock.now())?;
+    let (mut data, from_keystone) = state.tokens.open_any(token, window, state.clock.now())?;
+    if from_keystone {
+        data.role_ids = keystone_token_roles(state, &data).await?;
+    }
     let v = Arc::new(inspect(state, data).await?);
     if !allow_expired {
         state
@@ -323,6 +326,41 @@ pub async fn validate(
             .insert(token.to_string(), (generation, v.clone()));
     }
     Ok(v)
+}
+
+/// The roles of a token Keystone issued, worked out now as Keystone does at validation: the credential's roles for
+/// an application credential's token, else the user's effective roles on the scope.
+async fn keystone_token_roles(
+    state: &AppState,
+    data: &TokenData,
+) -> Result<Vec<String>, TokenError> {
+    let unavailable = |e: DomainError| {
+        if e.is_outage() {
+            TokenError::Unavailable
+        } else {
+            TokenError::Unrecognized
+        }
+    };
+    if let Some(id) = &data.app_cred_id {
+        let cred = crate::credential::load(state, id)
+            .await
+            .map_err(unavailable)?
+            .ok_or(TokenError::Unrecognized)?;
+        return Ok(cred.roles.iter().map(|r| r.id.clone()).collect());
+    }
+    let user = store::find::<user::Entity>(&state.db, &data.user_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(TokenError::Unrecognized)?;
+    let target = match &data.scope {
+        Scope::Unscoped => None,
+        Scope::Project(p) => Some(Target::Project(p.clone())),
+        Scope::Domain(d) => Some(Target::Domain(d.clone())),
+        Scope::System => Some(Target::System),
+    };
+    scoped_roles(state, &user, &target)
+        .await
+        .map_err(unavailable)
 }
 
 /// Validate a token the caller presents as its own credential (`X-Auth-Token`, Bearer, `X-Service-Token`, the

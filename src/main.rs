@@ -162,6 +162,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+        if let Some((repo, _)) = &config.keystone_keys {
+            println!(
+                "note: [keystone_import] fernet_key_repository = {}: tokens Keystone issued validate until they \
+                 expire. Remove the option once Keystone's longest token lifetime (its [token] expiration, and \
+                 allow_expired_window where services use it) has passed since the switch.",
+                repo.display()
+            );
+        }
         println!("{}: OK", config.source);
         return ExitCode::SUCCESS;
     }

@@ -36,11 +36,21 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tracing::warn!(store = ?config.token.key_store, path = %config.token.key_repository.display(), "no token keys found: created a staged and a primary key");
     }
     let ring = key_store::load(&config, &db).await?;
-    let tokens = TokenCodec::new(ring).with_jwt(
+    let mut tokens = TokenCodec::new(ring).with_jwt(
         &config.default.public_endpoint,
         config.jwt_audience(),
         config.oauth2.jwt_algorithm,
     );
+    if let Some((repo, methods)) = &config.keystone_keys {
+        let keystone = crate::token::keys::KeyRing::load(repo).with_context(|| {
+            format!("[keystone_import] fernet_key_repository {}", repo.display())
+        })?;
+        tracing::info!(
+            keys = keystone.count,
+            "Keystone's tokens validate until they expire ([keystone_import] fernet_key_repository)"
+        );
+        tokens = tokens.with_keystone(keystone, methods.clone());
+    }
     let audit = crate::audit::Audit::open(&config.audit)
         .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
     let state = AppState::new(config, db, tokens, audit);

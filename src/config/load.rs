@@ -34,6 +34,18 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
     let auth = auth(&r, &mut warnings)?;
     let oauth2 = oauth2(&r)?;
     let audit = audit(&r, &default)?;
+    let keystone_keys = match r.string("keystone_import", "fernet_key_repository")? {
+        s if s.is_empty() => None,
+        s => {
+            let methods: Vec<String> = r
+                .string("keystone_import", "auth_methods")?
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
+            Some((PathBuf::from(s), methods))
+        }
+    };
     let cert_methods: Vec<&str> = oauth2
         .authn_methods
         .iter()
@@ -71,6 +83,7 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
         oauth2,
         server,
         audit,
+        keystone_keys,
         warnings,
     })
 }

@@ -254,6 +254,8 @@ pub struct Config {
     pub server: ServerSection,
     /// `[audit]`.
     pub audit: AuditSection,
+    /// `[keystone_import]`: Keystone's key repository and methods, for its tokens in flight.
+    pub keystone_keys: Option<(PathBuf, Vec<String>)>,
     /// Warnings found while loading (unknown sections, ignored options), to log once logging is up.
     pub warnings: Vec<String>,
 }

@@ -64,6 +64,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "server", name: "max_connections_per_source", default: "256", help: "Most connections from one source address (an IPv6 /64 counts as one) served at once; 0: no per-source cap (behind a proxy, every connection comes from the proxy)." },
     OptionSpec { section: "server", name: "max_header_size", default: "16384", help: "Largest total request header size, in bytes." },
     OptionSpec { section: "server", name: "hash_workers", default: "0", help: "Concurrent argon2 hash computations (0: one per core less one, at least one)." },
+    OptionSpec { section: "keystone_import", name: "fernet_key_repository", default: "", help: "Keystone's Fernet key directory, after a move from Keystone (lintel keystone-import): tokens Keystone issued keep validating until they expire. Remove it once Keystone's longest token lifetime has passed since the switch." },
+    OptionSpec { section: "keystone_import", name: "auth_methods", default: "external,password,token,oauth1,mapped,application_credential", help: "Keystone's [auth] methods at the time, in its order: a Keystone token names its methods by their position in this list." },
     OptionSpec { section: "audit", name: "destination", default: "off", help: "Where security audit events go, one CADF JSON event each (authentication, credential, access-rule, role, grant and password changes, token revocation): off, log (the service log, target lintel::audit) or file." },
     OptionSpec { section: "audit", name: "file", default: "", help: "The audit file with destination = file (default: <data_dir>/audit.log); appended to, created readable by its owner only." },
     OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },
@@ -173,6 +175,7 @@ pub(super) const IGNORED_KEYSTONE_OPTIONS: &[(&str, &[&str])] = &[
     ("server", &[]),
     ("metrics", &[]),
     ("audit", &[]),
+    ("keystone_import", &[]),
     ("tls", &[]),
 ];
 

@@ -48,6 +48,7 @@ const READ: &[&str] = &[
     "application_credential_role",
     "access_rule",
     "application_credential_access_rule",
+    "revocation_event",
 ];
 
 /// Tables Lintel does not import, counted so the report can say what stays behind.
@@ -56,10 +57,6 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
     (
         "credential",
         "EC2 and other stored credentials are not supported by Lintel",
-    ),
-    (
-        "revocation_event",
-        "Keystone's own tokens are not validated by this release",
     ),
     ("identity_provider", "federation is not supported by Lintel"),
     ("limit", "unified limits are not supported by Lintel"),
@@ -198,6 +195,7 @@ pub async fn run(
 
 /// The rows to write, by kind, in an order that satisfies every reference.
 mod catalog;
+mod events;
 mod identity;
 mod roles;
 
@@ -219,6 +217,7 @@ struct Plan {
     creds: Vec<app_cred::ActiveModel>,
     cred_roles: Vec<ac_role::ActiveModel>,
     cred_rules: Vec<ac_rule::ActiveModel>,
+    events: Vec<entity::revocation_event::ActiveModel>,
     /// Kinds of which Lintel holds rows that are not in the source ("users: 2").
     foreign: Vec<String>,
     /// The creation time of rows Keystone keeps none for.
@@ -401,6 +400,7 @@ impl Plan {
         plan.catalog(db, t, report).await?;
         plan.credentials(db, t, &users, &projects, &roles, report)
             .await?;
+        plan.revocations(db, t, report).await?;
         Ok(plan)
     }
 
@@ -439,6 +439,7 @@ impl Plan {
         kind!("application credentials", self.creds);
         kind!("application credential roles", self.cred_roles);
         kind!("application credential access rules", self.cred_rules);
+        kind!("revocation events", self.events);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ pub mod codec;
 pub mod jwt;
 pub mod key_store;
 pub mod keys;
+pub mod keystone;
 pub mod revocation;
 
 use std::sync::Arc;
@@ -94,6 +95,8 @@ pub struct TokenCodec {
     jwt_names: (String, String),
     /// The algorithm JWT access tokens are signed with.
     jwt_alg: jsonwebtoken::Algorithm,
+    /// Keystone's key ring and `[auth] methods`, for the tokens it issued before the move.
+    keystone: Option<(KeyRing, Vec<String>)>,
 }
 
 impl TokenCodec {
@@ -103,7 +106,14 @@ impl TokenCodec {
             ring: ArcSwap::from_pointee(ring),
             jwt_names: (String::new(), String::new()),
             jwt_alg: jsonwebtoken::Algorithm::ES256,
+            keystone: None,
         }
+    }
+
+    /// Also open the tokens Keystone sealed with `ring`, reading method bits by Keystone's `[auth] methods`.
+    pub fn with_keystone(mut self, ring: KeyRing, methods: Vec<String>) -> Self {
+        self.keystone = Some((ring, methods));
+        self
     }
 
     /// The issuer and audience JWT access tokens carry and must carry, and the algorithm that signs them.
@@ -149,6 +159,17 @@ impl TokenCodec {
         window: chrono::Duration,
         now: NaiveDateTime,
     ) -> Result<TokenData, TokenError> {
+        self.open_any(token, window, now).map(|(data, _)| data)
+    }
+
+    /// As [`open`](Self::open), also saying whether Keystone issued the token (its roles are then still to be
+    /// worked out: Keystone's tokens carry none).
+    pub fn open_any(
+        &self,
+        token: &str,
+        window: chrono::Duration,
+        now: NaiveDateTime,
+    ) -> Result<(TokenData, bool), TokenError> {
         if jwt::is_jwt(token) {
             if token.len() > 8192 {
                 return Err(TokenError::Unrecognized);
@@ -158,7 +179,7 @@ impl TokenCodec {
             if data.expires_at + window <= now {
                 return Err(TokenError::Expired);
             }
-            return Ok(data);
+            return Ok((data, false));
         }
         if token.is_empty()
             || token.len() > 1024
@@ -173,16 +194,24 @@ impl TokenCodec {
         while !padded.len().is_multiple_of(4) {
             padded.push('=');
         }
-        let bytes = self
-            .ring
-            .load()
-            .open(&padded)
-            .ok_or(TokenError::Unrecognized)?;
-        let data = codec::decode(&bytes).ok_or(TokenError::Unrecognized)?;
+        let (data, from_keystone) = match self.ring.load().open(&padded) {
+            Some(bytes) => (
+                codec::decode(&bytes).ok_or(TokenError::Unrecognized)?,
+                false,
+            ),
+            None => {
+                let (ring, methods) = self.keystone.as_ref().ok_or(TokenError::Unrecognized)?;
+                let bytes = ring.open(&padded).ok_or(TokenError::Unrecognized)?;
+                let issued = keystone::issued_at(token).ok_or(TokenError::Unrecognized)?;
+                let data =
+                    keystone::decode(&bytes, issued, methods).ok_or(TokenError::Unrecognized)?;
+                (data, true)
+            }
+        };
         if data.expires_at + window <= now {
             return Err(TokenError::Expired);
         }
-        Ok(data)
+        Ok((data, from_keystone))
     }
 }
 

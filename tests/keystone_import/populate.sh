@@ -36,3 +36,10 @@ AC1=$(os application credential create --secret ac1-secret --role writer2 --expi
 AC2=$(os application credential create --secret ac2-secret --unrestricted ac2 -f value -c id)
 fact AC1 "$AC1"; fact AC2 "$AC2"
 fact U1_TOKEN "$(os token issue -f value -c id)"
+# Tokens in flight at the switch: one still good, one revoked in Keystone, one from the application credential.
+revoked=$(os token issue -f value -c id)
+os token revoke "$revoked"
+fact REVOKED_TOKEN "$revoked"
+fact AC_TOKEN "$(env -u OS_USERNAME -u OS_PASSWORD -u OS_PROJECT_NAME -u OS_USER_DOMAIN_NAME -u OS_PROJECT_DOMAIN_NAME \
+  openstack --os-auth-type v3applicationcredential --os-application-credential-id "$AC1" \
+  --os-application-credential-secret ac1-secret token issue -f value -c id)"

@@ -68,6 +68,25 @@ OUT="$work/facts.sh" bash "$here/populate.sh" >"$work/populate.log" 2>&1 || { ca
 listing() { openstack "$@" -f value -c ID -c Name | sort; }
 before_users=$(listing user list --long); before_projects=$(listing project list)
 before_assign=$(openstack role assignment list --names -f value | sort)
+# What Keystone says of the tokens in flight, to compare with what Lintel says after the switch.
+token_view() { # BASE ADMIN_TOKEN SUBJECT: "user project role,role,..." or the HTTP status
+    "$python" - "$@" "$work/tls/cert.pem" <<'PY'
+import json, ssl, sys, urllib.error, urllib.request
+base, admin, subject, ca = sys.argv[1:]
+req = urllib.request.Request(base + "/v3/auth/tokens", headers={
+    "X-Auth-Token": admin, "X-Subject-Token": subject, "OpenStack-Identity-Access-Rules": "1.0"})
+try:
+    t = json.load(urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca)))["token"]
+except urllib.error.HTTPError as e:
+    print(e.code); sys.exit(0)
+print(t["user"]["id"], t.get("project", {}).get("id"), ",".join(sorted(r["name"] for r in t.get("roles", []))))
+PY
+}
+ks_admin=$(openstack token issue -f value -c id)
+ks_u1=$(token_view "https://127.0.0.1:$port" "$ks_admin" "$U1_TOKEN")
+ks_ac=$(token_view "https://127.0.0.1:$port" "$ks_admin" "$AC_TOKEN")
+[[ "$(token_view "https://127.0.0.1:$port" "$ks_admin" "$REVOKED_TOKEN")" == 404 ]] || fail "Keystone still takes the revoked token"
+[[ "$ks_u1" == "$U1 $P1 "* && "$ks_ac" == "$U1 $P1 "* ]] || fail "Keystone's own view of its tokens: '$ks_u1' / '$ks_ac'"
 kill "$ks_pid"; wait "$ks_pid" 2>/dev/null || true
 
 # --- the import ----------------------------------------------------------------------------------------------
@@ -80,6 +99,9 @@ bind = 127.0.0.1:$port
 [tls]
 cert_file = $work/tls/cert.pem
 key_file = $work/tls/key.pem
+[keystone_import]
+fernet_key_repository = $work/fernet-keys
+auth_methods = password,token,application_credential
 CONF
 lintel() { "$bin" --config "$work/lintel/lintel.conf" "$@"; }
 lintel db-sync >/dev/null
@@ -149,4 +171,11 @@ assert roles == ["reader2", "writer2"], roles
 assert token["project"]["id"] == project, token["project"]
 assert token["application_credential"]["id"] == cid, token.get("application_credential")
 PY
-echo "keystone-import: OK (Keystone 30 -> Lintel: ids, names, assignments, passwords and credential secrets kept)"
+# Keystone's tokens in flight: the same user, project and roles; the one revoked in Keystone stays refused.
+li_admin=$(openstack token issue -f value -c id)
+[[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$U1_TOKEN")" == "$ks_u1" ]] \
+  || fail "Keystone's password token: Keystone said '$ks_u1', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$U1_TOKEN")'"
+[[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC_TOKEN")" == "$ks_ac" ]] \
+  || fail "Keystone's application credential token: Keystone said '$ks_ac', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC_TOKEN")'"
+[[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$REVOKED_TOKEN")" == 404 ]] || fail "Lintel takes the token revoked in Keystone"
+echo "keystone-import: OK (Keystone 30 -> Lintel: ids, names, assignments, passwords, credential secrets and tokens in flight kept)"
