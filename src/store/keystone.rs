@@ -217,10 +217,30 @@ impl Source {
                 .await?
         };
         let mut out = Tables::default();
+        let enums = self.enum_columns().await?;
         for &table in tables {
             let rows = if present.contains(table) {
                 let mut q = Query::select();
-                q.column(Asterisk).from(Alias::new(table));
+                match enums.get(table) {
+                    // PostgreSQL keeps some of Keystone's columns (assignment.type) as enum types, which read as
+                    // no text at all: those are selected cast to text, the rest as they are.
+                    Some(cols) => {
+                        for (col, is_enum) in cols {
+                            if *is_enum {
+                                q.expr_as(
+                                    Expr::cust(format!("CAST(\"{col}\" AS TEXT)")),
+                                    Alias::new(col.as_str()),
+                                );
+                            } else {
+                                q.column(Alias::new(col.as_str()));
+                            }
+                        }
+                    }
+                    None => {
+                        q.column(Asterisk);
+                    }
+                }
+                q.from(Alias::new(table));
                 txn.query_all(backend.build(&q))
                     .await?
                     .into_iter()
@@ -246,6 +266,38 @@ impl Source {
             out.counts.insert(table, n);
         }
         txn.rollback().await?;
+        Ok(out)
+    }
+
+    /// On PostgreSQL, the columns of each table that has an enum-typed one (name, whether it is the enum), from
+    /// the catalog; elsewhere nothing.
+    async fn enum_columns(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<(String, bool)>>, DbErr> {
+        let mut out: std::collections::HashMap<String, Vec<(String, bool)>> = Default::default();
+        if self.conn.get_database_backend() != DbBackend::Postgres {
+            return Ok(out);
+        }
+        let rows = self
+            .conn
+            .query_all(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT table_name::text AS t, column_name::text AS c, (data_type = 'USER-DEFINED') AS e \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 ORDER BY table_name, ordinal_position",
+            ))
+            .await?;
+        for r in rows {
+            let (Ok(t), Ok(c), Ok(e)) = (
+                r.try_get::<String>("", "t"),
+                r.try_get::<String>("", "c"),
+                r.try_get::<bool>("", "e"),
+            ) else {
+                continue;
+            };
+            out.entry(t).or_default().push((c, e));
+        }
+        out.retain(|_, cols| cols.iter().any(|(_, e)| *e));
         Ok(out)
     }
 

@@ -19,6 +19,18 @@ python="${PYTHON:-python3}"
 ensure_venv keystone-import "$venv" "$python" "$here/requirements.txt"
 export PATH="$venv/bin:$PATH"
 
+# Keystone's own database: SQLite always, and PostgreSQL and MariaDB when the test command has their URLs.
+if [[ -z "${KS_BACKEND:-}" ]]; then
+    backends=(sqlite)
+    [[ -n "${LINTEL_TEST_POSTGRES_URL:-}" ]] && backends+=(postgres)
+    [[ -n "${LINTEL_TEST_MYSQL_URL:-}" ]] && backends+=(mysql)
+    for b in "${backends[@]}"; do
+        echo "keystone-import: Keystone on $b" >&2
+        KS_BACKEND=$b LINTEL_IMPORT_WORK="$work-$b" "$0" || exit 1
+    done
+    exit 0
+fi
+
 # Nothing of the caller's OpenStack environment leaks in.
 while IFS= read -r v; do unset "$v"; done < <(env | sed -n 's/^\(OS_[A-Z_]*\)=.*/\1/p')
 rm -rf -- "$work"; mkdir -p -- "$work"/{etc,tls,lintel}
@@ -33,11 +45,42 @@ wait_up() { for _ in $(seq 120); do curl -sf --cacert "$work/tls/cert.pem" "http
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" \
   -days 2 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
 ks_db="$work/keystone.db"
+# A database of this run's own on a server backend, dropped at the end (by the server URL the test command gives).
+ks_name="ks_import_$$"
+server_db() { # ACTION: create or drop ks_name on the server of KS_BACKEND
+    "$venv/bin/python" - "$1" "$KS_BACKEND" "$ks_name" "${LINTEL_TEST_POSTGRES_URL:-}" "${LINTEL_TEST_MYSQL_URL:-}" <<'PY'
+import sys, urllib.parse
+action, backend, name, pg, my = sys.argv[1:]
+u = urllib.parse.urlparse(pg if backend == "postgres" else my)
+if backend == "postgres":
+    import psycopg2
+    c = psycopg2.connect(host=u.hostname, port=u.port or 5432, user=u.username, password=u.password or None,
+                         dbname=u.path.lstrip("/"))
+    c.autocommit = True
+    c.cursor().execute(f"CREATE DATABASE {name}" if action == "create" else f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+else:
+    import pymysql
+    c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username, password=u.password or "")
+    c.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4" if action == "create" else f"DROP DATABASE IF EXISTS {name}")
+PY
+}
+case "$KS_BACKEND" in
+    sqlite) ks_url="sqlite:///$ks_db" ;;
+    postgres | mysql)
+        server_db create
+        trap 'cleanup; server_db drop' EXIT
+        base=$("$venv/bin/python" -c 'import sys, urllib.parse as p; u = p.urlparse(sys.argv[1]); print(u.netloc)' \
+            "$([[ $KS_BACKEND == postgres ]] && echo "$LINTEL_TEST_POSTGRES_URL" || echo "$LINTEL_TEST_MYSQL_URL")")
+        if [[ $KS_BACKEND == postgres ]]; then ks_url="postgresql+psycopg2://$base/$ks_name"
+        else ks_url="mysql+pymysql://$base/$ks_name?charset=utf8mb4"; fi
+        ;;
+    *) fail "unknown KS_BACKEND $KS_BACKEND" ;;
+esac
 cat >"$work/etc/keystone.conf" <<CONF
 [DEFAULT]
 log_file = $work/keystone.log
 [database]
-connection = sqlite:///$ks_db
+connection = $ks_url
 [token]
 provider = fernet
 [fernet_tokens]
@@ -105,15 +148,17 @@ auth_methods = password,token,application_credential
 CONF
 lintel() { "$bin" --config "$work/lintel/lintel.conf" "$@"; }
 lintel db-sync >/dev/null
-from="sqlite:///$ks_db"
+from="$ks_url"
 # Refusals first: Lintel's own database, and a Keystone schema of an unknown version; nothing written by either.
 out=$(lintel keystone-import --from "sqlite:///$work/lintel/data/lintel.db" 2>&1) && fail "imported a database that is not Keystone's"
 grep -q "not a Keystone database" <<<"$out" || fail "no clear refusal for a foreign database: $out"
+if [[ $KS_BACKEND == sqlite ]]; then
 cp "$ks_db" "$work/old.db"
 "$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"update alembic_version set version_num='27a7fd8ee1f6' where version_num = (select min(version_num) from alembic_version)\"); c.commit()" "$work/old.db"
 out=$(lintel keystone-import --from "sqlite:///$work/old.db" 2>&1) && fail "imported an unknown schema version"
 grep -q "unsupported Keystone schema version (27a7fd8ee1f6" <<<"$out" || fail "no clear refusal for an old schema: $out"
 sum_before=$(sha256sum "$ks_db" | cut -d' ' -f1)
+fi
 dry=$(lintel keystone-import --from "$from" --dry-run)
 grep -q "^users  *3 " <<<"$dry" || fail "dry run does not count 3 users: $dry"
 "$python" - "$work/lintel/data/lintel.db" <<'PY' || fail "the dry run wrote"
@@ -127,7 +172,9 @@ grep -q "^application credentials  *2 " <<<"$first" || fail "the credentials wer
 grep -q "inherited assignments" <<<"$first" || fail "the inherited assignment is not reported as skipped"
 second=$(lintel keystone-import --from "$from")
 if grep -Eq "^(domains|projects|users|groups|roles|application credentials) +[1-9]" <<<"$second"; then fail "a second import imported again: $second"; fi
-[[ "$(sha256sum "$ks_db" | cut -d' ' -f1)" == "$sum_before" ]] || fail "Keystone's database changed"
+if [[ $KS_BACKEND == sqlite ]]; then
+    [[ "$(sha256sum "$ks_db" | cut -d' ' -f1)" == "$sum_before" ]] || fail "Keystone's database changed"
+fi
 
 # --- Lintel where Keystone was ---------------------------------------------------------------------------------
 lintel serve >"$work/lintel.log" 2>&1 &
@@ -178,4 +225,4 @@ li_admin=$(openstack token issue -f value -c id)
 [[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC_TOKEN")" == "$ks_ac" ]] \
   || fail "Keystone's application credential token: Keystone said '$ks_ac', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC_TOKEN")'"
 [[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$REVOKED_TOKEN")" == 404 ]] || fail "Lintel takes the token revoked in Keystone"
-echo "keystone-import: OK (Keystone 30 -> Lintel: ids, names, assignments, passwords, credential secrets and tokens in flight kept)"
+echo "keystone-import: OK on $KS_BACKEND (Keystone 30 -> Lintel: ids, names, assignments, passwords, credential secrets and tokens in flight kept)"
