@@ -342,7 +342,7 @@ async fn keystone_token_roles(
         }
     };
     if let Some(id) = &data.app_cred_id {
-        let cred = crate::credential::load(state, id)
+        let cred = crate::credential::find(state, id)
             .await
             .map_err(unavailable)?
             .ok_or(TokenError::Unrecognized)?;
@@ -352,13 +352,7 @@ async fn keystone_token_roles(
         .await
         .map_err(unavailable)?
         .ok_or(TokenError::Unrecognized)?;
-    let target = match &data.scope {
-        Scope::Unscoped => None,
-        Scope::Project(p) => Some(Target::Project(p.clone())),
-        Scope::Domain(d) => Some(Target::Domain(d.clone())),
-        Scope::System => Some(Target::System),
-    };
-    scoped_roles(state, &user, &target)
+    scoped_roles(state, &user, &target_of(&data.scope))
         .await
         .map_err(unavailable)
 }
@@ -569,6 +563,16 @@ fn scope_of(target: Option<Target>) -> Scope {
     }
 }
 
+/// What a token's scope grants roles on (the inverse of [`scope_of`]).
+fn target_of(scope: &Scope) -> Option<Target> {
+    match scope {
+        Scope::Unscoped => None,
+        Scope::Project(p) => Some(Target::Project(p.clone())),
+        Scope::Domain(d) => Some(Target::Domain(d.clone())),
+        Scope::System => Some(Target::System),
+    }
+}
+
 /// The default expiry of a token issued now.
 pub fn default_expiry(state: &AppState, now: NaiveDateTime) -> NaiveDateTime {
     now + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1))
@@ -700,12 +704,7 @@ async fn authenticate_unaudited(
             .await?
             .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
         let target = match &req.scope {
-            None => match &old.data.scope {
-                Scope::Unscoped => None,
-                Scope::Project(p) => Some(Target::Project(p.clone())),
-                Scope::Domain(d) => Some(Target::Domain(d.clone())),
-                Scope::System => Some(Target::System),
-            },
+            None => target_of(&old.data.scope),
             some => resolve_scope(state, some, &user).await?,
         };
         let role_ids = scoped_roles(state, &user, &target).await?;

@@ -413,7 +413,7 @@ pub async fn verify_counting(
 }
 
 /// A credential by id: from the authorization view, else the database.
-async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
+pub async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
     state.view.credential(id, load(state, id)).await
 }
 

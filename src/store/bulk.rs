@@ -11,17 +11,17 @@ use crate::error::DomainResult;
 /// Rows per INSERT (well under every backend's limit on bound parameters).
 const BATCH: usize = 500;
 
+/// Every row `E`'s table holds (what an import compares with).
+pub async fn all_rows<E: EntityTrait>(db: &Db) -> DomainResult<Vec<E::Model>> {
+    Ok(E::find().all(super::on(db)).await?)
+}
+
 /// The keys of the rows `E`'s table holds, as `key` makes them.
 pub async fn keys_of<E: EntityTrait>(
     db: &Db,
     key: impl Fn(&E::Model) -> String,
 ) -> DomainResult<HashSet<String>> {
-    Ok(E::find()
-        .all(super::on(db))
-        .await?
-        .iter()
-        .map(key)
-        .collect())
+    Ok(all_rows::<E>(db).await?.iter().map(key).collect())
 }
 
 /// Insert rows in batches, each in a write transaction of its own; `done` hears how many went in so far.

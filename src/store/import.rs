@@ -16,7 +16,9 @@ use entity::{
 use sea_orm::ActiveValue::Set;
 use serde_json::Value;
 
-use super::bulk::{insert_batches, keys_of};
+use sea_orm::EntityTrait;
+
+use super::bulk::{all_rows, insert_batches, keys_of};
 use super::keystone::{Row, Source, SourceError, Tables};
 use super::Db;
 use crate::error::DomainError;
@@ -105,19 +107,26 @@ pub struct Report {
 
 impl Report {
     fn kind(&mut self, name: &'static str) -> &mut Counts {
-        if !self.kinds.iter().any(|(k, _)| *k == name) {
-            self.kinds.push((name, Counts::default()));
-        }
-        let i = self.kinds.iter().position(|(k, _)| *k == name).unwrap_or(0);
+        let i = match self.kinds.iter().position(|(k, _)| *k == name) {
+            Some(i) => i,
+            None => {
+                self.kinds.push((name, Counts::default()));
+                self.kinds.len() - 1
+            }
+        };
         &mut self.kinds[i].1
     }
 
     fn skip(&mut self, name: &'static str, reason: &str) {
+        self.skip_n(name, reason, 1);
+    }
+
+    fn skip_n(&mut self, name: &'static str, reason: &str, n: u64) {
         *self
             .kind(name)
             .skipped
             .entry(reason.to_string())
-            .or_insert(0) += 1;
+            .or_insert(0) += n;
     }
 
     /// The report as a table.
@@ -180,11 +189,7 @@ pub async fn run(
     for (table, reason) in NOT_IMPORTED {
         let n = tables.count(table);
         if n > 0 {
-            *report
-                .kind(table)
-                .skipped
-                .entry((*reason).to_string())
-                .or_insert(0) += n as u64;
+            report.skip_n(table, reason, n as u64);
         }
     }
     if !opts.dry_run {
@@ -193,12 +198,12 @@ pub async fn run(
     Ok(report)
 }
 
-/// The rows to write, by kind, in an order that satisfies every reference.
 mod catalog;
 mod events;
 mod identity;
 mod roles;
 
+/// The rows to write, by kind, in an order that satisfies every reference.
 #[derive(Default)]
 struct Plan {
     domains: Vec<domain::ActiveModel>,
@@ -228,6 +233,21 @@ struct Plan {
 struct Held {
     ids: HashSet<String>,
     names: HashSet<String>,
+}
+
+impl Held {
+    /// Both sets, from one read of `E`'s table.
+    async fn of<E: EntityTrait>(
+        db: &Db,
+        id: impl Fn(&E::Model) -> String,
+        name: impl Fn(&E::Model) -> String,
+    ) -> Result<Held, DomainError> {
+        let rows = all_rows::<E>(db).await?;
+        Ok(Held {
+            ids: rows.iter().map(id).collect(),
+            names: rows.iter().map(name).collect(),
+        })
+    }
 }
 
 /// Sort `items` so that each comes after the one `parent` names (when that one is among them).
@@ -280,13 +300,9 @@ impl Plan {
             now,
             ..Plan::default()
         };
-        let created = now;
 
         // Domains: Keystone keeps them as projects with is_domain.
-        let held = Held {
-            ids: keys_of::<domain::Entity>(db, |m| m.id.clone()).await?,
-            names: keys_of::<domain::Entity>(db, |m| m.name.clone()).await?,
-        };
+        let held = Held::of::<domain::Entity>(db, |m| m.id.clone(), |m| m.name.clone()).await?;
         let mut source_domains = HashSet::new();
         let mut domains = HashSet::new();
         for r in t
@@ -313,7 +329,7 @@ impl Plan {
                     name: Set(name),
                     description: Set(r.text("description")),
                     enabled: Set(r.flag("enabled").unwrap_or(true)),
-                    created_at: Set(created),
+                    created_at: Set(now),
                 });
                 domains.insert(id);
             }
@@ -321,11 +337,12 @@ impl Plan {
         plan.foreign_of("domains", &held.ids, &source_domains);
 
         // Projects, parents first; a top-level project's parent in Keystone is its domain.
-        let held = Held {
-            ids: keys_of::<project::Entity>(db, |m| m.id.clone()).await?,
-            names: keys_of::<project::Entity>(db, |m| format!("{}/{}", m.domain_id, m.name))
-                .await?,
-        };
+        let held = Held::of::<project::Entity>(
+            db,
+            |m| m.id.clone(),
+            |m| format!("{}/{}", m.domain_id, m.name),
+        )
+        .await?;
         let rows: Vec<&Row> = t
             .rows("project")
             .iter()
@@ -367,7 +384,7 @@ impl Plan {
                     parent_id: Set(parent),
                     description: Set(r.text("description")),
                     enabled: Set(r.flag("enabled").unwrap_or(true)),
-                    created_at: Set(created),
+                    created_at: Set(now),
                 });
                 projects.insert(id);
             }

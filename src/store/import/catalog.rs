@@ -141,10 +141,12 @@ impl Plan {
                 rule_ids.insert(internal, id);
             }
         }
-        let held = Held {
-            ids: keys_of::<app_cred::Entity>(db, |m| m.id.clone()).await?,
-            names: keys_of::<app_cred::Entity>(db, |m| format!("{}/{}", m.user_id, m.name)).await?,
-        };
+        let held = Held::of::<app_cred::Entity>(
+            db,
+            |m| m.id.clone(),
+            |m| format!("{}/{}", m.user_id, m.name),
+        )
+        .await?;
         let mut creds: HashMap<i64, String> = HashMap::new();
         let mut source = HashSet::new();
         for r in t.rows("application_credential") {

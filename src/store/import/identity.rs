@@ -20,10 +20,12 @@ impl Plan {
         projects: &HashSet<String>,
         report: &mut Report,
     ) -> Result<HashSet<String>, ImportError> {
-        let held = Held {
-            ids: keys_of::<user::Entity>(db, |m| m.id.clone()).await?,
-            names: keys_of::<user::Entity>(db, |m| format!("{}/{}", m.domain_id, m.name)).await?,
-        };
+        let held = Held::of::<user::Entity>(
+            db,
+            |m| m.id.clone(),
+            |m| format!("{}/{}", m.domain_id, m.name),
+        )
+        .await?;
         let local: HashMap<String, &Row> = t
             .rows("local_user")
             .iter()
@@ -118,10 +120,12 @@ impl Plan {
         users: &HashSet<String>,
         report: &mut Report,
     ) -> Result<HashSet<String>, ImportError> {
-        let held = Held {
-            ids: keys_of::<group::Entity>(db, |m| m.id.clone()).await?,
-            names: keys_of::<group::Entity>(db, |m| format!("{}/{}", m.domain_id, m.name)).await?,
-        };
+        let held = Held::of::<group::Entity>(
+            db,
+            |m| m.id.clone(),
+            |m| format!("{}/{}", m.domain_id, m.name),
+        )
+        .await?;
         let mut imported = HashSet::new();
         let mut source = HashSet::new();
         for r in t.rows("group") {

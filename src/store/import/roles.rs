@@ -18,17 +18,18 @@ impl Plan {
         domains: &HashSet<String>,
         report: &mut Report,
     ) -> Result<HashSet<String>, ImportError> {
-        let held = Held {
-            ids: keys_of::<role::Entity>(db, |m| m.id.clone()).await?,
-            names: keys_of::<role::Entity>(db, |m| {
+        let held = Held::of::<role::Entity>(
+            db,
+            |m| m.id.clone(),
+            |m| {
                 format!(
                     "{}/{}",
                     m.domain_id.as_deref().unwrap_or(NULL_DOMAIN),
                     m.name
                 )
-            })
-            .await?,
-        };
+            },
+        )
+        .await?;
         // Keystone's role option 1 is `immutable`.
         let immutable: HashSet<String> = t
             .rows("role_option")
