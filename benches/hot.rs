@@ -29,6 +29,7 @@ fn sample() -> TokenData {
         audit_ids: vec![codec::new_audit_id()],
         app_cred_id: Some(id()),
         cert: None,
+        keystone_cert: None,
     }
 }
 

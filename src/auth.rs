@@ -367,7 +367,7 @@ pub async fn validate_presented(
     cert: Option<&crate::mtls::ClientCert>,
 ) -> Result<Arc<Validated>, TokenError> {
     let v = validate(state, token, false).await?;
-    if crate::mtls::binding_holds(v.data.cert.as_ref(), cert) {
+    if crate::mtls::binding_holds(&v.data, cert) {
         Ok(v)
     } else {
         Err(TokenError::CertificateMismatch)
@@ -682,6 +682,7 @@ async fn authenticate_unaudited(
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
             cert: None,
+            keystone_cert: None,
         });
     }
     if methods.contains(&IdentityMethod::Token) {
@@ -725,6 +726,7 @@ async fn authenticate_unaudited(
             audit_ids,
             app_cred_id: None,
             cert: None,
+            keystone_cert: None,
         });
     }
     Err(DomainError::unauthorized_msg(
@@ -831,5 +833,6 @@ pub async fn credential_token(
         audit_ids: vec![new_audit_id()],
         app_cred_id: Some(cred.model.id.clone()),
         cert: None,
+        keystone_cert: None,
     })
 }

@@ -77,16 +77,25 @@ impl CertBinding {
 
     /// Keystone's `oauth2_credential.x5t#S256`: base64url, padded, of SHA-256 over the certificate's PEM text.
     pub fn keystone(&self) -> String {
-        URL_SAFE.encode(self.pem_s256)
+        keystone_thumbprint(&self.pem_s256)
     }
 }
 
-/// Whether a token's certificate binding, if it has one, matches the certificate a request came with.
-pub fn binding_holds(bound: Option<&CertBinding>, cert: Option<&ClientCert>) -> bool {
-    match bound {
-        None => true,
-        Some(b) => cert.is_some_and(|c| c.binding.x5t_s256 == b.x5t_s256),
-    }
+/// Keystone's thumbprint text for a SHA-256 of a certificate's PEM text: base64url with padding.
+pub fn keystone_thumbprint(pem_s256: &[u8; 32]) -> String {
+    URL_SAFE.encode(pem_s256)
+}
+
+/// Whether a token's certificate binding, if it has one (Lintel's, or Keystone's on a token Keystone issued),
+/// matches the certificate a request came with.
+pub fn binding_holds(token: &crate::token::TokenData, cert: Option<&ClientCert>) -> bool {
+    let lintel = token
+        .cert
+        .is_none_or(|b| cert.is_some_and(|c| c.binding.x5t_s256 == b.x5t_s256));
+    let keystone = token
+        .keystone_cert
+        .is_none_or(|pem| cert.is_some_and(|c| c.binding.pem_s256 == pem));
+    lintel && keystone
 }
 
 /// A certificate's PEM text exactly as Python's `ssl.DER_cert_to_PEM_cert` (and Apache's `SSL_CLIENT_CERT`) write
@@ -324,6 +333,27 @@ mod tests {
         assert!(b.keystone().ends_with('='));
         assert!(is_thumbprint(&b.rfc()));
         assert!(!is_thumbprint(&b.keystone()));
+    }
+
+    #[test]
+    fn bindings_hold_only_with_their_certificate() {
+        let ours = ClientCert::new(&[7u8; 100], false);
+        let other = ClientCert::new(&[8u8; 100], false);
+        let mut token = crate::token::tests::sample();
+        assert!(
+            binding_holds(&token, None),
+            "an unbound token needs no certificate"
+        );
+        token.cert = Some(ours.binding);
+        assert!(binding_holds(&token, Some(&ours)));
+        assert!(!binding_holds(&token, Some(&other)));
+        assert!(!binding_holds(&token, None));
+        // Keystone's binding names the PEM text's hash only.
+        token.cert = None;
+        token.keystone_cert = Some(ours.binding.pem_s256);
+        assert!(binding_holds(&token, Some(&ours)));
+        assert!(!binding_holds(&token, Some(&other)));
+        assert!(!binding_holds(&token, None));
     }
 
     #[test]

@@ -285,9 +285,14 @@ pub async fn token_body(
         access_rules: ac.access_rules.clone(),
     });
     // Keystone's form of a certificate binding, which keystonemiddleware's oauth2_mtls_token checks.
-    t.oauth2_credential = d.cert.as_ref().map(|b| CertBinding {
-        x5t_s256: b.keystone(),
-    });
+    let keystone_form = d.cert.as_ref().map(crate::token::CertBinding::keystone);
+    t.oauth2_credential = keystone_form
+        .or_else(|| {
+            d.keystone_cert
+                .as_ref()
+                .map(crate::mtls::keystone_thumbprint)
+        })
+        .map(|x5t_s256| CertBinding { x5t_s256 });
     Ok(TokenBody { token: t })
 }
 

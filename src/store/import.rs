@@ -26,6 +26,8 @@ use crate::error::DomainError;
 /// Keystone's sentinel rows: the root of all domains, and a global role's domain.
 const ROOT_DOMAIN: &str = "<<keystone.domain.root>>";
 const NULL_DOMAIN: &str = "<<null>>";
+/// Why a source row lacking a field Lintel cannot do without (an id, a name, its domain) is passed over.
+const INCOMPLETE: &str = "Keystone's row lacks a field Lintel requires (id, name, domain or link)";
 
 /// The tables an import reads.
 const READ: &[&str] = &[
@@ -311,6 +313,7 @@ impl Plan {
             .filter(|r| r.flag("is_domain") == Some(true))
         {
             let (Some(id), Some(name)) = (r.text("id"), r.text("name")) else {
+                report.skip("domains", INCOMPLETE);
                 continue;
             };
             if id == ROOT_DOMAIN {
@@ -359,6 +362,7 @@ impl Plan {
             let (Some(id), Some(name), Some(domain_id)) =
                 (r.text("id"), r.text("name"), r.text("domain_id"))
             else {
+                report.skip("projects", INCOMPLETE);
                 continue;
             };
             source_projects.insert(id.clone());
@@ -394,6 +398,7 @@ impl Plan {
             keys_of::<project_tag::Entity>(db, |m| format!("{}/{}", m.project_id, m.name)).await?;
         for r in t.rows("project_tag") {
             let (Some(p), Some(name)) = (r.text("project_id"), r.text("name")) else {
+                report.skip("project tags", INCOMPLETE);
                 continue;
             };
             if held_tags.contains(&format!("{p}/{name}")) {

@@ -134,6 +134,7 @@ pub fn decode(bytes: &[u8]) -> Option<TokenData> {
             .collect(),
         app_cred_id: wire.app_cred.map(PackedId::unpack),
         cert,
+        keystone_cert: None,
     })
 }
 

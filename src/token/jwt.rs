@@ -197,6 +197,7 @@ impl JwtKeys {
             audit_ids: vec![c.jti],
             app_cred_id: Some(c.client_id),
             cert: c.lintel.cert,
+            keystone_cert: None,
         })
     }
 }

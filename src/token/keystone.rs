@@ -31,9 +31,9 @@ pub fn issued_at(token: &str) -> Option<NaiveDateTime> {
     chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, 0).map(|d| d.naive_utc())
 }
 
-/// Decode a Keystone payload: unscoped (0), domain (1), project (2), system (8) and application credential (9)
-/// tokens. Trust, federated and OAuth 1.0a tokens (3–7) are not (Lintel carries none of what they stand for), nor
-/// yet certificate-bound OAuth 2.0 tokens (10), whose binding Lintel could not check.
+/// Decode a Keystone payload: unscoped (0), domain (1), project (2), system (8), application credential (9) and
+/// certificate-bound OAuth 2.0 (10) tokens. Trust, federated and OAuth 1.0a tokens (3–7) are not: Lintel carries
+/// none of what they stand for.
 pub fn decode(plain: &[u8], issued_at: NaiveDateTime, methods: &[String]) -> Option<TokenData> {
     let value = rmpv::decode::read_value(&mut &plain[..]).ok()?;
     let items = value.as_array()?;
@@ -56,7 +56,14 @@ pub fn decode(plain: &[u8], issued_at: NaiveDateTime, methods: &[String]) -> Opt
             p.get(4)?,
             Some(id(p.get(5)?)?),
         ),
+        // Keystone issues these for the user's default project; the domain slot is there but never filled.
+        10 => (Scope::Project(id(p.get(2)?)?), p.get(4)?, p.get(5)?, None),
         _ => return None,
+    };
+    // The certificate binding of version 10: Keystone's thumbprint text, base64url (padded) of 32 bytes.
+    let keystone_cert = match version {
+        10 => Some(thumbprint(p.get(6)?)?),
+        _ => None,
     };
     let expires = expires
         .as_f64()
@@ -81,7 +88,14 @@ pub fn decode(plain: &[u8], issued_at: NaiveDateTime, methods: &[String]) -> Opt
         audit_ids,
         app_cred_id,
         cert: None,
+        keystone_cert,
     })
+}
+
+/// Keystone's `x5t#S256` of a certificate-bound token, kept as the 32 bytes it encodes.
+fn thumbprint(v: &Value) -> Option<[u8; 32]> {
+    let raw = URL_SAFE.decode(id(v)?).ok()?;
+    raw.try_into().ok()
 }
 
 /// `[is_bytes, value]`: a UUID kept as its 16 bytes (written back as hex), else the text itself.
@@ -135,6 +149,8 @@ mod tests {
         (2, "960292c3c4103f0f7835269f40c99f59dd77407a37320692c3c410605c8c05bcf64ba1933a7ca7de8c3fa5cb41dc3755496b731991c410666f6f62617262617a71757871757578"),
         (8, "960892c3c4103f0f7835269f40c99f59dd77407a373206a3616c6ccb41dc3755496b731991c410666f6f62617262617a71757871757578"),
         (9, "970992c3c4103f0f7835269f40c99f59dd77407a37320692c3c410605c8c05bcf64ba1933a7ca7de8c3fa5cb41dc3755496b731991c410666f6f62617262617a7175787175757892c3c410cc8e144dc48b42a2bc24ae4bd7e87962"),
+        // Bound to a certificate whose PEM text hashes to 8010bfce…5821 (thumbprint gBC_zuGE…4WCE=).
+        (10, "980a92c3c4103f0f7835269f40c99f59dd77407a37320692c3c410605c8c05bcf64ba1933a7ca7de8c3fa592c2c0cb41dc3755496b731991c410666f6f62617262617a7175787175757892c2d92c6742435f7a7547454b79704d36505a3850705256384269506568575f4f6578686f6d5f72646331345743453d"),
     ];
 
     fn bytes(hex: &str) -> Vec<u8> {
@@ -173,7 +189,17 @@ mod tests {
                 t.app_cred_id.as_deref(),
                 (*version == 9).then_some("cc8e144dc48b42a2bc24ae4bd7e87962")
             );
+            assert_eq!(
+                t.keystone_cert
+                    .map(|b| crate::mtls::keystone_thumbprint(&b)),
+                (*version == 10)
+                    .then(|| "gBC_zuGEKypM6PZ8PpRV8BiPehW_Oexhom_rdc14WCE=".to_string()),
+                "{version}"
+            );
         }
+        // A version 10 payload whose thumbprint is not 32 bytes of base64url is no token.
+        let short = PAYLOADS[5].1.replace("92c2d92c67", "92c2d92b67");
+        assert!(decode(&bytes(&short), issued, &methods).is_none());
         // Trust tokens (3) and anything that is not a payload are not Keystone tokens Lintel takes.
         let trust = PAYLOADS[2].1.replacen("9602", "9603", 1);
         assert!(decode(&bytes(&trust), issued, &methods).is_none());

@@ -49,6 +49,10 @@ pub struct TokenData {
     pub app_cred_id: Option<String>,
     /// The client certificate it is bound to (RFC 8705), when issued over mutual TLS.
     pub cert: Option<CertBinding>,
+    /// Keystone's certificate binding on a token Keystone issued (payload 10): SHA-256 of the certificate's PEM
+    /// text. Keystone never recorded the DER's, so Lintel cannot restate it as RFC 8705 `x5t#S256`; Lintel never
+    /// seals a token with it.
+    pub keystone_cert: Option<[u8; 32]>,
 }
 
 /// A token's binding to a client certificate: SHA-256 of its DER (RFC 8705 `x5t#S256`) and of its PEM text
@@ -219,11 +223,11 @@ impl TokenCodec {
 mod props;
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::clock::Clock;
 
-    fn sample() -> TokenData {
+    pub(crate) fn sample() -> TokenData {
         let now = Clock::system().now();
         TokenData {
             methods: vec!["password".into()],
@@ -237,6 +241,7 @@ pub(super) mod tests {
             audit_ids: vec![codec::new_audit_id()],
             app_cred_id: None,
             cert: None,
+            keystone_cert: None,
         }
     }
 

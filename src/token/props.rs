@@ -48,6 +48,7 @@ fn token_data() -> impl Strategy<Value = TokenData> {
                         .collect(),
                     app_cred_id,
                     cert: None,
+                    keystone_cert: None,
                 }
             },
         )

@@ -222,6 +222,7 @@ mod tests {
             audit_ids: vec!["aud".into()],
             app_cred_id: None,
             cert: None,
+            keystone_cert: None,
         }
     }
 

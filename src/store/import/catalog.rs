@@ -29,7 +29,10 @@ impl Plan {
         let mut regions = held.clone();
         let mut source = HashSet::new();
         for r in rows {
-            let Some(id) = r.text("id") else { continue };
+            let Some(id) = r.text("id") else {
+                report.skip("regions", super::INCOMPLETE);
+                continue;
+            };
             source.insert(id.clone());
             let parent = r.text("parent_region_id");
             if held.contains(&id) {
@@ -52,6 +55,7 @@ impl Plan {
         let mut source = HashSet::new();
         for r in t.rows("service") {
             let (Some(id), Some(kind)) = (r.text("id"), r.text("type")) else {
+                report.skip("services", super::INCOMPLETE);
                 continue;
             };
             source.insert(id.clone());
@@ -79,6 +83,7 @@ impl Plan {
                 r.text("interface"),
                 r.text("url"),
             ) else {
+                report.skip("endpoints", super::INCOMPLETE);
                 continue;
             };
             source.insert(id.clone());
@@ -121,6 +126,7 @@ impl Plan {
             let (Some(internal), Some(id), Some(user_id)) =
                 (r.int("id"), r.text("external_id"), r.text("user_id"))
             else {
+                report.skip("access rules", super::INCOMPLETE);
                 continue;
             };
             if held.contains(&id) {
@@ -157,6 +163,7 @@ impl Plan {
                 r.text("user_id"),
                 r.text("secret_hash"),
             ) else {
+                report.skip("application credentials", super::INCOMPLETE);
                 continue;
             };
             source.insert(id.clone());
@@ -206,6 +213,7 @@ impl Plan {
         for r in t.rows("application_credential_role") {
             let (Some(c), Some(role_id)) = (r.int("application_credential_id"), r.text("role_id"))
             else {
+                report.skip("application credential roles", super::INCOMPLETE);
                 continue;
             };
             match creds.get(&c) {
@@ -223,6 +231,7 @@ impl Plan {
             let (Some(c), Some(rule)) =
                 (r.int("application_credential_id"), r.int("access_rule_id"))
             else {
+                report.skip("application credential access rules", super::INCOMPLETE);
                 continue;
             };
             if let (Some(id), Some(rule_id)) = (creds.get(&c), rule_ids.get(&rule)) {

@@ -52,7 +52,10 @@ impl Plan {
         let mut imported = HashSet::new();
         let mut source = HashSet::new();
         for r in t.rows("user") {
-            let Some(id) = r.text("id") else { continue };
+            let Some(id) = r.text("id") else {
+                report.skip("users", super::INCOMPLETE);
+                continue;
+            };
             source.insert(id.clone());
             let Some(lu) = local.get(&id) else {
                 let why = if federated.contains(&id) {
@@ -64,6 +67,7 @@ impl Plan {
                 continue;
             };
             let (Some(name), Some(domain_id)) = (lu.text("name"), r.text("domain_id")) else {
+                report.skip("users", super::INCOMPLETE);
                 continue;
             };
             if held.ids.contains(&id) {
@@ -132,6 +136,7 @@ impl Plan {
             let (Some(id), Some(name), Some(domain_id)) =
                 (r.text("id"), r.text("name"), r.text("domain_id"))
             else {
+                report.skip("groups", super::INCOMPLETE);
                 continue;
             };
             source.insert(id.clone());
@@ -162,6 +167,7 @@ impl Plan {
             keys_of::<membership::Entity>(db, |m| format!("{}/{}", m.user_id, m.group_id)).await?;
         for r in t.rows("user_group_membership") {
             let (Some(u), Some(g)) = (r.text("user_id"), r.text("group_id")) else {
+                report.skip("group memberships", super::INCOMPLETE);
                 continue;
             };
             if held.contains(&format!("{u}/{g}")) {

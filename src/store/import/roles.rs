@@ -44,6 +44,7 @@ impl Plan {
         let mut source = HashSet::new();
         for r in t.rows("role") {
             let (Some(id), Some(name)) = (r.text("id"), r.text("name")) else {
+                report.skip("roles", super::INCOMPLETE);
                 continue;
             };
             source.insert(id.clone());
@@ -81,6 +82,7 @@ impl Plan {
         .await?;
         for r in t.rows("implied_role") {
             let (Some(p), Some(i)) = (r.text("prior_role_id"), r.text("implied_role_id")) else {
+                report.skip("implied roles", super::INCOMPLETE);
                 continue;
             };
             if held.contains(&format!("{p}/{i}")) {
@@ -125,6 +127,7 @@ impl Plan {
                 r.text("target_id"),
                 r.text("role_id"),
             ) else {
+                report.skip("role assignments", super::INCOMPLETE);
                 continue;
             };
             if r.flag("inherited") == Some(true) {
