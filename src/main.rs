@@ -107,11 +107,12 @@ enum KeysAction {
 }
 
 fn init_logging(config: &Config) {
-    // sea-orm-migration reports every migration it checks at info; Lintel logs the ones it applies itself.
+    // sea-orm-migration reports every migration it checks at info, and PostgreSQL's notices about its table
+    // ("already exists, skipping") come through sqlx at info; Lintel logs the migrations it applies itself.
     let default = if config.default.debug {
         "debug"
     } else {
-        "info,sea_orm_migration=warn"
+        "info,sea_orm_migration=warn,sqlx::postgres::notice=warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
