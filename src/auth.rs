@@ -239,10 +239,16 @@ pub async fn check_password(
         state.throttle.succeeded(&throttle_key, source);
         if let Some(old) = found.password_hash.as_deref() {
             if crate::legacy_hash::is_legacy(old) {
-                // Keystone's hash verified: from now on the password is kept as argon2id.
-                let new = state.hasher.hash(password).await?;
-                store::users::replace_hash(&state.db, &found.id, old, &new).await?;
-                state.view.forget_user(&found.id);
+                // Keystone's hash verified: from now on the password is kept as argon2id. Best effort: the
+                // password is right either way, and the next successful use tries again.
+                let upgraded = async {
+                    let new = state.hasher.hash(password).await?;
+                    store::users::replace_hash(&state.db, &found.id, old, &new).await
+                };
+                match upgraded.await {
+                    Ok(()) => state.view.forget_user(&found.id),
+                    Err(e) => crate::legacy_hash::upgrade_failed("user", &found.id, &e),
+                }
             }
         }
     } else {

@@ -403,10 +403,15 @@ pub async fn verify_counting(
         state.secrets.remember(id, secret);
         state.throttle.succeeded(id, source);
         if crate::legacy_hash::is_legacy(&cred.model.secret_hash) {
-            // Keystone's hash verified: from now on the secret is kept as argon2id.
-            let new = state.hasher.hash(secret).await?;
-            store::credentials::replace_hash(&state.db, id, &cred.model.secret_hash, &new).await?;
-            state.view.forget_credential(id);
+            // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
+            let upgraded = async {
+                let new = state.hasher.hash(secret).await?;
+                store::credentials::replace_hash(&state.db, id, &cred.model.secret_hash, &new).await
+            };
+            match upgraded.await {
+                Ok(()) => state.view.forget_credential(id),
+                Err(e) => crate::legacy_hash::upgrade_failed("application credential", id, &e),
+            }
         }
     }
     admit(state, cred).await

@@ -20,6 +20,17 @@ const SCRYPT_MAX_R: u32 = 16;
 const PBKDF2_MAX_ROUNDS: u32 = 2_000_000;
 const BCRYPT_MAX_COST: u32 = 16;
 
+/// Log that a Keystone hash verified but could not be replaced by argon2id yet (a busy hashing pool, a failed
+/// write): the request goes on, since the secret was right, and its next successful use tries again.
+pub fn upgrade_failed(kind: &str, id: &str, error: &crate::error::DomainError) {
+    tracing::warn!(
+        kind,
+        id,
+        error = %error,
+        "Keystone hash verified but not yet replaced by argon2id; the next successful use tries again"
+    );
+}
+
 /// Whether `hash` is one of Keystone's formats (and so verified by [`verify`]).
 pub fn is_legacy(hash: &str) -> bool {
     [
