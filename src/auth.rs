@@ -232,7 +232,7 @@ pub async fn check_password(
         return Err(DomainError::Throttled(wait.as_secs().max(1)));
     }
     let ok = match &found.password_hash {
-        Some(phc) => state.hasher.verify(password, phc).await?,
+        Some(phc) => state.hasher.verify(&found.id, password, phc).await?,
         None => false,
     };
     if ok {

@@ -392,7 +392,11 @@ pub async fn verify_counting(
         }
         return Ok(Err(Rejection::Unknown));
     };
-    let ok = vouched || state.hasher.verify(secret, &cred.model.secret_hash).await?;
+    let ok = vouched
+        || state
+            .hasher
+            .verify(id, secret, &cred.model.secret_hash)
+            .await?;
     if !ok {
         if count_failure {
             state.throttle.failed(id, source);

@@ -1,5 +1,6 @@
 //! argon2id hashing of passwords and secrets on a bounded pool of dedicated threads.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
@@ -55,6 +56,71 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 pub struct Hasher {
     queue: crossbeam_channel::Sender<Job>,
+    flights: std::sync::Arc<Flights>,
+    runs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Verifications in progress, by what they verify: concurrent requests presenting the same secret against the same
+/// hash (a client's connections all starting at once, every node restarting) share one argon2 run.
+///
+/// Keyed by an HMAC of whose secret it is, the hash and the secret under a key of this process, so the secret
+/// itself is never held here. The owner is in the key so that rows sharing a hash (copies, seeded test data) do
+/// not make one client wait for another's verification. Only
+/// verifications in progress are kept: a finished one is removed by its first reader, so the map is bounded by
+/// the requests in flight.
+struct Flights {
+    key: [u8; 32],
+    running: std::sync::Mutex<HashMap<[u8; 32], Flight>>,
+}
+
+/// One verification's outcome, shared by its waiters; `None` when the pool turned it away (busy).
+type Flight = std::sync::Arc<tokio::sync::OnceCell<Option<bool>>>;
+
+impl Flights {
+    fn new() -> Self {
+        use argon2::password_hash::rand_core::RngCore;
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Flights {
+            key,
+            running: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key_of(&self, whose: &str, secret: &str, phc: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(&(whose.len() as u64).to_be_bytes());
+        mac.update(whose.as_bytes());
+        mac.update(&(phc.len() as u64).to_be_bytes());
+        mac.update(phc.as_bytes());
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The flight for `key`: the one in progress, or a new one.
+    fn join(&self, key: [u8; 32]) -> Flight {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.entry(key).or_default().clone()
+    }
+
+    /// Forget a finished flight (unless a newer one has taken its place).
+    fn land(&self, key: &[u8; 32], flight: &Flight) {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running
+            .get(key)
+            .is_some_and(|f| std::sync::Arc::ptr_eq(f, flight))
+        {
+            running.remove(key);
+        }
+    }
 }
 
 impl Hasher {
@@ -78,7 +144,16 @@ impl Hasher {
                 tracing::error!(error = %e, "could not start a hashing thread");
             }
         }
-        Hasher { queue }
+        Hasher {
+            queue,
+            flights: std::sync::Arc::new(Flights::new()),
+            runs: std::sync::Arc::default(),
+        }
+    }
+
+    /// Hashing jobs this pool has run (argon2 or a legacy hash, each one hash or verification).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests waiting for a hashing thread.
@@ -92,11 +167,27 @@ impl Hasher {
         self.run(move || hash_blocking(secret.expose())).await?
     }
 
-    /// Verify a secret against a PHC string in constant time; a malformed hash verifies nothing.
-    pub async fn verify(&self, secret: &Secret, phc: &str) -> Result<bool, DomainError> {
-        let (secret, phc) = (secret.clone(), phc.to_string());
-        self.run(move || verify_blocking(secret.expose(), &phc))
-            .await
+    /// Verify `whose` secret (a user's or credential's id) against a PHC string in constant time; a malformed
+    /// hash verifies nothing. Concurrent verifications of the same secret against the same hash share one run.
+    pub async fn verify(
+        &self,
+        whose: &str,
+        secret: &Secret,
+        phc: &str,
+    ) -> Result<bool, DomainError> {
+        let key = self.flights.key_of(whose, secret.expose(), phc);
+        let flight = self.flights.join(key);
+        // One waiter runs it; if that waiter goes away (its client hung up), the next one takes over.
+        let outcome = *flight
+            .get_or_init(|| async {
+                let (secret, phc) = (secret.clone(), phc.to_string());
+                self.run(move || verify_blocking(secret.expose(), &phc))
+                    .await
+                    .ok()
+            })
+            .await;
+        self.flights.land(&key, &flight);
+        outcome.ok_or(DomainError::Busy)
     }
 
     /// Spend what verifying a secret costs, against a hash nothing matches: a request for someone who does not
@@ -125,9 +216,12 @@ impl Hasher {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, DomainError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let runs = self.runs.clone();
         let job: Job = Box::new(move || {
             // A caller that gave up (time-out, closed connection) is not worth an argon2 run.
             if !reply.is_closed() {
+                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::metrics::metrics().hash_runs.inc();
                 let _ = reply.send(f());
             }
         });
@@ -252,9 +346,12 @@ mod tests {
         let h = Hasher::new(1);
         let phc = h.hash(&Secret::new("s3cret")).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(h.verify(&Secret::new("s3cret"), &phc).await.unwrap());
-        assert!(!h.verify(&Secret::new("s3cret!"), &phc).await.unwrap());
-        assert!(!h.verify(&Secret::new("x"), "not-a-hash").await.unwrap());
+        assert!(h.verify("u", &Secret::new("s3cret"), &phc).await.unwrap());
+        assert!(!h.verify("u", &Secret::new("s3cret!"), &phc).await.unwrap());
+        assert!(!h
+            .verify("u", &Secret::new("x"), "not-a-hash")
+            .await
+            .unwrap());
         // Hashes made elsewhere (other parameters, argon2i) verify too.
         let argon2i = argon2::Argon2::new(
             argon2::Algorithm::Argon2i,
@@ -274,16 +371,19 @@ mod tests {
         let h = Hasher::new(1);
         let phc = hash_blocking("pw").unwrap();
         let mut tasks = Vec::new();
-        for _ in 0..(QUEUE_PER_PERMIT + 8) {
+        // Distinct secrets: the same one would share a single verification.
+        for i in 0..(QUEUE_PER_PERMIT + 8) {
             let (h, phc) = (h.clone(), phc.clone());
             tasks.push(tokio::spawn(async move {
-                h.verify(&Secret::new("pw"), &phc).await
+                let ok = h.verify("u", &Secret::new(format!("pw{i}")), &phc).await;
+                (i, ok)
             }));
         }
         let mut busy = 0;
         for t in tasks {
-            match t.await.unwrap() {
-                Ok(ok) => assert!(ok),
+            let (i, outcome) = t.await.unwrap();
+            match outcome {
+                Ok(ok) => assert!(!ok, "{i}"),
                 Err(DomainError::Busy) => busy += 1,
                 Err(e) => panic!("{e}"),
             }
@@ -293,6 +393,68 @@ mod tests {
             "beyond the queue bound, callers get 503 instead of waiting"
         );
         assert_eq!(h.queue_depth(), 0, "every slot was given back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_verifications_of_one_secret_share_one_run() {
+        let h = Hasher::new(1);
+        let phc = hash_blocking("pw").unwrap();
+        let verify_all = |secret: &'static str| {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let (h, phc) = (h.clone(), phc.clone());
+                    tokio::spawn(async move { h.verify("u", &Secret::new(secret), &phc).await })
+                })
+                .collect();
+            async move {
+                let mut answers = Vec::new();
+                for t in tasks {
+                    answers.push(t.await.unwrap().unwrap());
+                }
+                answers
+            }
+        };
+        // The pool's one thread is held, so all 16 are waiting together when it frees up.
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let pool = h.clone();
+        let blocker = tokio::spawn(async move { pool.run(move || held.recv().ok()).await });
+        while h.runs() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let right = tokio::spawn(verify_all("pw"));
+        let wrong = tokio::spawn(verify_all("pW"));
+        // Until all 32 wait on their two flights (each waiter and the map hold one reference).
+        let all_waiting = || {
+            let running = h.flights.running.lock().unwrap();
+            running.len() == 2
+                && running
+                    .values()
+                    .all(|f| std::sync::Arc::strong_count(f) == 17)
+        };
+        for _ in 0..1000 {
+            if all_waiting() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(all_waiting());
+        hold.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert_eq!(right.await.unwrap(), vec![true; 16]);
+        assert_eq!(wrong.await.unwrap(), vec![false; 16]);
+        assert_eq!(h.runs(), 3, "the blocker, then one run per distinct secret");
+        assert!(
+            h.flights.running.lock().unwrap().is_empty(),
+            "finished flights are forgotten"
+        );
+        // A later request runs again: nothing is cached here.
+        assert!(h.verify("u", &Secret::new("pw"), &phc).await.unwrap());
+        assert_eq!(h.runs(), 4);
+        // Another owner's row with the same hash is verified on its own.
+        let pw = Secret::new("pw");
+        let (a, b) = tokio::join!(h.verify("u", &pw, &phc), h.verify("v", &pw, &phc));
+        assert!(a.unwrap() && b.unwrap());
+        assert_eq!(h.runs(), 6);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub requests: Family<Route, Histogram, fn() -> Histogram>,
     /// Requests waiting for an argon2 thread, read at scrape time.
     pub hash_queue: Gauge,
+    /// Hashing jobs run (argon2 or a legacy hash); requests that shared another's verification add nothing.
+    pub hash_runs: Counter,
     /// Authentication attempts refused by back-off before any secret was checked.
     pub throttled: Counter,
     /// Database errors met while serving requests.
@@ -65,6 +67,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         validations: Family::default(),
         requests: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         hash_queue: Gauge::default(),
+        hash_runs: Counter::default(),
         throttled: Counter::default(),
         database_errors: Counter::default(),
         registry: Registry::default(),
@@ -88,6 +91,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "argon2_queue_depth",
         "Requests waiting for an argon2 thread",
         m.hash_queue.clone(),
+    );
+    registry.register(
+        "argon2_runs",
+        "Hashing jobs run; concurrent requests verifying the same secret share one",
+        m.hash_runs.clone(),
     );
     registry.register(
         "throttled_attempts",

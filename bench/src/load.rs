@@ -63,6 +63,21 @@ impl Outcome {
     pub fn ms(&self, q: f64) -> f64 {
         self.latency.value_at_quantile(q) as f64 / 1000.0
     }
+
+    /// The slowest expected answer, in milliseconds.
+    pub fn max_ms(&self) -> f64 {
+        self.latency.max() as f64 / 1000.0
+    }
+
+    /// Add another run of the same workload (latencies, statuses, errors and time).
+    pub fn merge(&mut self, other: Outcome) {
+        self.latency.add(&other.latency).ok();
+        for (s, n) in other.statuses {
+            *self.statuses.entry(s).or_default() += n;
+        }
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+    }
 }
 
 /// A TLS client configuration trusting exactly the server's certificate.

@@ -14,6 +14,8 @@ pub struct Row {
     pub cpu_seconds: f64,
     /// Server peak RSS during it, in MiB.
     pub rss_mib: f64,
+    /// What the scenario adds below the table (e.g. its own yardstick).
+    pub note: Option<String>,
 }
 
 impl Row {
@@ -24,6 +26,7 @@ impl Row {
             outcome,
             cpu_seconds,
             rss_mib,
+            note: None,
         }
     }
 
@@ -68,6 +71,11 @@ pub fn table(backend: &str, rows: &[Row]) -> String {
             r.rss_mib,
             r.cpu_per_1k()
         );
+    }
+    for r in rows {
+        if let Some(note) = &r.note {
+            let _ = writeln!(out, "\n{}: {note}", r.name);
+        }
     }
     let p99 = |name: &str| {
         rows.iter()

@@ -99,6 +99,9 @@ pub async fn main(
     if want("issue-cold") {
         rows.push(measure(srv, "issue-cold", load(sizes, cold)).await?);
     }
+    if want("cold-burst") {
+        rows.push(cold_burst(srv, sizes).await?);
+    }
     if want("validate") {
         rows.push(measure(srv, "validate", load(sizes, validate(f))).await?);
     }
@@ -145,6 +148,56 @@ pub async fn main(
     rows.push(Row::new("flood: issue-hot", h, cpu * hn, rss));
     rows.push(Row::new("flood: bad secrets", b, cpu * bn, rss));
     Ok(rows)
+}
+
+/// Bursts of every connection presenting one fresh credential's secret at once (a client's pool starting up, a
+/// restart of every node): they share one argon2 verification, so the slowest answer should take about one
+/// verification, not a queue of them. Uses the seeded cold credentials from the top, which `issue-cold` (counting
+/// up) does not reach.
+async fn cold_burst(srv: &Server, sizes: Sizes) -> anyhow::Result<Row> {
+    let tls = load::tls_config(&srv.cert)?;
+    let mut next = sizes.cold;
+    let mut fresh = || {
+        next -= 1;
+        basic(&seed::seeded_id(COLD, next), SEEDED_SECRET)
+    };
+    // The yardstick: one first use alone (the median of five), connection set-up included.
+    let mut lone = Vec::new();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let (status, _, _) = load::call(srv.addr, &tls, token_request(&fresh())).await?;
+        anyhow::ensure!(ok(status), "cold-burst: a lone first use got {status}");
+        lone.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    lone.sort_by(f64::total_cmp);
+    let one = lone[lone.len() / 2];
+    let bursts = if sizes.duration.as_secs() >= 5 { 20 } else { 3 };
+    srv.reset_peak();
+    let cpu = srv.cpu_seconds();
+    let mut total: Option<load::Outcome> = None;
+    for _ in 0..bursts {
+        let auth = fresh();
+        let first_only: MakeRequest = Arc::new(move |_, i| (i == 0).then(|| token_request(&auth)));
+        let burst = Load {
+            duration: std::time::Duration::from_secs(30),
+            ..load(sizes, first_only)
+        };
+        let outcome = load::run(srv.addr, tls.clone(), burst).await;
+        match total.as_mut() {
+            Some(t) => t.merge(outcome),
+            None => total = Some(outcome),
+        }
+    }
+    let cpu = srv.cpu_seconds() - cpu;
+    let outcome = total.ok_or_else(|| anyhow::anyhow!("cold-burst ran no burst"))?;
+    let max = outcome.max_ms();
+    let mut row = Row::new("cold-burst", outcome, cpu, srv.peak_rss_mib());
+    row.note = Some(format!(
+        "{bursts} bursts of {} connections; slowest answer {max:.1} ms ÷ one lone first use {one:.1} ms = {:.2}",
+        sizes.connections,
+        max / one
+    ));
+    Ok(row)
 }
 
 /// Restart the server (caches cold, revocation events loaded afresh) and warm the hot clients once each.

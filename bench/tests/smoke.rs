@@ -33,6 +33,7 @@ fn smoke(extra: &[&str]) {
         "| ceiling |",
         "| issue-hot |",
         "| issue-cold |",
+        "| cold-burst |",
         "| validate |",
         "| bearer-api |",
         "| flood: issue-hot |",
@@ -49,6 +50,10 @@ fn smoke(extra: &[&str]) {
         assert!(rate > 0.0, "{scenario} answered nothing: {row}");
         assert_eq!(cells[7], "0", "{scenario} had errors: {row}");
     }
+    assert!(
+        table.contains("slowest answer") && table.contains("÷ one lone first use"),
+        "the cold burst states its yardstick: {table}"
+    );
     assert!(
         table.contains("issue-hot p99 under the flood ÷ quiet"),
         "{table}"
