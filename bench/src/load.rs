@@ -34,6 +34,9 @@ pub struct Load {
     pub make: MakeRequest,
     /// Which statuses count as the expected answer (anything else is an error).
     pub expected: fn(u16) -> bool,
+    /// A new connection (TCP and TLS) for every request, its set-up counted in the latency: what a cron job or a
+    /// `curl` in a script costs. Whether TLS resumes a session is the client configuration's choice.
+    pub fresh: bool,
 }
 
 /// What one workload measured.
@@ -80,7 +83,16 @@ impl Outcome {
     }
 }
 
-/// A TLS client configuration trusting exactly the server's certificate.
+/// A TLS client configuration trusting exactly the server's certificate, that never resumes a session: every
+/// handshake is a full one.
+pub fn tls_config_without_resumption(cert_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut config = Arc::unwrap_or_clone(tls_config(cert_pem)?);
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// A TLS client configuration trusting exactly the server's certificate (resuming sessions, as rustls does by
+/// default).
 pub fn tls_config(cert_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut &cert_pem[..]) {
@@ -114,9 +126,9 @@ pub async fn run(target: SocketAddr, tls: Arc<rustls::ClientConfig>, load: Load)
     for conn in 0..load.connections {
         let source = (!load.sources.is_empty()).then(|| load.sources[conn % load.sources.len()]);
         let (tls, make) = (tls.clone(), load.make.clone());
-        let expected = load.expected;
+        let (expected, fresh) = (load.expected, load.fresh);
         tasks.push(tokio::spawn(async move {
-            connection(target, source, tls, make, expected, conn, deadline).await
+            connection(target, source, tls, make, (expected, fresh), conn, deadline).await
         }));
     }
     let mut out = Outcome {
@@ -173,7 +185,7 @@ async fn connection(
     source: Option<IpAddr>,
     tls: Arc<rustls::ClientConfig>,
     make: MakeRequest,
-    expected: fn(u16) -> bool,
+    (expected, fresh): (fn(u16) -> bool, bool),
     conn: usize,
     deadline: Instant,
 ) -> ConnResult {
@@ -185,6 +197,7 @@ async fn connection(
     let mut sender: Option<Sender> = None;
     let mut i = 0u64;
     while Instant::now() < deadline {
+        let begun = Instant::now();
         let s = match sender.as_mut() {
             Some(s) => s,
             None => match connect(target, source, &tls).await {
@@ -198,7 +211,7 @@ async fn connection(
         };
         let Some(req) = make(conn, i) else { break };
         i += 1;
-        let sent = Instant::now();
+        let sent = if fresh { begun } else { Instant::now() };
         let answer = async {
             let resp = s.send_request(req).await?;
             let status = resp.status().as_u16();
@@ -218,7 +231,7 @@ async fn connection(
                 } else {
                     r.errors += 1;
                 }
-                if closes {
+                if closes || fresh {
                     sender = None;
                 }
             }

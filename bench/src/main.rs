@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod load;
+mod peers;
 mod report;
 mod scenarios;
 mod seed;
@@ -53,6 +54,15 @@ pub struct Args {
     /// A few seconds in all with tiny counts: proves the benchmark still runs (used by the tests).
     #[arg(long)]
     smoke: bool,
+    /// Instead of Lintel's scenarios: Lintel beside a bare axum + rustls server, node-oidc-provider and Keystone.
+    #[arg(long)]
+    peers: bool,
+    /// A virtualenv with keystone and gunicorn, for the Keystone peer.
+    #[arg(long)]
+    keystone_venv: Option<PathBuf>,
+    /// The directory with oidc-provider.mjs and its node_modules, for the node-oidc-provider peer.
+    #[arg(long)]
+    oidc_provider: Option<PathBuf>,
 }
 
 /// Where the server keeps its rows.
@@ -138,6 +148,19 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let dir = tempfile::tempdir()?;
     let (config, addr) = server::prepare(&bin, dir.path(), &db.url, "")?;
     let mut srv = Server::start(&bin, &config, addr).await?;
+    if args.peers {
+        let fixture = setup::Fixture::create(&srv, sizes, false).await?;
+        let software = peers::PeerSoftware {
+            keystone_venv: args.keystone_venv.clone(),
+            oidc_provider: args.oidc_provider.clone(),
+        };
+        let bare = std::env::current_exe()?.with_file_name("lintel-bare");
+        let table = peers::run(&srv, &fixture, &bare, &software, sizes).await?;
+        println!("{table}");
+        srv.stop();
+        db.drop_db().await?;
+        return Ok(false);
+    }
     let fixture = setup::Fixture::create(&srv, sizes, true)
         .await
         .context("setting up credentials")?;

@@ -116,3 +116,48 @@ pub fn table(backend: &str, rows: &[Row]) -> String {
     }
     out
 }
+
+/// The `--peers` table: each peer's row for each scenario, as a ratio to the bare server doing the same.
+pub fn peers_table(rows: &[(&str, &str, Row)], notes: &[String]) -> String {
+    let cores = std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(1);
+    let mut out = format!(
+        "Peers: {cores} cores, one load generator on the same machine, same certificate and settings for all\n\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | server | req/s | ÷ bare | p50 ms | p99 ms | errors | peak RSS MiB | CPU ms / req |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut scenarios: Vec<&str> = Vec::new();
+    for (_, s, _) in rows {
+        if !scenarios.contains(s) {
+            scenarios.push(s);
+        }
+    }
+    for scenario in scenarios {
+        let bare = rows
+            .iter()
+            .find(|(p, s, _)| *s == scenario && p.starts_with("bare"))
+            .map_or(f64::NAN, |(_, _, r)| r.outcome.rate());
+        for (peer, _, r) in rows.iter().filter(|(_, s, _)| *s == scenario) {
+            let o = &r.outcome;
+            let _ = writeln!(
+                out,
+                "| {scenario} | {peer} | {:.1} | {:.3} | {:.2} | {:.2} | {} | {:.0} | {:.3} |",
+                o.rate(),
+                o.rate() / bare,
+                o.ms(0.5),
+                o.ms(0.99),
+                o.errors,
+                r.rss_mib,
+                r.cpu_per_1k()
+            );
+        }
+    }
+    for n in notes {
+        let _ = writeln!(out, "\n{n}");
+    }
+    out
+}

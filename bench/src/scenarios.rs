@@ -46,12 +46,22 @@ fn load(sizes: Sizes, make: MakeRequest) -> Load {
         sources: Vec::new(),
         make,
         expected: ok,
+        fresh: false,
     }
 }
 
 /// Run one workload and read the server's CPU and peak RSS around it.
 async fn measure(srv: &Server, name: &str, l: Load) -> anyhow::Result<Row> {
-    let tls = load::tls_config(&srv.cert)?;
+    measure_with(srv, name, l, load::tls_config(&srv.cert)?).await
+}
+
+/// [`measure`] with a TLS client configuration of the caller's.
+async fn measure_with(
+    srv: &Server,
+    name: &str,
+    l: Load,
+    tls: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<Row> {
     srv.reset_peak();
     let cpu = srv.cpu_seconds();
     let outcome = load::run(srv.addr, tls, l).await;
@@ -98,6 +108,22 @@ pub async fn main(
     });
     if want("issue-cold") {
         rows.push(measure(srv, "issue-cold", load(sizes, cold)).await?);
+    }
+    // A new TLS connection per token, as cron jobs and scripts make them: full handshakes, then resumed ones.
+    if want("issue-fresh-connection") {
+        let l = Load {
+            fresh: true,
+            ..load(sizes, hot(f))
+        };
+        let tls = load::tls_config_without_resumption(&srv.cert)?;
+        rows.push(measure_with(srv, "issue-fresh-connection", l, tls).await?);
+    }
+    if want("issue-resumed") {
+        let l = Load {
+            fresh: true,
+            ..load(sizes, hot(f))
+        };
+        rows.push(measure(srv, "issue-resumed", l).await?);
     }
     if want("cold-burst") {
         rows.push(cold_burst(srv, sizes).await?);

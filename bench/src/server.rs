@@ -134,45 +134,98 @@ impl Server {
         }
     }
 
-    fn pid(&self) -> u32 {
-        self.child
-            .as_ref()
-            .map(std::process::Child::id)
-            .unwrap_or(0)
+    /// Adopt a server process someone else started (a peer: the bare server, node-oidc-provider, Keystone's
+    /// gunicorn), once it accepts connections on `addr`.
+    pub async fn adopt(
+        name: &str,
+        child: Child,
+        addr: SocketAddr,
+        cert: Vec<u8>,
+    ) -> anyhow::Result<Server> {
+        let mut server = Server {
+            bin: name.into(),
+            config: PathBuf::new(),
+            addr,
+            cert,
+            child: Some(child),
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(c) = server.child.as_mut() {
+                if let Some(status) = c.try_wait()? {
+                    bail!("{name} exited early: {status}");
+                }
+            }
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(server);
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("{name} did not listen on {addr} within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
-    /// User + system CPU seconds the server has used so far.
+    /// The server's process and every process under it (gunicorn's workers).
+    fn pids(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.child.as_ref().map(Child::id).into_iter().collect();
+        let mut i = 0;
+        while i < all.len() {
+            let pid = all[i];
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+            i += 1;
+        }
+        all
+    }
+
+    /// User + system CPU seconds the server (with its child processes) has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are the 12th and 13th of those.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / clock_ticks()
+        let one = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the parenthesised command name; utime and stime are the 12th and 13th of those.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (ticks(11) + ticks(12)) / clock_ticks()
+        };
+        self.pids().into_iter().map(one).sum()
     }
 
-    /// Peak resident set size since the last [`Server::reset_peak`], in MiB.
+    /// Peak resident set size since the last [`Server::reset_peak`], in MiB (summed over its processes).
     pub fn peak_rss_mib(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
+        let one = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+                .unwrap_or(0.0)
+        };
+        self.pids().into_iter().map(one).sum()
     }
 
     /// Reset the kernel's peak-RSS mark so the next reading covers one scenario only.
     pub fn reset_peak(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
+        for pid in self.pids() {
+            let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        }
     }
 
-    /// Stop the server (SIGKILL is fine: the benchmark's database is thrown away).
+    /// Stop the server and anything it started (SIGKILL is fine: the benchmark's data is thrown away).
     pub fn stop(&mut self) {
+        let workers = self.pids();
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
+            for pid in workers.into_iter().skip(1) {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
             let _ = c.wait();
         }
     }

@@ -84,3 +84,38 @@ fn smoke_mysql() {
     };
     smoke(&["--db", "mysql", &format!("--mysql-url={url}")]);
 }
+
+/// `--peers` with the peers that need nothing installed (the bare server and Lintel): every scenario answers.
+#[test]
+fn smoke_peers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lintel-bench"))
+        .args(["--smoke", "--peers", "--lintel"])
+        .arg(lintel_bin())
+        .output()
+        .expect("run lintel-bench --peers");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "lintel-bench --smoke --peers failed\nstdout:\n{table}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for scenario in [
+        "issue",
+        "validate",
+        "issue, new connection",
+        "issue, new connection, resumed",
+    ] {
+        for server in ["bare axum + rustls", "Lintel"] {
+            let start = format!("| {scenario} | {server} |");
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&start))
+                .unwrap_or_else(|| panic!("no row {start} in\n{table}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let rate: f64 = cells[3].parse().expect("req/s");
+            assert!(rate > 0.0, "{start} answered nothing: {row}");
+            assert_eq!(cells[7], "0", "{start} had errors: {row}");
+        }
+    }
+    assert!(table.contains("Keystone: not prepared"), "{table}");
+}

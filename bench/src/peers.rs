@@ -1,0 +1,432 @@
+//! `--peers`: Lintel beside the machine's limit (a bare axum + rustls server), node-oidc-provider and real
+//! Keystone 30, each on this machine, driven by the same load generator with the same settings and the same
+//! certificate, in one table whose ratios are to the bare server doing the same thing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use serde_json::{json, Value};
+
+use crate::load::{self, Load, MakeRequest};
+use crate::report::Row;
+use crate::server::Server;
+use crate::setup::{basic, json_request, Fixture};
+use crate::Sizes;
+
+/// The workloads every peer is put through.
+const SCENARIOS: &[&str] = &[
+    "issue",
+    "validate",
+    "issue, new connection",
+    "issue, new connection, resumed",
+];
+
+/// A peer ready for load: where it listens, how it issues a token and how it validates one.
+struct Peer {
+    name: &'static str,
+    addr: SocketAddr,
+    cert: Vec<u8>,
+    issue: MakeRequest,
+    validate: MakeRequest,
+}
+
+/// Where the peers' own software is (prepared by `scripts/bench.sh --peers`).
+pub struct PeerSoftware {
+    /// A virtualenv with keystone and gunicorn.
+    pub keystone_venv: Option<PathBuf>,
+    /// The directory holding `oidc-provider.mjs` and its `node_modules`.
+    pub oidc_provider: Option<PathBuf>,
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> Request<Full<Bytes>> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::new(Bytes::from_static(body)))
+        .unwrap_or_else(|_| unreachable!())
+}
+
+fn form_post(path: &'static str, auth: String) -> MakeRequest {
+    Arc::new(move |_, _| {
+        Some(request(
+            "POST",
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            b"grant_type=client_credentials",
+        ))
+    })
+}
+
+/// Every peer that can run here, one after the other, then the table.
+pub async fn run(
+    lintel: &Server,
+    f: &Fixture,
+    bare_bin: &Path,
+    software: &PeerSoftware,
+    sizes: Sizes,
+) -> anyhow::Result<String> {
+    let dir = lintel.config.parent().unwrap_or(Path::new(".")).join("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let mut rows: Vec<(&'static str, &'static str, Row)> = Vec::new();
+    let mut notes = Vec::new();
+
+    let (peer, srv) = bare(bare_bin, &cert, &key, lintel.cert.clone()).await?;
+    rows.extend(drive(&peer, &srv, sizes).await?);
+    drop(srv);
+    let hot = f.hot.clone();
+    let (service, subjects) = (f.service_token.clone(), f.subjects.clone());
+    let me = Peer {
+        name: "Lintel",
+        addr: lintel.addr,
+        cert: lintel.cert.clone(),
+        issue: Arc::new(move |conn, _| Some(crate::setup::token_request(&hot[conn % hot.len()]))),
+        validate: Arc::new(move |conn, i| {
+            let subject = &subjects[(conn + i as usize) % subjects.len()];
+            Some(request(
+                "GET",
+                "/v3/auth/tokens",
+                &[("x-auth-token", &service), ("x-subject-token", subject)],
+                b"",
+            ))
+        }),
+    };
+    rows.extend(drive(&me, lintel, sizes).await?);
+    match &software.oidc_provider {
+        Some(dir) => match oidc_provider(dir, &cert, &key, lintel.cert.clone()).await {
+            Ok((p, srv)) => rows.extend(drive(&p, &srv, sizes).await?),
+            Err(e) => notes.push(format!("node-oidc-provider did not run: {e:#}")),
+        },
+        None => {
+            notes.push("node-oidc-provider: not prepared (scripts/bench.sh --peers does)".into())
+        }
+    }
+    match &software.keystone_venv {
+        Some(venv) => match keystone(venv, &cert, &key, lintel.cert.clone()).await {
+            Ok((p, srv, _dir)) => rows.extend(drive(&p, &srv, sizes).await?),
+            Err(e) => notes.push(format!("Keystone did not run: {e:#}")),
+        },
+        None => notes.push("Keystone: not prepared (scripts/bench.sh --peers does)".into()),
+    }
+    Ok(crate::report::peers_table(&rows, &notes))
+}
+
+/// Every scenario against `p`, with CPU and memory read from `measured`, its server process.
+async fn drive(
+    p: &Peer,
+    measured: &Server,
+    sizes: Sizes,
+) -> anyhow::Result<Vec<(&'static str, &'static str, Row)>> {
+    let mut rows = Vec::new();
+    for scenario in SCENARIOS {
+        let (make, fresh, resume) = match *scenario {
+            "issue" => (p.issue.clone(), false, true),
+            "validate" => (p.validate.clone(), false, true),
+            "issue, new connection" => (p.issue.clone(), true, false),
+            _ => (p.issue.clone(), true, true),
+        };
+        let tls = if resume {
+            load::tls_config(&p.cert)?
+        } else {
+            load::tls_config_without_resumption(&p.cert)?
+        };
+        let l = Load {
+            connections: sizes.connections,
+            duration: sizes.duration,
+            sources: Vec::new(),
+            make,
+            expected: |s| (200..300).contains(&s),
+            fresh,
+        };
+        measured.reset_peak();
+        let cpu = measured.cpu_seconds();
+        let outcome = load::run(p.addr, tls, l).await;
+        let cpu = measured.cpu_seconds() - cpu;
+        rows.push((
+            p.name,
+            *scenario,
+            Row::new(scenario, outcome, cpu, measured.peak_rss_mib()),
+        ));
+    }
+    Ok(rows)
+}
+
+/// The limit: `lintel-bare` with the same certificate, answering every request with a fixed token-sized body.
+async fn bare(bin: &Path, cert: &Path, key: &Path, pem: Vec<u8>) -> anyhow::Result<(Peer, Server)> {
+    let addr = free_addr()?;
+    let child = Command::new(bin)
+        .args([
+            "--cert",
+            &cert.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ])
+        .args(["--bind", &addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let srv = Server::adopt("lintel-bare", child, addr, pem.clone()).await?;
+    let peer = Peer {
+        name: "bare axum + rustls",
+        addr,
+        cert: pem,
+        issue: form_post("/token", "Basic eDp5".into()),
+        validate: Arc::new(|_, _| Some(request("GET", "/validate", &[], b""))),
+    };
+    Ok((peer, srv))
+}
+
+/// node-oidc-provider (client credentials, opaque tokens, introspection to validate).
+async fn oidc_provider(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    pem: Vec<u8>,
+) -> anyhow::Result<(Peer, Server)> {
+    let addr = free_addr()?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}", dir.display()))?;
+    let (id, secret) = ("bench", "bench-client-secret-0123456789");
+    let child = Command::new("node")
+        .arg(dir.join("oidc-provider.mjs"))
+        .arg(addr.port().to_string())
+        .args([cert, key])
+        .args([id, secret])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting node")?;
+    let srv = Server::adopt("node-oidc-provider", child, addr, pem.clone()).await?;
+    let tls = load::tls_config(&srv.cert)?;
+    let auth = basic(id, secret);
+    let (status, _, body) = load::call(
+        addr,
+        &tls,
+        form_post("/token", auth.clone())(0, 0).unwrap_or_else(|| unreachable!()),
+    )
+    .await?;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(token) = v["access_token"].as_str().filter(|_| status == 200) else {
+        bail!("its token endpoint answered {status}: {v}");
+    };
+    let introspect: &'static [u8] = format!("token={token}").into_bytes().leak();
+    let auth2 = auth.clone();
+    let peer = Peer {
+        name: "node-oidc-provider 9.13.3",
+        addr,
+        cert: pem,
+        issue: form_post("/token", auth),
+        validate: Arc::new(move |_, _| {
+            Some(request(
+                "POST",
+                "/token/introspection",
+                &[
+                    ("authorization", &auth2),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                introspect,
+            ))
+        }),
+    };
+    Ok((peer, srv))
+}
+
+/// Real Keystone 30 on SQLite, served by gunicorn with one worker per core (Keystone's docs: a WSGI server with
+/// several workers), with an application credential for the OAuth 2.0 endpoint.
+async fn keystone(
+    venv: &Path,
+    cert: &Path,
+    key: &Path,
+    pem: Vec<u8>,
+) -> anyhow::Result<(Peer, Server, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let addr = free_addr()?;
+    let conf = d.join("keystone.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\nlog_file = {log}\n[database]\nconnection = sqlite:///{db}\n[token]\nprovider = fernet\n\
+             [fernet_tokens]\nkey_repository = {keys}\n[fernet_receipts]\nkey_repository = {keys}\n\
+             [credential]\nkey_repository = {creds}\n",
+            log = d.join("keystone.log").display(),
+            db = d.join("keystone.db").display(),
+            keys = d.join("fernet-keys").display(),
+            creds = d.join("credential-keys").display(),
+        ),
+    )?;
+    let manage = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new(venv.join("bin/keystone-manage"))
+            .arg("--config-file")
+            .arg(&conf)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "keystone-manage {} failed",
+            args.join(" ")
+        );
+        Ok(())
+    };
+    let (user, group) = (whoami("-un")?, whoami("-gn")?);
+    manage(&["db_sync"])?;
+    for setup in ["fernet_setup", "credential_setup"] {
+        manage(&[setup, "--keystone-user", &user, "--keystone-group", &group])?;
+    }
+    let public = format!("https://127.0.0.1:{}/v3", addr.port());
+    manage(&[
+        "bootstrap",
+        "--bootstrap-username",
+        "admin",
+        "--bootstrap-password",
+        "adminpw",
+        "--bootstrap-project-name",
+        "admin",
+        "--bootstrap-role-name",
+        "admin",
+        "--bootstrap-service-name",
+        "keystone",
+        "--bootstrap-region-id",
+        "RegionOne",
+        "--bootstrap-public-url",
+        &public,
+    ])?;
+    let workers = std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(2);
+    let wsgi_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/keystone_import");
+    let child = Command::new(venv.join("bin/gunicorn"))
+        .args([
+            "--workers",
+            &workers.to_string(),
+            "--bind",
+            &addr.to_string(),
+            "--no-control-socket",
+        ])
+        .args([
+            "--certfile",
+            &cert.display().to_string(),
+            "--keyfile",
+            &key.display().to_string(),
+        ])
+        .arg("--pythonpath")
+        .arg(&wsgi_dir)
+        .arg("ks_wsgi:application")
+        .env("OS_KEYSTONE_CONFIG_DIR", d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting gunicorn")?;
+    let srv = Server::adopt("keystone", child, addr, pem.clone()).await?;
+    let tls = load::tls_config(&srv.cert)?;
+    let auth = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+    // gunicorn listens before its workers have loaded Keystone: retry until one answers.
+    let mut answer = None;
+    for _ in 0..120 {
+        if let Ok(a) = load::call(
+            addr,
+            &tls,
+            json_request("POST", "/v3/auth/tokens", None, auth.clone()),
+        )
+        .await
+        {
+            if a.0 == 201 {
+                answer = Some(a);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let Some((_, headers, body)) = answer else {
+        bail!("no token from Keystone's password authentication");
+    };
+    let admin = headers
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .context("no X-Subject-Token")?
+        .to_string();
+    let v: Value = serde_json::from_slice(&body)?;
+    let user_id = v["token"]["user"]["id"]
+        .as_str()
+        .context("no user id")?
+        .to_string();
+    let (status, _, body) = load::call(
+        addr,
+        &tls,
+        json_request(
+            "POST",
+            &format!("/v3/users/{user_id}/application_credentials"),
+            Some(&admin),
+            json!({"application_credential": {"name": "bench"}}),
+        ),
+    )
+    .await?;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (Some(id), Some(secret)) = (
+        v["application_credential"]["id"].as_str(),
+        v["application_credential"]["secret"].as_str(),
+    ) else {
+        bail!("creating an application credential answered {status}: {v}");
+    };
+    let client = basic(id, secret);
+    let issue = form_post("/v3/OS-OAUTH2/token", client);
+    let (status, _, body) =
+        load::call(addr, &tls, issue(0, 0).unwrap_or_else(|| unreachable!())).await?;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(token) = v["access_token"]
+        .as_str()
+        .filter(|_| status == 200)
+        .map(str::to_string)
+    else {
+        bail!("Keystone's OAuth 2.0 endpoint answered {status}: {v}");
+    };
+    let peer = Peer {
+        name: "Keystone 30 (gunicorn)",
+        addr,
+        cert: pem,
+        issue,
+        validate: Arc::new(move |_, _| {
+            Some(request(
+                "GET",
+                "/v3/auth/tokens",
+                &[("x-auth-token", &admin), ("x-subject-token", &token)],
+                b"",
+            ))
+        }),
+    };
+    Ok((peer, srv, dir))
+}
+
+fn whoami(flag: &str) -> anyhow::Result<String> {
+    let out = Command::new("id").arg(flag).output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
