@@ -119,6 +119,8 @@ pub struct AuthzView {
     app_creds: KeptCache<Arc<AppCredView>>,
     credentials: KeptCache<Arc<crate::credential::Credential>>,
     effective: KeptCache<Arc<Vec<String>>>,
+    /// `GET /v3/auth/projects` per user, with the generation it was read under.
+    my_projects: KeptCache<(u64, Arc<Vec<project::Model>>)>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
     generation: AtomicU64,
 }
@@ -135,6 +137,7 @@ impl AuthzView {
             app_creds: cache(),
             credentials: cache(),
             effective: cache(),
+            my_projects: cache(),
             catalog: RwLock::new(None),
             generation: AtomicU64::new(0),
         }
@@ -323,6 +326,38 @@ impl AuthzView {
         Ok(found.unwrap_or_default())
     }
 
+    /// The enabled projects a user has a role on (`GET /v3/auth/projects`): from cache while nothing here has been
+    /// forgotten since (no grant, revocation, project or domain change on this node, or revocation event from
+    /// another) and for at most as long as effective roles, else from `load`; the last known list while the
+    /// database does not answer.
+    pub async fn projects_of<F>(
+        &self,
+        user_id: &str,
+        load: F,
+    ) -> DomainResult<Arc<Vec<project::Model>>>
+    where
+        F: std::future::Future<Output = DomainResult<Vec<project::Model>>>,
+    {
+        // Read before loading: a change while loading leaves the entry under the older generation, so stale.
+        let generation = self.generation();
+        if let Some((g, v)) = self.fresh(&self.my_projects, user_id, EFFECTIVE_TTL) {
+            if g == generation {
+                return Ok(v);
+            }
+        }
+        match load.await {
+            Ok(v) => {
+                let v = Arc::new(v);
+                self.keep(&self.my_projects, user_id, (generation, v.clone()));
+                Ok(v)
+            }
+            Err(e) => match self.my_projects.get(user_id) {
+                Some(k) if e.is_outage() => Ok(k.value.1),
+                _ => Err(e),
+            },
+        }
+    }
+
     /// A number that changes whenever anything cached here is forgotten: what was derived from the view under an
     /// older generation (a validated token, its rendered body) is stale.
     pub fn generation(&self) -> u64 {
@@ -339,6 +374,7 @@ impl AuthzView {
     /// event (this node's or another's) and on every grant, so the token path never serves what was taken away.
     pub fn forget_authorizations(&self) {
         self.effective.invalidate_all();
+        self.my_projects.invalidate_all();
         self.credentials.invalidate_all();
         self.app_creds.invalidate_all();
         self.users.invalidate_all();

@@ -83,11 +83,17 @@ pub async fn with_implied(state: &AppState, roles: Vec<String>) -> DomainResult<
 }
 
 /// The enabled projects on which a user has any role (`GET /v3/auth/projects`).
-pub async fn projects_of(state: &AppState, user_id: &str) -> DomainResult<Vec<project::Model>> {
-    let ids = assignments::projects_of(&state.db, user_id).await?;
-    let mut projects = crate::resource::projects::by_ids(state, ids).await?;
-    projects.retain(|p| p.enabled);
-    Ok(projects)
+pub async fn projects_of(
+    state: &AppState,
+    user_id: &str,
+) -> DomainResult<std::sync::Arc<Vec<project::Model>>> {
+    let load = async {
+        let ids = assignments::projects_of(&state.db, user_id).await?;
+        let mut projects = crate::resource::projects::by_ids(state, ids).await?;
+        projects.retain(|p| p.enabled);
+        Ok(projects)
+    };
+    state.view.projects_of(user_id, load).await
 }
 
 /// The enabled domains on which a user has a role (`GET /v3/auth/domains`).

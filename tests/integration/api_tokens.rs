@@ -436,3 +436,96 @@ async fn unknown_user_names_count_against_the_source_like_wrong_passwords() {
     assert_eq!(body["error"]["code"], 429);
     s.stop().await;
 }
+
+/// `GET /v3/auth/projects` is answered from memory on repeat, yet a grant, a revocation or a disabled project
+/// shows at once.
+#[tokio::test]
+async fn my_projects_follow_every_change() {
+    crate::common::each_backend(my_projects_on).await;
+}
+
+async fn my_projects_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin_token().await;
+    let make = |path: &'static str, body: serde_json::Value| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            let (status, _, v) = s.call(Method::POST, path, Some(&admin), Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            v
+        }
+    };
+    let p1 = make("/v3/projects", json!({"project": {"name": "mine-1"}})).await["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p2 = make("/v3/projects", json!({"project": {"name": "mine-2"}})).await["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uid = make(
+        "/v3/users",
+        json!({"user": {"name": "lister", "password": "lister-pw"}}),
+    )
+    .await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, roles) = s
+        .call(Method::GET, "/v3/roles?name=member", Some(&admin), None)
+        .await;
+    let member = roles["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = |method: Method, project: String| {
+        let (s, admin, uid, member) = (&s, admin.clone(), uid.clone(), member.clone());
+        async move {
+            let path = format!("/v3/projects/{project}/users/{uid}/roles/{member}");
+            let (status, _, v) = s.call(method, &path, Some(&admin), None).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+        }
+    };
+    grant(Method::PUT, p1.clone()).await;
+    let (status, token, body) = s.password_token("lister", "lister-pw", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mine = || async {
+        let (status, _, v) = s
+            .call(Method::GET, "/v3/auth/projects", Some(&token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let mut names: Vec<String> = v["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(mine().await, ["mine-1"]);
+    assert_eq!(mine().await, ["mine-1"], "the repeat, from memory");
+    grant(Method::PUT, p2.clone()).await;
+    assert_eq!(
+        mine().await,
+        ["mine-1", "mine-2"],
+        "{backend}: a grant shows at once"
+    );
+    let (status, _, v) = s
+        .call(
+            Method::PATCH,
+            &format!("/v3/projects/{p2}"),
+            Some(&admin),
+            Some(json!({"project": {"enabled": false}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        mine().await,
+        ["mine-1"],
+        "{backend}: a disabled project leaves at once"
+    );
+    grant(Method::DELETE, p1).await;
+    assert!(
+        mine().await.is_empty(),
+        "{backend}: a revoked grant leaves at once"
+    );
+    s.stop().await;
+}
