@@ -29,5 +29,6 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod tls_tickets;
 pub mod token;
 pub mod view;

@@ -236,13 +236,14 @@ impl ClientCertVerifier for Verifier {
     }
 }
 
-/// The listener's rustls configuration: certificate and key from files, client certificates as configured.
-/// Also points `trust` at the CAs it loaded.
+/// The listener's rustls configuration: certificate and key from files, client certificates as configured,
+/// session tickets from `tickets` when given. Also points `trust` at the CAs it loaded.
 pub fn server_config(
     config: &Config,
     cert: &std::path::Path,
     key: &std::path::Path,
     trust: &Trust,
+    tickets: Option<Arc<dyn rustls::server::ProducesTickets>>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = read_certs(cert)?;
@@ -268,6 +269,9 @@ pub fn server_config(
         builder.with_no_client_auth().with_single_cert(chain, key)?
     };
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if let Some(t) = tickets {
+        server.ticketer = t;
+    }
     Ok(Arc::new(server))
 }
 
@@ -295,7 +299,7 @@ fn ca_verifier(
 /// Check the configured TLS files (`lintel check-config`): certificate and key when given, the client CAs.
 pub fn check_files(config: &Config) -> anyhow::Result<()> {
     match &config.server.tls_files {
-        Some((cert, key)) => server_config(config, cert, key, &Trust::default()).map(|_| ()),
+        Some((cert, key)) => server_config(config, cert, key, &Trust::default(), None).map(|_| ()),
         None => {
             ca_verifier(config, &Arc::new(rustls::crypto::ring::default_provider())).map(|_| ())
         }

@@ -136,9 +136,10 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
         let (cert, key) = tls_files(&config)?;
         let trust = crate::mtls::Trust::default();
         let tls = RustlsConfig::from_config(
-            crate::mtls::server_config(&config, &cert, &key, &trust).with_context(|| {
-                format!("loading TLS from {} and {}", cert.display(), key.display())
-            })?,
+            crate::mtls::server_config(&config, &cert, &key, &trust, tickets(&state))
+                .with_context(|| {
+                    format!("loading TLS from {} and {}", cert.display(), key.display())
+                })?,
         );
         tracing::info!(addr = %local, endpoint = %config.default.public_endpoint, client_certs = config.requests_client_certs(), "Lintel listening (HTTPS)");
         let reloadable = Reloadable {
@@ -229,6 +230,15 @@ fn reload_on_hangup(state: AppState, tls: Option<Reloadable>) -> anyhow::Result<
     Ok(())
 }
 
+/// The listener's session ticketer, when `[tls] session_tickets` is on.
+fn tickets(state: &AppState) -> Option<std::sync::Arc<dyn rustls::server::ProducesTickets>> {
+    state
+        .config
+        .server
+        .session_tickets
+        .then(|| std::sync::Arc::new(crate::tls_tickets::Tickets(state.clone())) as _)
+}
+
 /// What SIGHUP reloads of the TLS listener: certificate, key and client CAs.
 struct Reloadable {
     rustls: RustlsConfig,
@@ -241,9 +251,10 @@ async fn reload(state: &AppState, tls: &Option<Reloadable>) {
     if let Some(t) = tls {
         let config = state.config.clone();
         let (cert, key, trust) = (t.cert.clone(), t.key.clone(), t.trust.clone());
+        let tickets = tickets(state);
         // File reads off the runtime.
         let loaded = tokio::task::spawn_blocking(move || {
-            crate::mtls::server_config(&config, &cert, &key, &trust)
+            crate::mtls::server_config(&config, &cert, &key, &trust, tickets)
         })
         .await
         .map_err(anyhow::Error::from)

@@ -348,6 +348,7 @@ fn server(r: &Reader<'_>) -> Result<ServerSection, ConfigError> {
         client_ca_file: Some(r.string("tls", "client_ca_file")?)
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
+        session_tickets: r.boolean("tls", "session_tickets")?,
         metrics_bind,
     })
 }

@@ -231,6 +231,8 @@ pub struct ServerSection {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// CAs trusted for client certificates (mutual TLS), when configured.
     pub client_ca_file: Option<PathBuf>,
+    /// Stateless TLS session tickets under keys derived from the token keys (any node resumes a session).
+    pub session_tickets: bool,
     /// Prometheus listener, when configured.
     pub metrics_bind: Option<SocketAddr>,
 }

@@ -71,6 +71,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { section: "metrics", name: "bind", default: "", help: "Address of the Prometheus listener serving GET /metrics over plain HTTP, e.g. 127.0.0.1:9464 (empty: no metrics listener)." },
     OptionSpec { section: "tls", name: "cert_file", default: "", help: "PEM certificate chain (default: a self-signed certificate generated in <data_dir>/tls)." },
     OptionSpec { section: "tls", name: "key_file", default: "", help: "PEM private key matching cert_file." },
+    OptionSpec { section: "tls", name: "session_tickets", default: "true", help: "Resume TLS sessions with tickets sealed under keys derived from the token key repository, so a client resumes on any node sharing it and across a key rotation (false: each node resumes only its own sessions, from memory)." },
     OptionSpec { section: "tls", name: "client_ca_file", default: "", help: "PEM bundle of the CAs whose client certificates the listener accepts (mutual TLS, RFC 8705). Client certificates are optional; they are requested when this is set or self_signed_tls_client_auth is enabled." },
 ];
 

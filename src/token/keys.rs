@@ -41,6 +41,8 @@ pub struct KeyRing {
     pub ids: Vec<u64>,
     /// The JWT signing keys derived from them.
     pub jwt: super::jwt::JwtKeys,
+    /// The TLS session ticket keys derived from them.
+    pub tickets: Vec<crate::tls_tickets::TicketKey>,
 }
 
 impl KeyRing {
@@ -80,6 +82,7 @@ impl KeyRing {
             keys: fernets,
             ids: keys.iter().map(|k| k.0).collect(),
             jwt: super::jwt::JwtKeys::derive(&raw),
+            tickets: crate::tls_tickets::derive(&raw),
         })
     }
 }

@@ -137,6 +137,16 @@ impl TokenCodec {
         self.ring.load().jwt.jwks(self.jwt_alg)
     }
 
+    /// Seal TLS session state into a ticket under the primary key's ticket key.
+    pub fn seal_ticket(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        crate::tls_tickets::seal(&self.ring.load().tickets, plain)
+    }
+
+    /// Open a TLS session ticket sealed under any loaded key's ticket key.
+    pub fn open_ticket(&self, ticket: &[u8]) -> Option<Vec<u8>> {
+        crate::tls_tickets::open(&self.ring.load().tickets, ticket)
+    }
+
     /// The numbers of the loaded keys, primary first.
     pub fn key_ids(&self) -> Vec<u64> {
         self.ring.load().ids.clone()

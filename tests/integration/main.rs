@@ -26,4 +26,5 @@ mod ops;
 mod outage;
 mod parity;
 mod proxy;
+mod resumption;
 mod sample_config;
