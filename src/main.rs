@@ -106,7 +106,10 @@ enum KeysAction {
     NewKek,
 }
 
-fn init_logging(config: &Config) {
+/// Log to stderr from a thread of its own: a request's log line is handed over, not written, and the lines of a
+/// busy moment go out in few writes. Not lossy: should the writer fall that far behind, logging waits. The guard
+/// writes out what is left when it is dropped, at exit.
+fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     // sea-orm-migration reports every migration it checks at info, and PostgreSQL's notices about its table
     // ("already exists, skipping") come through sqlx at info; Lintel logs the migrations it applies itself.
     let default = if config.default.debug {
@@ -119,10 +122,14 @@ fn init_logging(config: &Config) {
     // Colour only for a person at a terminal: journald and log files get plain text (https://no-color.org).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("lintel-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if config.default.log_format == lintel::config::LogFormat::Json {
         builder.json().init();
     } else {
@@ -131,6 +138,7 @@ fn init_logging(config: &Config) {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    guard
 }
 
 fn main() -> ExitCode {
@@ -174,7 +182,7 @@ fn main() -> ExitCode {
         println!("{}: OK", config.source);
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    let _log = init_logging(&config);
     server::install_crypto();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

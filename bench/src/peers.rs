@@ -21,6 +21,7 @@ use crate::Sizes;
 
 /// The workloads every peer is put through.
 const SCENARIOS: &[&str] = &[
+    "lightest request",
     "issue",
     "validate",
     "issue, new connection",
@@ -32,8 +33,14 @@ struct Peer {
     name: &'static str,
     addr: SocketAddr,
     cert: Vec<u8>,
+    /// The cheapest thing it answers (health check, version document): what its HTTP stack costs.
+    light: MakeRequest,
     issue: MakeRequest,
     validate: MakeRequest,
+}
+
+fn get(path: &'static str) -> MakeRequest {
+    Arc::new(move |_, _| Some(request("GET", path, &[], b"")))
 }
 
 /// Where the peers' own software is (prepared by `scripts/bench.sh --peers`).
@@ -101,6 +108,7 @@ pub async fn run(
         name: "Lintel",
         addr: lintel.addr,
         cert: lintel.cert.clone(),
+        light: get("/healthz"),
         issue: Arc::new(move |conn, _| Some(crate::setup::token_request(&hot[conn % hot.len()]))),
         validate: Arc::new(move |conn, i| {
             let subject = &subjects[(conn + i as usize) % subjects.len()];
@@ -141,6 +149,7 @@ async fn drive(
     let mut rows = Vec::new();
     for scenario in SCENARIOS {
         let (make, fresh, resume) = match *scenario {
+            "lightest request" => (p.light.clone(), false, true),
             "issue" => (p.issue.clone(), false, true),
             "validate" => (p.validate.clone(), false, true),
             "issue, new connection" => (p.issue.clone(), true, false),
@@ -192,6 +201,7 @@ async fn bare(bin: &Path, cert: &Path, key: &Path, pem: Vec<u8>) -> anyhow::Resu
         name: "bare axum + rustls",
         addr,
         cert: pem,
+        light: get("/healthz"),
         issue: form_post("/token", "Basic eDp5".into()),
         validate: Arc::new(|_, _| Some(request("GET", "/validate", &[], b""))),
     };
@@ -239,6 +249,7 @@ async fn oidc_provider(
         name: "node-oidc-provider 9.13.3",
         addr,
         cert: pem,
+        light: get("/.well-known/openid-configuration"),
         issue: form_post("/token", auth),
         validate: Arc::new(move |_, _| {
             Some(request(
@@ -413,6 +424,7 @@ async fn keystone(
         name: "Keystone 30 (gunicorn)",
         addr,
         cert: pem,
+        light: get("/v3"),
         issue,
         validate: Arc::new(move |_, _| {
             Some(request(

@@ -100,6 +100,7 @@ fn smoke_peers() {
         String::from_utf8_lossy(&out.stderr)
     );
     for scenario in [
+        "lightest request",
         "issue",
         "validate",
         "issue, new connection",
