@@ -106,10 +106,7 @@ enum KeysAction {
     NewKek,
 }
 
-/// Log to stderr from a thread of its own: a request's log line is handed over, not written, and the lines of a
-/// busy moment go out in few writes. Not lossy: should the writer fall that far behind, logging waits. The guard
-/// writes out what is left when it is dropped, at exit.
-fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(config: &Config) {
     // sea-orm-migration reports every migration it checks at info, and PostgreSQL's notices about its table
     // ("already exists, skipping") come through sqlx at info; Lintel logs the migrations it applies itself.
     let default = if config.default.debug {
@@ -122,14 +119,12 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
     // Colour only for a person at a terminal: journald and log files get plain text (https://no-color.org).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("lintel-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(writer);
+        // Written in the request's own thread: a logging thread (tracing-appender) was measured slower on the
+        // token and validation paths, a wake-up per line costing more than the write (docs/BENCHMARKS.md).
+        .with_writer(std::io::stderr);
     if config.default.log_format == lintel::config::LogFormat::Json {
         builder.json().init();
     } else {
@@ -138,7 +133,6 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    guard
 }
 
 fn main() -> ExitCode {
@@ -182,7 +176,7 @@ fn main() -> ExitCode {
         println!("{}: OK", config.source);
         return ExitCode::SUCCESS;
     }
-    let _log = init_logging(&config);
+    init_logging(&config);
     server::install_crypto();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
