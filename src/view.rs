@@ -3,6 +3,7 @@
 //! Filled from the database on a miss and invalidated by this node's writes before they return. A stale entry on
 //! another node can only show an old name: anything that takes access away also writes a revocation event.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use moka::sync::Cache;
 use std::time::Instant;
 
 use crate::clock::Clock;
-use crate::error::DomainResult;
+use crate::error::{DomainError, DomainResult};
 use crate::store::{self, Db};
 
 /// Cached facts about a user.
@@ -100,13 +101,67 @@ struct Kept<V> {
     read_at: Instant,
 }
 
-type KeptCache<V> = Cache<String, Kept<V>>;
+/// What one load gave its waiters: the row (or its absence), or whether it failed for an outage.
+type Loaded<V> = Result<Option<V>, bool>;
+
+/// One kind of entry: the cache, and the loads in progress, so that concurrent misses of one entry (a client's
+/// connections all starting at once, every node restarting) share one database read.
+struct KeptCache<V> {
+    cache: Cache<String, Kept<V>>,
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Loaded<V>>>>>,
+}
+
+impl<V: Clone + Send + Sync + 'static> KeptCache<V> {
+    fn get(&self, id: &str) -> Option<Kept<V>> {
+        self.cache.get(id)
+    }
+
+    fn insert(&self, id: String, kept: Kept<V>) {
+        self.cache.insert(id, kept);
+    }
+
+    /// Forget an entry, and any load of it in progress: a request after this reads the database afresh rather
+    /// than join a read that may predate the change.
+    fn invalidate(&self, id: &str) {
+        self.cache.invalidate(id);
+        self.loads().remove(id);
+    }
+
+    fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+        self.loads().clear();
+    }
+
+    fn loads(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::OnceCell<Loaded<V>>>>> {
+        self.loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The load in progress for `id`, or a new one.
+    fn join(&self, id: &str) -> Arc<tokio::sync::OnceCell<Loaded<V>>> {
+        self.loads().entry(id.to_string()).or_default().clone()
+    }
+
+    /// Forget a finished load (unless a newer one has taken its place).
+    fn land(&self, id: &str, flight: &Arc<tokio::sync::OnceCell<Loaded<V>>>) {
+        let mut loading = self.loads();
+        if loading.get(id).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            loading.remove(id);
+        }
+    }
+}
 
 fn cache<V: Clone + Send + Sync + 'static>() -> KeptCache<V> {
-    Cache::builder()
-        .max_capacity(CAPACITY)
-        .time_to_idle(KEEP)
-        .build()
+    KeptCache {
+        cache: Cache::builder()
+            .max_capacity(CAPACITY)
+            .time_to_idle(KEEP)
+            .build(),
+        loading: std::sync::Mutex::new(HashMap::new()),
+    }
 }
 
 /// The cache itself.
@@ -177,9 +232,30 @@ impl AuthzView {
         if let Some(v) = self.fresh(cache, id, fresh_for) {
             return Ok(Some(v));
         }
-        match load.await {
+        // Concurrent misses share one load; the waiter that runs it keeps its own error to return.
+        let generation = self.generation();
+        let flight = cache.join(id);
+        let mut own_error = None;
+        let shared = flight
+            .get_or_init(|| async {
+                match load.await {
+                    Ok(found) => Ok(found),
+                    Err(e) => {
+                        let outage = e.is_outage();
+                        own_error = Some(e);
+                        Err(outage)
+                    }
+                }
+            })
+            .await
+            .clone();
+        cache.land(id, &flight);
+        match shared {
             Ok(Some(v)) => {
-                self.keep(cache, id, v.clone());
+                // A read that a change overtook is answered but not kept: it may predate the change.
+                if self.generation() == generation {
+                    self.keep(cache, id, v.clone());
+                }
                 Ok(Some(v))
             }
             Ok(None) => {
@@ -187,9 +263,15 @@ impl AuthzView {
                 Ok(None)
             }
             // During an outage, the last known entry; otherwise (or without one) the error.
-            Err(e) => match cache.get(id) {
-                Some(k) if e.is_outage() => Ok(Some(k.value)),
-                _ => Err(e),
+            Err(outage) => match cache.get(id) {
+                Some(k) if outage => Ok(Some(k.value)),
+                _ => Err(own_error.unwrap_or_else(|| {
+                    if outage {
+                        DomainError::StoreUnavailable("the database did not answer".into())
+                    } else {
+                        DomainError::internal("loading from the database failed")
+                    }
+                })),
             },
         }
     }
@@ -433,5 +515,53 @@ impl AuthzView {
             *c = None;
         }
         self.changed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_share_one_load_and_an_invalidation_starts_afresh() {
+        let view = Arc::new(AuthzView::new(Clock::system()));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let ask = |roles: &'static str| {
+            let (view, loads, mut released) = (view.clone(), loads.clone(), released.clone());
+            tokio::spawn(async move {
+                view.effective_roles("u", "p", async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    let _ = released.wait_for(|r| *r).await;
+                    Ok(vec![roles.to_string()])
+                })
+                .await
+                .unwrap()
+            })
+        };
+        let waiting: Vec<_> = (0..16).map(|_| ask("before")).collect();
+        while view.effective.loads().get("u/p").map_or(0, Arc::strong_count) < 17 {
+            tokio::task::yield_now().await;
+        }
+        // A change while the load is running: whoever asks now reads afresh.
+        view.forget_authorizations();
+        let after = ask("after");
+        while loads.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        for w in waiting {
+            assert_eq!(*w.await.unwrap(), ["before"]);
+        }
+        assert_eq!(*after.await.unwrap(), ["after"]);
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "one load for the 16, one after the change");
+        assert!(view.effective.loads().is_empty(), "finished loads are forgotten");
+        // What the overtaken read found was not kept: the cache holds what was read after the change.
+        let next = view
+            .effective_roles("u", "p", async { Ok(vec!["not read".to_string()]) })
+            .await
+            .unwrap();
+        assert_eq!(*next, ["after"]);
     }
 }
