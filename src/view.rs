@@ -541,7 +541,13 @@ mod tests {
             })
         };
         let waiting: Vec<_> = (0..16).map(|_| ask("before")).collect();
-        while view.effective.loads().get("u/p").map_or(0, Arc::strong_count) < 17 {
+        while view
+            .effective
+            .loads()
+            .get("u/p")
+            .map_or(0, Arc::strong_count)
+            < 17
+        {
             tokio::task::yield_now().await;
         }
         // A change while the load is running: whoever asks now reads afresh.
@@ -555,8 +561,15 @@ mod tests {
             assert_eq!(*w.await.unwrap(), ["before"]);
         }
         assert_eq!(*after.await.unwrap(), ["after"]);
-        assert_eq!(loads.load(Ordering::SeqCst), 2, "one load for the 16, one after the change");
-        assert!(view.effective.loads().is_empty(), "finished loads are forgotten");
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "one load for the 16, one after the change"
+        );
+        assert!(
+            view.effective.loads().is_empty(),
+            "finished loads are forgotten"
+        );
         // What the overtaken read found was not kept: the cache holds what was read after the change.
         let next = view
             .effective_roles("u", "p", async { Ok(vec!["not read".to_string()]) })
