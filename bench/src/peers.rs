@@ -127,7 +127,7 @@ pub async fn run(
             Err(e) => notes.push(format!("node-oidc-provider did not run: {e:#}")),
         },
         None => {
-            notes.push("node-oidc-provider: not prepared (scripts/bench.sh --peers does)".into())
+            notes.push("node-oidc-provider: not prepared (scripts/bench.sh --peers does)".into());
         }
     }
     match &software.keystone_venv {
