@@ -60,21 +60,7 @@ PY
 echo "import-scale: Keystone database with $users users filled in $((SECONDS - start))s" >&2
 
 server_db() { # ACTION BACKEND NAME: create or drop a database of this run's own
-    "$venv/bin/python" - "$@" "${LINTEL_TEST_POSTGRES_URL:-}" "${LINTEL_TEST_MYSQL_URL:-}" <<'PY'
-import sys, urllib.parse
-action, backend, name, pg, my = sys.argv[1:]
-u = urllib.parse.urlparse(pg if backend == "postgres" else my)
-if backend == "postgres":
-    import psycopg2
-    c = psycopg2.connect(host=u.hostname, port=u.port or 5432, user=u.username, password=u.password or None,
-                         dbname=u.path.lstrip("/"))
-    c.autocommit = True
-    c.cursor().execute(f"CREATE DATABASE {name}" if action == "create" else f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-else:
-    import pymysql
-    c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username, password=u.password or "")
-    c.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4" if action == "create" else f"DROP DATABASE IF EXISTS {name}")
-PY
+    "$venv/bin/python" "$repo/tests/lib/server_db.py" "$@" "${LINTEL_TEST_POSTGRES_URL:-}" "${LINTEL_TEST_MYSQL_URL:-}"
 }
 targets=(sqlite)
 [[ -n "${LINTEL_TEST_POSTGRES_URL:-}" ]] && targets+=(postgres)

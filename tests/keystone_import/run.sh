@@ -48,21 +48,7 @@ ks_db="$work/keystone.db"
 # A database of this run's own on a server backend, dropped at the end (by the server URL the test command gives).
 ks_name="ks_import_$$"
 server_db() { # ACTION: create or drop ks_name on the server of KS_BACKEND
-    "$venv/bin/python" - "$1" "$KS_BACKEND" "$ks_name" "${LINTEL_TEST_POSTGRES_URL:-}" "${LINTEL_TEST_MYSQL_URL:-}" <<'PY'
-import sys, urllib.parse
-action, backend, name, pg, my = sys.argv[1:]
-u = urllib.parse.urlparse(pg if backend == "postgres" else my)
-if backend == "postgres":
-    import psycopg2
-    c = psycopg2.connect(host=u.hostname, port=u.port or 5432, user=u.username, password=u.password or None,
-                         dbname=u.path.lstrip("/"))
-    c.autocommit = True
-    c.cursor().execute(f"CREATE DATABASE {name}" if action == "create" else f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-else:
-    import pymysql
-    c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username, password=u.password or "")
-    c.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4" if action == "create" else f"DROP DATABASE IF EXISTS {name}")
-PY
+    "$venv/bin/python" "$here/../lib/server_db.py" "$1" "$KS_BACKEND" "$ks_name" "${LINTEL_TEST_POSTGRES_URL:-}" "${LINTEL_TEST_MYSQL_URL:-}"
 }
 case "$KS_BACKEND" in
     sqlite) ks_url="sqlite:///$ks_db" ;;
