@@ -315,6 +315,17 @@ pub async fn validate(
             }
         }
     }
+    // Boxed: the database reads behind a miss would otherwise make every caller's future as large (kilobytes).
+    Box::pin(validate_afresh(state, token, allow_expired, generation)).await
+}
+
+/// [`validate`] when no cached validation answers: open the token and look up what it names.
+async fn validate_afresh(
+    state: &AppState,
+    token: &str,
+    allow_expired: bool,
+    generation: u64,
+) -> Result<Arc<Validated>, TokenError> {
     let window = if allow_expired {
         Duration::from_std(state.config.token.allow_expired_window).unwrap_or_default()
     } else {

@@ -392,11 +392,8 @@ pub async fn verify_counting(
         }
         return Ok(Err(Rejection::Unknown));
     };
-    let ok = vouched
-        || state
-            .hasher
-            .verify(id, secret, &cred.model.secret_hash)
-            .await?;
+    // Boxed, as every step off the hot path: inline, its state would enlarge every token request's future.
+    let ok = vouched || Box::pin(state.hasher.verify(id, secret, &cred.model.secret_hash)).await?;
     if !ok {
         if count_failure {
             state.throttle.failed(id, source);
@@ -408,10 +405,10 @@ pub async fn verify_counting(
         state.throttle.succeeded(id, source);
         if crate::legacy_hash::is_legacy(&cred.model.secret_hash) {
             // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
-            let upgraded = async {
+            let upgraded = Box::pin(async {
                 let new = state.hasher.hash(secret).await?;
                 store::credentials::replace_hash(&state.db, id, &cred.model.secret_hash, &new).await
-            };
+            });
             match upgraded.await {
                 Ok(()) => state.view.forget_credential(id),
                 Err(e) => crate::legacy_hash::upgrade_failed("application credential", id, &e),
@@ -423,7 +420,7 @@ pub async fn verify_counting(
 
 /// A credential by id: from the authorization view, else the database.
 pub async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
-    state.view.credential(id, load(state, id)).await
+    state.view.credential(id, || load(state, id)).await
 }
 
 /// Once the client has proven it holds the credential: its expiry, its user and its project decide.
@@ -528,7 +525,7 @@ pub async fn id_by_name(
 /// The user's effective roles on the credential's project that the credential also carries.
 pub async fn granted_roles(state: &AppState, cred: &Credential) -> DomainResult<Vec<String>> {
     let (user, project) = (&cred.model.user_id, &cred.model.project_id);
-    let load = async {
+    let load = || async {
         assignment::effective_roles(&state.db, user, &Target::Project(project.clone())).await
     };
     let held = state.view.effective_roles(user, project, load).await?;

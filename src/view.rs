@@ -218,21 +218,40 @@ impl AuthzView {
 
     /// An entry from cache if fresh, else from `load`; the last known entry, however old, when the database does
     /// not answer.
-    async fn through<V, F>(
+    ///
+    /// `load` makes the loading future only on a miss, and that future runs boxed: a database query's state
+    /// machine is kilobytes, and inline it would make every future awaiting a cache hit as large, copied on every
+    /// move and allocated for every request (docs/BENCHMARKS.md, "future sizes").
+    async fn through<V, L, F>(
         &self,
         cache: &KeptCache<V>,
         id: &str,
         fresh_for: Duration,
+        load: L,
+    ) -> DomainResult<Option<V>>
+    where
+        V: Clone + Send + Sync + 'static,
+        L: FnOnce() -> F,
+        F: std::future::Future<Output = DomainResult<Option<V>>>,
+    {
+        if let Some(v) = self.fresh(cache, id, fresh_for) {
+            return Ok(Some(v));
+        }
+        Box::pin(self.load_shared(cache, id, load())).await
+    }
+
+    /// The miss of [`Self::through`]: concurrent misses share one load; the waiter that runs it keeps its own
+    /// error to return.
+    async fn load_shared<V, F>(
+        &self,
+        cache: &KeptCache<V>,
+        id: &str,
         load: F,
     ) -> DomainResult<Option<V>>
     where
         V: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = DomainResult<Option<V>>>,
     {
-        if let Some(v) = self.fresh(cache, id, fresh_for) {
-            return Ok(Some(v));
-        }
-        // Concurrent misses share one load; the waiter that runs it keeps its own error to return.
         let generation = self.generation();
         let flight = cache.join(id);
         let mut own_error = None;
@@ -278,7 +297,7 @@ impl AuthzView {
 
     /// A user, from cache or database.
     pub async fn user(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<UserView>>> {
-        let load = async {
+        let load = || async {
             let Some(u) = store::find::<user::Entity>(db, id).await? else {
                 return Ok(None);
             };
@@ -296,7 +315,7 @@ impl AuthzView {
 
     /// A project, from cache or database.
     pub async fn project(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
-        let load = async {
+        let load = || async {
             let Some(p) = store::find::<project::Entity>(db, id).await? else {
                 return Ok(None);
             };
@@ -313,7 +332,7 @@ impl AuthzView {
 
     /// A domain, from cache or database.
     pub async fn domain(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
-        let load = async {
+        let load = || async {
             let Some(d) = store::find::<domain::Entity>(db, id).await? else {
                 return Ok(None);
             };
@@ -341,7 +360,7 @@ impl AuthzView {
 
     /// A role, from cache or database.
     pub async fn role(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<RoleView>>> {
-        let load = async {
+        let load = || async {
             let Some(r) = store::find::<role::Entity>(db, id).await? else {
                 return Ok(None);
             };
@@ -356,7 +375,7 @@ impl AuthzView {
 
     /// An application credential, from cache or database.
     pub async fn app_cred(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<AppCredView>>> {
-        let load = async {
+        let load = || async {
             let Some(c) = store::find::<entity::application_credential::Entity>(db, id).await?
             else {
                 return Ok(None);
@@ -370,16 +389,17 @@ impl AuthzView {
     /// A stored application credential with its roles and rules: from cache if fresh, else from `load` (which
     /// also fills the token's view of it, what validating its tokens needs); the last known one while the database
     /// does not answer.
-    pub async fn credential<F>(
+    pub async fn credential<L, F>(
         &self,
         id: &str,
-        load: F,
+        load: L,
     ) -> DomainResult<Option<Arc<crate::credential::Credential>>>
     where
+        L: FnOnce() -> F,
         F: std::future::Future<Output = DomainResult<Option<crate::credential::Credential>>>,
     {
-        let load = async {
-            let found = load.await?.map(Arc::new);
+        let load = || async {
+            let found = load().await?.map(Arc::new);
             if let Some(c) = &found {
                 let view = Arc::new(AppCredView::of(&c.model, &c.rules));
                 self.keep(&self.app_creds, id, view);
@@ -391,17 +411,18 @@ impl AuthzView {
 
     /// A user's effective role ids on a project: from cache if fresh, else from `load`; the last known ones while
     /// the database does not answer.
-    pub async fn effective_roles<F>(
+    pub async fn effective_roles<L, F>(
         &self,
         user_id: &str,
         project_id: &str,
-        load: F,
+        load: L,
     ) -> DomainResult<Arc<Vec<String>>>
     where
+        L: FnOnce() -> F,
         F: std::future::Future<Output = DomainResult<Vec<String>>>,
     {
         let key = format!("{user_id}/{project_id}");
-        let load = async { Ok(Some(Arc::new(load.await?))) };
+        let load = || async { Ok(Some(Arc::new(load().await?))) };
         let found = self
             .through(&self.effective, &key, EFFECTIVE_TTL, load)
             .await?;
@@ -412,12 +433,13 @@ impl AuthzView {
     /// forgotten since (no grant, revocation, project or domain change on this node, or revocation event from
     /// another) and for at most as long as effective roles, else from `load`; the last known list while the
     /// database does not answer.
-    pub async fn projects_of<F>(
+    pub async fn projects_of<L, F>(
         &self,
         user_id: &str,
-        load: F,
+        load: L,
     ) -> DomainResult<Arc<Vec<project::Model>>>
     where
+        L: FnOnce() -> F,
         F: std::future::Future<Output = DomainResult<Vec<project::Model>>>,
     {
         // Read before loading: a change while loading leaves the entry under the older generation, so stale.
@@ -427,7 +449,7 @@ impl AuthzView {
                 return Ok(v);
             }
         }
-        match load.await {
+        match Box::pin(load()).await {
             Ok(v) => {
                 let v = Arc::new(v);
                 self.keep(&self.my_projects, user_id, (generation, v.clone()));
@@ -531,7 +553,7 @@ mod tests {
         let ask = |roles: &'static str| {
             let (view, loads, mut released) = (view.clone(), loads.clone(), released.clone());
             tokio::spawn(async move {
-                view.effective_roles("u", "p", async move {
+                view.effective_roles("u", "p", || async move {
                     loads.fetch_add(1, Ordering::SeqCst);
                     let _ = released.wait_for(|r| *r).await;
                     Ok(vec![roles.to_string()])
@@ -572,7 +594,7 @@ mod tests {
         );
         // What the overtaken read found was not kept: the cache holds what was read after the change.
         let next = view
-            .effective_roles("u", "p", async { Ok(vec!["not read".to_string()]) })
+            .effective_roles("u", "p", || async { Ok(vec!["not read".to_string()]) })
             .await
             .unwrap();
         assert_eq!(*next, ["after"]);

@@ -87,7 +87,7 @@ pub async fn projects_of(
     state: &AppState,
     user_id: &str,
 ) -> DomainResult<std::sync::Arc<Vec<project::Model>>> {
-    let load = async {
+    let load = || async {
         let ids = assignments::projects_of(&state.db, user_id).await?;
         let mut projects = crate::resource::projects::by_ids(state, ids).await?;
         projects.retain(|p| p.enabled);

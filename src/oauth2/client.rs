@@ -66,12 +66,13 @@ async fn verify_proof(
 ) -> Result<(Arc<Credential>, Arc<UserView>), OAuthError> {
     let verdict = match proof {
         Proof::Secret(auth) => return verify_client(state, &auth, source).await,
+        // The other methods run boxed, so that their state does not enlarge the secret's future.
         Proof::Certificate(id) => match cert {
-            Some(c) => credential::verify_certificate(state, &id, c).await,
+            Some(c) => Box::pin(credential::verify_certificate(state, &id, c)).await,
             None => return Err(OAuthError::InvalidClient),
         },
         Proof::Assertion { id, assertion } => {
-            credential::verify_assertion(state, &id, &assertion.0).await
+            Box::pin(credential::verify_assertion(state, &id, &assertion.0)).await
         }
     };
     match verdict.map_err(OAuthError::from)? {
@@ -107,7 +108,8 @@ async fn verify_client(
         Err(_) => {}
     }
     if let Some((id, secret)) = &auth.decoded {
-        if let Ok(found) = credential::verify(state, id, &secret.secret(), source)
+        // Rare (a client that form-encoded its Basic credentials): boxed, off the common future.
+        if let Ok(found) = Box::pin(credential::verify(state, id, &secret.secret(), source))
             .await
             .map_err(OAuthError::from)?
         {

@@ -52,7 +52,8 @@ pub async fn issue(
             };
             wanted.push(r.id.clone());
         }
-        let narrowed = crate::assignment::with_implied(state, wanted)
+        // Boxed: a database read, kept out of the future of a token request without `scope`.
+        let narrowed = Box::pin(crate::assignment::with_implied(state, wanted))
             .await
             .map_err(OAuthError::from)?;
         data.role_ids.retain(|r| narrowed.contains(r));
