@@ -114,7 +114,7 @@ impl Throttled {
 fn log(s: &Summary) {
     let source = s.source.map(tracing::field::display);
     tracing::info!(
-        target: "lintel::access",
+        target: crate::log_sink::ACCESS_TARGET,
         source,
         route = %s.route,
         status = 429,

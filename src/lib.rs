@@ -17,6 +17,7 @@ pub mod hashing;
 pub mod http;
 pub mod identity;
 pub mod legacy_hash;
+pub mod log_sink;
 pub mod metrics;
 pub mod mtls;
 pub mod oauth2;

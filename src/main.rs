@@ -122,9 +122,9 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        // Written in the request's own thread: a logging thread (tracing-appender) was measured slower on the
-        // token and validation paths, a wake-up per line costing more than the write (docs/BENCHMARKS.md).
-        .with_writer(std::io::stderr);
+        // Access lines are held briefly and written several at a time; everything else at once (log_sink).
+        .with_writer(lintel::log_sink::Stderr);
+    lintel::log_sink::start();
     if config.default.log_format == lintel::config::LogFormat::Json {
         builder.json().init();
     } else {
@@ -188,7 +188,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    let outcome = runtime.block_on(run(cli.command, config));
+    lintel::log_sink::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lintel: {e:#}");

@@ -194,7 +194,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     }
     let source = source.map(tracing::field::display);
     tracing::info!(
-        target: "lintel::access",
+        target: crate::log_sink::ACCESS_TARGET,
         request_id = %request_id,
         source,
         method = %method,

@@ -353,6 +353,53 @@ fn a_failed_client_authentication_is_logged_with_source_and_client() {
 }
 
 #[test]
+fn access_lines_reach_the_log_while_the_server_runs() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let mut child = spawn_serve(dir.path(), &format!("127.0.0.1:{port}"), None);
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let _ = openrc_var(dir.path(), "OS_AUTH_URL");
+    let client = https_client(&dir.path().join("data/tls/cert.pem"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt
+        .block_on(send_when_up(|| {
+            client.get(format!("https://127.0.0.1:{port}/v3/auth/tokens"))
+        }))
+        .status();
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    // Access lines are held for at most a tenth of a second, then written though nothing else is logged.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut found = None;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains("route=/v3/auth/tokens") && line.contains("status=401") => {
+                found = Some(line);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let line = found.expect("the access line was written while the server ran");
+    assert!(line.contains("source=127.0.0.1"), "{line}");
+}
+
+#[test]
 fn first_start_registers_public_and_internal_identity_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.1");
