@@ -127,19 +127,18 @@ impl<S> Permitted<S> {
     }
 
     /// Whether the connection has been idle too long; otherwise the timer is armed to wake this task when it may
-    /// have been (activity only records the time, the timer moves when it fires: no timer work per read).
+    /// have been. Activity only records the time; the timer is moved on only when it fires early (there was
+    /// activity since it was set), so a busy connection does no timer work per request.
     fn timed_out(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
-            let due = self.last_active + self.idle;
-            if self.deadline.deadline() != due {
-                self.deadline.as_mut().reset(due);
-            }
             if self.deadline.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            if Instant::now() >= self.last_active + self.idle {
+            let due = self.last_active + self.idle;
+            if Instant::now() >= due {
                 return true;
             }
+            self.deadline.as_mut().reset(due);
         }
     }
 }

@@ -29,9 +29,9 @@ pub struct Validation {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Route {
     /// HTTP method.
-    pub method: String,
-    /// Route template (bounded: never the raw path).
-    pub route: String,
+    pub method: &'static str,
+    /// Route template (bounded: never the raw path), from [`route_label`].
+    pub route: &'static str,
     /// `2xx`, `4xx`, ...
     pub status: &'static str,
 }
@@ -129,6 +129,29 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     }
+}
+
+/// A route template as a `'static` label, so that labelling a request allocates nothing. The router's templates
+/// are a fixed set (a raw path never comes here), so each is copied once and kept for the process's life.
+pub fn route_label(template: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{PoisonError, RwLock};
+    static KNOWN: LazyLock<RwLock<HashSet<&'static str>>> =
+        LazyLock::new(|| RwLock::new(HashSet::from(["(unmatched)"])));
+    if let Some(known) = KNOWN
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(template)
+    {
+        return known;
+    }
+    let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = known.get(template) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(template.into());
+    known.insert(kept);
+    kept
 }
 
 /// The status class label of an HTTP status.

@@ -151,11 +151,12 @@ async fn issue(
 ) -> Result<Response, OAuthError> {
     let form = read_form(state, headers, body)?;
     let authorization = authorization(headers);
-    *claimed = crate::oauth2::claimed_client(authorization, &form);
-    check_grant(&form)?;
-    let (cred, user) =
-        oauth2::client::authenticate(state, source, authorization, cert, &form).await?;
-    let issued = oauth2::grant::issue(state, &cred, &user, form.scope.as_deref(), cert).await?;
+    let granted = grant(state, source, authorization, cert, &form).await;
+    if granted.is_err() {
+        // Who a refused client claimed to be, for the access log line: worked out only for a refusal.
+        *claimed = crate::oauth2::claimed_client(authorization, &form);
+    }
+    let issued = granted?;
     let out = TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",
@@ -167,6 +168,20 @@ async fn issue(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)
+}
+
+/// The grant itself: the grant type, the client's authentication, and the token.
+async fn grant(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    authorization: Option<&[u8]>,
+    cert: Option<&ClientCert>,
+    form: &crate::oauth2::Form,
+) -> Result<oauth2::grant::Issued, OAuthError> {
+    check_grant(form)?;
+    let (cred, user) =
+        oauth2::client::authenticate(state, source, authorization, cert, form).await?;
+    oauth2::grant::issue(state, &cred, &user, form.scope.as_deref(), cert).await
 }
 
 #[cfg(test)]

@@ -85,7 +85,10 @@ async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
 pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> Response {
     #[allow(clippy::disallowed_methods)] // the request's duration for the log, not a decision
     let started = Instant::now();
-    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    // Keystone's `req-<uuid>`, written into a buffer on the stack.
+    let mut id = *b"req-00000000-0000-0000-0000-000000000000";
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id[4..]);
+    let request_id = std::str::from_utf8(&id).unwrap_or("req-");
     let method = req.method().clone();
     let source = crate::http::SourceAddr::of(
         req.headers(),
@@ -112,8 +115,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     let route = resp
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
-    let route = route.unwrap_or_else(|| "(unmatched)".to_string());
+        .map_or("(unmatched)", |p| crate::metrics::route_label(p.as_str()));
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -140,7 +142,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
             headers.append(header::WWW_AUTHENTICATE, v);
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-openstack-request-id", v);
     }
     headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
@@ -148,12 +150,12 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     let m = crate::metrics::metrics();
     m.requests
         .get_or_create(&crate::metrics::Route {
-            method: crate::metrics::method_label(&method).to_string(),
-            route: route.clone(),
+            method: crate::metrics::method_label(&method),
+            route,
             status: crate::metrics::status_class(status.as_u16()),
         })
         .observe(elapsed.as_secs_f64());
-    match route.as_str() {
+    match route {
         "/v3/auth/tokens" if method == axum::http::Method::POST => {
             let outcome = if status.is_success() {
                 "success"
@@ -188,7 +190,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     if status == StatusCode::TOO_MANY_REQUESTS
         && !state
             .throttled_log
-            .admit(source, &route, state.clock.instant())
+            .admit(source, route, state.clock.instant())
     {
         return resp; // counted, and summarised once per interval
     }
