@@ -331,9 +331,15 @@ pub fn client_auth(
                 "The client_id parameter does not match the Basic credentials.".into(),
             ));
         }
-        let decoded = match (form_decode(&id), form_decode(&secret)) {
-            (Some(i), Some(s)) if i != id || s != secret => Some((i, SecretText(s))),
-            _ => None,
+        // Only `+` and `%XX` read differently form-decoded: without them there is no second reading.
+        let encoded = |s: &str| s.contains(['+', '%']);
+        let decoded = if encoded(&id) || encoded(&secret) {
+            match (form_decode(&id), form_decode(&secret)) {
+                (Some(i), Some(s)) if i != id || s != secret => Some((i, SecretText(s))),
+                _ => None,
+            }
+        } else {
+            None
         };
         return Ok(ClientAuth {
             id,
