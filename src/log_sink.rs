@@ -25,6 +25,8 @@ pub const ACCESS_TARGET: &str = "lintel::access";
 
 /// Text held for standard error.
 static HELD: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// Set when lines cannot be held (no flushing thread).
+static NO_HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn held() -> MutexGuard<'static, Vec<u8>> {
     // A thread that panicked while holding the lock left whole lines behind (see `Line::write`): keep them.
@@ -45,7 +47,7 @@ fn write_out(held: &mut Vec<u8>, line: &[u8]) -> std::io::Result<()> {
     wrote
 }
 
-/// Write what is held now (called by the flushing thread, at exit and before a panic's message).
+/// Write what is held now (called by the flushing thread and at exit).
 pub fn flush() {
     let mut held = held();
     if !held.is_empty() {
@@ -69,13 +71,18 @@ pub fn start() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        flush();
+        // Never wait here: the panicking thread may be the one holding the lock.
+        let held = match HELD.try_lock() {
+            Ok(held) => Some(held),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut held) = held.filter(|h| !h.is_empty()) {
+            let _ = write_out(&mut held, b"");
+        }
         previous(info);
     }));
 }
-
-/// Set when lines cannot be held (no flushing thread).
-static NO_HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The writer `tracing_subscriber::fmt` is given: standard error, holding access lines.
 #[derive(Clone, Copy, Debug, Default)]

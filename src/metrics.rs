@@ -136,8 +136,7 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
 pub fn route_label(template: &str) -> &'static str {
     use std::collections::HashSet;
     use std::sync::{PoisonError, RwLock};
-    static KNOWN: LazyLock<RwLock<HashSet<&'static str>>> =
-        LazyLock::new(|| RwLock::new(HashSet::from(["(unmatched)"])));
+    static KNOWN: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(RwLock::default);
     if let Some(known) = KNOWN
         .read()
         .unwrap_or_else(PoisonError::into_inner)

@@ -390,11 +390,7 @@ fn access_lines_reach_the_log_while_the_server_runs() {
             Err(_) => break,
         }
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    stop(child);
     let line = found.expect("the access line was written while the server ran");
     assert!(line.contains("source=127.0.0.1"), "{line}");
 }
