@@ -29,8 +29,10 @@ pub enum ConnectError {
 /// The shared database handle.
 ///
 /// SQLite allows one writer at a time and fails a deferred transaction that upgrades to a write while another
-/// writer holds the lock ("database is locked") without waiting for the busy timeout. Lintel therefore queues
-/// its own write transactions on SQLite behind one async mutex; other databases take writes in parallel.
+/// writer holds the lock ("database is locked") without waiting for the busy timeout. Lintel therefore takes the
+/// write lock as a write transaction's first step on SQLite, where the busy timeout applies, and queues its own
+/// write transactions behind one async mutex so that they do not poll for it; other databases take writes in
+/// parallel.
 #[derive(Clone)]
 pub struct Db {
     /// The connection pool behind the outage breaker (the store's alone: everything else asks the store).
@@ -124,6 +126,13 @@ impl Db {
         };
         self.conn.check()?;
         let txn = self.conn.observe(self.conn.raw.begin().await)?;
+        if guard.is_some() {
+            // The mutex alone is not enough: a transaction dropped unfinished (a refused insert) is rolled back a
+            // moment after its guard goes, and another process (lintel-manage) may be writing. A statement that
+            // writes nothing still takes the lock, and waits for it, before this transaction has read anything.
+            self.conn
+                .observe(txn.execute_unprepared(TAKE_WRITE_LOCK).await)?;
+        }
         Ok(WriteTxn { txn, _guard: guard })
     }
 
@@ -263,6 +272,10 @@ async fn release(session: DatabaseConnection, sql: String, name: &str) {
     }
     session.close().await.ok();
 }
+
+/// A statement that writes nothing but takes SQLite's write lock (what `BEGIN IMMEDIATE` would, which sea-orm's
+/// transactions cannot ask for).
+const TAKE_WRITE_LOCK: &str = "UPDATE seaql_migrations SET version = version WHERE 0";
 
 /// How long the first connection to a database server may take before start-up gives up.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

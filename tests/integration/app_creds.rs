@@ -257,7 +257,7 @@ async fn bad_requests_get_keystone_errors_on(backend: &'static str) {
     assert_eq!(body["error"]["message"], "Conflict occurred attempting to store application_credential - Duplicate entry found with name dup.");
 
     // A role the user does not hold on the project.
-    let (_, _, role) = s
+    let (status, _, role) = s
         .call(
             Method::POST,
             "/v3/roles",
@@ -265,6 +265,7 @@ async fn bad_requests_get_keystone_errors_on(backend: &'static str) {
             Some(json!({"role": {"name": "unheld"}})),
         )
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
     let (status, body) = create(
         &s,
         &admin,
@@ -830,5 +831,34 @@ async fn user_limit_holds_under_concurrent_creates_on(backend: &'static str) {
         .await
         .unwrap();
     assert_eq!(stored, 3, "{backend}: the database holds the limit too");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_write_never_fails_the_next_one() {
+    crate::common::each_backend(a_refused_write_never_fails_the_next_one_on).await;
+}
+
+/// A create refused as a duplicate took the database's write lock before it was refused; the next write, at once,
+/// must still succeed (on SQLite a write whose transaction has read cannot wait for that lock to go).
+async fn a_refused_write_never_fails_the_next_one_on(backend: &'static str) {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin_token().await;
+    let uid = me(&s, &admin).await;
+    let (status, _) = create(&s, &admin, &uid, json!({"name": "taken"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for i in 0..40 {
+        let (status, body) = create(&s, &admin, &uid, json!({"name": "taken"})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, _, body) = s
+            .call(
+                Method::POST,
+                "/v3/roles",
+                Some(&admin),
+                Some(json!({"role": {"name": format!("after-refusal-{i}")}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "round {i}: {body}");
+    }
     s.stop().await;
 }
