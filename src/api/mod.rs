@@ -48,14 +48,8 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.server.max_request_body_size;
     all_routes()
         .into_router()
-        .route_layer(axum::middleware::from_fn(
-            crate::http::layers::remember_route,
-        ))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::layers::around,
-        ))
+        .layer(crate::http::layers::AroundLayer::new(state.clone()))
         .with_state(state)
 }
 

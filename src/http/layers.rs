@@ -1,18 +1,23 @@
 //! Response layers: request ids, the access log line, and Keystone-shaped bodies for errors made outside handlers.
 
-use std::time::Instant;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use crate::http::error::{envelope, ApiError};
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 
 /// How long a client has to send a request body, once its headers are in.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether a path is one of the OAuth 2.0 endpoints that answer errors in RFC 6749's shape (the token,
 /// introspection and revocation endpoints and the RFC 8414 metadata; the JWKS is a plain `/v3` resource), also
@@ -48,11 +53,6 @@ fn nul_in_uri(req: &Request) -> Option<Response> {
 /// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
 /// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
 async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
-    use axum::body::HttpBody;
-    // Most requests (every GET, the token validations) have no body: nothing to wait for.
-    if req.body().size_hint().exact() == Some(0) {
-        return Ok(req);
-    }
     let (parts, body) = req.into_parts();
     let too_large = || {
         if oauth_shaped(parts.uri.path()) {
@@ -80,28 +80,143 @@ async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
     }
 }
 
-/// Give every response an `x-openstack-request-id`, log one line per request, and make sure every error body
-/// is Keystone's JSON envelope (404/405 from routing, 413 from the body limit) with the right challenges.
-pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    #[allow(clippy::disallowed_methods)] // the request's duration for the log, not a decision
-    let started = Instant::now();
-    // Keystone's `req-<uuid>`, written into a buffer on the stack.
-    let mut id = *b"req-00000000-0000-0000-0000-000000000000";
-    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id[4..]);
-    let request_id = std::str::from_utf8(&id).unwrap_or("req-");
-    let method = req.method().clone();
-    let source = crate::http::SourceAddr::of(
-        req.headers(),
-        req.extensions(),
-        state.config.server.trust_proxy_headers,
-    )
-    .0;
+/// What the access log and the response headers need to know of a request, taken before it is handed on.
+struct Seen {
+    /// When it arrived, for its duration in the log.
+    started: Instant,
+    /// Keystone's `req-<uuid>`, on the stack.
+    id: [u8; 40],
+    method: Method,
+    source: Option<std::net::IpAddr>,
+    /// The matched route template (the router has matched it before any route's layers run).
+    route: &'static str,
+}
+
+impl Seen {
+    fn of(state: &AppState, req: &Request) -> Seen {
+        #[allow(clippy::disallowed_methods)] // the request's duration for the log, not a decision
+        let started = Instant::now();
+        let mut id = *b"req-00000000-0000-0000-0000-000000000000";
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id[4..]);
+        let source = crate::http::SourceAddr::of(
+            req.headers(),
+            req.extensions(),
+            state.config.server.trust_proxy_headers,
+        )
+        .0;
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("(unmatched)", |p| crate::metrics::route_label(p.as_str()));
+        Seen {
+            started,
+            id,
+            method: req.method().clone(),
+            source,
+            route,
+        }
+    }
+
+    fn request_id(&self) -> &str {
+        std::str::from_utf8(&self.id).unwrap_or("req-")
+    }
+}
+
+/// The layer that gives every response an `x-openstack-request-id`, logs one line per request, reads a request's
+/// body whole before any handler runs (see [`buffered`]), and makes sure every error body is Keystone's JSON
+/// envelope (404/405 from routing, 413 from the body limit) with the right challenges.
+///
+/// A hand-written service rather than `middleware::from_fn`: it runs on every request, and `from_fn` costs a
+/// clone of the inner service and two boxes per request; this costs neither on a request without a body.
+#[derive(Clone)]
+pub struct AroundLayer {
+    state: AppState,
+}
+
+impl AroundLayer {
+    /// The layer over the application's state.
+    pub fn new(state: AppState) -> AroundLayer {
+        AroundLayer { state }
+    }
+}
+
+impl<S> Layer<S> for AroundLayer {
+    type Service = Around<S>;
+    fn layer(&self, inner: S) -> Around<S> {
+        Around {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service [`AroundLayer`] puts in front of a route.
+#[derive(Clone)]
+pub struct Around<S> {
+    inner: S,
+    state: AppState,
+}
+
+type BoxedAnswer = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+impl<S> Service<Request> for Around<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AroundFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        use axum::body::HttpBody;
+        let seen = Seen::of(&self.state, &req);
+        let answer = if req.body().size_hint().exact() == Some(0) {
+            // Most requests (every GET, the token validations) have no body: hand them on at once.
+            match nul_in_uri(&req) {
+                Some(refusal) => Answer::Ready {
+                    resp: Some(refusal),
+                },
+                None => Answer::Called {
+                    fut: self.inner.call(req),
+                },
+            }
+        } else {
+            // The body is read before the route sees the request, so the route is called later, by a service
+            // of the future's own (the ready one; this one keeps a clone, as tower's contract asks).
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
+            let limit = self.state.config.server.max_request_body_size;
+            Answer::Buffered {
+                fut: Box::pin(read_then_call(req, limit, inner)),
+            }
+        };
+        AroundFuture {
+            answer,
+            seen,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// Read a request's body, then hand it on; a refusal when the body is too large, cut off or too slow.
+async fn read_then_call<S>(req: Request, limit: usize, mut inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let http1 = req.version() <= axum::http::Version::HTTP_11;
-    let mut resp = match buffered(req, state.config.server.max_request_body_size).await {
+    match buffered(req, limit).await {
         // Refused after its body was read, so the connection stays usable.
         Ok(req) => match nul_in_uri(&req) {
             Some(refusal) => refusal,
-            None => next.run(req).await,
+            None => match inner.call(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            },
         },
         Err(mut resp) => {
             if http1 {
@@ -111,11 +226,58 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
             }
             resp
         }
-    };
-    let route = resp
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(unmatched)", |p| crate::metrics::route_label(p.as_str()));
+    }
+}
+
+pin_project! {
+    /// The answer to one request, finished (headers, metrics, log line) when it is ready.
+    pub struct AroundFuture<F> {
+        #[pin]
+        answer: Answer<F>,
+        seen: Seen,
+        state: AppState,
+    }
+}
+
+pin_project! {
+    #[project = AnswerProj]
+    enum Answer<F> {
+        /// The route's own future (a request without a body).
+        Called { #[pin] fut: F },
+        /// Reading the body, then the route.
+        Buffered { fut: BoxedAnswer },
+        /// Refused before the route was called.
+        Ready { resp: Option<Response> },
+    }
+}
+
+impl<F> Future for AroundFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let resp = match this.answer.project() {
+            AnswerProj::Called { fut } => match ready!(fut.poll(cx)) {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            },
+            AnswerProj::Buffered { fut } => ready!(fut.as_mut().poll(cx)),
+            // Taken already: this future was polled after it completed, which the contract leaves open.
+            AnswerProj::Ready { resp } => match resp.take() {
+                Some(resp) => resp,
+                None => return Poll::Pending,
+            },
+        };
+        Poll::Ready(Ok(finish(this.state, this.seen, resp)))
+    }
+}
+
+/// Give a response its request id and Keystone's error envelope, count it, and log it.
+fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
+    let (route, method) = (seen.route, &seen.method);
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -135,6 +297,7 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
             resp.headers_mut().insert(header::ALLOW, allow);
         }
     }
+    let request_id = seen.request_id();
     let headers = resp.headers_mut();
     if status == StatusCode::UNAUTHORIZED {
         let uri = format!("Keystone uri=\"{}\"", state.config.v3_url());
@@ -146,43 +309,8 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
         headers.insert("x-openstack-request-id", v);
     }
     headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
-    let elapsed = started.elapsed();
-    let m = crate::metrics::metrics();
-    m.requests
-        .get_or_create(&crate::metrics::Route {
-            method: crate::metrics::method_label(&method),
-            route,
-            status: crate::metrics::status_class(status.as_u16()),
-        })
-        .observe(elapsed.as_secs_f64());
-    match route {
-        "/v3/auth/tokens" if method == axum::http::Method::POST => {
-            let outcome = if status.is_success() {
-                "success"
-            } else {
-                crate::metrics::status_class(status.as_u16())
-            };
-            m.tokens_issued
-                .get_or_create(&crate::metrics::Issue {
-                    endpoint: "auth_tokens",
-                    outcome,
-                })
-                .inc();
-        }
-        "/v3/auth/tokens"
-            if method == axum::http::Method::GET || method == axum::http::Method::HEAD =>
-        {
-            let outcome = if status.is_success() {
-                "valid"
-            } else {
-                "invalid"
-            };
-            m.validations
-                .get_or_create(&crate::metrics::Validation { outcome })
-                .inc();
-        }
-        _ => {}
-    }
+    let elapsed = seen.started.elapsed();
+    count(method, route, status, elapsed);
     let subject = resp
         .extensions()
         .get::<crate::http::AuthSubject>()
@@ -190,11 +318,11 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     if status == StatusCode::TOO_MANY_REQUESTS
         && !state
             .throttled_log
-            .admit(source, route, state.clock.instant())
+            .admit(seen.source, route, state.clock.instant())
     {
         return resp; // counted, and summarised once per interval
     }
-    let source = source.map(tracing::field::display);
+    let source = seen.source.map(tracing::field::display);
     tracing::info!(
         target: crate::log_sink::ACCESS_TARGET,
         request_id = %request_id,
@@ -208,12 +336,40 @@ pub async fn around(State(state): State<AppState>, req: Request, next: Next) -> 
     resp
 }
 
-/// Carry the matched route template to the outer layer (routing happens inside it), for the access log.
-pub async fn remember_route(req: Request, next: Next) -> Response {
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = next.run(req).await;
-    if let Some(m) = matched {
-        resp.extensions_mut().insert(m);
+/// Count a request in the metrics: by route, and as a token issued or validated.
+fn count(method: &Method, route: &'static str, status: StatusCode, elapsed: Duration) {
+    let m = crate::metrics::metrics();
+    m.requests
+        .get_or_create(&crate::metrics::Route {
+            method: crate::metrics::method_label(method),
+            route,
+            status: crate::metrics::status_class(status.as_u16()),
+        })
+        .observe(elapsed.as_secs_f64());
+    match route {
+        "/v3/auth/tokens" if method == Method::POST => {
+            let outcome = if status.is_success() {
+                "success"
+            } else {
+                crate::metrics::status_class(status.as_u16())
+            };
+            m.tokens_issued
+                .get_or_create(&crate::metrics::Issue {
+                    endpoint: "auth_tokens",
+                    outcome,
+                })
+                .inc();
+        }
+        "/v3/auth/tokens" if method == Method::GET || method == Method::HEAD => {
+            let outcome = if status.is_success() {
+                "valid"
+            } else {
+                "invalid"
+            };
+            m.validations
+                .get_or_create(&crate::metrics::Validation { outcome })
+                .inc();
+        }
+        _ => {}
     }
-    resp
 }
