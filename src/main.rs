@@ -126,9 +126,14 @@ fn init_logging(config: &Config) {
         .with_writer(lintel::log_sink::Stderr);
     lintel::log_sink::start();
     if config.default.log_format == lintel::config::LogFormat::Json {
-        builder.json().init();
+        builder
+            .json()
+            .with_timer(lintel::log_sink::Timestamp)
+            .init();
     } else {
-        builder.init();
+        builder
+            .event_format(lintel::log_sink::TextFormat::new())
+            .init();
     }
     for w in &config.warnings {
         tracing::warn!("{w}");

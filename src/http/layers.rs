@@ -322,18 +322,47 @@ fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
     {
         return resp; // counted, and summarised once per interval
     }
-    let source = seen.source.map(tracing::field::display);
-    tracing::info!(
-        target: crate::log_sink::ACCESS_TARGET,
-        request_id = %request_id,
-        source,
-        method = %method,
-        route = %route,
-        status = status.as_u16(),
-        latency_us = elapsed.as_micros() as u64,
-        subject,
-    );
+    let latency_us = elapsed.as_micros() as u64;
+    if state.config.default.log_format == crate::config::LogFormat::Json {
+        let source = seen.source.map(tracing::field::display);
+        tracing::info!(
+            target: crate::log_sink::ACCESS_TARGET,
+            request_id = %request_id,
+            source,
+            method = %method,
+            route = %route,
+            status = status.as_u16(),
+            latency_us,
+            subject,
+        );
+    } else {
+        let line = access_text(seen, status.as_u16(), latency_us, subject);
+        tracing::info!(target: crate::log_sink::ACCESS_TARGET, "{line}");
+    }
     resp
+}
+
+/// An access line's fields as the text formatter writes fields (`key=value`, a space between), written here in
+/// one go: the formatter's visit of seven fields was a third of the access line's cost. JSON lines keep their
+/// fields as fields.
+fn access_text(seen: &Seen, status: u16, latency_us: u64, subject: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut line = String::with_capacity(160);
+    line.push_str("request_id=");
+    line.push_str(seen.request_id());
+    if let Some(source) = seen.source {
+        let _ = write!(line, " source={source}");
+    }
+    line.push_str(" method=");
+    line.push_str(seen.method.as_str());
+    line.push_str(" route=");
+    line.push_str(seen.route);
+    let _ = write!(line, " status={status} latency_us={latency_us}");
+    if let Some(subject) = subject {
+        // As the formatter writes a string field: quoted and escaped, so a claimed id cannot forge a field.
+        let _ = write!(line, " subject={subject:?}");
+    }
+    line
 }
 
 /// Count a request in the metrics: by route, and as a token issued or validated.
