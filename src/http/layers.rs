@@ -414,3 +414,69 @@ fn count(method: &Method, route: &'static str, status: StatusCode, elapsed: Dura
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, Bytes};
+    use hyper::body::Frame;
+    use tokio::sync::mpsc;
+
+    /// A request body that arrives as its sender sends it.
+    struct Drip(mpsc::Receiver<Bytes>);
+
+    impl hyper::body::Body for Drip {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn post(body: Body) -> Request {
+        Request::post("/v3/OS-OAUTH2/token").body(body).unwrap()
+    }
+
+    async fn text(req: Request) -> Bytes {
+        axum::body::to_bytes(req.into_body(), 1024).await.unwrap()
+    }
+
+    /// A body that is all there is read at once and handed on whole.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_already_in_is_read_without_waiting() {
+        let started = tokio::time::Instant::now();
+        let req = buffered(post(Body::from("grant_type=client_credentials")), 1024)
+            .await
+            .unwrap();
+        assert_eq!(text(req).await, "grant_type=client_credentials");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    /// A body that stops coming gets 408 once the body timeout has passed (time is paused: the test does not wait
+    /// it out); one that arrives in pieces within it is read whole.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_coming_times_out() {
+        let (_sender, stalled) = mpsc::channel(1);
+        let started = tokio::time::Instant::now();
+        let refused = buffered(post(Body::new(Drip(stalled))), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+
+        let (tx, slow) = mpsc::channel(2);
+        tokio::spawn(async move {
+            for part in ["grant_type=", "client_credentials"] {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let _ = tx.send(Bytes::from(part)).await;
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let req = buffered(post(Body::new(Drip(slow))), 1024).await.unwrap();
+        assert_eq!(text(req).await, "grant_type=client_credentials");
+        assert_eq!(started.elapsed(), Duration::from_secs(20));
+    }
+}
