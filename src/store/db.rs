@@ -207,7 +207,13 @@ impl Db {
         match self.backend() {
             DbBackend::Sqlite => {
                 let _file_lock = match sqlite_path(url) {
-                    Some(path) => Some(lock_file(&path, name)?),
+                    // Waiting for the lock blocks its thread (another node or `lintel-manage` may hold it for a
+                    // while): on the blocking pool, not on a runtime thread that serves requests.
+                    Some(path) => Some(
+                        tokio::task::spawn_blocking(move || lock_file(&path, name))
+                            .await
+                            .map_err(|e| DbErr::Custom(format!("taking the {name} lock: {e}")))??,
+                    ),
                     None => None, // in-memory database: nobody else can see it
                 };
                 work.await
@@ -397,4 +403,48 @@ fn lock_file(db: &std::path::Path, lock: &str) -> Result<std::fs::File, DbErr> {
     file.lock()
         .map_err(|e| DbErr::Custom(format!("taking the {lock} lock: {e}")))?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While another process holds a SQLite database's lock, waiting for it leaves the runtime free to serve: on a
+    /// single-threaded runtime, a blocking wait would stall every other task until the holder let go.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_for_a_sqlite_lock_leaves_the_runtime_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display();
+        let conf = dir.path().join("lintel.conf");
+        std::fs::write(
+            &conf,
+            format!("[database]\nconnection = sqlite://{path}/db.sqlite?mode=rwc\n"),
+        )
+        .unwrap();
+        let config = Config::from_file(&conf).unwrap();
+        let db = Db::connect(&config).await.unwrap();
+        let url = config.database.url.clone();
+
+        let held = lock_file(&dir.path().join("db.sqlite"), "lintel_keys").unwrap();
+        // Only a safety net, so that a regression fails instead of hanging: the holder lets go after a while.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _ = released.recv_timeout(std::time::Duration::from_secs(10));
+            drop(held);
+        });
+        let waiting = tokio::spawn(async move {
+            db.locked(&url, Lock::Keys, async { Ok::<_, DbErr>("done") })
+                .await
+        });
+        // The waiting task has started and is waiting; this one still runs.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the lock was taken while held elsewhere"
+        );
+
+        release.send(()).unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap(), "done");
+        holder.join().unwrap();
+    }
 }
