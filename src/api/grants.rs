@@ -388,8 +388,9 @@ async fn role_assignments(
     let names = flag(q.include_names.as_deref(), "include_names")?;
     let rows = grants::assignments(&state, &c, &filters).await?;
     let mut role_assignments = Vec::with_capacity(rows.len());
+    let lookups = grants::Names::new(&state, names);
     for r in rows {
-        role_assignments.push(view(&state, r, names).await?);
+        role_assignments.push(view(&state, r, &lookups).await?);
     }
     Ok(Json(AssignmentsResponse {
         role_assignments,
@@ -423,9 +424,13 @@ async fn named(
     Ok(Named { id, name, domain })
 }
 
-async fn view(state: &AppState, r: Assignment, names: bool) -> DomainResult<AssignmentView> {
+async fn view(
+    state: &AppState,
+    r: Assignment,
+    lookups: &grants::Names<'_>,
+) -> DomainResult<AssignmentView> {
     let db = &state.db;
-    let lookups = grants::Names::new(state, names);
+    let names = lookups.wanted();
     let role = lookups.role(&r.role_id).await?;
     let role = named(state, r.role_id, role).await?;
     let user = match r.user {

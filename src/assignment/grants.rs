@@ -1,7 +1,7 @@
 //! Role grants on projects, domains and the system, and the role-assignment listing: Keystone's rules for who may
 //! grant what, and what taking a role away revokes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use entity::role;
 
@@ -253,6 +253,7 @@ pub async fn assignments(
         None
     };
     let mut rows = Vec::new();
+    let mut members_of: HashMap<String, Vec<String>> = HashMap::new();
     for a in store::grants::assignments(db, &query).await? {
         let scope = scope_of(&a.kind);
         let group = a.kind.starts_with("Group");
@@ -267,7 +268,16 @@ pub async fn assignments(
             a.actor_id, a.role_id
         );
         let members = if f.effective && group {
-            crate::store::assignments::affected_users(db, &a.actor_id, true).await?
+            // A group granted roles on many targets is read once, not once per grant.
+            match members_of.get(&a.actor_id) {
+                Some(m) => m.clone(),
+                None => {
+                    let m =
+                        crate::store::assignments::affected_users(db, &a.actor_id, true).await?;
+                    members_of.insert(a.actor_id.clone(), m.clone());
+                    m
+                }
+            }
         } else {
             vec![]
         };
@@ -320,9 +330,13 @@ pub async fn assignments(
 }
 
 /// Name lookups for `include_names` (none at all without it): each gives the name and the owning domain's id.
+/// One `Names` serves a whole listing: roles and groups (which the authorization view does not keep) are read
+/// from the database once per id, not once per row that names them.
 pub struct Names<'a> {
     state: &'a AppState,
     wanted: bool,
+    roles: std::sync::Mutex<HashMap<String, Found>>,
+    groups: std::sync::Mutex<HashMap<String, Found>>,
 }
 
 type Found = Option<(String, Option<String>)>;
@@ -330,7 +344,37 @@ type Found = Option<(String, Option<String>)>;
 impl<'a> Names<'a> {
     /// Lookups that run only when `wanted`.
     pub fn new(state: &'a AppState, wanted: bool) -> Self {
-        Names { state, wanted }
+        Names {
+            state,
+            wanted,
+            roles: Default::default(),
+            groups: Default::default(),
+        }
+    }
+
+    /// Whether names were asked for.
+    pub fn wanted(&self) -> bool {
+        self.wanted
+    }
+
+    /// What `memo` holds for `id`, else what `load` finds (then held).
+    async fn memoized<F>(
+        memo: &std::sync::Mutex<HashMap<String, Found>>,
+        id: &str,
+        load: F,
+    ) -> DomainResult<Found>
+    where
+        F: std::future::Future<Output = DomainResult<Found>>,
+    {
+        let held = memo.lock().ok().and_then(|m| m.get(id).cloned());
+        if let Some(found) = held {
+            return Ok(found);
+        }
+        let found = load.await?;
+        if let Ok(mut m) = memo.lock() {
+            m.insert(id.to_string(), found.clone());
+        }
+        Ok(found)
     }
 
     /// A role's name and domain (a global role has none).
@@ -338,8 +382,11 @@ impl<'a> Names<'a> {
         if !self.wanted {
             return Ok(None);
         }
-        let r = store::find::<role::Entity>(&self.state.db, id).await?;
-        Ok(r.map(|r| (r.name, r.domain_id)))
+        Self::memoized(&self.roles, id, async {
+            let r = store::find::<role::Entity>(&self.state.db, id).await?;
+            Ok(r.map(|r| (r.name, r.domain_id)))
+        })
+        .await
     }
 
     /// A user's name and domain.
@@ -356,8 +403,11 @@ impl<'a> Names<'a> {
         if !self.wanted {
             return Ok(None);
         }
-        let g = store::find::<entity::group::Entity>(&self.state.db, id).await?;
-        Ok(g.map(|g| (g.name, Some(g.domain_id))))
+        Self::memoized(&self.groups, id, async {
+            let g = store::find::<entity::group::Entity>(&self.state.db, id).await?;
+            Ok(g.map(|g| (g.name, Some(g.domain_id))))
+        })
+        .await
     }
 
     /// A project's name and domain.

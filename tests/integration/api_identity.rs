@@ -346,3 +346,110 @@ async fn parallel_writers_never_see_a_server_error() {
     })
     .await;
 }
+
+/// PUT a membership or a grant.
+async fn put(s: &TestServer, token: &str, path: &str) {
+    let (status, _, body) = s.call(Method::PUT, path, Some(token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {body}");
+}
+
+/// A listing where one group, one role and one user appear on many rows: every row carries its names, and
+/// `effective` expands the group on every project it holds a role on (the lookups are shared across rows).
+#[tokio::test]
+async fn role_assignment_listings_name_every_row() {
+    crate::common::each_backend(|backend| async move {
+        let s = TestServer::start(backend).await;
+        let admin = s.admin_token().await;
+        let group = create(
+            &s,
+            &admin,
+            "/v3/groups",
+            json!({"group": {"name": "ops", "domain_id": "default"}}),
+        )
+        .await;
+        let gid = group["group"]["id"].as_str().unwrap().to_string();
+        let mut uids = Vec::new();
+        for name in ["ann", "bob"] {
+            let body = json!({"user": {"name": name, "domain_id": "default"}});
+            let uid = create(&s, &admin, "/v3/users", body).await["user"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            put(&s, &admin, &format!("/v3/groups/{gid}/users/{uid}")).await;
+            uids.push(uid);
+        }
+        let member = role_id(&s, &admin, "member").await;
+        let mut pids = Vec::new();
+        for name in ["pa", "pb", "pc"] {
+            let body = json!({"project": {"name": name, "domain_id": "default"}});
+            let pid = create(&s, &admin, "/v3/projects", body).await["project"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let grant = format!("/v3/projects/{pid}/groups/{gid}/roles/{member}");
+            put(&s, &admin, &grant).await;
+            pids.push(pid);
+        }
+
+        let (status, _, listing) = s
+            .call(
+                Method::GET,
+                &format!("/v3/role_assignments?group.id={gid}&include_names=true"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {listing}");
+        let rows = listing["role_assignments"].as_array().unwrap();
+        assert_eq!(rows.len(), 3, "{backend}: {listing}");
+        for row in rows {
+            assert_eq!(row["role"]["name"], "member", "{backend}: {row}");
+            assert_eq!(row["group"]["name"], "ops", "{backend}: {row}");
+            assert_eq!(
+                row["group"]["domain"]["name"], "Default",
+                "{backend}: {row}"
+            );
+        }
+        let mut named: Vec<&str> = rows
+            .iter()
+            .map(|r| r["scope"]["project"]["name"].as_str().unwrap())
+            .collect();
+        named.sort();
+        assert_eq!(named, ["pa", "pb", "pc"]);
+
+        let (status, _, eff) = s
+            .call(
+                Method::GET,
+                &format!("/v3/role_assignments?effective&role.id={member}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {eff}");
+        let mut pairs: Vec<(String, String)> = eff["role_assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["user"]["id"]
+                    .as_str()
+                    .is_some_and(|u| uids.iter().any(|x| x == u))
+            })
+            .map(|r| {
+                assert!(r.get("group").is_none(), "{backend}: {r}");
+                (
+                    r["user"]["id"].as_str().unwrap().to_string(),
+                    r["scope"]["project"]["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        pairs.sort();
+        let mut expected: Vec<(String, String)> = uids
+            .iter()
+            .flat_map(|u| pids.iter().map(move |p| (u.clone(), p.clone())))
+            .collect();
+        expected.sort();
+        assert_eq!(pairs, expected, "{backend}: every member on every project");
+    })
+    .await;
+}
