@@ -96,15 +96,32 @@ pub async fn strip_domain_roles<R: Reader>(
     Ok(roles)
 }
 
-/// The projects on which a user has any role (directly or through groups).
+/// The projects on which a user, or one of its groups, holds a grant.
 pub async fn projects_of<R: Reader>(db: &R, user_id: &str) -> DomainResult<Vec<String>> {
-    let project = Target::Project(String::new());
-    let actors = user_or_groups(db, user_id, project.kind(false), project.kind(true)).await?;
-    assignment::Entity::find()
+    targets_of(db, user_id, Target::Project(String::new()), false).await
+}
+
+/// The domains on which a user, or one of its groups, holds a role of its own (not one inherited by projects).
+pub async fn domains_of<R: Reader>(db: &R, user_id: &str) -> DomainResult<Vec<String>> {
+    targets_of(db, user_id, Target::Domain(String::new()), true).await
+}
+
+/// The targets of `kind`'s kind on which a user or one of its groups holds a grant (`own`: not inherited ones).
+async fn targets_of<R: Reader>(
+    db: &R,
+    user_id: &str,
+    kind: Target,
+    own: bool,
+) -> DomainResult<Vec<String>> {
+    let actors = user_or_groups(db, user_id, kind.kind(false), kind.kind(true)).await?;
+    let mut q = assignment::Entity::find()
         .select_only()
         .column(assignment::Column::TargetId)
-        .filter(actors)
-        .distinct()
+        .filter(actors);
+    if own {
+        q = q.filter(assignment::Column::Inherited.eq(false));
+    }
+    q.distinct()
         .into_tuple()
         .all(on(db))
         .await

@@ -450,6 +450,7 @@ async fn role_assignment_listings_name_every_row() {
             .collect();
         expected.sort();
         assert_eq!(pairs, expected, "{backend}: every member on every project");
+        s.stop().await;
     })
     .await;
 }

@@ -383,3 +383,60 @@ async fn project_tags_and_implied_roles() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+/// `GET /v3/auth/domains` lists the enabled domains on which the caller holds a role, directly or through a
+/// group, and no other.
+#[tokio::test]
+async fn my_domains_are_those_i_hold_a_role_on() {
+    crate::common::each_backend(|backend| async move {
+        let s = TestServer::start(backend).await;
+        let admin = s.admin_token().await;
+        let call = |method: Method, path: String, body: Option<serde_json::Value>| {
+            let (s, admin) = (&s, &admin);
+            async move { s.call(method, &path, Some(admin), body).await }
+        };
+        let (_, _, me) = call(Method::GET, "/v3/users?name=admin".into(), None).await;
+        let uid = me["users"][0]["id"].as_str().unwrap().to_string();
+        let (_, _, roles) = call(Method::GET, "/v3/roles?name=reader".into(), None).await;
+        let reader = roles["roles"][0]["id"].as_str().unwrap().to_string();
+        let mut ids = Vec::new();
+        for name in ["through-group", "directly", "no-role", "disabled"] {
+            let body = json!({"domain": {"name": name}});
+            let (status, _, d) = call(Method::POST, "/v3/domains".into(), Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{backend}: {d}");
+            ids.push(d["domain"]["id"].as_str().unwrap().to_string());
+        }
+        let body = json!({"group": {"name": "readers", "domain_id": "default"}});
+        let (_, _, g) = call(Method::POST, "/v3/groups".into(), Some(body)).await;
+        let gid = g["group"]["id"].as_str().unwrap().to_string();
+        for path in [
+            format!("/v3/groups/{gid}/users/{uid}"),
+            format!("/v3/domains/{}/groups/{gid}/roles/{reader}", ids[0]),
+            format!("/v3/domains/{}/users/{uid}/roles/{reader}", ids[1]),
+            format!("/v3/domains/{}/users/{uid}/roles/{reader}", ids[3]),
+        ] {
+            let (status, _, body) = call(Method::PUT, path.clone(), None).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{backend}: {path}: {body}");
+        }
+        let off = json!({"domain": {"enabled": false}});
+        let (status, _, _) =
+            call(Method::PATCH, format!("/v3/domains/{}", ids[3]), Some(off)).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let (status, _, mine) = call(Method::GET, "/v3/auth/domains".into(), None).await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {mine}");
+        let mut listed: Vec<&str> = mine["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap())
+            .filter(|id| ids.iter().any(|x| x == id))
+            .collect();
+        listed.sort();
+        let mut expected = vec![ids[0].as_str(), ids[1].as_str()];
+        expected.sort();
+        assert_eq!(listed, expected, "{backend}: {mine}");
+        s.stop().await;
+    })
+    .await;
+}
