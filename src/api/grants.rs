@@ -388,9 +388,9 @@ async fn role_assignments(
     let names = flag(q.include_names.as_deref(), "include_names")?;
     let rows = grants::assignments(&state, &c, &filters).await?;
     let mut role_assignments = Vec::with_capacity(rows.len());
-    let lookups = grants::Names::new(&state, names);
+    let mut lookups = grants::Names::new(&state, names);
     for r in rows {
-        role_assignments.push(view(&state, r, &lookups).await?);
+        role_assignments.push(view(&state, r, &mut lookups).await?);
     }
     Ok(Json(AssignmentsResponse {
         role_assignments,
@@ -427,7 +427,7 @@ async fn named(
 async fn view(
     state: &AppState,
     r: Assignment,
-    lookups: &grants::Names<'_>,
+    lookups: &mut grants::Names<'_>,
 ) -> DomainResult<AssignmentView> {
     let db = &state.db;
     let names = lookups.wanted();

@@ -335,8 +335,8 @@ pub async fn assignments(
 pub struct Names<'a> {
     state: &'a AppState,
     wanted: bool,
-    roles: std::sync::Mutex<HashMap<String, Found>>,
-    groups: std::sync::Mutex<HashMap<String, Found>>,
+    roles: HashMap<String, Found>,
+    groups: HashMap<String, Found>,
 }
 
 type Found = Option<(String, Option<String>)>;
@@ -347,8 +347,8 @@ impl<'a> Names<'a> {
         Names {
             state,
             wanted,
-            roles: Default::default(),
-            groups: Default::default(),
+            roles: HashMap::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -357,36 +357,18 @@ impl<'a> Names<'a> {
         self.wanted
     }
 
-    /// What `memo` holds for `id`, else what `load` finds (then held).
-    async fn memoized<F>(
-        memo: &std::sync::Mutex<HashMap<String, Found>>,
-        id: &str,
-        load: F,
-    ) -> DomainResult<Found>
-    where
-        F: std::future::Future<Output = DomainResult<Found>>,
-    {
-        let held = memo.lock().ok().and_then(|m| m.get(id).cloned());
-        if let Some(found) = held {
-            return Ok(found);
-        }
-        let found = load.await?;
-        if let Ok(mut m) = memo.lock() {
-            m.insert(id.to_string(), found.clone());
-        }
-        Ok(found)
-    }
-
     /// A role's name and domain (a global role has none).
-    pub async fn role(&self, id: &str) -> DomainResult<Found> {
+    pub async fn role(&mut self, id: &str) -> DomainResult<Found> {
         if !self.wanted {
             return Ok(None);
         }
-        Self::memoized(&self.roles, id, async {
-            let r = store::find::<role::Entity>(&self.state.db, id).await?;
-            Ok(r.map(|r| (r.name, r.domain_id)))
-        })
-        .await
+        if let Some(found) = self.roles.get(id) {
+            return Ok(found.clone());
+        }
+        let r = store::find::<role::Entity>(&self.state.db, id).await?;
+        let found = r.map(|r| (r.name, r.domain_id));
+        self.roles.insert(id.to_string(), found.clone());
+        Ok(found)
     }
 
     /// A user's name and domain.
@@ -399,15 +381,17 @@ impl<'a> Names<'a> {
     }
 
     /// A group's name and domain.
-    pub async fn group(&self, id: &str) -> DomainResult<Found> {
+    pub async fn group(&mut self, id: &str) -> DomainResult<Found> {
         if !self.wanted {
             return Ok(None);
         }
-        Self::memoized(&self.groups, id, async {
-            let g = store::find::<entity::group::Entity>(&self.state.db, id).await?;
-            Ok(g.map(|g| (g.name, Some(g.domain_id))))
-        })
-        .await
+        if let Some(found) = self.groups.get(id) {
+            return Ok(found.clone());
+        }
+        let g = store::find::<entity::group::Entity>(&self.state.db, id).await?;
+        let found = g.map(|g| (g.name, Some(g.domain_id)));
+        self.groups.insert(id.to_string(), found.clone());
+        Ok(found)
     }
 
     /// A project's name and domain.
