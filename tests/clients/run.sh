@@ -6,7 +6,7 @@
 #
 # Environment:
 #   LINTEL_VENV   venv to create/reuse     (default: <repo>/target/clients-venv)
-#   LINTEL_BIN    release binary to test   (default: <repo>/target/release/lintel)
+#   LINTEL_BIN    binary to test           (default: <repo>/target/debug/lintel)
 #   PYTHON        interpreter for the venv (default: python3)
 #   LINTEL_CLIENTS_SETUP_ONLY=1  only create/update the venv, run no tests
 #   LINTEL_TEST_POSTGRES_URL / LINTEL_TEST_MYSQL_URL  add those backends
@@ -15,7 +15,7 @@ set -euo pipefail
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd -- "$here/../.." && pwd)"
 venv="${LINTEL_VENV:-$repo/target/clients-venv}"
-bin="${LINTEL_BIN:-$repo/target/release/lintel}"
+bin="${LINTEL_BIN:-$repo/target/debug/lintel}"
 python="${PYTHON:-python3}"
 req="$here/requirements.txt"
 setup_only="${LINTEL_CLIENTS_SETUP_ONLY:-0}"
@@ -26,8 +26,8 @@ case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 
 if [[ "$setup_only" != 1 && ! -x "$bin" ]]; then
     cat >&2 <<EOF
-error: Lintel release binary not found (or not executable): $bin
-       Build it first:  cargo build --release --locked
+error: Lintel binary not found (or not executable): $bin
+       Build it first:  cargo build --locked
        or point LINTEL_BIN at an existing binary.
 EOF
     exit 1
@@ -44,5 +44,42 @@ fi
 
 export LINTEL_BIN="$bin"
 cd -- "$repo"
-# Keep pytest's cache (--lf/--ff) out of the work tree.
-exec "$venv/bin/python" -m pytest tests/clients -q --tb=short -o cache_dir="$venv/pytest-cache" "$@"
+backends=(sqlite)
+[[ -n "${LINTEL_TEST_POSTGRES_URL:-}" ]] && backends+=(postgres)
+[[ -n "${LINTEL_TEST_MYSQL_URL:-}" ]] && backends+=(mysql)
+if ((${#backends[@]} == 1)); then
+    # Keep pytest's cache (--lf/--ff) out of the work tree.
+    exec "$venv/bin/python" -m pytest tests/clients -q --tb=short -o cache_dir="$venv/pytest-cache" "$@"
+fi
+
+# One pytest per backend, at once: each has its own server and database and mostly waits on them or on Python, so
+# together they take little more than the slowest alone. Each writes its own log, shown whole at the end; the tests
+# that use no backend run in the SQLite one (conftest.py).
+logs="$repo/target/clients-logs"
+rm -rf -- "$logs"
+mkdir -p -- "$logs"
+pids=()
+stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+for b in "${backends[@]}"; do
+    LINTEL_CLIENTS_BACKEND=$b "$venv/bin/python" -m pytest tests/clients -q --tb=short \
+        -o cache_dir="$venv/pytest-cache-$b" --basetemp="$logs/tmp-$b" "$@" >"$logs/$b.log" 2>&1 &
+    pids+=("$!")
+done
+failed=()
+for i in "${!backends[@]}"; do
+    wait "${pids[$i]}" || failed+=("${backends[$i]}")
+done
+trap - INT TERM
+for b in "${backends[@]}"; do
+    echo "===== clients on $b ($logs/$b.log) ====="
+    cat -- "$logs/$b.log"
+done
+for b in "${backends[@]}"; do
+    echo "clients on $b: $(tail -n 1 "$logs/$b.log")"
+done
+if ((${#failed[@]})); then
+    echo "clients: FAILED on ${failed[*]}" >&2
+    exit 1
+fi

@@ -487,7 +487,7 @@ def test_cli_token_issue_with_app_cred_id(lintel, make_name):
     cred = _create(lintel, make_name("ac"), "--role", "reader")
 
     token = lintel.openstack_json("token", "issue", env=_app_cred_env(
-        cred_id=cred["ID"], secret=cred["Secret"]))
+        cred_id=cred["ID"], secret=cred["Secret"]), process=True)
 
     assert token.get("id"), token
     assert token["project_id"] == cred["Project ID"]

@@ -53,7 +53,8 @@ def _assert_not_found(res, what: str, name: str) -> None:
 # -- tokens -----------------------------------------------------------------
 
 def test_token_issue(lintel):
-    token = lintel.openstack_json("token", "issue")
+    # The installed console script in a process of its own, as a user runs it (most tests call its entry point).
+    token = lintel.openstack_json("token", "issue", process=True)
 
     assert isinstance(token.get("id"), str) and token["id"], token
     for key in ("expires", "project_id", "user_id"):
@@ -91,7 +92,7 @@ def test_new_user_can_issue_own_token(lintel, make_name, member_role):
 
 def test_wrong_password_is_rejected(lintel):
     res = lintel.openstack_raw("token", "issue", "-f", "json",
-                               env={"OS_PASSWORD": "definitely-not-the-password"})
+                               env={"OS_PASSWORD": "definitely-not-the-password"}, process=True)
 
     assert res.returncode != 0, f"token issue with a wrong password exited 0:\n{res.output}"
     assert re.search(r"401|authenticat", res.output, re.I), (

@@ -5,29 +5,43 @@
 #
 #   tests/keystone_import/run.sh
 #
-# Environment: LINTEL_BIN (default target/release/lintel), LINTEL_IMPORT_VENV (default target/keystone-venv),
-# LINTEL_IMPORT_WORK (scratch, wiped first; default target/keystone-import-work), PYTHON (default python3).
+# Environment: LINTEL_BIN (default target/debug/lintel), LINTEL_IMPORT_VENV (default target/keystone-venv),
+# LINTEL_IMPORT_WORK (scratch, wiped first; default target/keystone-import-work), PYTHON (default python3),
+# LINTEL_IMPORT_SETUP_ONLY=1 (only create or update the venv).
 set -euo pipefail
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd -- "$here/../.." && pwd)"
-bin="${LINTEL_BIN:-$repo/target/release/lintel}"
+bin="${LINTEL_BIN:-$repo/target/debug/lintel}"
 venv="${LINTEL_IMPORT_VENV:-$repo/target/keystone-venv}"
 work="${LINTEL_IMPORT_WORK:-$repo/target/keystone-import-work}"
 python="${PYTHON:-python3}"
-[[ -x "$bin" ]] || { echo "error: no Lintel binary at $bin (cargo build --release)" >&2; exit 1; }
 . "$here/../lib/venv.sh"
 ensure_venv keystone-import "$venv" "$python" "$here/requirements.txt"
+[[ "${LINTEL_IMPORT_SETUP_ONLY:-0}" == 1 ]] && exit 0
+[[ -x "$bin" ]] || { echo "error: no Lintel binary at $bin (cargo build)" >&2; exit 1; }
 export PATH="$venv/bin:$PATH"
 
-# Keystone's own database: SQLite always, and PostgreSQL and MariaDB when the test command has their URLs.
+# Keystone's own database: SQLite always, and PostgreSQL and MariaDB when the test command has their URLs. The
+# backends run at once (each its own Keystone, port, work directory and database), each to a log of its own, shown
+# whole at the end.
 if [[ -z "${KS_BACKEND:-}" ]]; then
     backends=(sqlite)
     [[ -n "${LINTEL_TEST_POSTGRES_URL:-}" ]] && backends+=(postgres)
     [[ -n "${LINTEL_TEST_MYSQL_URL:-}" ]] && backends+=(mysql)
+    runs=()
+    stop_runs() { for p in "${runs[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
+    trap 'stop_runs; exit 130' INT
+    trap 'stop_runs; exit 143' TERM
     for b in "${backends[@]}"; do
-        echo "keystone-import: Keystone on $b" >&2
-        KS_BACKEND=$b LINTEL_IMPORT_WORK="$work-$b" "$0" || exit 1
+        mkdir -p -- "$(dirname -- "$work")"
+        KS_BACKEND=$b LINTEL_IMPORT_WORK="$work-$b" "$0" >"$work-$b.log" 2>&1 &
+        runs+=("$!")
     done
+    failed=()
+    for i in "${!backends[@]}"; do wait "${runs[$i]}" || failed+=("${backends[$i]}"); done
+    trap - INT TERM
+    for b in "${backends[@]}"; do echo "===== keystone-import, Keystone on $b ($work-$b.log) ====="; cat -- "$work-$b.log"; done
+    ((${#failed[@]} == 0)) || { echo "keystone-import: FAILED on ${failed[*]}" >&2; exit 1; }
     exit 0
 fi
 
@@ -36,8 +50,11 @@ while IFS= read -r v; do unset "$v"; done < <(env | sed -n 's/^\(OS_[A-Z_]*\)=.*
 rm -rf -- "$work"; mkdir -p -- "$work"/{etc,tls,lintel}
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Every server this run starts is stopped by its PID, and waited for, however the run ends.
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fail() { echo "keystone-import: FAIL: $*" >&2; exit 1; }
 wait_up() { for _ in $(seq 120); do curl -sf --cacert "$work/tls/cert.pem" "https://127.0.0.1:$port/v3" >/dev/null && return 0; sleep 0.5; done; fail "nothing answers on $port"; }
 
@@ -196,7 +213,8 @@ if [[ $KS_BACKEND == sqlite ]]; then
 fi
 
 # --- Lintel where Keystone was ---------------------------------------------------------------------------------
-lintel serve >"$work/lintel.log" 2>&1 &
+# Not through the `lintel` function: in the background that would be a subshell, and its PID not the server's.
+"$bin" --config "$work/lintel/lintel.conf" serve >"$work/lintel.log" 2>&1 &
 pids+=("$!")
 wait_up
 [[ "$(listing user list --long)" == "$before_users" ]] || fail "users differ: $(listing user list --long)"

@@ -2,7 +2,7 @@
 # Run devstack/plugin.sh's phases against a fake devstack (tests/ops/fake-devstack/functions) and a real
 # Lintel binary, and check what they leave behind.
 #
-#   tests/ops/devstack_test.sh [LINTEL_BIN]        (default: $LINTEL_BIN, else target/release/lintel)
+#   tests/ops/devstack_test.sh [LINTEL_BIN]        (default: $LINTEL_BIN, else target/debug/lintel)
 #
 # Scenarios, each in its own scratch directory, each phase in a fresh bash (errexit, nounset, like
 # stack.sh but stricter), the plugin's settings sourced first as devstack does:
@@ -34,7 +34,7 @@ set -euo pipefail
 
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd -- "$here/../.." && pwd)"
-bin="${1:-${LINTEL_BIN:-$repo/target/release/lintel}}"
+bin="${1:-${LINTEL_BIN:-$repo/target/debug/lintel}}"
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 plugin_dir="$repo/devstack"
 fake_functions="$here/fake-devstack/functions"
@@ -43,7 +43,7 @@ fake_functions="$here/fake-devstack/functions"
 source "$here/lib.sh"
 
 if [[ ! -x "$bin" ]]; then
-    echo "devstack_test: FAIL: no executable Lintel binary at $bin (cargo build --release, or set LINTEL_BIN)" >&2
+    echo "devstack_test: FAIL: no executable Lintel binary at $bin (cargo build, or set LINTEL_BIN)" >&2
     exit 1
 fi
 ensure_systemd_analyze

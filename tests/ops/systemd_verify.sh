@@ -4,7 +4,7 @@
 #   tests/ops/systemd_verify.sh [LINTEL_BIN]
 #
 # The units name /usr/local/bin/lintel; we verify copies that name the given binary instead (argument,
-# else $LINTEL_BIN, else target/release/lintel), because verify checks that every Exec*= command exists
+# else $LINTEL_BIN, else target/debug/lintel), because verify checks that every Exec*= command exists
 # and is executable. Verified: lintel.service alone, lintel.service with the low-port drop-in, and the
 # key rotation service and timer.
 #
@@ -16,12 +16,12 @@ set -euo pipefail
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd -- "$here/../.." && pwd)"
 units="$repo/etc/systemd"
-bin="${1:-${LINTEL_BIN:-$repo/target/release/lintel}}"
+bin="${1:-${LINTEL_BIN:-$repo/target/debug/lintel}}"
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 
 fail() { echo "systemd_verify: FAIL: $*" >&2; exit 1; }
 
-[[ -x "$bin" ]] || fail "no executable Lintel binary at $bin (build it: cargo build --release, or pass its path / set LINTEL_BIN)"
+[[ -x "$bin" ]] || fail "no executable Lintel binary at $bin (build it: cargo build, or pass its path / set LINTEL_BIN)"
 
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$here/lib.sh"

@@ -6,7 +6,7 @@
 #
 # Environment:
 #   LINTEL_TEMPEST_VENV   venv to create/reuse      (default: <repo>/target/tempest-venv)
-#   LINTEL_BIN            release binary to test    (default: <repo>/target/release/lintel)
+#   LINTEL_BIN            binary to test            (default: <repo>/target/debug/lintel)
 #   LINTEL_TEMPEST_WORK   scratch dir, wiped first  (default: <repo>/target/tempest-work)
 #   LINTEL_TEMPEST_CONCURRENCY  tempest workers, 1 = serial (default: 2)
 #   LINTEL_TEMPEST_SELECTION    test id list        (default: tests/tempest/selection.txt)
@@ -21,7 +21,7 @@ set -euo pipefail
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd -- "$here/../.." && pwd)"
 venv="${LINTEL_TEMPEST_VENV:-$repo/target/tempest-venv}"
-bin="${LINTEL_BIN:-$repo/target/release/lintel}"
+bin="${LINTEL_BIN:-$repo/target/debug/lintel}"
 work="${LINTEL_TEMPEST_WORK:-$repo/target/tempest-work}"
 selection="${LINTEL_TEMPEST_SELECTION:-$here/selection.txt}"
 concurrency="${LINTEL_TEMPEST_CONCURRENCY:-2}"
@@ -36,8 +36,8 @@ venv="$(abs "$venv")"; bin="$(abs "$bin")"; work="$(abs "$work")"; selection="$(
 
 if [[ "$setup_only" != 1 && ! -x "$bin" ]]; then
     cat >&2 <<EOF
-error: Lintel release binary not found (or not executable): $bin
-       Build it first:  cargo build --release --locked
+error: Lintel binary not found (or not executable): $bin
+       Build it first:  cargo build --locked
        or point LINTEL_BIN at an existing binary.
 EOF
     exit 1
