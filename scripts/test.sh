@@ -239,7 +239,17 @@ trap - INT TERM
 # --- nothing left behind ----------------------------------------------------------------------------------------
 # Every server a suite starts runs from this checkout's target/ (the binary, or a venv's interpreter); every test
 # database is made for the run. Once every part has ended, none of either may remain.
-leftover=$(ps -eo pid=,args= | awk -v t="$repo/target/" 'index($0, t) && !/awk -v t=/' || true)
+leftovers() { # PID and command line of every process whose program or command line is in this checkout's target/
+    local d exe args
+    for d in /proc/[0-9]*; do
+        [ "${d#/proc/}" != "$$" ] || continue
+        exe=$(readlink "$d/exe" 2>/dev/null) || continue
+        args=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+        [[ "$exe" == "$repo/target/"* || "$args" == *"$repo/target/"* ]] && echo "${d#/proc/} $args"
+    done
+    return 0
+}
+leftover=$(leftovers)
 leaked_dbs=$(comm -13 <(echo "$databases_before") <(databases | sort) || true)
 hygiene=0
 if [ -n "$leftover" ]; then

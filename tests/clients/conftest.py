@@ -18,9 +18,7 @@ tests; it is never skipped.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import os
 import secrets
 import shutil
@@ -40,6 +38,8 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+import osc_in_process  # noqa: E402  (found through the path above)
 STARTUP_TIMEOUT = float(os.environ.get("LINTEL_TEST_STARTUP_TIMEOUT", "20"))
 CLI_TIMEOUT = float(os.environ.get("LINTEL_TEST_CLI_TIMEOUT", "60"))
 LOG_TAIL_LINES = 60
@@ -464,38 +464,9 @@ class LintelServer:
 
 
 def _openstack_in_process(args: list[str], env: dict[str, str]) -> CLIResult:
-    """`openstack ARGS` through python-openstackclient's entry point in this interpreter, with `env` as the whole
-    environment and stdout/stderr captured, as a separate process would see them.
-
-    The CLI keeps no state between runs that matters here (each run builds its shell, configuration and session
-    anew); what it changes globally is put back: the environment, the root logger's handlers and levels (its log
-    configurator adds a console handler bound to the captured stderr) and the `warnings` filters."""
-    from openstackclient import shell as osc_shell  # imported once, on first use: the slow part of every start
-
-    out, err = io.StringIO(), io.StringIO()
-    saved_env = dict(os.environ)
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    saved_levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items()
-                    if isinstance(lg, logging.Logger)}
-    try:
-        os.environ.clear()
-        os.environ.update(env)
-        root.handlers[:] = []  # only the CLI's own console handler, as in its own process
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = osc_shell.main(list(args))
-            except SystemExit as exc:  # argparse (usage errors, --help) exits
-                rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        for name, lg in logging.root.manager.loggerDict.items():
-            if isinstance(lg, logging.Logger):
-                lg.setLevel(saved_levels.get(name, logging.NOTSET))
-    return CLIResult(args, rc if isinstance(rc, int) else 1, out.getvalue(), err.getvalue())
+    """`openstack ARGS` through the CLI's entry point in this interpreter (tests/lib/osc_in_process.py)."""
+    rc, out, err = osc_in_process.openstack(args, env)
+    return CLIResult(args, rc, out, err)
 
 
 def _database_url(backend: str, tmp: Path) -> tuple[str, ExternalDatabase | None]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Move from real Keystone 30 to Lintel, as an operator would: Keystone (from PyPI, pinned) is filled through its API
-# by populate.sh and stopped; `lintel keystone-import` reads its database; Lintel then serves on Keystone's address
+# by populate.py and stopped; `lintel keystone-import` reads its database; Lintel then serves on Keystone's address
 # with Keystone's certificate, and the openstack CLI finds the same ids, names, passwords and secrets there.
 #
 #   tests/keystone_import/run.sh
@@ -109,7 +109,7 @@ ks_pid=$!; pids+=("$ks_pid")
 wait_up
 export OS_AUTH_URL="https://127.0.0.1:$port/v3" OS_CACERT="$work/tls/cert.pem" OS_IDENTITY_API_VERSION=3 \
   OS_USERNAME=admin OS_PASSWORD=adminpw OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
-OUT="$work/facts.sh" bash "$here/populate.sh" >"$work/populate.log" 2>&1 || { cat "$work/populate.log" >&2; fail "populating Keystone"; }
+OUT="$work/facts.sh" "$venv/bin/python" "$here/populate.py" >"$work/populate.log" 2>&1 || { cat "$work/populate.log" >&2; fail "populating Keystone"; }
 . "$work/facts.sh"
 # A certificate-bound OAuth 2.0 token (payload 10) for user1 on its default project, made by Keystone's own token
 # formatter with Keystone's keys. Keystone issues these only behind a front server that passes it the client
