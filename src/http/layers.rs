@@ -19,6 +19,12 @@ use crate::state::AppState;
 /// How long a client has to send a request body, once its headers are in.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What the rest of a refused (too large) body may still cost before the answer, in bytes and in time. A client
+/// still sending when the connection closes gets a reset instead of the 413 (Python's requests shows a TLS error);
+/// reading and dropping the rest first, as servers do with a lingering close, lets it read the answer.
+const DRAIN_MAX_BYTES: u64 = 16 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
 /// Whether a path is one of the OAuth 2.0 endpoints that answer errors in RFC 6749's shape (the token,
 /// introspection and revocation endpoints and the RFC 8414 metadata; the JWKS is a plain `/v3` resource), also
 /// under a path prefix.
@@ -66,18 +72,75 @@ async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // A client that waits for `100 Continue` has sent nothing yet, and sends nothing once refused.
+    let sending = !parts
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut body = body;
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        if sending && n <= DRAIN_MAX_BYTES {
+            drain(&mut body, 0).await;
+        }
         return Err(too_large());
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read_bounded(&mut body, limit)).await {
         Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
-        // Over the limit without a Content-Length, or broken off by the client.
-        Ok(Err(_)) => Err(too_large()),
+        Ok(Err(BodyRefused::TooLarge(read))) => {
+            drain(&mut body, read).await;
+            Err(too_large())
+        }
+        Ok(Err(BodyRefused::Broken)) => Err(too_large()),
         Err(_) => Err(envelope(
             StatusCode::REQUEST_TIMEOUT,
             "The request body was not received in time.",
         )),
     }
+}
+
+/// Why a body was not read whole.
+enum BodyRefused {
+    /// Over the limit without a Content-Length saying so; this many bytes had come.
+    TooLarge(u64),
+    /// Broken off by the client.
+    Broken,
+}
+
+/// The body, if it fits in `limit` bytes.
+async fn read_bounded(
+    body: &mut axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyRefused> {
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyRefused::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyRefused::TooLarge((buf.len() + data.len()) as u64));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Read and drop what is left of a refused body, within [`DRAIN_MAX_BYTES`] (counting the `already` read) and
+/// [`DRAIN_TIME`]; past either the answer goes anyway and the connection closes under the client.
+async fn drain(body: &mut axum::body::Body, already: u64) {
+    use http_body_util::BodyExt;
+    let mut seen = already;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while seen <= DRAIN_MAX_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                Some(Err(_)) | None => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// What the access log and the response headers need to know of a request, taken before it is handed on.
@@ -478,5 +541,74 @@ mod tests {
         let req = buffered(post(Body::new(Drip(slow))), 1024).await.unwrap();
         assert_eq!(text(req).await, "grant_type=client_credentials");
         assert_eq!(started.elapsed(), Duration::from_secs(20));
+    }
+
+    /// A body that sends all of itself: how many chunks its sender got rid of before the answer.
+    fn sending(
+        chunks: usize,
+        size: usize,
+    ) -> (Body, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel(1);
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            for _ in 0..chunks {
+                if tx.send(Bytes::from(vec![b'x'; size])).await.is_err() {
+                    return;
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (Body::new(Drip(rx)), sent)
+    }
+
+    /// A body over the limit is read to its end (within the drain's bounds) before the 413, so that a client still
+    /// sending reads the answer instead of a reset connection; one over the drain's bound is left unread.
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_body_is_drained_before_the_answer() {
+        let (body, sent) = sending(32, 64 * 1024);
+        let refused = buffered(post(body), 1024).await.unwrap_err();
+        assert_eq!(
+            refused.status(),
+            StatusCode::BAD_REQUEST,
+            "RFC 6749's invalid_request on the token endpoint"
+        );
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            32,
+            "all 2 MiB were taken"
+        );
+
+        let chunks = (DRAIN_MAX_BYTES / (64 * 1024)) as usize + 64;
+        let (body, sent) = sending(chunks, 64 * 1024);
+        buffered(post(body), 1024).await.unwrap_err();
+        assert!(
+            sent.load(std::sync::atomic::Ordering::SeqCst) < chunks,
+            "the drain stops at its bound"
+        );
+    }
+
+    /// A declared length over the limit: drained when the client is sending; nothing read when it waits for
+    /// `100 Continue`, which it then never gets.
+    #[tokio::test(start_paused = true)]
+    async fn a_declared_length_over_the_limit_is_drained_unless_the_client_waits() {
+        for (expect, drained) in [(false, 4), (true, 0)] {
+            let (body, sent) = sending(4, 64 * 1024);
+            let mut req = Request::post("/v3/users").body(body).unwrap();
+            req.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(4 * 64 * 1024));
+            if expect {
+                req.headers_mut()
+                    .insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+            }
+            let refused = buffered(req, 1024).await.unwrap_err();
+            assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            tokio::task::yield_now().await;
+            let taken = sent.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                taken >= drained && (drained > 0 || taken <= 1),
+                "expect={expect}: {taken} chunks taken"
+            );
+        }
     }
 }

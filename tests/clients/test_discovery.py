@@ -98,3 +98,16 @@ def test_openstacksdk_lists_users_and_projects(sdk):
     admin = next(p for p in projects if p.name == "admin")
     assert admin.domain_id == "default"
     assert sdk.current_project_id == admin.id
+
+
+@pytest.mark.parametrize("size", [120 * 1024, 1024 * 1024, 2 * 1024 * 1024])
+def test_an_oversized_body_gets_413_not_a_broken_connection(lintel, size):
+    """python-requests uploading a JSON body over the limit reads Keystone's 413, not a reset TLS connection (the
+    server reads and drops the rest of the body before it answers and closes)."""
+    sess = _session(lintel, v3.Password(**_admin_kwargs(lintel)))
+    body = b'{"user": {"name": "' + b"x" * size + b'"}}'
+    resp = sess.post(f"{lintel.auth_url}/users", data=body, headers={"Content-Type": "application/json"},
+                     raise_exc=False)
+    assert resp.status_code == 413, resp.text[:300]
+    assert resp.json()["error"]["code"] == 413
+    assert resp.json()["error"]["title"] == "Request Entity Too Large"
