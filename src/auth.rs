@@ -186,6 +186,21 @@ async fn find_user(state: &AppState, u: &PasswordUser) -> DomainResult<Option<us
     Ok(found)
 }
 
+/// The throttle key of the user a password request names, known before any lookup: `user:ID` (what a found user
+/// is throttled by too), or the domain and the name, each length-prefixed so that no two pairs make one key.
+fn named_key(u: &PasswordUser) -> String {
+    if let Some(id) = &u.id {
+        return format!("user:{id}");
+    }
+    let name = u.name.as_deref().unwrap_or("");
+    let domain = match u.domain.as_ref() {
+        Some(NamedRef { id: Some(id), .. }) => format!("id={id}"),
+        Some(NamedRef { name: Some(n), .. }) => format!("name={n}"),
+        _ => String::new(),
+    };
+    format!("user-name:{}:{domain}:{name}", domain.len())
+}
+
 /// Check a password, with Keystone's lockout rules and throttling. Returns the user on success. An expired
 /// password still proves who the user is when `expired_ok` (to change it, the one thing it is still good for).
 pub async fn check_password(
@@ -198,18 +213,17 @@ pub async fn check_password(
         .password
         .as_ref()
         .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
+    // Throttled before any lookup: a refused guess costs no query. Failures count against what the request
+    // names and, once found, against the user, so switching between a user's id and name gains nothing.
+    let named = named_key(u);
+    if let Some(wait) = state.throttle.check(&named, source) {
+        return Err(DomainError::Throttled(wait.as_secs().max(1)));
+    }
     let Some(found) = find_user(state, u).await? else {
         // An unknown name costs what a wrong password costs and counts against the source like one, so names
         // cannot be probed for free.
-        let key = format!(
-            "user-name:{}",
-            u.id.as_deref().or(u.name.as_deref()).unwrap_or("")
-        );
-        if let Some(wait) = state.throttle.check(&key, source) {
-            return Err(DomainError::Throttled(wait.as_secs().max(1)));
-        }
         state.hasher.verify_nothing(password).await?;
-        state.throttle.failed(&key, source);
+        state.throttle.failed(&named, source);
         return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     };
     let cfg = &state.config;
@@ -227,8 +241,18 @@ pub async fn check_password(
             )));
         }
     }
-    let throttle_key = format!("user:{}", found.id);
-    if let Some(wait) = state.throttle.check(&throttle_key, source) {
+    let user_key = format!("user:{}", found.id);
+    let keys: &[&str] = if user_key == named {
+        &[&named]
+    } else {
+        &[&named, &user_key]
+    };
+    if let Some(wait) = state.throttle.check(&user_key, source) {
+        if user_key != named {
+            // The user is throttled for this source by another form of its name: the next request in this form
+            // is refused before the lookup.
+            state.throttle.failed(&named, source);
+        }
         return Err(DomainError::Throttled(wait.as_secs().max(1)));
     }
     let ok = match &found.password_hash {
@@ -236,7 +260,9 @@ pub async fn check_password(
         None => false,
     };
     if ok {
-        state.throttle.succeeded(&throttle_key, source);
+        for k in keys {
+            state.throttle.succeeded(k, source);
+        }
         if let Some(old) = found.password_hash.as_deref() {
             if crate::legacy_hash::is_legacy(old) {
                 // Keystone's hash verified: from now on the password is kept as argon2id. Best effort: the
@@ -252,7 +278,9 @@ pub async fn check_password(
             }
         }
     } else {
-        state.throttle.failed(&throttle_key, source);
+        for k in keys {
+            state.throttle.failed(k, source);
+        }
     }
     if !ok {
         if cfg.auth.lockout_failure_attempts > 0 {
@@ -852,4 +880,54 @@ pub async fn credential_token(
         cert: None,
         keystone_cert: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_name(domain: NamedRef, name: &str) -> PasswordUser {
+        PasswordUser {
+            id: None,
+            name: Some(name.into()),
+            domain: Some(domain),
+            password: None,
+        }
+    }
+
+    fn domain_named(n: &str) -> NamedRef {
+        NamedRef {
+            name: Some(n.into()),
+            ..NamedRef::default()
+        }
+    }
+
+    #[test]
+    fn throttle_keys_name_one_user_each() {
+        let by_id = PasswordUser {
+            id: Some("u1".into()),
+            name: None,
+            domain: None,
+            password: None,
+        };
+        assert_eq!(
+            named_key(&by_id),
+            "user:u1",
+            "an id is the found user's own key"
+        );
+        let id_ref = NamedRef {
+            id: Some("default".into()),
+            ..NamedRef::default()
+        };
+        assert_ne!(
+            named_key(&by_name(id_ref, "admin")),
+            named_key(&by_name(domain_named("default"), "admin")),
+            "a domain's id and a domain's name are different references"
+        );
+        // However a name is split between domain and user, each pair has a key of its own.
+        assert_ne!(
+            named_key(&by_name(domain_named("a:b"), "c")),
+            named_key(&by_name(domain_named("a"), "b:c"))
+        );
+    }
 }

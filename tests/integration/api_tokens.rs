@@ -437,6 +437,45 @@ async fn unknown_user_names_count_against_the_source_like_wrong_passwords() {
     s.stop().await;
 }
 
+/// A user who is backed off is refused before any lookup: with the database gone, the next guess still answers 429
+/// (not 503), whether it names the user by name or by id.
+#[tokio::test]
+async fn a_throttled_password_guess_is_refused_before_any_query() {
+    let s = TestServer::start_with("sqlite", "[oauth2]\nclient_failure_threshold = 2\n").await;
+    let (_, _, me) = s
+        .call(
+            reqwest::Method::GET,
+            "/v3/users?name=admin",
+            Some(&s.admin_token().await),
+            None,
+        )
+        .await;
+    let admin_id = me["users"][0]["id"].as_str().unwrap().to_string();
+    let by_name =
+        serde_json::json!({"name": "admin", "domain": {"id": "default"}, "password": "guess"});
+    let by_id = serde_json::json!({"id": admin_id, "password": "guess"});
+    let attempt = |user: &serde_json::Value| {
+        let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}});
+        s.call(reqwest::Method::POST, "/v3/auth/tokens", None, Some(body))
+    };
+    for _ in 0..2 {
+        let (status, _, body) = attempt(&by_name).await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // Backed off by name: the same user by id is backed off too (the user's own key counted the failures).
+    s.cut_database().await;
+    for user in [&by_name, &by_id] {
+        let (status, _, body) = attempt(user).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::TOO_MANY_REQUESTS,
+            "{user}: {body}"
+        );
+        assert_eq!(body["error"]["code"], 429);
+    }
+    s.stop().await;
+}
+
 /// `GET /v3/auth/projects` is answered from memory on repeat, yet a grant, a revocation or a disabled project
 /// shows at once.
 #[tokio::test]
