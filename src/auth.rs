@@ -373,8 +373,9 @@ async fn validate_afresh(
     Ok(v)
 }
 
-/// The roles of a token Keystone issued, worked out now as Keystone does at validation: the credential's roles for
-/// an application credential's token, else the user's effective roles on the scope.
+/// The roles of a token Keystone issued, worked out now as Keystone does at validation: for an application
+/// credential's token, the credential's roles that the user still holds on its project (none left: the token is no
+/// longer valid, as Keystone's "has no access to project"); else the user's effective roles on the scope.
 async fn keystone_token_roles(
     state: &AppState,
     data: &TokenData,
@@ -391,7 +392,13 @@ async fn keystone_token_roles(
             .await
             .map_err(unavailable)?
             .ok_or(TokenError::Unrecognized)?;
-        return Ok(cred.roles.iter().map(|r| r.id.clone()).collect());
+        let held = crate::credential::granted_roles(state, &cred)
+            .await
+            .map_err(unavailable)?;
+        if held.is_empty() {
+            return Err(TokenError::Unrecognized);
+        }
+        return Ok(held);
     }
     let user = store::find::<user::Entity>(&state.db, &data.user_id)
         .await

@@ -29,6 +29,16 @@ const NULL_DOMAIN: &str = "<<null>>";
 /// Why a source row lacking a field Lintel cannot do without (an id, a name, its domain) is passed over.
 const INCOMPLETE: &str = "Keystone's row lacks a field Lintel requires (id, name, domain or link)";
 
+/// Why a row whose name Lintel's API would refuse is skipped.
+const UNUSABLE_NAME: &str =
+    "its name is one Lintel's API refuses (empty, too long, or with a NUL character)";
+
+/// Whether Lintel's API would take `name` (rules::check_name, at most `max` characters) and every database can
+/// store it (no NUL: PostgreSQL refuses one in text). Keystone's database may hold what its API never would.
+fn usable_name(name: &str, max: usize) -> bool {
+    !name.contains('\0') && crate::rules::check_name(name, max).is_ok()
+}
+
 /// The tables an import reads.
 const READ: &[&str] = &[
     "project",
@@ -238,6 +248,12 @@ struct Held {
 }
 
 impl Held {
+    /// Take `name` for a row about to be imported: false when Lintel holds it already or an earlier row of this
+    /// import took it (Keystone's own rows may repeat a name Lintel must keep unique).
+    fn claim(&mut self, name: String) -> bool {
+        self.names.insert(name)
+    }
+
     /// Both sets, from one read of `E`'s table.
     async fn of<E: EntityTrait>(
         db: &Db,
@@ -304,7 +320,7 @@ impl Plan {
         };
 
         // Domains: Keystone keeps them as projects with is_domain.
-        let held = Held::of::<domain::Entity>(db, |m| m.id.clone(), |m| m.name.clone()).await?;
+        let mut held = Held::of::<domain::Entity>(db, |m| m.id.clone(), |m| m.name.clone()).await?;
         let mut source_domains = HashSet::new();
         let mut domains = HashSet::new();
         for r in t
@@ -323,8 +339,10 @@ impl Plan {
             if held.ids.contains(&id) {
                 report.kind("domains").present += 1;
                 domains.insert(id);
-            } else if held.names.contains(&name) {
-                report.skip("domains", "a Lintel domain already has its name");
+            } else if !usable_name(&name, crate::rules::PROJECT_NAME_MAX) {
+                report.skip("domains", UNUSABLE_NAME);
+            } else if !held.claim(name.clone()) {
+                report.skip("domains", "another domain already has its name");
             } else {
                 report.kind("domains").imported += 1;
                 plan.domains.push(domain::ActiveModel {
@@ -340,7 +358,7 @@ impl Plan {
         plan.foreign_of("domains", &held.ids, &source_domains);
 
         // Projects, parents first; a top-level project's parent in Keystone is its domain.
-        let held = Held::of::<project::Entity>(
+        let mut held = Held::of::<project::Entity>(
             db,
             |m| m.id.clone(),
             |m| format!("{}/{}", m.domain_id, m.name),
@@ -374,10 +392,12 @@ impl Plan {
                 report.skip("projects", "its domain was not imported");
             } else if parent.as_ref().is_some_and(|p| !projects.contains(p)) {
                 report.skip("projects", "its parent was not imported");
-            } else if held.names.contains(&format!("{domain_id}/{name}")) {
+            } else if !usable_name(&name, crate::rules::PROJECT_NAME_MAX) {
+                report.skip("projects", UNUSABLE_NAME);
+            } else if !held.claim(format!("{domain_id}/{name}")) {
                 report.skip(
                     "projects",
-                    "a Lintel project in its domain already has its name",
+                    "another project in its domain already has its name",
                 );
             } else {
                 report.kind("projects").imported += 1;

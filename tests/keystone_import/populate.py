@@ -75,6 +75,15 @@ facts["AC_TOKEN"] = new_id("--os-auth-type", "v3applicationcredential", "--os-ap
                            facts["AC1"], "--os-application-credential-secret", "ac1-secret", "token", "issue",
                            env=APP_CRED)
 
+# A credential whose user loses one of its roles after its token was issued: Keystone works the token's roles out
+# at validation (the credential's roles the user still holds), and so must Lintel after the move.
+facts["AC3"] = new_id("application", "credential", "create", "--secret", "ac3-secret", "--role", "writer2",
+                      "--role", "member", "ac3", env=USER1)
+facts["AC3_TOKEN"] = new_id("--os-auth-type", "v3applicationcredential", "--os-application-credential-id",
+                            facts["AC3"], "--os-application-credential-secret", "ac3-secret", "token", "issue",
+                            env=APP_CRED)
+run("role", "remove", "--user", "user1", "--project", "parent1", "member")
+
 missing = [k for k, v in facts.items() if not v]
 if missing:
     sys.exit(f"populate: no id printed for {', '.join(missing)}")

@@ -155,6 +155,8 @@ PY
 ks_admin=$(openstack token issue -f value -c id)
 ks_u1=$(token_view "https://127.0.0.1:$port" "$ks_admin" "$U1_TOKEN")
 ks_ac=$(token_view "https://127.0.0.1:$port" "$ks_admin" "$AC_TOKEN")
+ks_ac3=$(token_view "https://127.0.0.1:$port" "$ks_admin" "$AC3_TOKEN")
+[[ "$ks_ac3" == "$U1 $P1 reader2,writer2 -" ]] || fail "Keystone's view of a credential token whose user lost a role: '$ks_ac3'"
 ks_mtls=$(token_view "https://127.0.0.1:$port" "$ks_admin" "$MTLS_TOKEN")
 [[ "$(token_view "https://127.0.0.1:$port" "$ks_admin" "$REVOKED_TOKEN")" == 404 ]] || fail "Keystone still takes the revoked token"
 [[ "$ks_u1" == "$U1 $P1 "* && "$ks_ac" == "$U1 $P1 "* ]] || fail "Keystone's own view of its tokens: '$ks_u1' / '$ks_ac'"
@@ -194,6 +196,25 @@ cp "$ks_db" "$work/typeless.db"
 "$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"insert into service (id, type, enabled, extra) values ('typeless', NULL, 1, '{}')\"); c.commit()" "$work/typeless.db"
 out=$(lintel keystone-import --from "sqlite:///$work/typeless.db" --dry-run)
 grep -q "^services  *1  *0  *1  1: Keystone's row lacks a field Lintel requires" <<<"$out" || fail "a typeless service is not reported: $out"
+# Rows Keystone's database holds but Lintel's API would refuse: user2 moved into user1's domain under user1's name,
+# a group named by a million characters, a role with a NUL in its name. Each is skipped with its reason; the rest
+# is imported, into a Lintel of its own, whole.
+cp "$ks_db" "$work/odd.db"
+"$python" - "$work/odd.db" "$U2" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("update local_user set name = 'user1' where user_id = ?", (sys.argv[2],))
+c.execute("update user set domain_id = 'default' where id = ?", (sys.argv[2],))
+c.execute("insert into \"group\" (id, domain_id, name, extra) values ('huge', 'default', ?, '{}')", ("g" * 1_000_010,))
+c.execute("insert into role (id, name, domain_id, extra) values ('nul', 'a' || char(0) || 'b', '<<null>>', '{}')")
+c.commit()
+PY
+sed "s#$work/lintel/data#$work/lintel-odd#" "$work/lintel/lintel.conf" >"$work/odd.conf"
+"$bin" --config "$work/odd.conf" db-sync >/dev/null
+out=$("$bin" --config "$work/odd.conf" keystone-import --from "sqlite:///$work/odd.db") || fail "the import stopped on an odd row: $out"
+grep -q "^users  *2  *0  *1  1: another user in its domain already has its name" <<<"$out" || fail "a repeated user name is not reported: $out"
+grep -q "^groups  *1  *0  *1  1: its name is one Lintel's API refuses" <<<"$out" || fail "a huge group name is not reported: $out"
+grep -q "^roles .* 1: its name is one Lintel's API refuses" <<<"$out" || fail "a role name with a NUL is not reported: $out"
 fi
 dry=$(lintel keystone-import --from "$from" --dry-run)
 grep -q "^users  *3 " <<<"$dry" || fail "dry run does not count 3 users: $dry"
@@ -204,7 +225,7 @@ assert c.execute('select count(*) from user').fetchone()[0] == 0
 PY
 first=$(lintel keystone-import --from "$from")
 echo "$first"
-grep -q "^application credentials  *2 " <<<"$first" || fail "the credentials were not imported"
+grep -q "^application credentials  *3 " <<<"$first" || fail "the credentials were not imported"
 grep -q "inherited assignments" <<<"$first" || fail "the inherited assignment is not reported as skipped"
 second=$(lintel keystone-import --from "$from")
 if grep -Eq "^(domains|projects|users|groups|roles|application credentials) +[1-9]" <<<"$second"; then fail "a second import imported again: $second"; fi
@@ -234,7 +255,7 @@ for uid in sys.argv[2:]:
     assert h.startswith('$argon2id$'), (uid, h[:12])
 PY
 creds=$(openstack --os-username user1 --os-password 'pw-one-Ä' --os-project-name parent1 application credential list -f value -c ID | sort)
-[[ "$creds" == "$(printf '%s\n' "$AC1" "$AC2" | sort)" ]] || fail "application credentials differ: $creds"
+[[ "$creds" == "$(printf '%s\n' "$AC1" "$AC2" "$AC3" | sort)" ]] || fail "application credentials differ: $creds"
 # The credential's id and Keystone-made secret get an OAuth 2.0 token with the same roles.
 admin_token=$(openstack token issue -f value -c id)
 "$python" - "https://127.0.0.1:$port" "$work/tls/cert.pem" "$AC1" ac1-secret "$admin_token" "$P1" <<'PY' || fail "the imported credential's OAuth 2.0 token"
@@ -261,6 +282,8 @@ li_admin=$(openstack token issue -f value -c id)
   || fail "Keystone's password token: Keystone said '$ks_u1', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$U1_TOKEN")'"
 [[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC_TOKEN")" == "$ks_ac" ]] \
   || fail "Keystone's application credential token: Keystone said '$ks_ac', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC_TOKEN")'"
+[[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC3_TOKEN")" == "$ks_ac3" ]] \
+  || fail "a credential token whose user lost a role: Keystone said '$ks_ac3', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$AC3_TOKEN")'"
 [[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$REVOKED_TOKEN")" == 404 ]] || fail "Lintel takes the token revoked in Keystone"
 [[ "$(token_view "https://127.0.0.1:$port" "$li_admin" "$MTLS_TOKEN")" == "$ks_mtls" ]] \
   || fail "Keystone's certificate-bound token: Keystone said '$ks_mtls', Lintel '$(token_view "https://127.0.0.1:$port" "$li_admin" "$MTLS_TOKEN")'"

@@ -147,7 +147,7 @@ impl Plan {
                 rule_ids.insert(internal, id);
             }
         }
-        let held = Held::of::<app_cred::Entity>(
+        let mut held = Held::of::<app_cred::Entity>(
             db,
             |m| m.id.clone(),
             |m| format!("{}/{}", m.user_id, m.name),
@@ -184,10 +184,12 @@ impl Plan {
                     "application credentials",
                     "its user or project was not imported",
                 );
-            } else if held.names.contains(&format!("{user_id}/{name}")) {
+            } else if !super::usable_name(&name, crate::rules::NAME_MAX) {
+                report.skip("application credentials", super::UNUSABLE_NAME);
+            } else if !held.claim(format!("{user_id}/{name}")) {
                 report.skip(
                     "application credentials",
-                    "a Lintel credential of its user already has its name",
+                    "another credential of its user already has its name",
                 );
             } else {
                 report.kind("application credentials").imported += 1;

@@ -20,7 +20,7 @@ impl Plan {
         projects: &HashSet<String>,
         report: &mut Report,
     ) -> Result<HashSet<String>, ImportError> {
-        let held = Held::of::<user::Entity>(
+        let mut held = Held::of::<user::Entity>(
             db,
             |m| m.id.clone(),
             |m| format!("{}/{}", m.domain_id, m.name),
@@ -79,8 +79,12 @@ impl Plan {
                 report.skip("users", "its domain was not imported");
                 continue;
             }
-            if held.names.contains(&format!("{domain_id}/{name}")) {
-                report.skip("users", "a Lintel user in its domain already has its name");
+            if !super::usable_name(&name, crate::rules::NAME_MAX) {
+                report.skip("users", super::UNUSABLE_NAME);
+                continue;
+            }
+            if !held.claim(format!("{domain_id}/{name}")) {
+                report.skip("users", "another user in its domain already has its name");
                 continue;
             }
             let pw = lu.int("id").and_then(|lid| password.get(&lid));
@@ -124,7 +128,7 @@ impl Plan {
         users: &HashSet<String>,
         report: &mut Report,
     ) -> Result<HashSet<String>, ImportError> {
-        let held = Held::of::<group::Entity>(
+        let mut held = Held::of::<group::Entity>(
             db,
             |m| m.id.clone(),
             |m| format!("{}/{}", m.domain_id, m.name),
@@ -145,11 +149,10 @@ impl Plan {
                 imported.insert(id);
             } else if !domains.contains(&domain_id) {
                 report.skip("groups", "its domain was not imported");
-            } else if held.names.contains(&format!("{domain_id}/{name}")) {
-                report.skip(
-                    "groups",
-                    "a Lintel group in its domain already has its name",
-                );
+            } else if !super::usable_name(&name, crate::rules::GROUP_NAME_MAX) {
+                report.skip("groups", super::UNUSABLE_NAME);
+            } else if !held.claim(format!("{domain_id}/{name}")) {
+                report.skip("groups", "another group in its domain already has its name");
             } else {
                 report.kind("groups").imported += 1;
                 self.groups.push(group::ActiveModel {

@@ -18,7 +18,7 @@ impl Plan {
         domains: &HashSet<String>,
         report: &mut Report,
     ) -> Result<HashSet<String>, ImportError> {
-        let held = Held::of::<role::Entity>(
+        let mut held = Held::of::<role::Entity>(
             db,
             |m| m.id.clone(),
             |m| {
@@ -55,8 +55,10 @@ impl Plan {
                 imported.insert(id);
             } else if domain_id.as_ref().is_some_and(|d| !domains.contains(d)) {
                 report.skip("roles", "its domain was not imported");
-            } else if held.names.contains(&key) {
-                report.skip("roles", "a Lintel role already has its name");
+            } else if !super::usable_name(&name, crate::rules::NAME_MAX) {
+                report.skip("roles", super::UNUSABLE_NAME);
+            } else if !held.claim(key) {
+                report.skip("roles", "another role already has its name");
             } else {
                 report.kind("roles").imported += 1;
                 let options = if immutable.contains(&id) {
