@@ -343,6 +343,21 @@ fn server(r: &Reader<'_>) -> Result<ServerSection, ConfigError> {
         max_header_size: size("server", "max_header_size")?,
         max_request_body_size: size("oslo_middleware", "max_request_body_size")?,
         trust_proxy_headers: r.boolean("oslo_middleware", "enable_proxy_headers_parsing")?,
+        trusted_proxies: r
+            .list("server", "trusted_proxies")?
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        r.bad(
+                            "server",
+                            "trusted_proxies",
+                            &format!("'{p}': expected an IP address or a network (CIDR)"),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
         hash_workers,
         tls_files,
         client_ca_file: Some(r.string("tls", "client_ca_file")?)

@@ -223,8 +223,10 @@ pub struct ServerSection {
     pub max_header_size: usize,
     /// Largest request body.
     pub max_request_body_size: usize,
-    /// Trust `X-Forwarded-For`/`-Proto` from the proxy.
+    /// Believe `X-Forwarded-For`/`-Proto` from a trusted proxy.
     pub trust_proxy_headers: bool,
+    /// The proxies whose forwarding headers are believed (addresses and networks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// argon2 permits (resolved, at least 1).
     pub hash_workers: usize,
     /// Certificate and key files, when configured.

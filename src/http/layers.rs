@@ -161,12 +161,8 @@ impl Seen {
         let started = Instant::now();
         let mut id = *b"req-00000000-0000-0000-0000-000000000000";
         uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id[4..]);
-        let source = crate::http::SourceAddr::of(
-            req.headers(),
-            req.extensions(),
-            state.config.server.trust_proxy_headers,
-        )
-        .0;
+        let source =
+            crate::http::SourceAddr::of(req.headers(), req.extensions(), &state.config.server).0;
         let route = req
             .extensions()
             .get::<MatchedPath>()
@@ -235,8 +231,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         use axum::body::HttpBody;
+        // Forwarding headers no trusted proxy set are gone before anything (the log, a handler) reads them.
+        let peer = crate::http::proxy::peer(req.extensions());
+        crate::http::proxy::strip_unbelieved(&self.state.config.server, req.headers_mut(), peer);
         let seen = Seen::of(&self.state, &req);
         let answer = if req.body().size_hint().exact() == Some(0) {
             // Most requests (every GET, the token validations) have no body: hand them on at once.

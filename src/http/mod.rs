@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod layers;
+pub mod proxy;
 pub mod routes;
 
 use axum::body::Bytes;
@@ -97,7 +98,7 @@ impl<S: Sync> FromRequestParts<S> for PeerCert {
     }
 }
 
-/// The client's address: the connection's peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+/// The client's address: the connection's peer, or the client behind a trusted proxy ([`proxy::source`]).
 pub struct SourceAddr(pub Option<std::net::IpAddr>);
 
 /// Who a failed authentication claimed to be (a client id or user id), for the access log line.
@@ -105,24 +106,13 @@ pub struct SourceAddr(pub Option<std::net::IpAddr>);
 pub struct AuthSubject(pub String);
 
 impl SourceAddr {
-    /// The source of a request: the first `X-Forwarded-For` address when the proxy is trusted, else the peer.
+    /// The source of a request: the client behind a trusted proxy, else the peer.
     pub fn of(
         headers: &HeaderMap,
         extensions: &axum::http::Extensions,
-        trust_proxy: bool,
+        server: &crate::config::ServerSection,
     ) -> SourceAddr {
-        if trust_proxy {
-            if let Some(ip) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|f| f.split(',').next())
-                .and_then(|ip| ip.trim().parse().ok())
-            {
-                return SourceAddr(Some(ip));
-            }
-        }
-        let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        SourceAddr(peer.map(|c| c.0.ip()))
+        SourceAddr(proxy::source(server, headers, extensions))
     }
 }
 
@@ -136,7 +126,7 @@ impl FromRequestParts<AppState> for SourceAddr {
         Ok(SourceAddr::of(
             &parts.headers,
             &parts.extensions,
-            state.config.server.trust_proxy_headers,
+            &state.config.server,
         ))
     }
 }

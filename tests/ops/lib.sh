@@ -36,3 +36,17 @@ strict_verify() {
     done <<<"$out"
     [[ $rc == 0 && $bad == 0 ]]
 }
+
+# ensure_command CMD PACKAGE: make sure CMD exists, installing Debian's PACKAGE when root; fail otherwise.
+ensure_command() {
+    local cmd=$1 pkg=$2
+    command -v "$cmd" >/dev/null && return 0
+    if [[ $(id -u) != 0 ]]; then
+        echo "error: $cmd not found; install it (apt-get install $pkg)" >&2
+        return 1
+    fi
+    echo "$cmd missing: installing $pkg" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >/dev/null; }
+    command -v "$cmd" >/dev/null || { echo "error: $cmd still missing after installing $pkg" >&2; return 1; }
+}

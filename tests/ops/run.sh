@@ -13,7 +13,7 @@ bin="${1:-${LINTEL_BIN:-$repo/target/debug/lintel}}"
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 
 failed=()
-for t in systemd_verify.sh devstack_test.sh; do
+for t in systemd_verify.sh devstack_test.sh haproxy_test.sh; do
     echo "### tests/ops/$t"
     if "$here/$t" "$bin"; then
         echo
