@@ -91,6 +91,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     let app = crate::api::router(state.clone());
 
     tokio::spawn(follow_changes(state.clone()));
+    tokio::spawn(announce_changes(state.clone()));
     tokio::spawn(summarise_throttled(state.clone()));
     if let Some(addr) = config.server.metrics_bind {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -163,11 +164,34 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
 }
 
 /// Follow what other nodes change: revocation events (which also stand for disabled users, deleted credentials
-/// and removed roles) and key rotations, every [`SYNC_INTERVAL`].
+/// and removed roles), notices of changes to what this node holds in memory (`view_change`: names, flags, the
+/// catalog, grants) and key rotations, every [`SYNC_INTERVAL`].
 async fn follow_changes(state: AppState) {
     let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    // What came before this node started is in its database reads already.
+    let mut seen_change = None;
     for n in 0u64.. {
         tick.tick().await;
+        match seen_change {
+            None => match crate::store::changes::last_id(&state.db).await {
+                Ok(id) => seen_change = Some(id),
+                Err(e) => tracing::warn!(error = %e, "reading change notices failed"),
+            },
+            Some(after) => match apply_changes(&state, after).await {
+                Ok(last) => seen_change = Some(last),
+                Err(e) => {
+                    crate::metrics::metrics().database_errors.inc();
+                    tracing::warn!(error = %e, "reading change notices failed");
+                }
+            },
+        }
+        // Now and then (every 5 minutes), drop notices every node has long read.
+        if n % 150 == 2 {
+            let cutoff = state.clock.now() - chrono::Duration::hours(1);
+            if let Err(e) = crate::store::changes::prune(&state.db, cutoff).await {
+                tracing::warn!(error = %e, "pruning change notices failed");
+            }
+        }
         // Now and then (every 5 minutes), drop the jtis of long-expired client assertions.
         if n % 150 == 1
             && state
@@ -180,7 +204,7 @@ async fn follow_changes(state: AppState) {
         }
         match state.revocations.sync(&state.db).await {
             // Another node took something away: drop what this node derived from it.
-            Ok(n) if n > 0 => state.view.forget_authorizations(),
+            Ok(n) if n > 0 => state.view.forget_revoked(),
             Ok(_) => {}
             Err(e) => {
                 crate::metrics::metrics().database_errors.inc();
@@ -189,6 +213,43 @@ async fn follow_changes(state: AppState) {
         }
         if let Err(e) = reload_keys(&state, false).await {
             tracing::warn!(error = %e, "token key reload failed");
+        }
+    }
+}
+
+/// Drop what the notices after `after` make stale; the last notice's id.
+async fn apply_changes(state: &AppState, mut after: i64) -> crate::error::DomainResult<i64> {
+    const PAGE: u64 = 1000;
+    loop {
+        let rows = crate::store::changes::newer_than(&state.db, after, PAGE).await?;
+        let page = rows.len() as u64;
+        for row in rows {
+            after = after.max(row.id);
+            state
+                .view
+                .apply(&crate::view::Change::of(&row.kind, row.item_id));
+        }
+        if page < PAGE {
+            return Ok(after);
+        }
+    }
+}
+
+/// Tell the other nodes what this node changed of what they hold in memory, as soon as it changed it. A database
+/// that does not take the notices keeps them queued (bounded) for the next try.
+async fn announce_changes(state: AppState) {
+    loop {
+        state.view.announcing.notified().await;
+        let changes = state.view.take_announcements();
+        if changes.is_empty() {
+            continue;
+        }
+        let notices: Vec<_> = changes.iter().map(crate::view::Change::parts).collect();
+        if let Err(e) = crate::store::changes::record(&state.db, &notices, state.clock.now()).await
+        {
+            tracing::warn!(error = %e, "announcing changes to the other nodes failed; trying again");
+            state.view.requeue(changes);
+            tokio::time::sleep(SYNC_INTERVAL).await;
         }
     }
 }

@@ -100,7 +100,7 @@ impl AppState {
             self.revocations.apply(e);
         }
         if !events.is_empty() {
-            self.view.forget_authorizations();
+            self.view.forget_revoked();
         }
     }
 }

@@ -178,7 +178,65 @@ pub struct AuthzView {
     my_projects: KeptCache<(u64, Arc<Vec<project::Model>>)>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
     generation: AtomicU64,
+    /// What this node changed and has yet to tell the other nodes (server.rs writes it to `view_change`).
+    announced: std::sync::Mutex<Vec<Change>>,
+    /// Wakes the task that writes the announcements.
+    pub announcing: tokio::sync::Notify,
 }
+
+/// A change to something nodes hold in memory, as announced to the other nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A user (name, flags, password).
+    User(String),
+    /// A project.
+    Project(String),
+    /// A domain (and what its projects and users carry of it).
+    Domain(String),
+    /// A role (name, options).
+    Role(String),
+    /// An application credential.
+    Credential(String),
+    /// The service catalog.
+    Catalog,
+    /// Grants, memberships, implications: everything authorizations are derived from.
+    Grants,
+    /// Anything: more changes were waiting than are kept one by one.
+    All,
+}
+
+impl Change {
+    /// The kind and id a change is stored as.
+    pub fn parts(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Change::User(id) => ("user", Some(id)),
+            Change::Project(id) => ("project", Some(id)),
+            Change::Domain(id) => ("domain", Some(id)),
+            Change::Role(id) => ("role", Some(id)),
+            Change::Credential(id) => ("credential", Some(id)),
+            Change::Catalog => ("catalog", None),
+            Change::Grants => ("grants", None),
+            Change::All => ("all", None),
+        }
+    }
+
+    /// The change a stored kind and id stand for; an unknown kind (a newer node's) is taken as anything.
+    pub fn of(kind: &str, id: Option<String>) -> Change {
+        match (kind, id) {
+            ("user", Some(id)) => Change::User(id),
+            ("project", Some(id)) => Change::Project(id),
+            ("domain", Some(id)) => Change::Domain(id),
+            ("role", Some(id)) => Change::Role(id),
+            ("credential", Some(id)) => Change::Credential(id),
+            ("catalog", _) => Change::Catalog,
+            ("grants", _) => Change::Grants,
+            _ => Change::All,
+        }
+    }
+}
+
+/// Announcements kept one by one while the database cannot take them; past this they collapse into one `All`.
+const MAX_ANNOUNCED: usize = 10_000;
 
 impl AuthzView {
     /// An empty view, whose freshness runs on `clock`.
@@ -195,7 +253,61 @@ impl AuthzView {
             my_projects: cache(),
             catalog: RwLock::new(None),
             generation: AtomicU64::new(0),
+            announced: std::sync::Mutex::new(Vec::new()),
+            announcing: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Queue a change for the other nodes.
+    fn announce(&self, change: Change) {
+        let mut queue = self
+            .announced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if queue.len() >= MAX_ANNOUNCED {
+            queue.clear();
+            queue.push(Change::All);
+        } else if !queue.contains(&Change::All) {
+            queue.push(change);
+        }
+        drop(queue);
+        self.announcing.notify_one();
+    }
+
+    /// The changes waiting to be announced, taken.
+    pub fn take_announcements(&self) -> Vec<Change> {
+        std::mem::take(
+            &mut *self
+                .announced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Put back changes that could not be announced (the database did not take them), to try again.
+    pub fn requeue(&self, changes: Vec<Change>) {
+        for c in changes {
+            self.announce(c);
+        }
+    }
+
+    /// Drop what a change (another node's) makes stale, without announcing it again.
+    pub fn apply(&self, change: &Change) {
+        match change {
+            Change::User(id) => self.users.invalidate(id),
+            Change::Project(id) => self.projects.invalidate(id),
+            Change::Domain(id) => self.drop_domain(id),
+            Change::Role(id) => self.roles.invalidate(id),
+            Change::Credential(id) => self.credentials.invalidate(id),
+            Change::Catalog => self.drop_catalog(),
+            Change::Grants => self.drop_authorizations(),
+            Change::All => {
+                self.drop_authorizations();
+                self.roles.invalidate_all();
+                self.drop_catalog();
+            }
+        }
+        self.changed();
     }
 
     /// A fresh entry (read within `fresh_for`).
@@ -474,9 +586,21 @@ impl AuthzView {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Forget everything derived from grants, memberships, roles and credentials: called on every revocation
-    /// event (this node's or another's) and on every grant, so the token path never serves what was taken away.
+    /// Forget everything derived from grants, memberships, roles and credentials, here and (announced) on the
+    /// other nodes: called on every grant and implication change, so no node serves what changed.
     pub fn forget_authorizations(&self) {
+        self.drop_authorizations();
+        self.changed();
+        self.announce(Change::Grants);
+    }
+
+    /// [`Self::forget_authorizations`] on this node only: revocation events reach the other nodes themselves.
+    pub fn forget_revoked(&self) {
+        self.drop_authorizations();
+        self.changed();
+    }
+
+    fn drop_authorizations(&self) {
         self.effective.invalidate_all();
         self.my_projects.invalidate_all();
         self.credentials.invalidate_all();
@@ -484,7 +608,6 @@ impl AuthzView {
         self.users.invalidate_all();
         self.projects.invalidate_all();
         self.domains.invalidate_all();
-        self.changed();
     }
 
     /// The cached catalog document, if built.
@@ -499,44 +622,59 @@ impl AuthzView {
         }
     }
 
-    /// Forget a user.
+    /// Forget a user, here and on the other nodes.
     pub fn forget_user(&self, id: &str) {
         self.users.invalidate(id);
         self.changed();
+        self.announce(Change::User(id.to_string()));
     }
 
-    /// Forget a credential (its stored hash changed).
+    /// Forget a credential (its stored hash changed), here and on the other nodes.
     pub fn forget_credential(&self, id: &str) {
         self.credentials.invalidate(id);
         self.changed();
+        self.announce(Change::Credential(id.to_string()));
     }
 
-    /// Forget a project.
+    /// Forget a project, here and on the other nodes.
     pub fn forget_project(&self, id: &str) {
         self.projects.invalidate(id);
         self.changed();
+        self.announce(Change::Project(id.to_string()));
     }
 
-    /// Forget a domain (and, since projects carry domain facts, every project).
+    /// Forget a domain (and, since projects and users carry domain facts, every project and user), here and on
+    /// the other nodes.
     pub fn forget_domain(&self, id: &str) {
+        self.drop_domain(id);
+        self.changed();
+        self.announce(Change::Domain(id.to_string()));
+    }
+
+    fn drop_domain(&self, id: &str) {
         self.domains.invalidate(id);
         self.projects.invalidate_all();
         self.users.invalidate_all();
-        self.changed();
     }
 
-    /// Forget a role.
+    /// Forget a role, here and on the other nodes.
     pub fn forget_role(&self, id: &str) {
         self.roles.invalidate(id);
         self.changed();
+        self.announce(Change::Role(id.to_string()));
     }
 
-    /// Forget the catalog.
+    /// Forget the catalog, here and on the other nodes.
     pub fn forget_catalog(&self) {
+        self.drop_catalog();
+        self.changed();
+        self.announce(Change::Catalog);
+    }
+
+    fn drop_catalog(&self) {
         if let Ok(mut c) = self.catalog.write() {
             *c = None;
         }
-        self.changed();
     }
 }
 
@@ -544,6 +682,27 @@ impl AuthzView {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn changes_are_announced_once_each_and_read_back_as_they_were_written() {
+        let view = AuthzView::new(Clock::system());
+        view.forget_user("u1");
+        view.forget_catalog();
+        view.forget_revoked(); // revocation events reach the other nodes themselves
+        let taken = view.take_announcements();
+        assert_eq!(taken, [Change::User("u1".into()), Change::Catalog]);
+        assert!(view.take_announcements().is_empty());
+        for c in taken {
+            let (kind, id) = c.parts();
+            assert_eq!(Change::of(kind, id.map(str::to_string)), c);
+        }
+        assert_eq!(Change::of("from-a-newer-node", None), Change::All);
+        // A database that takes no notices for long: the queue stays bounded, and still says "something changed".
+        for i in 0..MAX_ANNOUNCED + 5 {
+            view.forget_project(&i.to_string());
+        }
+        assert_eq!(view.take_announcements(), [Change::All]);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_misses_share_one_load_and_an_invalidation_starts_afresh() {

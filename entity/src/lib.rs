@@ -21,3 +21,4 @@ pub mod service;
 pub mod token_key;
 pub mod user;
 pub mod user_group_membership;
+pub mod view_change;

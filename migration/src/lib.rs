@@ -6,6 +6,7 @@ mod m20261122_000001_create_identity;
 mod m20261122_000002_token_keys;
 mod m20261201_000003_client_bindings;
 mod m20261201_000004_client_assertion_jti;
+mod m20261207_000005_view_change;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_token_keys::Migration),
             Box::new(m20261201_000003_client_bindings::Migration),
             Box::new(m20261201_000004_client_assertion_jti::Migration),
+            Box::new(m20261207_000005_view_change::Migration),
         ]
     }
 }

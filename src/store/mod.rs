@@ -7,6 +7,7 @@ pub mod assignments;
 pub mod bootstrap;
 pub mod bulk;
 pub mod catalog;
+pub mod changes;
 pub mod credentials;
 pub mod db;
 pub mod domains;

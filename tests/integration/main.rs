@@ -20,6 +20,7 @@ mod http_conn;
 mod layering;
 mod legacy_hashes;
 mod mtls;
+mod nodes;
 mod oauth2;
 mod openapi;
 mod ops;

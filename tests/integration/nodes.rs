@@ -1,0 +1,190 @@
+//! Two nodes over one database: what one node changes, the other stops serving from memory within one poll of
+//! `view_change` (docs/deploy.md), for every kind a node keeps: the catalog, roles, projects, domains, users, and
+//! what grants give.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{each_backend, role_names, TestServer, ADMIN_PASSWORD};
+
+/// Ask `node` until `holds` is true of its answer; the bound is one poll (2 s), with slack for a loaded machine.
+async fn eventually(
+    what: &str,
+    mut ask: impl AsyncFnMut() -> Value,
+    holds: impl Fn(&Value) -> bool,
+) {
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        last = ask().await;
+        if holds(&last) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the other node still serves the old {what} after 5 s: {last}");
+}
+
+async fn made(s: &TestServer, token: &str, path: &str, body: Value) -> Value {
+    let (status, _, made) = s.call(Method::POST, path, Some(token), Some(body)).await;
+    assert!(status.is_success(), "POST {path}: {status} {made}");
+    made
+}
+
+async fn patch(s: &TestServer, token: &str, path: &str, body: Value) {
+    let (status, _, answer) = s.call(Method::PATCH, path, Some(token), Some(body)).await;
+    assert!(status.is_success(), "PATCH {path}: {status} {answer}");
+}
+
+async fn put(s: &TestServer, token: &str, path: &str) {
+    let (status, _, answer) = s.call(Method::PUT, path, Some(token), None).await;
+    assert!(status.is_success(), "PUT {path}: {status} {answer}");
+}
+
+#[tokio::test]
+async fn every_cached_view_follows_the_other_nodes_changes() {
+    each_backend(follows_on).await;
+}
+
+async fn follows_on(backend: &'static str) {
+    let a = TestServer::start(backend).await;
+    let b = a.another_node("").await;
+    let admin = a.admin_token().await;
+
+    // A user with a role on a project of its own, and its token; node B validates it and so holds the user, the
+    // project, the domain and the role in memory.
+    let project = made(
+        &a,
+        &admin,
+        "/v3/projects",
+        json!({"project": {"name": "p1", "domain_id": "default"}}),
+    )
+    .await;
+    let project_id = project["project"]["id"].as_str().unwrap().to_string();
+    let role = made(&a, &admin, "/v3/roles", json!({"role": {"name": "r1"}})).await;
+    let role_id = role["role"]["id"].as_str().unwrap().to_string();
+    let user = made(
+        &a,
+        &admin,
+        "/v3/users",
+        json!({"user": {"name": "u1", "domain_id": "default", "password": ADMIN_PASSWORD}}),
+    )
+    .await;
+    let user_id = user["user"]["id"].as_str().unwrap().to_string();
+    put(
+        &a,
+        &admin,
+        &format!("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+    )
+    .await;
+    let (_, token, _) = a.password_token("u1", ADMIN_PASSWORD, Some("p1")).await;
+    let (_, seen) = b.validate(&admin, &token).await;
+    assert_eq!(seen["token"]["project"]["name"], "p1", "{seen}");
+    let (_, _, mine) = b
+        .call(Method::GET, "/v3/auth/projects", Some(&token), None)
+        .await;
+    assert_eq!(mine["projects"].as_array().unwrap().len(), 1, "{mine}");
+    let (_, _, first) = b.call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {
+        "methods": ["token"], "token": {"id": admin}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}))).await;
+    assert!(first["token"]["catalog"].is_array(), "{first}");
+
+    // Node A changes each of them.
+    patch(
+        &a,
+        &admin,
+        &format!("/v3/projects/{project_id}"),
+        json!({"project": {"name": "p1-renamed"}}),
+    )
+    .await;
+    patch(
+        &a,
+        &admin,
+        &format!("/v3/roles/{role_id}"),
+        json!({"role": {"name": "r1-renamed"}}),
+    )
+    .await;
+    patch(
+        &a,
+        &admin,
+        &format!("/v3/users/{user_id}"),
+        json!({"user": {"name": "u1-renamed"}}),
+    )
+    .await;
+    patch(
+        &a,
+        &admin,
+        "/v3/domains/default",
+        json!({"domain": {"name": "Renamed"}}),
+    )
+    .await;
+    let other = made(
+        &a,
+        &admin,
+        "/v3/projects",
+        json!({"project": {"name": "p2", "domain_id": "default"}}),
+    )
+    .await;
+    let other_id = other["project"]["id"].as_str().unwrap().to_string();
+    put(
+        &a,
+        &admin,
+        &format!("/v3/projects/{other_id}/users/{user_id}/roles/{role_id}"),
+    )
+    .await;
+    let service = made(
+        &a,
+        &admin,
+        "/v3/services",
+        json!({"service": {"type": "widget", "name": "widgets"}}),
+    )
+    .await;
+    let service_id = service["service"]["id"].as_str().unwrap().to_string();
+    made(
+        &a,
+        &admin,
+        "/v3/endpoints",
+        json!({"endpoint": {"service_id": service_id, "interface": "public", "url": "https://w.example/v1", "region_id": "RegionOne"}}),
+    )
+    .await;
+
+    // Node B serves each change within the bound.
+    let validated = || async { b.validate(&admin, &token).await.1 };
+    eventually("project name", validated, |v| {
+        v["token"]["project"]["name"] == "p1-renamed"
+    })
+    .await;
+    eventually("role name", validated, |v| role_names(v) == ["r1-renamed"]).await;
+    eventually("user name", validated, |v| {
+        v["token"]["user"]["name"] == "u1-renamed"
+    })
+    .await;
+    eventually("domain name", validated, |v| {
+        v["token"]["user"]["domain"]["name"] == "Renamed"
+    })
+    .await;
+    eventually(
+        "projects of the user",
+        || async {
+            b.call(Method::GET, "/v3/auth/projects", Some(&token), None)
+                .await
+                .2
+        },
+        |v| v["projects"].as_array().is_some_and(|p| p.len() == 2),
+    )
+    .await;
+    eventually(
+        "catalog",
+        || async {
+            b.call(Method::GET, "/v3/auth/catalog", Some(&admin), None)
+                .await
+                .2
+        },
+        |v| {
+            v["catalog"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|s| s["type"] == "widget"))
+        },
+    )
+    .await;
+    b.stop().await;
+    a.stop().await;
+}
