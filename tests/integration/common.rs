@@ -120,6 +120,26 @@ async fn drop_database(backend: &str, admin: &str, name: &str) -> Result<(), sea
     let sql = if backend == "postgres" {
         format!("DROP DATABASE {name} WITH (FORCE)")
     } else {
+        // MariaDB has no FORCE. A server's background task can be inside a transaction on this database that it
+        // cannot finish (this drop blocks the test's runtime thread), and DROP DATABASE would wait for its
+        // metadata lock for a year: end every connection on the database first, as FORCE does.
+        let sessions = conn
+            .query_all(Statement::from_string(
+                conn.get_database_backend(),
+                format!("SELECT id FROM information_schema.processlist WHERE db = '{name}'"),
+            ))
+            .await?;
+        for s in sessions {
+            if let Ok(id) = s.try_get::<u64>("", "id") {
+                // One that ended meanwhile is no error.
+                let _ = conn
+                    .execute(Statement::from_string(
+                        conn.get_database_backend(),
+                        format!("KILL {id}"),
+                    ))
+                    .await;
+            }
+        }
         format!("DROP DATABASE {name}")
     };
     conn.execute(Statement::from_string(conn.get_database_backend(), sql))
