@@ -130,21 +130,42 @@ async fn drop_database(backend: &str, admin: &str, name: &str) -> Result<(), sea
             ))
             .await?;
         for s in sessions {
-            if let Ok(id) = s.try_get::<u64>("", "id") {
-                // One that ended meanwhile is no error.
-                let _ = conn
-                    .execute(Statement::from_string(
-                        conn.get_database_backend(),
-                        format!("KILL {id}"),
-                    ))
-                    .await;
-            }
+            // MariaDB's processlist id is a signed BIGINT (MySQL's unsigned).
+            let id = s
+                .try_get::<i64>("", "id")
+                .map(|i| i.to_string())
+                .or_else(|_| s.try_get::<u64>("", "id").map(|i| i.to_string()))?;
+            // One that ended meanwhile is no error.
+            let _ = conn
+                .execute(Statement::from_string(
+                    conn.get_database_backend(),
+                    format!("KILL {id}"),
+                ))
+                .await;
         }
         format!("DROP DATABASE {name}")
     };
     conn.execute(Statement::from_string(conn.get_database_backend(), sql))
         .await?;
     conn.close().await
+}
+
+impl TestDatabase {
+    /// The server URL the database is dropped through (empty on SQLite).
+    pub fn drop_url(&self) -> String {
+        self.drop_by
+            .as_ref()
+            .map(|(a, _)| a.clone())
+            .unwrap_or_default()
+    }
+
+    /// The database's name on its server (empty on SQLite).
+    pub fn name(&self) -> String {
+        self.drop_by
+            .as_ref()
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for TestDatabase {

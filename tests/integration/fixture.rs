@@ -62,3 +62,42 @@ async fn a_failing_test_leaves_no_database_and_no_file_in_the_work_tree() {
         );
     }
 }
+
+/// A database some connection holds a transaction open on (a server's background task that the dropping thread
+/// keeps from finishing) is still dropped, at once, on every server backend.
+#[tokio::test]
+async fn a_database_with_an_open_transaction_on_it_is_still_dropped() {
+    for backend in backends().into_iter().filter(|b| *b != "sqlite") {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let holder = Database::connect(db.url.as_str()).await.unwrap();
+        let b = holder.get_database_backend();
+        holder
+            .execute(Statement::from_string(
+                b,
+                "CREATE TABLE t (id INT PRIMARY KEY)",
+            ))
+            .await
+            .unwrap();
+        let txn = sea_orm::TransactionTrait::begin(&holder).await.unwrap();
+        txn.execute(Statement::from_string(b, "INSERT INTO t VALUES (1)"))
+            .await
+            .unwrap();
+        let (admin, name) = (db.drop_url(), db.name());
+        // The transaction stays open (never committed) while the guard drops the database.
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            tokio::task::spawn_blocking(move || drop(db)),
+        )
+        .await;
+        assert!(
+            dropped.is_ok(),
+            "{backend}: dropping waited on the open transaction"
+        );
+        assert!(
+            !exists(backend, &admin, &name).await,
+            "{backend}: {name} is still there"
+        );
+        drop(txn);
+    }
+}
