@@ -73,33 +73,35 @@ pub struct Audit {
     sink: Sink,
     /// The observer's id: this service instance.
     observer: String,
-    dropped: AtomicU64,
+    /// Events that never reached the file (queue full, or the file would not take them), shared with the writer.
+    dropped: std::sync::Arc<AtomicU64>,
+    /// Set by SIGHUP: the writer opens the file's path again before its next write.
+    reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Audit {
     /// Open the configured destination (a file is created readable by its owner only and appended to).
     pub fn open(config: &AuditSection) -> std::io::Result<Audit> {
+        let dropped = std::sync::Arc::new(AtomicU64::new(0));
+        let reopen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink = match config.destination {
             AuditDestination::Off => Sink::Off,
             AuditDestination::Log => Sink::Log,
             AuditDestination::File => {
-                use std::os::unix::fs::OpenOptionsExt;
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(&config.file)?;
+                let writer =
+                    FileWriter::open(config.file.clone(), dropped.clone(), reopen.clone())?;
                 let (tx, rx) = sync_channel(QUEUE);
                 std::thread::Builder::new()
                     .name("lintel-audit".into())
-                    .spawn(move || write_lines(file, rx))?;
+                    .spawn(move || writer.run(rx))?;
                 Sink::File(tx)
             }
         };
         Ok(Audit {
             sink,
             observer: format!("openstack:{}", uuid::Uuid::new_v4()),
-            dropped: AtomicU64::new(0),
+            dropped,
+            reopen,
         })
     }
 
@@ -108,8 +110,19 @@ impl Audit {
         Audit {
             sink: Sink::Off,
             observer: String::new(),
-            dropped: AtomicU64::new(0),
+            dropped: std::sync::Arc::default(),
+            reopen: std::sync::Arc::default(),
         }
+    }
+
+    /// Open the audit file's path again before the next write (SIGHUP, after a log rotation that copies).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
+    }
+
+    /// Events that never reached the audit file.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Whether events are written anywhere (callers skip assembling them when not).
@@ -266,24 +279,205 @@ fn type_uri(resource_type: &str) -> &'static str {
     }
 }
 
-/// The file writer: lines in order, flushed whenever the queue runs empty.
-fn write_lines(file: std::fs::File, rx: Receiver<String>) {
-    let mut out = std::io::BufWriter::new(file);
-    while let Ok(line) = rx.recv() {
-        let mut ok = writeln!(out, "{line}").is_ok();
-        while let Ok(more) = rx.try_recv() {
-            ok &= writeln!(out, "{more}").is_ok();
+/// The file writer: whole lines in order, a batch (what the queue holds) in one write.
+///
+/// A write the file does not take whole (a full disk) is cut back to the last whole line, so that the file never
+/// holds part of an event; the batch's events are counted as dropped and the error is said once per run of
+/// failures. The path is opened again when it no longer names the open file (logrotate moved or deleted it) and
+/// on SIGHUP.
+struct FileWriter {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    dropped: std::sync::Arc<AtomicU64>,
+    reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failing: bool,
+}
+
+impl FileWriter {
+    fn open(
+        path: std::path::PathBuf,
+        dropped: std::sync::Arc<AtomicU64>,
+        reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::io::Result<FileWriter> {
+        let file = open_append(&path)?;
+        Ok(FileWriter {
+            path,
+            file,
+            dropped,
+            reopen,
+            failing: false,
+        })
+    }
+
+    fn run(mut self, rx: Receiver<String>) {
+        while let Ok(line) = rx.recv() {
+            let mut batch = Vec::with_capacity(line.len() + 1);
+            let mut events = 1;
+            let _ = writeln!(batch, "{line}");
+            while let Ok(more) = rx.try_recv() {
+                let _ = writeln!(batch, "{more}");
+                events += 1;
+            }
+            self.follow_path();
+            self.write_batch(&batch, events);
         }
-        ok &= out.flush().is_ok();
-        if !ok {
-            tracing::error!("writing the audit file failed");
+    }
+
+    /// Open the path again if asked to, or if it is gone or names another file than the open one.
+    fn follow_path(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let asked = self.reopen.swap(false, Ordering::Relaxed);
+        let moved = match (std::fs::metadata(&self.path), self.file.metadata()) {
+            (Ok(at_path), Ok(open)) => at_path.ino() != open.ino() || at_path.dev() != open.dev(),
+            _ => true,
+        };
+        if asked || moved {
+            match open_append(&self.path) {
+                Ok(f) => self.file = f,
+                Err(e) => {
+                    tracing::error!(error = %e, path = %self.path.display(), "reopening the audit file failed");
+                }
+            }
         }
+    }
+
+    fn write_batch(&mut self, batch: &[u8], events: u64) {
+        match write_whole(&mut self.file, batch) {
+            Ok(()) => {
+                if self.failing {
+                    tracing::warn!("the audit file takes events again");
+                    self.failing = false;
+                }
+            }
+            Err(e) => {
+                let total = self.dropped.fetch_add(events, Ordering::Relaxed) + events;
+                if !self.failing {
+                    tracing::error!(error = %e, dropped = total, "audit events dropped: the audit file does not take them");
+                    self.failing = true;
+                }
+            }
+        }
+    }
+}
+
+fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Append `batch` whole, or leave the file as it was: a write cut short is cut back to where it began.
+fn write_whole<F: Write + SetLen>(file: &mut F, batch: &[u8]) -> std::io::Result<()> {
+    let before = file.len()?;
+    match file.write_all(batch).and_then(|()| file.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // This thread is the file's only writer, so nothing else was appended meanwhile.
+            let _ = file.set_len(before);
+            Err(e)
+        }
+    }
+}
+
+/// What [`write_whole`] needs of a file beyond writing: its length, and cutting it back.
+trait SetLen {
+    fn len(&self) -> std::io::Result<u64>;
+    fn set_len(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl SetLen for std::fs::File {
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        std::fs::File::set_len(self, len)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file that takes `room` more bytes, then fails as a full disk does, part of a write already done.
+    struct FullDisk {
+        data: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::other("No space left on device"));
+            }
+            let n = buf.len().min(self.room);
+            self.data.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl SetLen for FullDisk {
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(self.data.len() as u64)
+        }
+
+        fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+            self.data.truncate(len as usize);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_never_leaves_part_of_an_event() {
+        let mut disk = FullDisk {
+            data: Vec::new(),
+            room: 40,
+        };
+        write_whole(&mut disk, b"{\"event\":1}\n").unwrap();
+        let err = write_whole(
+            &mut disk,
+            b"{\"event\":2,\"padding\":\"xxxxxxxxxxxxxxxxxxxxxxxx\"}\n",
+        );
+        assert!(err.is_err());
+        assert_eq!(
+            disk.data, b"{\"event\":1}\n",
+            "the half-written event was cut back"
+        );
+    }
+
+    #[test]
+    fn the_writer_follows_its_path_after_a_rotation_or_a_sighup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let dropped = std::sync::Arc::new(AtomicU64::new(0));
+        let reopen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut w = FileWriter::open(path.clone(), dropped.clone(), reopen.clone()).unwrap();
+        w.write_batch(b"one\n", 1);
+        // logrotate's default: the file is renamed and nobody tells the writer.
+        std::fs::rename(&path, dir.path().join("audit.log.1")).unwrap();
+        w.follow_path();
+        w.write_batch(b"two\n", 1);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("audit.log.1")).unwrap(),
+            "one\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+        // Deleted, then SIGHUP: a new file again.
+        std::fs::remove_file(&path).unwrap();
+        reopen.store(true, Ordering::Relaxed);
+        w.follow_path();
+        w.write_batch(b"three\n", 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn presented_values_are_bounded_at_a_character_boundary() {

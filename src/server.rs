@@ -309,6 +309,8 @@ struct Reloadable {
 }
 
 async fn reload(state: &AppState, tls: &Option<Reloadable>) {
+    // The audit file's path is opened again before its next event (a rotation that copied the file).
+    state.audit.reopen();
     if let Some(t) = tls {
         let config = state.config.clone();
         let (cert, key, trust) = (t.cert.clone(), t.key.clone(), t.trust.clone());
