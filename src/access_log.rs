@@ -110,7 +110,8 @@ impl Throttled {
     }
 }
 
-/// The summary line.
+/// The summary line. The text format writes an access line's message alone, so the message carries the fields
+/// too; the JSON format has them as fields as well.
 fn log(s: &Summary) {
     let source = s.source.map(tracing::field::display);
     tracing::info!(
@@ -120,13 +121,48 @@ fn log(s: &Summary) {
         status = 429,
         suppressed = s.suppressed,
         interval_s = INTERVAL.as_secs(),
-        "throttled requests not logged one by one"
+        "{}",
+        SummaryText(s)
     );
+}
+
+/// A summary's text: the access line's `key=value` fields, then what it is.
+struct SummaryText<'a>(&'a Summary);
+
+impl std::fmt::Display for SummaryText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        match s.source {
+            Some(ip) => write!(f, "source={ip} ")?,
+            None => write!(f, "source=(other sources) ")?,
+        }
+        write!(
+            f,
+            "route={} status=429 suppressed={} interval_s={} throttled requests not logged one by one",
+            s.route,
+            s.suppressed,
+            INTERVAL.as_secs()
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_says_its_source_route_and_count_in_text() {
+        let s = Summary {
+            source: Some("192.0.2.7".parse().unwrap()),
+            route: "/v3/auth/tokens".into(),
+            suppressed: 41,
+        };
+        assert_eq!(
+            SummaryText(&s).to_string(),
+            "source=192.0.2.7 route=/v3/auth/tokens status=429 suppressed=41 interval_s=10 \
+             throttled requests not logged one by one"
+        );
+    }
 
     #[test]
     fn a_flood_of_refusals_is_one_line_and_one_summary_per_interval() {

@@ -14,6 +14,10 @@ use crate::config::{AuditDestination, AuditSection};
 
 /// Events waiting for the file writer; beyond that they are dropped and counted (the service never waits on disk).
 const QUEUE: usize = 65_536;
+/// How long one source's throttled refusals are counted before they are written as one event.
+const FLOOD_WINDOW_S: i64 = 10;
+/// Sources counted at once; beyond that, throttled refusals from sources not yet counted share one entry.
+const FLOOD_SOURCES: usize = 10_000;
 /// The longest name or id an event repeats from a request (what a client presented may be anything).
 const FIELD_MAX: usize = 255;
 
@@ -77,6 +81,14 @@ pub struct Audit {
     dropped: std::sync::Arc<AtomicU64>,
     /// Set by SIGHUP: the writer opens the file's path again before its next write.
     reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Throttled refusals being counted instead of written, per source (an IPv6 /64 counts as one).
+    floods: std::sync::Mutex<std::collections::HashMap<Option<IpAddr>, Flood>>,
+}
+
+/// One source's throttled refusals in the current window.
+struct Flood {
+    started: NaiveDateTime,
+    suppressed: u64,
 }
 
 impl Audit {
@@ -102,6 +114,7 @@ impl Audit {
             observer: format!("openstack:{}", uuid::Uuid::new_v4()),
             dropped,
             reopen,
+            floods: std::sync::Mutex::default(),
         })
     }
 
@@ -112,6 +125,7 @@ impl Audit {
             observer: String::new(),
             dropped: std::sync::Arc::default(),
             reopen: std::sync::Arc::default(),
+            floods: std::sync::Mutex::default(),
         }
     }
 
@@ -141,6 +155,9 @@ impl Audit {
         if matches!(self.sink, Sink::Off) {
             return;
         }
+        if reason == Some("throttled") && !self.admit_throttled(now, who.source) {
+            return; // counted, and written as one event when its window ends
+        }
         let target = json!({
             "typeURI": "service/security/account/user",
             "id": who.user_id.as_deref().map(bounded).unwrap_or("unknown"),
@@ -156,6 +173,98 @@ impl Audit {
             );
         }
         self.emit(now, who, event);
+    }
+
+    /// Whether a throttled refusal gets an event of its own: the first of its source in a window does; the rest
+    /// are counted (a flood of refusals would otherwise write hundreds of bytes each, gigabytes a minute). A
+    /// window that ended is written out here if the sweep has not come by yet.
+    fn admit_throttled(&self, now: NaiveDateTime, source: Option<IpAddr>) -> bool {
+        let mut ended = None;
+        let admitted = {
+            let mut floods = self
+                .floods
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut key = source.map(crate::conn_limit::source_key);
+            if !floods.contains_key(&key) && floods.len() >= FLOOD_SOURCES {
+                key = None;
+            }
+            match floods.get_mut(&key) {
+                Some(f) if (now - f.started).num_seconds() < FLOOD_WINDOW_S => {
+                    f.suppressed += 1;
+                    false
+                }
+                Some(f) => {
+                    let suppressed = std::mem::replace(
+                        f,
+                        Flood {
+                            started: now,
+                            suppressed: 0,
+                        },
+                    )
+                    .suppressed;
+                    ended = (suppressed > 0).then_some((key, suppressed));
+                    true
+                }
+                None => {
+                    floods.insert(
+                        key,
+                        Flood {
+                            started: now,
+                            suppressed: 0,
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if let Some((source, suppressed)) = ended {
+            self.write_flood(now, source, suppressed);
+        }
+        admitted
+    }
+
+    /// Write the counts of the windows that ended (called every few seconds); windows that counted nothing end
+    /// silently.
+    pub fn sweep_throttled(&self, now: NaiveDateTime) {
+        let mut due = Vec::new();
+        self.floods
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|source, f| {
+                if (now - f.started).num_seconds() < FLOOD_WINDOW_S {
+                    return true;
+                }
+                if f.suppressed > 0 {
+                    due.push((*source, f.suppressed));
+                }
+                false
+            });
+        for (source, suppressed) in due {
+            self.write_flood(now, source, suppressed);
+        }
+    }
+
+    /// One event for the throttled refusals of a source that were counted, not written.
+    fn write_flood(&self, now: NaiveDateTime, source: Option<IpAddr>, suppressed: u64) {
+        let who = Initiator {
+            source,
+            ..Initiator::default()
+        };
+        let mut event = Map::new();
+        event.insert("action".into(), json!("authenticate"));
+        event.insert("outcome".into(), json!(Outcome::Failure.word()));
+        event.insert(
+            "target".into(),
+            json!({"typeURI": "service/security/account/user", "id": "unknown"}),
+        );
+        event.insert(
+            "reason".into(),
+            json!({"reasonType": "authentication", "reasonCode": "throttled"}),
+        );
+        event.insert("throttled_attempts".into(), json!(suppressed));
+        event.insert("interval_s".into(), json!(FLOOD_WINDOW_S));
+        self.emit(now, &who, event);
     }
 
     /// A change to a resource: Keystone's `identity.<resource>.<operation>` event, e.g. `created.application_credential`.
@@ -477,6 +586,49 @@ mod tests {
         w.write_batch(b"three\n", 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
         assert_eq!(dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_flood_of_throttled_refusals_is_one_event_and_one_count_per_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("audit.log");
+        let audit = Audit::open(&AuditSection {
+            destination: AuditDestination::File,
+            file: file.clone(),
+        })
+        .unwrap();
+        let t0 = crate::clock::Clock::system().now();
+        let guesser = Initiator {
+            source: Some("192.0.2.7".parse().unwrap()),
+            ..Initiator::default()
+        };
+        for i in 0..500 {
+            let at = t0 + chrono::Duration::milliseconds(i);
+            audit.authenticate(at, &guesser, Outcome::Failure, Some("throttled"));
+        }
+        audit.sweep_throttled(t0 + chrono::Duration::seconds(5)); // the window is still open
+        audit.sweep_throttled(t0 + chrono::Duration::seconds(11));
+        audit.sweep_throttled(t0 + chrono::Duration::seconds(30)); // nothing more to say
+        let mut lines = Vec::new();
+        for _ in 0..200 {
+            lines = std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect();
+            if lines.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0]["reason"]["reasonCode"], "throttled");
+        assert!(
+            lines[0].get("throttled_attempts").is_none(),
+            "the first is an event of its own"
+        );
+        assert_eq!(lines[1]["throttled_attempts"], 499);
+        assert_eq!(lines[1]["initiator"]["host"]["address"], "192.0.2.7");
     }
 
     #[test]

@@ -260,6 +260,7 @@ async fn summarise_throttled(state: AppState) {
     loop {
         tick.tick().await;
         state.throttled_log.report(state.clock.instant());
+        state.audit.sweep_throttled(state.clock.now());
     }
 }
 
