@@ -110,9 +110,12 @@ def lintel_mtls(pki, tmp_path_factory):
 
 
 def _expired_bound_token(lintel, pki, make_name, cn: str) -> tuple[Cert, str]:
-    """A certificate-bound token that has just expired."""
-    cert, token = _bound_token(lintel, pki, make_name, cn, lifetime=2)
-    time.sleep(2.5)
+    """A certificate-bound token that has just expired. Its credential lives long enough for the token to be
+    issued on a loaded machine (the test command runs suites side by side); then the test waits it out."""
+    lifetime = 8
+    issued_by = time.monotonic() + lifetime
+    cert, token = _bound_token(lintel, pki, make_name, cn, lifetime=lifetime)
+    time.sleep(max(0.0, issued_by - time.monotonic()) + 0.5)
     return cert, token
 
 
