@@ -112,17 +112,27 @@ async fn read_bounded(
     limit: usize,
 ) -> Result<bytes::Bytes, BodyRefused> {
     use http_body_util::BodyExt;
-    let mut buf = bytes::BytesMut::new();
+    // A body in one frame (the token endpoint's form, nearly always) is handed on as it came, without a copy.
+    let mut first: Option<bytes::Bytes> = None;
+    let mut rest = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| BodyRefused::Broken)?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(BodyRefused::TooLarge((buf.len() + data.len()) as u64));
+            let read = first.as_ref().map_or(0, bytes::Bytes::len) + rest.len() + data.len();
+            if read > limit {
+                return Err(BodyRefused::TooLarge(read as u64));
             }
-            buf.extend_from_slice(&data);
+            match first.take() {
+                None if rest.is_empty() => first = Some(data),
+                None => rest.extend_from_slice(&data),
+                Some(head) => {
+                    rest.extend_from_slice(&head);
+                    rest.extend_from_slice(&data);
+                }
+            }
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| rest.freeze()))
 }
 
 /// Read and drop what is left of a refused body, within [`DRAIN_MAX_BYTES`] (counting the `already` read) and

@@ -92,11 +92,7 @@ pub fn source(
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok());
-    Some(client_of(
-        peer,
-        hops.collect::<Vec<_>>().into_iter(),
-        &server.trusted_proxies,
-    ))
+    Some(client_of(peer, hops, &server.trusted_proxies))
 }
 
 #[cfg(test)]
