@@ -335,6 +335,9 @@ pub async fn validate(
     token: &str,
     allow_expired: bool,
 ) -> Result<Arc<Validated>, TokenError> {
+    if !state.node.may_serve(&state.clock) {
+        return Err(TokenError::Unavailable);
+    }
     let generation = state.view.generation();
     if !allow_expired {
         if let Some((g, v)) = state.validations.0.get(token) {
@@ -704,7 +707,9 @@ async fn authenticate_unaudited(
             }
         }
     }
+    // Before anything the token carries is read (src/cluster.rs).
     let now = state.clock.now();
+    state.node.serving(&state.clock)?;
     let expiry = now
         + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1));
     if methods.contains(&IdentityMethod::ApplicationCredential) {

@@ -552,7 +552,7 @@ pub async fn delete(state: &AppState, id: &str) -> DomainResult<()> {
     let event = revocation_event(&state.clock, id);
     store::credentials::delete(&state.db, id, &event).await?;
     state.secrets.forget(id);
-    state.revoked(&[event]);
+    crate::cluster::settle(state, &[event]).await?;
     Ok(())
 }
 

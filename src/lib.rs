@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod client_assertion;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod conn_limit;
 pub mod credential;

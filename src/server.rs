@@ -16,9 +16,6 @@ use crate::state::AppState;
 use crate::store::Db;
 use crate::token::{key_store, TokenCodec};
 
-/// How often each node picks up revocation events and key rotations made elsewhere.
-const SYNC_INTERVAL: Duration = Duration::from_secs(2);
-
 /// Install rustls' process-wide crypto provider (ring) once.
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -54,7 +51,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let audit = crate::audit::Audit::open(&config.audit)
         .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
     let state = AppState::new(config, db, tokens, audit);
-    state.revocations.sync(&state.db).await?;
+    // Beat before the first read (src/cluster.rs): a node that changes something from now on waits for this one.
+    crate::store::nodes::register(&state.db, &state.node.id, state.clock.now()).await?;
+    // The events as recorded: their settled times already cover what any node served from before them.
+    for e in state.revocations.unseen(&state.db).await? {
+        state.revocations.apply(&e);
+    }
     Ok(state)
 }
 
@@ -160,77 +162,131 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
         notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     }
+    // Nobody need wait for this node to read their changes any more.
+    state.node.stop();
+    if let Err(e) = crate::store::nodes::remove(&state.db, &state.node.id).await {
+        tracing::warn!(error = %e, "removing this node's row failed; it is pruned within the hour");
+    }
     Ok(())
 }
 
-/// Follow what other nodes change: revocation events (which also stand for disabled users, deleted credentials
-/// and removed roles), notices of changes to what this node holds in memory (`view_change`: names, flags, the
-/// catalog, grants) and key rotations, every [`SYNC_INTERVAL`].
+/// Follow what other nodes change, every [`crate::cluster::BEAT`]: beat, then read revocation events (which also
+/// stand for disabled users, deleted credentials and removed roles), notices of changes to what this node holds in
+/// memory (`view_change`: names, flags, the catalog, grants) and the other nodes' beats. Key rotations are looked
+/// for every 2 s; notices, jtis and the rows of long-gone nodes are pruned every 5 minutes.
 async fn follow_changes(state: AppState) {
-    let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    let mut tick = tokio::time::interval(crate::cluster::BEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // What came before this node started is in its database reads already.
-    let mut seen_change = None;
+    let mut notices = None;
     for n in 0u64.. {
         tick.tick().await;
-        match seen_change {
-            None => match crate::store::changes::last_id(&state.db).await {
-                Ok(id) => seen_change = Some(id),
-                Err(e) => tracing::warn!(error = %e, "reading change notices failed"),
-            },
-            Some(after) => match apply_changes(&state, after).await {
-                Ok(last) => seen_change = Some(last),
-                Err(e) => {
-                    crate::metrics::metrics().database_errors.inc();
-                    tracing::warn!(error = %e, "reading change notices failed");
-                }
-            },
+        if state.node.stopped() {
+            return;
         }
-        // Now and then (every 5 minutes), drop notices every node has long read.
-        if n % 150 == 2 {
-            let cutoff = state.clock.now() - chrono::Duration::hours(1);
-            if let Err(e) = crate::store::changes::prune(&state.db, cutoff).await {
-                tracing::warn!(error = %e, "pruning change notices failed");
+        let began = state.clock.instant();
+        let beat = crate::store::nodes::beat(&state.db, &state.node.id, state.clock.now()).await;
+        if let Err(e) = &beat {
+            crate::metrics::metrics().database_errors.inc();
+            tracing::warn!(error = %e, "beating failed");
+        }
+        let read = follow_once(&state, &mut notices).await;
+        if let Err(e) = &read {
+            crate::metrics::metrics().database_errors.inc();
+            tracing::warn!(error = %e, "reading the other nodes' changes failed");
+        }
+        if beat.is_ok() && read.is_ok() {
+            state.node.fresh(began);
+        }
+        if n % 8 == 7 {
+            if let Err(e) = reload_keys(&state, false).await {
+                tracing::warn!(error = %e, "token key reload failed");
             }
         }
-        // Now and then (every 5 minutes), drop the jtis of long-expired client assertions.
-        if n % 150 == 1
-            && state
-                .config
-                .oauth2_method(crate::oauth2::AuthMethod::PrivateKeyJwt)
-        {
-            if let Err(e) = crate::credential::prune_jtis(&state).await {
-                tracing::warn!(error = %e, "pruning client assertion jtis failed");
-            }
-        }
-        match state.revocations.sync(&state.db).await {
-            // Another node took something away: drop what this node derived from it.
-            Ok(n) if n > 0 => state.view.forget_revoked(),
-            Ok(_) => {}
-            Err(e) => {
-                crate::metrics::metrics().database_errors.inc();
-                tracing::warn!(error = %e, "revocation sync failed");
-            }
-        }
-        if let Err(e) = reload_keys(&state, false).await {
-            tracing::warn!(error = %e, "token key reload failed");
+        if n % 1200 == 3 {
+            prune(&state).await;
         }
     }
 }
 
-/// Drop what the notices after `after` make stale; the last notice's id.
-async fn apply_changes(state: &AppState, mut after: i64) -> crate::error::DomainResult<i64> {
+/// One read of what the other nodes changed since the last: revocation events, notices and beats.
+async fn follow_once(
+    state: &AppState,
+    notices: &mut Option<crate::store::follow::Cursor>,
+) -> crate::error::DomainResult<()> {
+    let mut events = state.revocations.unseen(&state.db).await?;
+    // This node's own, settled when it made them: no news.
+    events.retain(|e| !state.revocations.is_own(e));
+    let cursor = match notices {
+        Some(c) => c,
+        None => {
+            // A little before the newest: a notice committed while this node started is read again (dropping
+            // what a fresh node holds costs nothing).
+            let last = crate::store::changes::last_id(&state.db).await?;
+            notices.insert(crate::store::follow::Cursor::after((last - 200).max(0)))
+        }
+    };
+    apply_changes(state, cursor).await?;
+    if !events.is_empty() {
+        // Another node took something away: drop what this node derived from it, then count from now.
+        state.view.forget_revoked();
+    }
+    let applied = state.clock.now();
+    let peers = crate::store::nodes::all(&state.db).await?;
+    state.node.looked(applied, &peers);
+    let up_to = crate::cluster::revokes_up_to(applied, &state.node.id, &peers);
+    for e in &events {
+        state.revocations.apply(&crate::token::revocation::Event {
+            key: e.key.clone(),
+            issued_before: e.issued_before.max(up_to),
+        });
+    }
+    if !events.is_empty() {
+        // Validations that began before are stale now too.
+        state.view.forget_revoked();
+    }
+    Ok(())
+}
+
+/// Drop notices every node has long read, the jtis of long-expired client assertions and the rows of nodes gone
+/// for an hour.
+async fn prune(state: &AppState) {
+    let cutoff = state.clock.now() - chrono::Duration::hours(1);
+    if let Err(e) = crate::store::changes::prune(&state.db, cutoff).await {
+        tracing::warn!(error = %e, "pruning change notices failed");
+    }
+    if let Err(e) = crate::store::nodes::prune(&state.db, cutoff).await {
+        tracing::warn!(error = %e, "pruning the rows of stopped nodes failed");
+    }
+    if state
+        .config
+        .oauth2_method(crate::oauth2::AuthMethod::PrivateKeyJwt)
+    {
+        if let Err(e) = crate::credential::prune_jtis(state).await {
+            tracing::warn!(error = %e, "pruning client assertion jtis failed");
+        }
+    }
+}
+
+/// Drop what the notices the cursor has not seen make stale.
+async fn apply_changes(
+    state: &AppState,
+    cursor: &mut crate::store::follow::Cursor,
+) -> crate::error::DomainResult<()> {
     const PAGE: u64 = 1000;
     loop {
-        let rows = crate::store::changes::newer_than(&state.db, after, PAGE).await?;
+        let rows = crate::store::changes::newer(&state.db, cursor, PAGE).await?;
         let page = rows.len() as u64;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        cursor.saw(&ids);
         for row in rows {
-            after = after.max(row.id);
             state
                 .view
                 .apply(&crate::view::Change::of(&row.kind, row.item_id));
         }
         if page < PAGE {
-            return Ok(after);
+            cursor.tick();
+            return Ok(());
         }
     }
 }
@@ -249,7 +305,7 @@ async fn announce_changes(state: AppState) {
         {
             tracing::warn!(error = %e, "announcing changes to the other nodes failed; trying again");
             state.view.requeue(changes);
-            tokio::time::sleep(SYNC_INTERVAL).await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         }
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::hashing::Hasher;
 use crate::store::Db;
-use crate::token::revocation::Event;
 use crate::token::{RevocationIndex, TokenCodec};
 use crate::view::AuthzView;
 
@@ -41,6 +40,8 @@ pub struct Inner {
     pub throttled_log: crate::access_log::Throttled,
     /// The audit trail.
     pub audit: crate::audit::Audit,
+    /// This node among the others: its id and how fresh what it holds is.
+    pub node: crate::cluster::Node,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,6 +59,7 @@ impl AppState {
         let throttle = crate::throttle::Throttle::new(config.oauth2.throttle, clock.clone());
         let view = AuthzView::new(clock.clone());
         let secrets = crate::credential::SecretCache::new(clock.clone());
+        let node = crate::cluster::Node::new(&clock);
         AppState(Arc::new(Inner {
             clock,
             config,
@@ -72,6 +74,7 @@ impl AppState {
             assertions: Default::default(),
             throttled_log: Default::default(),
             audit,
+            node,
         }))
     }
 
@@ -92,15 +95,5 @@ impl AppState {
             resource_id,
             details,
         );
-    }
-
-    /// Apply events this node just committed, so its own writes take effect before the response.
-    pub fn revoked(&self, events: &[Event]) {
-        for e in events {
-            self.revocations.apply(e);
-        }
-        if !events.is_empty() {
-            self.view.forget_revoked();
-        }
     }
 }

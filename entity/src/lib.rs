@@ -12,6 +12,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod group;
 pub mod implied_role;
+pub mod node;
 pub mod project;
 pub mod project_tag;
 pub mod region;

@@ -7,6 +7,7 @@ mod m20261122_000002_token_keys;
 mod m20261201_000003_client_bindings;
 mod m20261201_000004_client_assertion_jti;
 mod m20261207_000005_view_change;
+mod m20261207_000006_node;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_client_bindings::Migration),
             Box::new(m20261201_000004_client_assertion_jti::Migration),
             Box::new(m20261207_000005_view_change::Migration),
+            Box::new(m20261207_000006_node::Migration),
         ]
     }
 }

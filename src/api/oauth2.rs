@@ -179,9 +179,12 @@ async fn grant(
     form: &crate::oauth2::Form,
 ) -> Result<oauth2::grant::Issued, OAuthError> {
     check_grant(form)?;
+    // Before anything the token carries is read (src/cluster.rs).
+    let now = state.clock.now();
+    state.node.serving(&state.clock)?;
     let (cred, user) =
         oauth2::client::authenticate(state, source, authorization, cert, form).await?;
-    oauth2::grant::issue(state, &cred, &user, form.scope.as_deref(), cert).await
+    oauth2::grant::issue(state, now, &cred, &user, form.scope.as_deref(), cert).await
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ pub async fn grant(
             })
             .await?
             .ok_or_else(|| a.missing(role_id))?;
-            state.revoked(&events);
+            crate::cluster::settle(state, &events).await?;
         }
     }
     Ok(())

@@ -161,7 +161,7 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
     for c in &creds {
         state.secrets.forget(c);
     }
-    state.revoked(&events);
+    crate::cluster::settle(state, &events).await?;
     Ok(())
 }
 
@@ -244,7 +244,7 @@ pub async fn remove_implication(
     if !store::roles::remove_implication(&state.db, prior, implied, &event).await? {
         return Err(not_implied(prior, implied));
     }
-    state.revoked(&[event]);
+    crate::cluster::settle(state, &[event]).await?;
     Ok(())
 }
 

@@ -131,7 +131,7 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
             .collect()
     })
     .await?;
-    state.revoked(&events);
+    crate::cluster::settle(state, &events).await?;
     Ok(())
 }
 
@@ -196,7 +196,7 @@ pub async fn membership(
             if !store::groups::remove_member(&state.db, group_id, user_id, &event).await? {
                 return Err(not_a_member());
             }
-            state.revoked(&[event]);
+            crate::cluster::settle(state, &[event]).await?;
         }
     }
     Ok(())

@@ -178,7 +178,7 @@ pub async fn update(
         .collect();
     let updated = store::users::update(&state.db, &u, changes, &events).await?;
     state.view.forget_user(id);
-    state.revoked(&events);
+    crate::cluster::settle(state, &events).await?;
     Ok(updated)
 }
 
@@ -189,7 +189,7 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
     let event = Event::now(&state.clock, RevKey::User(id.to_string()));
     store::users::delete(&state.db, u, &event).await?;
     state.view.forget_user(id);
-    state.revoked(&[event]);
+    crate::cluster::settle(state, &[event]).await?;
     Ok(())
 }
 
@@ -218,7 +218,7 @@ pub async fn change_password(
     };
     store::users::update(&state.db, &u, changes, std::slice::from_ref(&event)).await?;
     state.view.forget_user(id);
-    state.revoked(&[event]);
+    crate::cluster::settle(state, &[event]).await?;
     Ok(())
 }
 

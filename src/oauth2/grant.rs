@@ -18,15 +18,15 @@ pub struct Issued {
 
 /// Issue an access token to an authenticated client: the credential's roles that its user still holds, narrowed
 /// to the requested `scope` (role names, with what they imply), bound to the certificate of a mutual-TLS
-/// connection.
+/// connection. `now` is its `issued_at`, taken before the client and its roles were read.
 pub async fn issue(
     state: &AppState,
+    now: chrono::NaiveDateTime,
     cred: &Credential,
     user: &UserView,
     scope: Option<&str>,
     cert: Option<&ClientCert>,
 ) -> Result<Issued, OAuthError> {
-    let now = state.clock.now();
     let mut data = crate::auth::credential_token(
         state,
         cred,

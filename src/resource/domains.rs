@@ -124,7 +124,7 @@ pub async fn update(
     };
     let updated = store::domains::update(&state.db, &d, changes, &events).await?;
     state.view.forget_domain(id);
-    state.revoked(&events);
+    crate::cluster::settle(state, &events).await?;
     Ok(updated)
 }
 
@@ -140,6 +140,6 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
     let event = Event::now(&state.clock, RevKey::Domain(id.to_string()));
     store::domains::delete(&state.db, d, &event).await?;
     state.view.forget_domain(id);
-    state.revoked(&[event]);
+    crate::cluster::settle(state, &[event]).await?;
     Ok(())
 }

@@ -282,7 +282,7 @@ pub async fn update(
     };
     let updated = store::projects::update(&state.db, &p, changes, &events).await?;
     state.view.forget_project(id);
-    state.revoked(&events);
+    crate::cluster::settle(state, &events).await?;
     let tags = store::projects::tags(&state.db, id).await?;
     Ok(Found::Project(updated, tags))
 }
@@ -310,7 +310,7 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
         ));
     }
     state.view.forget_project(id);
-    state.revoked(&[event]);
+    crate::cluster::settle(state, &[event]).await?;
     Ok(())
 }
 

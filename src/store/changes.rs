@@ -30,10 +30,14 @@ pub async fn record(
     Ok(txn.commit().await?)
 }
 
-/// Up to `limit` notices with a row id above `after`, oldest first.
-pub async fn newer_than(db: &Db, after: i64, limit: u64) -> DomainResult<Vec<view_change::Model>> {
+/// Up to `limit` notices the cursor has yet to see (above its last id, or in its gaps), oldest first.
+pub async fn newer(
+    db: &Db,
+    cursor: &super::follow::Cursor,
+    limit: u64,
+) -> DomainResult<Vec<view_change::Model>> {
     Ok(view_change::Entity::find()
-        .filter(view_change::Column::Id.gt(after))
+        .filter(super::follow::unseen(view_change::Column::Id, cursor))
         .order_by_asc(view_change::Column::Id)
         .limit(limit)
         .all(&db.conn)

@@ -1,9 +1,7 @@
 //! Revocation events in the database: written inside the change that causes them, read back in pages by id.
 
 use entity::revocation_event;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Db, WriteTxn};
 use crate::error::DomainResult;
@@ -41,14 +39,14 @@ pub async fn record(db: &Db, events: &[Event]) -> DomainResult<()> {
     Ok(txn.commit().await?)
 }
 
-/// Up to `limit` events with a row id above `after`, oldest first.
-pub async fn newer_than(
+/// Up to `limit` events the cursor has yet to see (above its last id, or in its gaps), oldest first.
+pub async fn newer(
     db: &Db,
-    after: i64,
+    cursor: &super::follow::Cursor,
     limit: u64,
 ) -> DomainResult<Vec<revocation_event::Model>> {
     Ok(revocation_event::Entity::find()
-        .filter(revocation_event::Column::Id.gt(after))
+        .filter(super::follow::unseen(revocation_event::Column::Id, cursor))
         .order_by_asc(revocation_event::Column::Id)
         .limit(limit)
         .all(&db.conn)

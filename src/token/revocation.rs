@@ -1,8 +1,9 @@
 //! Revocation events and the in-memory index that checks a token against all of them in O(1).
 //!
 //! An event revokes every token issued at or before its time that matches all of its fields. Events are written
-//! to the database in the same transaction as the change that causes them, applied to this node's index when that
-//! transaction commits, and picked up by other nodes by polling for newer rows.
+//! to the database in the same transaction as the change that causes them; when that transaction commits, the
+//! node settles them (src/cluster.rs: applied here up to the time any node may have served from before the change,
+//! and recorded again with that time), and other nodes read them as they follow the table.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -52,15 +53,14 @@ impl Event {
     }
 }
 
-/// Record events of their own (not part of another change), apply them to this node at once, and put each
-/// revoked token (by its audit id) in the audit trail.
+/// Record events of their own (not part of another change), make them hold on every node
+/// ([`crate::cluster::settle`]), and put each revoked token (by its audit id) in the audit trail.
 pub async fn revoke(
     state: &crate::state::AppState,
     who: &crate::audit::Initiator,
     events: &[Event],
 ) -> DomainResult<()> {
-    crate::store::revocations::record(&state.db, events).await?;
-    state.revoked(events);
+    crate::cluster::settle(state, events).await?;
     for e in events {
         if let RevKey::Audit(id) = &e.key {
             state.audit_change(who, crate::audit::Operation::Deleted, "token", id, &[]);
@@ -82,8 +82,16 @@ pub struct TokenContext<'a> {
 #[derive(Default)]
 pub struct RevocationIndex {
     latest: RwLock<HashMap<RevKey, NaiveDateTime>>,
-    last_row: RwLock<i64>,
+    cursor: std::sync::Mutex<crate::store::follow::Cursor>,
+    /// Events this node wrote and settled itself, until it reads them back: what it held was dropped when it
+    /// settled them, so reading them is no news (taking them as another node's would revoke the tokens it issued
+    /// since).
+    own: std::sync::Mutex<std::collections::HashSet<(RevKey, NaiveDateTime)>>,
 }
+
+/// At most this many of this node's own events are remembered; past it they are forgotten, and read back as any
+/// other node's (which revokes a little more, never less).
+const MAX_OWN: usize = 10_000;
 
 impl RevocationIndex {
     /// Apply an event to the index.
@@ -96,6 +104,26 @@ impl RevocationIndex {
         if *slot < event.issued_before {
             *slot = event.issued_before;
         }
+    }
+
+    /// Remember events this node wrote and has settled.
+    pub fn wrote(&self, events: &[Event]) {
+        let mut own = self
+            .own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if own.len() + events.len() > MAX_OWN {
+            own.clear();
+        }
+        own.extend(events.iter().map(|e| (e.key.clone(), e.issued_before)));
+    }
+
+    /// Whether an event read back is one this node wrote and settled (it is then forgotten).
+    pub fn is_own(&self, event: &Event) -> bool {
+        self.own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(event.key.clone(), event.issued_before))
     }
 
     /// How many distinct keys are indexed.
@@ -152,34 +180,37 @@ impl RevocationIndex {
         t.role_ids.iter().any(|r| hit(RevKey::Role(r.clone())))
     }
 
-    /// Load events newer than the last one seen (all of them the first time). Returns how many were new.
-    pub async fn sync(&self, db: &Db) -> DomainResult<usize> {
+    /// The events the cursor has not seen yet (all of them the first time), page by page, and a poll passed for
+    /// the ids it waits for (src/store/follow.rs). They are not applied: the caller decides up to when each
+    /// revokes.
+    pub async fn unseen(&self, db: &Db) -> DomainResult<Vec<Event>> {
         // In pages, so a node starting over 100,000 events never holds them all as rows at once.
         const PAGE: u64 = 1000;
-        let mut last = *self
-            .last_row
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut n = 0;
+        let mut cursor = self
+            .cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut events = Vec::new();
         loop {
-            let rows = crate::store::revocations::newer_than(db, last, PAGE).await?;
-            let page = rows.len();
-            n += page;
-            for row in rows {
-                last = last.max(row.id);
+            let rows = crate::store::revocations::newer(db, &cursor, PAGE).await?;
+            let page = rows.len() as u64;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            cursor.saw(&ids);
+            events.extend(rows.into_iter().filter_map(|row| {
                 let issued_before = row.issued_before;
-                if let Some(key) = key_of(row) {
-                    self.apply(&Event { key, issued_before });
-                }
-            }
-            *self
-                .last_row
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = last;
-            if (page as u64) < PAGE {
-                return Ok(n);
+                key_of(row).map(|key| Event { key, issued_before })
+            }));
+            if page < PAGE {
+                break;
             }
         }
+        cursor.tick();
+        *self
+            .cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = cursor;
+        Ok(events)
     }
 }
 

@@ -28,4 +28,5 @@ mod outage;
 mod parity;
 mod proxy;
 mod resumption;
+mod revocation_race;
 mod sample_config;
