@@ -440,7 +440,11 @@ async fn admit(state: &AppState, cred: Arc<Credential>) -> DomainResult<Verdict>
         .project(&state.db, &cred.model.project_id)
         .await?;
     match (owner, project) {
-        (Some(u), Some(p)) if u.enabled && p.enabled => Ok(Ok((cred, u))),
+        (Some(u), Some(p))
+            if u.enabled_now(&state.config.auth.passwords, state.clock.now()) && p.enabled =>
+        {
+            Ok(Ok((cred, u)))
+        }
         _ => Ok(Err(Rejection::Disabled)),
     }
 }

@@ -29,6 +29,27 @@ pub struct UserView {
     pub enabled: bool,
     /// Password expiry, in Keystone's format.
     pub password_expires_at: Option<chrono::NaiveDateTime>,
+    /// Since when the user counts as active (`disable_user_account_days_inactive`).
+    pub active_since: chrono::NaiveDateTime,
+    /// Whether the user has the option `ignore_user_inactivity`.
+    pub ignores_inactivity: bool,
+}
+
+impl UserView {
+    /// Whether the user is enabled now: the flag, and not inactive for too long.
+    pub fn enabled_now(
+        &self,
+        rules: &crate::config::PasswordRules,
+        now: chrono::NaiveDateTime,
+    ) -> bool {
+        self.enabled
+            && !crate::identity::passwords::is_inactive(
+                rules,
+                self.active_since,
+                self.ignores_inactivity,
+                now,
+            )
+    }
 }
 
 /// Cached facts about a project or domain.
@@ -413,7 +434,11 @@ impl AuthzView {
             let Some(u) = store::find::<user::Entity>(db, id).await? else {
                 return Ok(None);
             };
+            let ignores_inactivity = crate::identity::passwords::UserOptions::of(&u)
+                .flag(crate::identity::passwords::IGNORE_INACTIVITY);
             let v = Arc::new(UserView {
+                active_since: crate::identity::passwords::active_since(&u),
+                ignores_inactivity,
                 id: u.id,
                 name: u.name,
                 domain_id: u.domain_id,

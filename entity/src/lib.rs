@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod group;
 pub mod implied_role;
 pub mod node;
+pub mod password_history;
 pub mod project;
 pub mod project_tag;
 pub mod region;

@@ -32,6 +32,15 @@ pub struct Model {
     pub last_failed_auth_at: Option<DateTime>,
     /// Creation time (UTC).
     pub created_at: DateTime,
+    /// The user's options (`ignore_password_expiry`, `lock_password`, ...), a JSON object; none when null.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub options: Option<String>,
+    /// When the user last authenticated with its password, or was enabled (UTC).
+    pub last_active_at: Option<DateTime>,
+    /// When the current password was set (UTC); unknown for passwords set before Lintel kept it.
+    pub password_created_at: Option<DateTime>,
+    /// Whether the user set the current password itself (`POST /v3/users/{id}/password`).
+    pub password_self_service: bool,
 }
 
 /// Relations of `user`.

@@ -85,7 +85,7 @@ pub struct UserView {
     pub enabled: bool,
     /// When the password expires (ISO 8601), if it does.
     pub password_expires_at: Option<String>,
-    /// User options (none are supported: always empty).
+    /// User options (`ignore_password_expiry`, `lock_password`, ...).
     pub options: Map<String, Value>,
     /// Default project, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,9 +118,14 @@ impl UserView {
             id: u.id.clone(),
             name: u.name.clone(),
             domain_id: u.domain_id.clone(),
-            enabled: u.enabled,
+            // Inactive for too long: disabled, as Keystone shows it.
+            enabled: crate::identity::passwords::is_enabled(
+                &state.config.auth.passwords,
+                u,
+                state.clock.now(),
+            ),
             password_expires_at: u.password_expires_at.map(crate::auth::iso),
-            options: Map::new(),
+            options: crate::identity::passwords::UserOptions::of(u).to_map(),
             default_project_id: u.default_project_id.clone(),
             links: SelfLink::to(state, &format!("users/{}", u.id)),
             extra,

@@ -15,7 +15,12 @@ use super::{
 
 /// Parse INI text and load it.
 pub(super) fn from_text(text: &str, path: &str) -> Result<Config, ConfigError> {
-    let ini = Ini::load_from_str(text).map_err(|e| ConfigError::Parse {
+    // Backslashes are the value's own, as oslo.config reads them (a password_regex's `\d`, a Windows path).
+    let options = ini::ParseOption {
+        enabled_escape: false,
+        ..Default::default()
+    };
+    let ini = Ini::load_from_str_opt(text, options).map_err(|e| ConfigError::Parse {
         path: path.into(),
         reason: describe_ini_error(&e),
     })?;
@@ -241,6 +246,7 @@ fn auth(r: &Reader<'_>, warnings: &mut Vec<String>) -> Result<AuthSection, Confi
             "lockout_duration",
             "expected seconds",
         )?),
+        passwords: password_rules(r)?,
         app_cred_user_limit: r.parse(
             "application_credential",
             "user_limit",
@@ -471,7 +477,55 @@ struct Reader<'a> {
     path: &'a str,
 }
 
+fn password_rules(r: &Reader<'_>) -> Result<crate::config::PasswordRules, ConfigError> {
+    const S: &str = "security_compliance";
+    let pattern = r.string(S, "password_regex")?;
+    let regex = if pattern.is_empty() {
+        None
+    } else {
+        // Python's re.match anchors at the start only; a pattern without `$` may match a prefix.
+        let anchored = format!(r"\A(?:{pattern})");
+        let built = fancy_regex::RegexBuilder::new(&anchored)
+            // Bounded work per password, whatever the pattern.
+            .backtrack_limit(100_000)
+            .build()
+            .map_err(|e| r.bad(S, "password_regex", &format!("not a valid pattern: {e}")))?;
+        Some(built)
+    };
+    let description = r.string(S, "password_regex_description")?;
+    Ok(crate::config::PasswordRules {
+        regex,
+        regex_description: (!description.is_empty()).then_some(description),
+        unique_last_password_count: r.parse(
+            S,
+            "unique_last_password_count",
+            "expected a whole number",
+        )?,
+        minimum_password_age_days: r.parse(S, "minimum_password_age", "expected days")?,
+        password_expires_days: r.optional_days(S, "password_expires_days")?,
+        change_password_upon_first_use: r.boolean(S, "change_password_upon_first_use")?,
+        disable_user_account_days_inactive: r
+            .optional_days(S, "disable_user_account_days_inactive")?,
+    })
+}
+
 impl Reader<'_> {
+    /// A number of days, at least 1, or nothing (empty).
+    fn optional_days(&self, section: &str, name: &str) -> Result<Option<u32>, ConfigError> {
+        if self.string(section, name)?.is_empty() {
+            return Ok(None);
+        }
+        let n: u32 = self.parse(section, name, "expected days (at least 1), or nothing")?;
+        if n == 0 {
+            return Err(self.bad(
+                section,
+                name,
+                "must be at least 1 (leave it empty to turn it off)",
+            ));
+        }
+        Ok(Some(n))
+    }
+
     /// The value of an option, or its default. An option missing from the table is a bug in this loader, and
     /// fails every load (so the first test that loads a configuration catches a misspelt name).
     fn string(&self, section: &str, name: &str) -> Result<String, ConfigError> {
@@ -596,6 +650,36 @@ mod tests {
             e.starts_with("test.conf: [token] expiration: 'soon'"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn password_rules_read_backslashes_as_written_and_refuse_a_broken_pattern() {
+        let c =
+            load("[security_compliance]\npassword_regex = ^\\d{3}\npassword_expires_days = 90\n")
+                .unwrap();
+        let rules = &c.auth.passwords;
+        let regex = rules.regex.as_ref().unwrap();
+        assert!(regex.is_match("123x").unwrap() && !regex.is_match("x123").unwrap());
+        assert_eq!(rules.password_expires_days, Some(90));
+        assert_eq!(
+            Config::defaults()
+                .unwrap()
+                .auth
+                .passwords
+                .password_expires_days,
+            None
+        );
+        let e = load("[security_compliance]\npassword_regex = (unclosed\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[security_compliance] password_regex: not a valid pattern"),
+            "{e}"
+        );
+        let e = load("[security_compliance]\ndisable_user_account_days_inactive = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be at least 1"), "{e}");
     }
 
     #[test]

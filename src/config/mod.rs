@@ -183,8 +183,29 @@ pub struct AuthSection {
     pub lockout_failure_attempts: u32,
     /// Lockout duration.
     pub lockout_duration: Duration,
+    /// The other password rules of `[security_compliance]`.
+    pub passwords: PasswordRules,
     /// Most application credentials per user (negative: unlimited; `[application_credential] user_limit`).
     pub app_cred_user_limit: i64,
+}
+
+/// Keystone's password rules from `[security_compliance]`; every one is off by default.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordRules {
+    /// `password_regex`, compiled to match from the start of the password (Python's `re.match`).
+    pub regex: Option<fancy_regex::Regex>,
+    /// `password_regex_description`.
+    pub regex_description: Option<String>,
+    /// `unique_last_password_count` (0: off).
+    pub unique_last_password_count: u32,
+    /// `minimum_password_age`, in days (0: off).
+    pub minimum_password_age_days: u32,
+    /// `password_expires_days`.
+    pub password_expires_days: Option<u32>,
+    /// `change_password_upon_first_use`.
+    pub change_password_upon_first_use: bool,
+    /// `disable_user_account_days_inactive`.
+    pub disable_user_account_days_inactive: Option<u32>,
 }
 
 /// `[oauth2]`.

@@ -2,4 +2,5 @@
 //! caller, writes through the store, writes the revocation events its change calls for and tells the caches.
 
 pub mod groups;
+pub mod passwords;
 pub mod users;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
+use crate::identity::passwords::{self, UserOptions};
 use crate::policy::{enforce, Target};
 use crate::state::AppState;
 use crate::store;
@@ -25,6 +26,9 @@ pub struct UserFields {
     pub password: Option<Option<Secret>>,
     /// Default project (`Some(None)`: cleared).
     pub default_project_id: Option<Option<String>>,
+    /// Options (`ignore_password_expiry`, `lock_password`, ...): merged into the user's, null removing one.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Value>,
     /// Any other attribute (email, description, ...), kept as given.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -121,8 +125,25 @@ pub async fn create(
     store::find::<entity::domain::Entity>(&state.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
-    let password_hash = match f.password.flatten() {
-        Some(p) => Some(state.hasher.hash(&p).await?),
+    let rules = &state.config.auth.passwords;
+    let options = match &f.options {
+        Some(o) => UserOptions::default().merged(o)?,
+        None => UserOptions::default(),
+    };
+    let now = state.clock.now();
+    let password = match f.password {
+        Some(Some(p)) => {
+            passwords::check_requirements(rules, p.expose())?;
+            Some(p)
+        }
+        Some(None) => {
+            passwords::check_present(rules)?;
+            None
+        }
+        None => None,
+    };
+    let password_hash = match &password {
+        Some(p) => Some(state.hasher.hash(p).await?),
         None => None,
     };
     let empty = user::Model {
@@ -130,13 +151,19 @@ pub async fn create(
         name,
         domain_id,
         enabled: f.enabled.unwrap_or(true),
+        password_expires_at: password
+            .as_ref()
+            .and_then(|_| passwords::expiry_of_new(rules, now, true, &options)),
+        password_created_at: password.as_ref().map(|_| now),
         password_hash,
         default_project_id: f.default_project_id.flatten(),
         extra: String::new(),
-        password_expires_at: None,
         failed_auth_count: 0,
         last_failed_auth_at: None,
-        created_at: state.clock.now(),
+        created_at: now,
+        options: options.stored(),
+        last_active_at: Some(now),
+        password_self_service: false,
     };
     let extra = merge_extra(&empty, f.extra)?;
     store::users::insert(&state.db, user::Model { extra, ..empty }).await
@@ -160,10 +187,33 @@ pub async fn update(
         crate::rules::check_name(n, crate::rules::NAME_MAX)?;
     }
     let revoke = f.enabled == Some(false) && u.enabled || f.password.is_some();
-    let password_hash = match f.password {
-        Some(Some(p)) => Some(Some(state.hasher.hash(&p).await?)),
-        Some(None) => Some(None),
+    let rules = &state.config.auth.passwords;
+    let now = state.clock.now();
+    let old_options = UserOptions::of(&u);
+    // Options first: what this request sets counts for the password it sets (ignore_change_password_upon_first_use).
+    let options = match &f.options {
+        Some(o) => Some(old_options.merged(o)?),
         None => None,
+    };
+    let effective = options.as_ref().unwrap_or(&old_options);
+    let (password_hash, new_password) = match f.password {
+        Some(Some(p)) => {
+            passwords::check_requirements(rules, p.expose())?;
+            let hash = state.hasher.hash(&p).await?;
+            // An administrator's reset: no history or age rule, but expired at once under first-use.
+            let facts = store::users::NewPassword {
+                expires_at: passwords::expiry_of_new(rules, now, true, effective),
+                set_at: now,
+                self_service: false,
+                keep: passwords::history_kept(rules),
+            };
+            (Some(Some(hash)), Some(facts))
+        }
+        Some(None) => {
+            passwords::check_present(rules)?;
+            (Some(None), None)
+        }
+        None => (None, None),
     };
     let changes = UserChanges {
         name: f.name,
@@ -171,6 +221,10 @@ pub async fn update(
         password_hash,
         default_project_id: f.default_project_id,
         extra: Some(merge_extra(&u, f.extra)?),
+        options: options.map(|o| o.stored()),
+        new_password,
+        // Enabled (again): active from now and unlocked, as Keystone's enabled setter does.
+        active_from: (f.enabled == Some(true)).then_some(now),
     };
     let events: Vec<Event> = revoke
         .then(|| Event::now(&state.clock, RevKey::User(id.to_string())))
@@ -210,15 +264,45 @@ pub async fn change_password(
         password: Some(original),
     };
     let u = crate::auth::check_password(state, &proof, source, true).await?;
+    let rules = &state.config.auth.passwords;
+    let now = state.clock.now();
+    let options = UserOptions::of(&u);
+    passwords::check_requirements(rules, new.expose())?;
+    passwords::check_self_service(rules, &u, &options, now)?;
+    check_history(state, &u, new).await?;
     let hash = state.hasher.hash(new).await?;
+    let facts = store::users::NewPassword {
+        expires_at: passwords::expiry_of_new(rules, now, false, &options),
+        set_at: now,
+        self_service: true,
+        keep: passwords::history_kept(rules),
+    };
     let event = Event::now(&state.clock, RevKey::User(id.to_string()));
     let changes = UserChanges {
         password_hash: Some(Some(hash)),
+        new_password: Some(facts),
         ..Default::default()
     };
     store::users::update(&state.db, &u, changes, std::slice::from_ref(&event)).await?;
     state.view.forget_user(id);
     crate::cluster::settle(state, &[event]).await?;
+    Ok(())
+}
+
+/// `unique_last_password_count`: the new password is none of the current one and the N-1 before it.
+async fn check_history(state: &AppState, u: &user::Model, new: &Secret) -> DomainResult<()> {
+    let rules = &state.config.auth.passwords;
+    let n = u64::from(rules.unique_last_password_count);
+    if n == 0 {
+        return Ok(());
+    }
+    let mut hashes: Vec<String> = u.password_hash.iter().cloned().collect();
+    hashes.extend(store::users::earlier_hashes(&state.db, &u.id, n - 1).await?);
+    for phc in &hashes {
+        if state.hasher.verify(&u.id, new, phc).await? {
+            return Err(passwords::reused(rules));
+        }
+    }
     Ok(())
 }
 

@@ -144,6 +144,10 @@ pub async fn run(db: &Db, b: &Bootstrap) -> DomainResult<Bootstrapped> {
                 failed_auth_count: Set(0),
                 last_failed_auth_at: Set(None),
                 created_at: Set(now),
+                options: Set(None),
+                last_active_at: Set(Some(now)),
+                password_created_at: Set(Some(now)),
+                password_self_service: Set(false),
             }
             .insert(t)
             .await?

@@ -113,12 +113,16 @@ impl Row {
         self.int(col).map(|i| i != 0)
     }
 
-    /// A timestamp column.
+    /// A timestamp column (a date column counts as its midnight).
     pub fn time(&self, col: &str) -> Option<chrono::NaiveDateTime> {
+        if let Ok(t) = self.0.try_get::<Option<chrono::NaiveDateTime>>("", col) {
+            return t;
+        }
         self.0
-            .try_get::<Option<chrono::NaiveDateTime>>("", col)
+            .try_get::<Option<chrono::NaiveDate>>("", col)
             .ok()
             .flatten()
+            .map(|d| d.and_time(chrono::NaiveTime::MIN))
     }
 }
 

@@ -1,9 +1,10 @@
 //! Users in the database: the only code that queries the `user` table (apart from authentication's lookups,
 //! which move here next).
 
-use entity::{assignment, project, user};
+use entity::{assignment, password_history, project, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use crate::error::{DomainError, DomainResult};
@@ -52,6 +53,26 @@ pub struct UserChanges {
     pub default_project_id: Option<Option<String>>,
     /// The extra attributes, as JSON.
     pub extra: Option<String>,
+    /// The options, as JSON (`Some(None)`: none).
+    pub options: Option<Option<String>>,
+    /// A new password's facts: when it expires, when it was set, whether by the user, and how many of the hashes
+    /// before it to keep (the one it replaces is kept in `password_history`).
+    pub new_password: Option<NewPassword>,
+    /// Counted as active from then (enabled again: also unlocks).
+    pub active_from: Option<chrono::NaiveDateTime>,
+}
+
+/// What goes with a new password hash.
+#[derive(Debug)]
+pub struct NewPassword {
+    /// When it expires.
+    pub expires_at: Option<chrono::NaiveDateTime>,
+    /// When it was set.
+    pub set_at: chrono::NaiveDateTime,
+    /// Whether the user set it (`POST /v3/users/{id}/password`).
+    pub self_service: bool,
+    /// How many earlier hashes to keep.
+    pub keep: u64,
 }
 
 /// Store a user's changes with the revocation events they call for, in one transaction.
@@ -62,6 +83,7 @@ pub async fn update(
     events: &[Event],
 ) -> DomainResult<user::Model> {
     let mut row: user::ActiveModel = old.clone().into();
+    let replaces_hash = matches!(changes.password_hash, Some(Some(_)));
     if let Some(n) = changes.name {
         row.name = Set(n);
     }
@@ -78,7 +100,27 @@ pub async fn update(
     if let Some(x) = changes.extra {
         row.extra = Set(x);
     }
+    if let Some(o) = changes.options {
+        row.options = Set(o);
+    }
+    if let Some(at) = changes.active_from {
+        row.last_active_at = Set(Some(at));
+        row.failed_auth_count = Set(0);
+        row.last_failed_auth_at = Set(None);
+    }
+    if let Some(p) = &changes.new_password {
+        row.password_expires_at = Set(p.expires_at);
+        row.password_created_at = Set(Some(p.set_at));
+        row.password_self_service = Set(p.self_service);
+    }
     let txn = db.write().await?;
+    if let (Some(p), true, Some(old_hash)) = (
+        &changes.new_password,
+        replaces_hash,
+        old.password_hash.as_deref(),
+    ) {
+        retire_hash(&txn, old, old_hash, p.keep).await?;
+    }
     let updated = super::unique(row.update(&txn.txn).await, || {
         DomainError::duplicate("user", "name", &old.name)
     })?;
@@ -87,6 +129,71 @@ pub async fn update(
     }
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Keep the hash a new password replaces in the history, and only the newest `keep` there.
+async fn retire_hash(
+    txn: &super::WriteTxn,
+    u: &user::Model,
+    hash: &str,
+    keep: u64,
+) -> DomainResult<()> {
+    password_history::ActiveModel {
+        user_id: Set(u.id.clone()),
+        password_hash: Set(hash.to_string()),
+        created_at: Set(u.password_created_at.unwrap_or(u.created_at)),
+        ..Default::default()
+    }
+    .insert(&txn.txn)
+    .await?;
+    // A few rows per user (the rule keeps the history short): fetched whole, the newest `keep` kept.
+    let stale: Vec<i64> = password_history::Entity::find()
+        .filter(password_history::Column::UserId.eq(u.id.as_str()))
+        .order_by_desc(password_history::Column::Id)
+        .all(&txn.txn)
+        .await?
+        .into_iter()
+        .skip(usize::try_from(keep).unwrap_or(usize::MAX))
+        .map(|h| h.id)
+        .collect();
+    if !stale.is_empty() {
+        password_history::Entity::delete_many()
+            .filter(password_history::Column::Id.is_in(stale))
+            .exec(&txn.txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The hashes of a user's earlier passwords, newest first, at most `limit`.
+pub async fn earlier_hashes(db: &Db, user_id: &str, limit: u64) -> DomainResult<Vec<String>> {
+    Ok(password_history::Entity::find()
+        .filter(password_history::Column::UserId.eq(user_id))
+        .order_by_desc(password_history::Column::Id)
+        .limit(limit)
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|h| h.password_hash)
+        .collect())
+}
+
+/// Count a user as active from `at` (a password authentication), if the stored day is older.
+pub async fn touch_active(db: &Db, user_id: &str, at: chrono::NaiveDateTime) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    let day_start = at.date().and_time(chrono::NaiveTime::MIN);
+    let txn = db.write().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::LastActiveAt, Expr::value(at))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(user::Column::LastActiveAt.is_null())
+                .add(user::Column::LastActiveAt.lt(day_start)),
+        )
+        .exec(&txn.txn)
+        .await?;
+    Ok(txn.commit().await?)
 }
 
 /// Replace a user's password hash, if it is still `old` (a password changed meanwhile wins).

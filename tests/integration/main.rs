@@ -26,6 +26,7 @@ mod openapi;
 mod ops;
 mod outage;
 mod parity;
+mod password_rules;
 mod proxy;
 mod resumption;
 mod revocation_race;

@@ -2,7 +2,7 @@
 //! on two nodes over one database: once the change is acknowledged, no token that carries what it took away is
 //! accepted by either node, whichever node issued it and whenever its request started (src/cluster.rs).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -247,17 +247,19 @@ const BEFORE: u8 = 0;
 const SENT: u8 = 1;
 const ACKED: u8 = 2;
 
-/// A client getting tokens on one node until told to stop: each token with the phase its request started in, and
-/// how many requests each phase saw.
+/// A client getting tokens on one node until 15 requests after the change was acknowledged: each token with the
+/// phase its request started in. `warm` counts the tokens got before the change.
 fn issuers(
     node: &TestServer,
     f: &Fixture,
     phase: Arc<AtomicU8>,
+    warm: Arc<AtomicUsize>,
 ) -> Vec<tokio::task::JoinHandle<Vec<(u8, String)>>> {
     (0..1)
         .map(|_| {
             let (client, url) = (node.client.clone(), format!("{}/v3/OS-OAUTH2/token", node.base));
-            let (id, secret, phase) = (f.cred_id.clone(), f.secret.clone(), phase.clone());
+            let (id, secret, phase, warm) =
+                (f.cred_id.clone(), f.secret.clone(), phase.clone(), warm.clone());
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 let mut after_ack = 0;
@@ -280,6 +282,9 @@ fn issuers(
                     );
                     if let Some(t) = body["access_token"].as_str() {
                         got.push((at, t.to_string()));
+                        if at == BEFORE {
+                            warm.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     if at == ACKED {
                         after_ack += 1;
@@ -298,12 +303,19 @@ async fn race(nodes: &[&TestServer], admin: &str, first: usize) {
         let f = fixture(a, admin, case, first + i).await;
         let x_name = format!("x-{}", first + i);
         let phase = Arc::new(AtomicU8::new(BEFORE));
+        let warm = Arc::new(AtomicUsize::new(0));
         let running: Vec<_> = nodes
             .iter()
-            .flat_map(|n| issuers(n, &f, phase.clone()))
+            .flat_map(|n| issuers(n, &f, phase.clone(), warm.clone()))
             .collect();
-        // Every node holds the client, its user and roles in memory before the change.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Every node holds the client, its user and roles in memory before the change (the first request verifies
+        // the secret with argon2, slow on a loaded machine): a few tokens per node first, for at most 30 s.
+        for _ in 0..600 {
+            if warm.load(Ordering::SeqCst) >= 5 * nodes.len() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         phase.store(SENT, Ordering::SeqCst);
         remove(a, admin, case, &f).await;
         phase.store(ACKED, Ordering::SeqCst);

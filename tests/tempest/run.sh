@@ -93,24 +93,43 @@ trap stop_server EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The newcomer path: `lintel serve` with no configuration file, run in the work
-# dir, so data_dir is ./data there. Finding no database, it creates the schema
-# and bootstraps: an admin user (project admin, domain Default) whose generated
-# password goes to data/admin-openrc.sh, and a self-signed certificate in
-# data/tls. It listens on loopback only.
+# Lintel with defaults except the gate's password rules: Keystone's gate (devstack's
+# KEYSTONE_SECURITY_COMPLIANCE_ENABLED, on by default) runs Tempest with these, and
+# tempest.conf says so (security_compliance = true and the user_* options), which
+# turns on Tempest's lockout and password-history tests. With a configuration file
+# the schema and the admin are set up as an operator does (db-sync, bootstrap); the
+# newcomer path without one is tests/integration/first_hour.rs's. data_dir is
+# ./data in the work dir, where serve writes its self-signed certificate.
+conf="$work/lintel.conf"
+cat >"$conf" <<CONF
+[DEFAULT]
+public_endpoint = $base
+[server]
+bind = 127.0.0.1:$port
+[security_compliance]
+lockout_failure_attempts = 2
+lockout_duration = 10
+unique_last_password_count = 2
+CONF
+admin_password="$("$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+(cd -- "$work" && unset LINTEL_CONFIG && "$bin" --config "$conf" db-sync &&
+    OS_BOOTSTRAP_PASSWORD="$admin_password" "$bin" --config "$conf" bootstrap) >"$work/setup.log" 2>&1 || {
+    echo "error: setting up Lintel failed; log:" >&2
+    cat "$work/setup.log" >&2
+    exit 1
+}
 echo "tempest: starting $bin on $base (work dir $work)" >&2
 (cd -- "$work" && unset LINTEL_CONFIG && RUST_BACKTRACE=1 \
-    exec "$bin" serve --bind "127.0.0.1:$port") </dev/null >"$server_log" 2>&1 &
+    exec "$bin" --config "$conf" serve) </dev/null >"$server_log" 2>&1 &
 server_pid=$!
 
 cacert="$data/tls/cert.pem"
-openrc="$data/admin-openrc.sh"
 deadline=$((SECONDS + startup_timeout))
 last="no attempt yet"
-until [[ -f "$cacert" && -f "$openrc" ]] &&
+until [[ -f "$cacert" ]] &&
       code="$(curl -sS --noproxy '*' --cacert "$cacert" -o /dev/null -w '%{http_code}' \
                    --max-time 2 "$base/healthz" 2>&1)" && [[ "$code" == 200 ]]; do
-    last="${code:-certificate or admin-openrc.sh not written yet}"
+    last="${code:-certificate not written yet}"
     if ! kill -0 "$server_pid" 2>/dev/null; then
         echo "error: lintel serve exited before $base/healthz answered; log:" >&2
         tail -n 60 "$server_log" >&2
@@ -124,12 +143,6 @@ until [[ -f "$cacert" && -f "$openrc" ]] &&
     code=""
     sleep 0.2
 done
-
-admin_password="$(sed -n 's/^export OS_PASSWORD=//p' "$openrc")"
-if [[ -z "$admin_password" ]]; then
-    echo "error: no OS_PASSWORD in $openrc" >&2
-    exit 1
-fi
 
 # --- tempest ----------------------------------------------------------------
 helper=("$venv/bin/python" "$here/helper.py")

@@ -113,6 +113,15 @@ impl Plan {
                     .clamp(0, i64::from(i32::MAX)) as i32),
                 last_failed_auth_at: Set(lu.time("failed_auth_at")),
                 created_at: Set(r.time("created_at").unwrap_or(self.now)),
+                // Keystone's user options live in a table of their own, not imported: the user starts with none.
+                options: Set(None),
+                last_active_at: Set(r.time("last_active_at")),
+                password_created_at: Set(pw.and_then(|p| {
+                    micros(p.int("created_at_int")).or_else(|| p.time("created_at"))
+                })),
+                password_self_service: Set(pw
+                    .and_then(|p| p.flag("self_service"))
+                    .unwrap_or(false)),
             });
             imported.insert(id);
         }
