@@ -374,6 +374,11 @@ async fn validate_afresh(
         data.role_ids = keystone_token_roles(state, &data).await?;
     }
     let v = Arc::new(inspect(state, data).await?);
+    // The lookups may have waited on the database (or served the last known entries through an outage): still
+    // within the staleness bound, or not an answer (src/cluster.rs).
+    if !state.node.may_serve(&state.clock) {
+        return Err(TokenError::Unavailable);
+    }
     if !allow_expired {
         state
             .validations

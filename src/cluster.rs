@@ -14,9 +14,9 @@
 //!   what it derived, then applies the event as revoking tokens issued up to the latest of: the event's own time,
 //!   now, and every other node's `beat + STALE_BOUND`. The node that made the change records that time as an event
 //!   of its own (so nodes that start later know it too), and answers only when every live node has beaten twice
-//!   since (read it) or can no longer be serving from before it.
+//!   since (the count goes up only after a read that succeeded) or can no longer be serving from before it.
 //!
-//! A node alone (no other node beat within the bound at its last look) keeps serving from memory through a
+//! A node alone (no other node beat within the last minute at its last look) keeps serving from memory through a
 //! database outage, as before: nobody can take anything away meanwhile.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,9 +33,11 @@ use crate::token::revocation::Event;
 pub const BEAT: Duration = Duration::from_millis(250);
 /// How long after the start of its last good beat a node that is not alone serves tokens from memory.
 pub const STALE_BOUND: Duration = Duration::from_secs(2);
-/// How far apart two nodes' clocks may be, for telling whether another node is live (only: every time compared
-/// with a token's `issued_at` comes from the clock of the node that issued it).
-const SKEW: Duration = Duration::from_secs(1);
+/// How recently another node must have beaten to count as live: generous, so that clocks a long way apart never
+/// make a live node look gone (every time compared with a token's `issued_at` comes from the clock of the node that
+/// issued it; this is the only comparison across clocks). A node that stopped without saying so is waited for
+/// (at most [`STALE_BOUND`] per change) for this long.
+const LIVE: Duration = Duration::from_secs(60);
 /// How often a node waiting for the others to read its change looks at their beats.
 const WAIT_STEP: Duration = Duration::from_millis(50);
 
@@ -75,10 +77,15 @@ pub fn revokes_up_to(applied: NaiveDateTime, me: &str, peers: &[Peer]) -> NaiveD
         .fold(applied, NaiveDateTime::max)
 }
 
-/// Whether any other node beat recently enough to be serving.
-fn others_live(now: NaiveDateTime, me: &str, peers: &[Peer]) -> bool {
-    let live = chrono(STALE_BOUND + SKEW);
-    peers.iter().any(|p| p.id != me && p.beat + live > now)
+/// Whether another node beat recently enough to be serving.
+fn is_live(now: NaiveDateTime, me: &str, p: &Peer) -> bool {
+    p.id != me && p.beat + chrono(LIVE) > now
+}
+
+/// The latest `issued_at` any node may have given a token from before a change learnt of at `applied`, when the
+/// other nodes' beats cannot be read.
+pub fn latest_possible(applied: NaiveDateTime) -> NaiveDateTime {
+    applied + chrono(STALE_BOUND)
 }
 
 /// This node: its id and how fresh what it holds is.
@@ -95,13 +102,14 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node just started: it reads everything it serves afresh, so it is fresh from now.
+    /// A node just started: it reads everything it serves afresh, so it is fresh from now; it counts itself
+    /// among others until it has looked.
     pub fn new(clock: &Clock) -> Node {
         Node {
             id: uuid::Uuid::new_v4().simple().to_string(),
             base: clock.instant(),
             fresh_from: AtomicU64::new(0),
-            not_alone: AtomicBool::new(false),
+            not_alone: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
         }
     }
@@ -128,8 +136,8 @@ impl Node {
 
     /// What the last look at the `node` table showed.
     pub fn looked(&self, now: NaiveDateTime, peers: &[Peer]) {
-        self.not_alone
-            .store(others_live(now, &self.id, peers), Ordering::Release);
+        let others = peers.iter().any(|p| is_live(now, &self.id, p));
+        self.not_alone.store(others, Ordering::Release);
     }
 
     /// Whether this node may issue and validate tokens from what it holds: alone, always; else within
@@ -169,7 +177,7 @@ pub async fn settle(state: &AppState, events: &[Event]) -> DomainResult<()> {
     let up_to = match crate::store::nodes::all(&state.db).await {
         Ok(peers) => revokes_up_to(applied, &state.node.id, &peers),
         // Nobody's beat known: as late as any could be.
-        Err(_) => applied + chrono(STALE_BOUND),
+        Err(_) => latest_possible(applied),
     };
     let settled: Vec<Event> = events
         .iter()
@@ -201,9 +209,7 @@ async fn wait_for_peers(state: &AppState, committed: Instant) {
     let now = state.clock.now();
     let mut waiting: Vec<(String, i64)> = peers
         .iter()
-        .filter(|p| {
-            p.id != state.node.id && others_live(now, &state.node.id, std::slice::from_ref(p))
-        })
+        .filter(|p| is_live(now, &state.node.id, p))
         .map(|p| (p.id.clone(), p.seq + 2))
         .collect();
     while !waiting.is_empty() && state.clock.instant() < deadline {
@@ -261,6 +267,7 @@ mod tests {
     fn a_node_alone_serves_through_an_outage_and_one_among_others_only_within_the_bound() {
         let clock = Clock::system();
         let node = Node::new(&clock);
+        assert!(node.may_serve(&clock), "fresh at start");
         let now = clock.now();
         node.looked(now, &[peer(&node.id, 0)]);
         clock.advance(STALE_BOUND * 10);
@@ -277,8 +284,8 @@ mod tests {
         assert!(node.may_serve(&clock));
         clock.advance(STALE_BOUND);
         assert!(!node.may_serve(&clock), "the bound is exclusive");
-        // The other node stopped beating: after the bound and the skew, this node is alone again.
-        clock.advance(SKEW);
+        // The other node stopped beating: after a minute, this node is alone again.
+        clock.advance(LIVE);
         node.looked(clock.now(), &[other]);
         assert!(node.may_serve(&clock));
     }

@@ -54,9 +54,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     // Beat before the first read (src/cluster.rs): a node that changes something from now on waits for this one.
     crate::store::nodes::register(&state.db, &state.node.id, state.clock.now()).await?;
     // The events as recorded: their settled times already cover what any node served from before them.
-    for e in state.revocations.unseen(&state.db).await? {
-        state.revocations.apply(&e);
+    let (events, read) = state.revocations.unseen(&state.db).await?;
+    for e in &events {
+        state.revocations.apply(e);
     }
+    state.revocations.read_up_to(read);
+    let peers = crate::store::nodes::all(&state.db).await?;
+    state.node.looked(state.clock.now(), &peers);
     Ok(state)
 }
 
@@ -179,13 +183,17 @@ async fn follow_changes(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // What came before this node started is in its database reads already.
     let mut notices = None;
+    let mut read_ok = true;
     for n in 0u64.. {
         tick.tick().await;
         if state.node.stopped() {
             return;
         }
         let began = state.clock.instant();
-        let beat = crate::store::nodes::beat(&state.db, &state.node.id, state.clock.now()).await;
+        // The count goes up only after a read that succeeded: a node waiting for this one to have read its change
+        // counts two (src/cluster.rs).
+        let beat =
+            crate::store::nodes::beat(&state.db, &state.node.id, state.clock.now(), read_ok).await;
         if let Err(e) = &beat {
             crate::metrics::metrics().database_errors.inc();
             tracing::warn!(error = %e, "beating failed");
@@ -195,7 +203,8 @@ async fn follow_changes(state: AppState) {
             crate::metrics::metrics().database_errors.inc();
             tracing::warn!(error = %e, "reading the other nodes' changes failed");
         }
-        if beat.is_ok() && read.is_ok() {
+        read_ok = read.is_ok();
+        if beat.is_ok() && read_ok {
             state.node.fresh(began);
         }
         if n % 8 == 7 {
@@ -214,27 +223,23 @@ async fn follow_once(
     state: &AppState,
     notices: &mut Option<crate::store::follow::Cursor>,
 ) -> crate::error::DomainResult<()> {
-    let mut events = state.revocations.unseen(&state.db).await?;
+    let (mut events, read) = state.revocations.unseen(&state.db).await?;
     // This node's own, settled when it made them: no news.
     events.retain(|e| !state.revocations.is_own(e));
-    let cursor = match notices {
-        Some(c) => c,
-        None => {
-            // A little before the newest: a notice committed while this node started is read again (dropping
-            // what a fresh node holds costs nothing).
-            let last = crate::store::changes::last_id(&state.db).await?;
-            notices.insert(crate::store::follow::Cursor::after((last - 200).max(0)))
-        }
-    };
-    apply_changes(state, cursor).await?;
     if !events.is_empty() {
         // Another node took something away: drop what this node derived from it, then count from now.
         state.view.forget_revoked();
     }
     let applied = state.clock.now();
-    let peers = crate::store::nodes::all(&state.db).await?;
-    state.node.looked(applied, &peers);
-    let up_to = crate::cluster::revokes_up_to(applied, &state.node.id, &peers);
+    let peers = crate::store::nodes::all(&state.db).await;
+    let up_to = match &peers {
+        Ok(peers) => {
+            state.node.looked(applied, peers);
+            crate::cluster::revokes_up_to(applied, &state.node.id, peers)
+        }
+        // Nobody's beat known: as late as any could be.
+        Err(_) => crate::cluster::latest_possible(applied),
+    };
     for e in &events {
         state.revocations.apply(&crate::token::revocation::Event {
             key: e.key.clone(),
@@ -245,7 +250,18 @@ async fn follow_once(
         // Validations that began before are stale now too.
         state.view.forget_revoked();
     }
-    Ok(())
+    state.revocations.read_up_to(read);
+    peers?;
+    let cursor = match notices {
+        Some(c) => c,
+        None => {
+            // A little before the newest: a notice committed while this node started is read again (dropping
+            // what a fresh node holds costs nothing).
+            let last = crate::store::changes::last_id(&state.db).await?;
+            notices.insert(crate::store::follow::Cursor::after((last - 200).max(0)))
+        }
+    };
+    apply_changes(state, cursor).await
 }
 
 /// Drop notices every node has long read, the jtis of long-expired client assertions and the rows of nodes gone

@@ -314,6 +314,7 @@ impl AuthzView {
 
     /// Drop what a change (another node's) makes stale, without announcing it again.
     pub fn apply(&self, change: &Change) {
+        self.changed();
         match change {
             Change::User(id) => self.users.invalidate(id),
             Change::Project(id) => self.projects.invalidate(id),
@@ -342,6 +343,25 @@ impl AuthzView {
             .get(id)
             .filter(|k| self.clock.instant() < k.read_at + fresh_for)
             .map(|k| k.value)
+    }
+
+    /// Keep what a load read under `generation`, unless a change has moved the generation on since: that read may
+    /// predate the change. Checked again after the insert, since a change may drop entries between the check and
+    /// the insert (it moves the generation on before dropping, so the second check sees it).
+    fn keep_unless_overtaken<V: Clone + Send + Sync + 'static>(
+        &self,
+        cache: &KeptCache<V>,
+        id: &str,
+        value: V,
+        generation: u64,
+    ) {
+        if self.generation() != generation {
+            return;
+        }
+        self.keep(cache, id, value);
+        if self.generation() != generation {
+            cache.cache.invalidate(id);
+        }
     }
 
     fn keep<V: Clone + Send + Sync + 'static>(&self, cache: &KeptCache<V>, id: &str, value: V) {
@@ -405,9 +425,7 @@ impl AuthzView {
         match shared {
             Ok(Some(v)) => {
                 // A read that a change overtook is answered but not kept: it may predate the change.
-                if self.generation() == generation {
-                    self.keep(cache, id, v.clone());
-                }
+                self.keep_unless_overtaken(cache, id, v.clone(), generation);
                 Ok(Some(v))
             }
             Ok(None) => {
@@ -535,11 +553,12 @@ impl AuthzView {
         L: FnOnce() -> F,
         F: std::future::Future<Output = DomainResult<Option<crate::credential::Credential>>>,
     {
+        let generation = self.generation();
         let load = || async {
             let found = load().await?.map(Arc::new);
             if let Some(c) = &found {
                 let view = Arc::new(AppCredView::of(&c.model, &c.rules));
-                self.keep(&self.app_creds, id, view);
+                self.keep_unless_overtaken(&self.app_creds, id, view, generation);
             }
             Ok(found)
         };
@@ -605,8 +624,8 @@ impl AuthzView {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Called after an invalidation, never before: a reader that sees the new generation cannot have read an
-    /// entry it removed.
+    /// Called before an invalidation and after it: a reader that sees the new generation cannot have read an entry
+    /// it removed, and a load that began before it cannot keep what it read ([`Self::keep_unless_overtaken`]).
     fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -614,6 +633,7 @@ impl AuthzView {
     /// Forget everything derived from grants, memberships, roles and credentials, here and (announced) on the
     /// other nodes: called on every grant and implication change, so no node serves what changed.
     pub fn forget_authorizations(&self) {
+        self.changed();
         self.drop_authorizations();
         self.changed();
         self.announce(Change::Grants);
@@ -621,6 +641,7 @@ impl AuthzView {
 
     /// [`Self::forget_authorizations`] on this node only: revocation events reach the other nodes themselves.
     pub fn forget_revoked(&self) {
+        self.changed();
         self.drop_authorizations();
         self.changed();
     }
@@ -649,6 +670,7 @@ impl AuthzView {
 
     /// Forget a user, here and on the other nodes.
     pub fn forget_user(&self, id: &str) {
+        self.changed();
         self.users.invalidate(id);
         self.changed();
         self.announce(Change::User(id.to_string()));
@@ -656,6 +678,7 @@ impl AuthzView {
 
     /// Forget a credential (its stored hash changed), here and on the other nodes.
     pub fn forget_credential(&self, id: &str) {
+        self.changed();
         self.credentials.invalidate(id);
         self.changed();
         self.announce(Change::Credential(id.to_string()));
@@ -663,6 +686,7 @@ impl AuthzView {
 
     /// Forget a project, here and on the other nodes.
     pub fn forget_project(&self, id: &str) {
+        self.changed();
         self.projects.invalidate(id);
         self.changed();
         self.announce(Change::Project(id.to_string()));
@@ -671,6 +695,7 @@ impl AuthzView {
     /// Forget a domain (and, since projects and users carry domain facts, every project and user), here and on
     /// the other nodes.
     pub fn forget_domain(&self, id: &str) {
+        self.changed();
         self.drop_domain(id);
         self.changed();
         self.announce(Change::Domain(id.to_string()));
@@ -684,6 +709,7 @@ impl AuthzView {
 
     /// Forget a role, here and on the other nodes.
     pub fn forget_role(&self, id: &str) {
+        self.changed();
         self.roles.invalidate(id);
         self.changed();
         self.announce(Change::Role(id.to_string()));
@@ -691,6 +717,7 @@ impl AuthzView {
 
     /// Forget the catalog, here and on the other nodes.
     pub fn forget_catalog(&self) {
+        self.changed();
         self.drop_catalog();
         self.changed();
         self.announce(Change::Catalog);

@@ -65,6 +65,17 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        // Inactivity counts from when Lintel started keeping the day, not from each user's creation: turning
+        // disable_user_account_days_inactive on must not disable every older user at once.
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(User::Table)
+                    .value(User::LastActiveAt, Expr::current_timestamp())
+                    .and_where(Expr::col(User::LastActiveAt).is_null())
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()

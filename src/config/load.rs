@@ -477,6 +477,9 @@ struct Reader<'a> {
     path: &'a str,
 }
 
+/// The most days a password rule counts: a century.
+const MAX_DAYS: u32 = 36_500;
+
 fn password_rules(r: &Reader<'_>) -> Result<crate::config::PasswordRules, ConfigError> {
     const S: &str = "security_compliance";
     let pattern = r.string(S, "password_regex")?;
@@ -496,12 +499,8 @@ fn password_rules(r: &Reader<'_>) -> Result<crate::config::PasswordRules, Config
     Ok(crate::config::PasswordRules {
         regex,
         regex_description: (!description.is_empty()).then_some(description),
-        unique_last_password_count: r.parse(
-            S,
-            "unique_last_password_count",
-            "expected a whole number",
-        )?,
-        minimum_password_age_days: r.parse(S, "minimum_password_age", "expected days")?,
+        unique_last_password_count: r.at_most(S, "unique_last_password_count", 1000)?,
+        minimum_password_age_days: r.at_most(S, "minimum_password_age", MAX_DAYS)?,
         password_expires_days: r.optional_days(S, "password_expires_days")?,
         change_password_upon_first_use: r.boolean(S, "change_password_upon_first_use")?,
         disable_user_account_days_inactive: r
@@ -515,7 +514,7 @@ impl Reader<'_> {
         if self.string(section, name)?.is_empty() {
             return Ok(None);
         }
-        let n: u32 = self.parse(section, name, "expected days (at least 1), or nothing")?;
+        let n = self.at_most(section, name, MAX_DAYS)?;
         if n == 0 {
             return Err(self.bad(
                 section,
@@ -524,6 +523,15 @@ impl Reader<'_> {
             ));
         }
         Ok(Some(n))
+    }
+
+    /// A whole number no greater than `max` (days beyond a century, or a history of thousands, are a mistake).
+    fn at_most(&self, section: &str, name: &str, max: u32) -> Result<u32, ConfigError> {
+        let n: u32 = self.parse(section, name, "expected a whole number")?;
+        if n > max {
+            return Err(self.bad(section, name, &format!("at most {max}")));
+        }
+        Ok(n)
     }
 
     /// The value of an option, or its default. An option missing from the table is a bug in this loader, and
@@ -680,6 +688,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("must be at least 1"), "{e}");
+        let e = load("[security_compliance]\npassword_expires_days = 99999999\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 36500"), "{e}");
     }
 
     #[test]

@@ -197,7 +197,12 @@ pub fn locked_until(
     {
         return None;
     }
-    let until = u.last_failed_auth_at? + Duration::from_std(auth.lockout_duration).ok()?;
+    let since = u.last_failed_auth_at?;
+    // A duration past the calendar's end locks for good rather than not at all.
+    let until = Duration::from_std(auth.lockout_duration)
+        .ok()
+        .and_then(|d| since.checked_add_signed(d))
+        .unwrap_or(NaiveDateTime::MAX);
     (now < until).then_some(until)
 }
 

@@ -27,11 +27,15 @@ async fn first_beat(txn: &super::WriteTxn, id: &str, at: NaiveDateTime) -> Domai
     Ok(())
 }
 
-/// Beat: the node's row gets `beat = at` and one more `seq` (made again if pruned while the node could not beat).
-pub async fn beat(db: &Db, id: &str, at: NaiveDateTime) -> DomainResult<()> {
+/// Beat: the node's row gets `beat = at`, and one more `seq` when its last read succeeded (`advance`); the row is
+/// made again if it was pruned while the node could not beat.
+pub async fn beat(db: &Db, id: &str, at: NaiveDateTime, advance: bool) -> DomainResult<()> {
     let txn = db.write().await?;
     let done = node::Entity::update_many()
-        .col_expr(node::Column::Seq, Expr::col(node::Column::Seq).add(1))
+        .col_expr(
+            node::Column::Seq,
+            Expr::col(node::Column::Seq).add(i64::from(advance)),
+        )
         .col_expr(node::Column::Beat, Expr::value(at))
         .filter(node::Column::Id.eq(id))
         .exec(&txn.txn)

@@ -180,10 +180,14 @@ impl RevocationIndex {
         t.role_ids.iter().any(|r| hit(RevKey::Role(r.clone())))
     }
 
-    /// The events the cursor has not seen yet (all of them the first time), page by page, and a poll passed for
-    /// the ids it waits for (src/store/follow.rs). They are not applied: the caller decides up to when each
-    /// revokes.
-    pub async fn unseen(&self, db: &Db) -> DomainResult<Vec<Event>> {
+    /// The events the cursor has not seen yet (all of them the first time), page by page, with the cursor past
+    /// them (src/store/follow.rs). Neither is applied: the caller decides up to when each event revokes, and moves
+    /// the cursor on ([`Self::read_up_to`]) only once it has applied them, so that a failure in between reads them
+    /// again rather than loses them.
+    pub async fn unseen(
+        &self,
+        db: &Db,
+    ) -> DomainResult<(Vec<Event>, crate::store::follow::Cursor)> {
         // In pages, so a node starting over 100,000 events never holds them all as rows at once.
         const PAGE: u64 = 1000;
         let mut cursor = self
@@ -206,11 +210,15 @@ impl RevocationIndex {
             }
         }
         cursor.tick();
+        Ok((events, cursor))
+    }
+
+    /// The events [`Self::unseen`] returned with `cursor` are applied: read on from there.
+    pub fn read_up_to(&self, cursor: crate::store::follow::Cursor) {
         *self
             .cursor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = cursor;
-        Ok(events)
     }
 }
 
