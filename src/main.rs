@@ -41,8 +41,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Validate a configuration file and exit.
-    CheckConfig,
+    /// Validate a configuration file and exit; the database is tried too (5 s at most) unless --offline.
+    CheckConfig {
+        /// Check the file only, without connecting to the database.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Print the sample configuration generated from the option definitions.
     SampleConfig,
     /// Print the OpenAPI 3.1 document of the API (what /openapi.json serves).
@@ -157,7 +161,7 @@ fn main() -> ExitCode {
         print!("{}", lintel::api::openapi_json());
         return ExitCode::SUCCESS;
     }
-    if let Command::CheckConfig = cli.command {
+    if let Command::CheckConfig { offline } = cli.command {
         for w in &config.warnings {
             eprintln!("warning: {w}");
         }
@@ -177,6 +181,23 @@ fn main() -> ExitCode {
                  allow_expired_window where services use it) has passed since the switch.",
                 repo.display()
             );
+        }
+        if !offline {
+            let checked = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| lintel::store::ConnectError::Unusable(e.to_string()))
+                .and_then(|rt| rt.block_on(lintel::store::db::check_reachable(&config)));
+            match checked {
+                Ok(what) => println!("[database] connection: {what}"),
+                Err(e) => {
+                    eprintln!(
+                        "lintel: configuration error: {}: [database] connection: {e}",
+                        config.source
+                    );
+                    return ExitCode::from(2);
+                }
+            }
         }
         println!("{}: OK", config.source);
         return ExitCode::SUCCESS;
@@ -217,10 +238,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = Db::connect(&config)
                 .await
                 .context("connecting to the database")?;
-            db.migrate(&config.database.url)
+            let applied = db
+                .migrate(&config.database.url)
                 .await
                 .context("applying migrations")?;
-            println!("database schema is up to date");
+            if applied.is_empty() {
+                println!("database schema was already up to date");
+            } else {
+                println!(
+                    "applied {} migration{}; the database schema is up to date",
+                    applied.len(),
+                    if applied.len() == 1 { "" } else { "s" }
+                );
+            }
             Ok(())
         }
         Command::Bootstrap(args) => {
@@ -305,7 +335,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CheckConfig | Command::SampleConfig | Command::Openapi => Ok(()),
+        Command::CheckConfig { .. } | Command::SampleConfig | Command::Openapi => Ok(()),
         Command::KeystoneImport {
             from,
             merge,

@@ -37,7 +37,7 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
     let database = database(&r, &default)?;
     let token = token(&r, &default)?;
     let auth = auth(&r, &mut warnings)?;
-    let oauth2 = oauth2(&r)?;
+    let mut oauth2 = oauth2(&r)?;
     let audit = audit(&r, &default)?;
     let keystone_keys = match r.string("keystone_import", "fernet_key_repository")? {
         s if s.is_empty() => None,
@@ -67,10 +67,12 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
         .contains(&ClientAuthMethod::TlsClientAuth)
         && server.client_ca_file.is_none()
     {
-        return Err(r.bad(
-            "oauth2",
-            "oauth2_authn_methods",
-            "tls_client_auth needs [tls] client_ca_file: the CAs whose client certificates to trust",
+        // Keystone's own default names tls_client_auth; a keystone.conf copied over starts, as Keystone does.
+        oauth2
+            .authn_methods
+            .retain(|m| *m != ClientAuthMethod::TlsClientAuth);
+        warnings.push(format!(
+            "{path}: [oauth2] oauth2_authn_methods: tls_client_auth stays off until [tls] client_ca_file names              the CAs whose client certificates to trust"
         ));
     }
     if server.insecure_http && !cert_methods.is_empty() {

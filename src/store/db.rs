@@ -138,8 +138,8 @@ impl Db {
 
     /// Apply pending migrations while holding a lock, so several nodes may run this at once.
     /// A database that holds tables but not Lintel's migration history (a Keystone database, most likely) is
-    /// refused before anything is written.
-    pub async fn migrate(&self, url: &str) -> Result<(), ConnectError> {
+    /// refused before anything is written. Returns the migrations it applied.
+    pub async fn migrate(&self, url: &str) -> Result<Vec<String>, ConnectError> {
         let outcome = self.locked(url, Lock::DbSync, async {
             let tables = self.table_names().await?;
             if !tables.is_empty() && !tables.iter().any(|t| t == "seaql_migrations") {
@@ -163,7 +163,7 @@ impl Db {
             if !pending.is_empty() {
                 tracing::info!(migrations = ?pending, "database schema upgraded");
             }
-            Ok(Ok(()))
+            Ok(Ok(pending))
         })
         .await?;
         outcome.map_err(ConnectError::Unusable)
@@ -388,6 +388,43 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Whether the configured database can be used, without creating or changing anything (`check-config`): a
+/// server database answers the login within the probe's 5 s; a configured SQLite file's directory exists. What
+/// was checked, or why it cannot be used.
+pub async fn check_reachable(config: &Config) -> Result<String, ConnectError> {
+    let url = &config.database.url;
+    if !url.starts_with("sqlite:") {
+        probe(url).await?;
+        let parsed = url::Url::parse(url).map_err(|e| ConnectError::Unusable(e.to_string()))?;
+        return Ok(format!(
+            "database {} on {} answers",
+            parsed.path().trim_start_matches('/'),
+            parsed.host_str().unwrap_or("localhost")
+        ));
+    }
+    if config.database.is_default {
+        return Ok(format!(
+            "SQLite in {} (made at the first start)",
+            config.default.data_dir.display()
+        ));
+    }
+    let Some(path) = sqlite_path(url) else {
+        return Ok("an in-memory SQLite database".into());
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(ConnectError::Unusable(format!(
+            "the SQLite database {} is in a directory that does not exist ({})",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(format!("SQLite file {}", path.display()))
 }
 
 /// An exclusive lock on `<db>.<name>.lock`, released when the file is dropped.

@@ -46,10 +46,12 @@ fn config_errors_name_file_section_and_option() {
         .args(["--config", "mtls2.conf", "check-config"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("tls_client_auth needs [tls] client_ca_file")
+        out.status.success(),
+        "Keystone's default starts, as Keystone does"
     );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("tls_client_auth stays off until [tls] client_ca_file"));
 
     std::fs::write(dir.path().join("ks.conf"), "[DEFAULT]\nlog_dir = /var/log/keystone\n[cache]\nenabled = true\n[auth]\nmethods = external,password,token\n").unwrap();
     let out = lintel(dir.path())
@@ -79,6 +81,102 @@ fn config_errors_name_file_section_and_option() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Keystone 30's keystone.conf as the reference run wrote it (../shared/tools/keystone-reference/run.sh).
+fn keystone_conf(dir: &std::path::Path) -> String {
+    let h = dir.display();
+    format!(
+        "[DEFAULT]\nlog_file = {h}/keystone.log\n[database]\nconnection = sqlite:///{h}/keystone.db\n\
+         [token]\nprovider = fernet\nexpiration = 3600\n[fernet_tokens]\nkey_repository = {h}/fernet-keys\n\
+         [fernet_receipts]\nkey_repository = {h}/fernet-keys\n[credential]\nkey_repository = {h}/credential-keys\n\
+         [auth]\nmethods = external,password,token,application_credential\n\
+         [oauth2]\noauth2_authn_methods = client_secret_basic,tls_client_auth\n"
+    )
+}
+
+#[test]
+fn a_copied_keystone_conf_passes_check_config_with_warnings_and_a_missing_database_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keystone.conf"), keystone_conf(dir.path())).unwrap();
+    let out = lintel(dir.path())
+        .args(["--config", "keystone.conf", "check-config"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("tls_client_auth stays off"), "{stderr}");
+    assert!(
+        stdout.contains("[database] connection: SQLite file"),
+        "{stdout}"
+    );
+
+    // A database that does not answer (or does not exist) fails, naming it; --offline checks the file only.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut urls = vec![(
+        format!("postgresql://postgres@127.0.0.1:{closed}/lintel"),
+        "127.0.0.1".to_string(),
+    )];
+    if let Ok(pg) = std::env::var("LINTEL_TEST_POSTGRES_URL") {
+        if let Some((head, _)) = pg.rsplit_once('/') {
+            urls.push((
+                format!("{head}/lintel_no_such_database"),
+                "lintel_no_such_database".into(),
+            ));
+        }
+    }
+    for (url, named) in urls {
+        std::fs::write(
+            dir.path().join("db.conf"),
+            format!("[database]\nconnection = {url}\n"),
+        )
+        .unwrap();
+        let out = lintel(dir.path())
+            .args(["--config", "db.conf", "check-config"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(
+            stderr.contains("[database] connection") && stderr.contains(&named),
+            "{stderr}"
+        );
+        let out = lintel(dir.path())
+            .args(["--config", "db.conf", "check-config", "--offline"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "--offline: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // db-sync says what it did.
+    let out = lintel(dir.path())
+        .args(["--config", "keystone.conf", "db-sync"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("applied ") && stdout.contains("migrations"),
+        "{stdout}"
+    );
+    let out = lintel(dir.path())
+        .args(["--config", "keystone.conf", "db-sync"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "database schema was already up to date"
+    );
 }
 
 #[test]
