@@ -405,6 +405,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             first_run(&config, &db).await?;
         }
     }
+    let marker = config.default.data_dir.join(bootstrap::GENERATED_ENDPOINT);
+    if marker.exists() {
+        let db = Db::connect(&config)
+            .await
+            .context("connecting to the database")?;
+        let url = config.v3_url();
+        let followed = bootstrap::follow_endpoint(&db, &config.default.data_dir, &url).await?;
+        if let Some(old) = &followed.moved_from {
+            tracing::info!(%old, new = %url, "the identity endpoints the first start made, and admin-openrc.sh, now name where this server listens");
+        }
+        if !followed.operator_set.is_empty() {
+            tracing::warn!(endpoints = ?followed.operator_set, clients_reach = %url, "identity endpoints set by an operator are left as they are: clients that read the catalog are told those URLs");
+        }
+    }
     let state = server::build_state(config).await?;
     server::serve_on(state, listener).await
 }
@@ -445,6 +459,9 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
     );
     let path = config.default.data_dir.join("admin-openrc.sh");
     server::write_private(&path, openrc.as_bytes())?;
+    // The URL these endpoints and the openrc name: a later start on another address moves them with it.
+    let marker = config.default.data_dir.join(bootstrap::GENERATED_ENDPOINT);
+    server::write_private(&marker, config.v3_url().as_bytes())?;
     println!("First start: bootstrapped an admin user. Credentials: {} (source it, then `openstack token issue`)", path.display());
     Ok(())
 }

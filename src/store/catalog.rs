@@ -57,3 +57,34 @@ pub async fn endpoints(db: &Db, f: EndpointQuery<'_>) -> DomainResult<Vec<endpoi
     }
     Ok(q.all(&db.conn).await?)
 }
+
+/// Point every endpoint at `from` to `to` (the URL a first start generated, after the bind moved); how many moved.
+pub async fn move_endpoints(db: &Db, from: &str, to: &str) -> DomainResult<u64> {
+    use sea_orm::sea_query::Expr;
+    let txn = db.write().await?;
+    let done = endpoint::Entity::update_many()
+        .col_expr(endpoint::Column::Url, Expr::value(to))
+        .filter(endpoint::Column::Url.eq(from))
+        .exec(&txn.txn)
+        .await?;
+    txn.commit().await?;
+    Ok(done.rows_affected)
+}
+
+/// The URLs of the identity service's endpoints.
+pub async fn identity_urls(db: &Db) -> DomainResult<Vec<String>> {
+    let ids: Vec<String> = service::Entity::find()
+        .filter(service::Column::Type.eq("identity"))
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    Ok(endpoint::Entity::find()
+        .filter(endpoint::Column::ServiceId.is_in(ids))
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|e| e.url)
+        .collect())
+}

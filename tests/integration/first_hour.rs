@@ -453,3 +453,96 @@ fn the_test_command_explains_itself_without_running_anything() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A password token from the openrc's credentials, and the identity endpoints its catalog names.
+async fn catalog_urls(client: &reqwest::Client, auth_url: &str, password: &str) -> Vec<String> {
+    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let resp = send_when_up(|| client.post(format!("{auth_url}/auth/tokens")).json(&body)).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let token: serde_json::Value = resp.json().await.unwrap();
+    token["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "identity")
+        .flat_map(|s| s["endpoints"].as_array().unwrap().clone())
+        .map(|e| e["url"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_install_served_on_another_address_tells_clients_that_address_and_a_bootstrap_shows_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = free_port("127.0.0.1");
+    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{first}"), None);
+    let password = openrc_var(dir.path(), "OS_PASSWORD");
+    stop(child);
+
+    // The same data directory, served on another address.
+    let port = free_port("127.0.0.2");
+    let child = spawn_serve(dir.path(), &format!("127.0.0.2:{port}"), None);
+    let url = format!("https://127.0.0.2:{port}/v3");
+    let cert = dir.path().join("data/tls/cert.pem");
+    // The certificate is made again for the new address as the server starts.
+    for _ in 0..100 {
+        if lintel::self_signed::covers(&cert, "127.0.0.2") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = https_client(&cert);
+    let urls = rt.block_on(catalog_urls(&client, &url, &password));
+    assert_eq!(
+        urls,
+        [url.clone(), url.clone()],
+        "public and internal follow the bind"
+    );
+    assert_eq!(openrc_var(dir.path(), "OS_AUTH_URL"), url);
+
+    // An operator's bootstrap changes the public URL: the running server serves it without a restart.
+    let out = lintel(dir.path())
+        .env("OS_BOOTSTRAP_PASSWORD", &password)
+        .args([
+            "bootstrap",
+            "--bootstrap-public-url",
+            "https://id.example.com/v3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = rt.block_on(catalog_urls(&client, &url, &password));
+        if seen.contains(&"https://id.example.com/v3".to_string()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen.contains(&"https://id.example.com/v3".to_string()),
+        "{seen:?}"
+    );
+    stop(child);
+
+    // Set by an operator: left alone at the next start, with a warning; the generated internal one still follows.
+    let port = free_port("127.0.0.1");
+    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{port}"), None);
+    let url = format!("https://127.0.0.1:{port}/v3");
+    let urls = rt.block_on(catalog_urls(&client, &url, &password));
+    assert!(
+        urls.contains(&"https://id.example.com/v3".to_string()) && urls.contains(&url),
+        "{urls:?}"
+    );
+    let log = stop(child);
+    assert!(
+        log.contains("set by an operator are left as they are"),
+        "{log}"
+    );
+}
