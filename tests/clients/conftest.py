@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -152,6 +153,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=drop)
 
 
+def _db_prefix() -> str:
+    """LINTEL_TEST_DB_PREFIX (default lintel_test_): it goes into CREATE DATABASE, so only a letter, then letters,
+    digits and '_', at most 30 characters."""
+    prefix = os.environ.get("LINTEL_TEST_DB_PREFIX") or "lintel_test_"
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,29}", prefix):
+        raise pytest.UsageError(f"LINTEL_TEST_DB_PREFIX={prefix!r}: a letter, then letters, digits and '_', at most 30")
+    return prefix
+
+
 class ExternalDatabase:
     """A throw-away database on a PostgreSQL or MySQL/MariaDB server."""
 
@@ -159,7 +169,7 @@ class ExternalDatabase:
         self.backend = backend
         self.base_url = base_url
         self.parts = urllib.parse.urlsplit(base_url)
-        self.name = f"lintel_test_{uuid.uuid4().hex[:12]}"
+        self.name = f"{_db_prefix()}{uuid.uuid4().hex[:12]}"
         self.url = urllib.parse.urlunsplit(self.parts._replace(path="/" + self.name))
         self.created = False
 

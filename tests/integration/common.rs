@@ -96,7 +96,8 @@ impl TestDatabase {
             "LINTEL_TEST_MYSQL_URL"
         };
         let admin = std::env::var(var).unwrap();
-        let name = format!("lintel_t_{}", uuid::Uuid::new_v4().simple());
+        let name = test_db_name(std::env::var("LINTEL_TEST_DB_PREFIX").ok().as_deref())
+            .unwrap_or_else(|e| panic!("{e}"));
         let conn = Database::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("{backend} at {admin} does not answer: {e}"));
@@ -191,6 +192,23 @@ impl Drop for TestDatabase {
             Err(_) => eprintln!("warning: {backend} test database left behind"),
         }
     }
+}
+
+/// A new test database's name: `LINTEL_TEST_DB_PREFIX` (default `lintel_t_`; letters, digits and `_`, at most 30,
+/// since it goes into `CREATE DATABASE`) and a fresh uuid.
+pub fn test_db_name(prefix: Option<&str>) -> Result<String, String> {
+    let prefix = prefix.filter(|p| !p.is_empty()).unwrap_or("lintel_t_");
+    let usable = prefix.len() <= 30
+        && prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !usable {
+        return Err(format!(
+            "LINTEL_TEST_DB_PREFIX={prefix:?}: a letter, then letters, digits and '_', at most 30 characters"
+        ));
+    }
+    Ok(format!("{prefix}{}", uuid::Uuid::new_v4().simple()))
 }
 
 /// Run `test` on every configured backend in turn, naming the backend if it fails.

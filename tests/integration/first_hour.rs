@@ -454,6 +454,24 @@ fn the_test_command_explains_itself_without_running_anything() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// A server that is killed if the test fails before stopping it (a failed assertion leaves no process behind).
+struct Served(Option<Child>);
+
+impl Served {
+    fn stop(mut self) -> String {
+        stop(self.0.take().expect("running"))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A password token from the openrc's credentials, and the identity endpoints its catalog names.
 async fn catalog_urls(client: &reqwest::Client, auth_url: &str, password: &str) -> Vec<String> {
     let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
@@ -476,13 +494,21 @@ async fn catalog_urls(client: &reqwest::Client, auth_url: &str, password: &str) 
 fn an_install_served_on_another_address_tells_clients_that_address_and_a_bootstrap_shows_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let first = free_port("127.0.0.1");
-    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{first}"), None);
+    let child = Served(Some(spawn_serve(
+        dir.path(),
+        &format!("127.0.0.1:{first}"),
+        None,
+    )));
     let password = openrc_var(dir.path(), "OS_PASSWORD");
-    stop(child);
+    child.stop();
 
     // The same data directory, served on another address.
     let port = free_port("127.0.0.2");
-    let child = spawn_serve(dir.path(), &format!("127.0.0.2:{port}"), None);
+    let child = Served(Some(spawn_serve(
+        dir.path(),
+        &format!("127.0.0.2:{port}"),
+        None,
+    )));
     let url = format!("https://127.0.0.2:{port}/v3");
     let cert = dir.path().join("data/tls/cert.pem");
     // The certificate is made again for the new address as the server starts.
@@ -529,18 +555,22 @@ fn an_install_served_on_another_address_tells_clients_that_address_and_a_bootstr
         seen.contains(&"https://id.example.com/v3".to_string()),
         "{seen:?}"
     );
-    stop(child);
+    child.stop();
 
     // Set by an operator: left alone at the next start, with a warning; the generated internal one still follows.
     let port = free_port("127.0.0.1");
-    let child = spawn_serve(dir.path(), &format!("127.0.0.1:{port}"), None);
+    let child = Served(Some(spawn_serve(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        None,
+    )));
     let url = format!("https://127.0.0.1:{port}/v3");
     let urls = rt.block_on(catalog_urls(&client, &url, &password));
     assert!(
         urls.contains(&"https://id.example.com/v3".to_string()) && urls.contains(&url),
         "{urls:?}"
     );
-    let log = stop(child);
+    let log = child.stop();
     assert!(
         log.contains("set by an operator are left as they are"),
         "{log}"

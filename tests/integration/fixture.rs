@@ -101,3 +101,18 @@ async fn a_database_with_an_open_transaction_on_it_is_still_dropped() {
         drop(txn);
     }
 }
+
+#[test]
+fn test_databases_take_the_operators_prefix_and_refuse_one_that_is_not_a_name() {
+    use crate::common::test_db_name;
+    assert!(test_db_name(None).unwrap().starts_with("lintel_t_"));
+    assert!(test_db_name(Some("")).unwrap().starts_with("lintel_t_"));
+    let named = test_db_name(Some("ci_alice_")).unwrap();
+    assert!(
+        named.starts_with("ci_alice_") && named.len() == "ci_alice_".len() + 32,
+        "{named}"
+    );
+    for bad in ["1abc", "a-b", "a;drop", &"a".repeat(31)] {
+        assert!(test_db_name(Some(bad)).is_err(), "{bad}");
+    }
+}

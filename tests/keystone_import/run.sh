@@ -63,7 +63,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w
   -days 2 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
 ks_db="$work/keystone.db"
 # A database of this run's own on a server backend, dropped at the end (by the server URL the test command gives).
-ks_name="ks_import_$$"
+prefix="${LINTEL_TEST_DB_PREFIX:-}"
+[[ "$prefix" =~ ^([A-Za-z][A-Za-z0-9_]{0,29})?$ ]] || fail "LINTEL_TEST_DB_PREFIX=$prefix: a letter, then letters, digits and '_', at most 30"
+ks_name="${prefix}ks_import_$$"
 server_db() { # ACTION: create or drop ks_name on the server of KS_BACKEND
     "$venv/bin/python" "$here/../lib/server_db.py" "$1" "$KS_BACKEND" "$ks_name" "${LINTEL_TEST_POSTGRES_URL:-}" "${LINTEL_TEST_MYSQL_URL:-}"
 }
