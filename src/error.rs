@@ -66,7 +66,7 @@ impl DomainError {
     }
 
     /// Forbidden, naming the policy rule as Keystone words it.
-    pub fn forbidden_action(rule: &str) -> Self {
+    pub fn forbidden_action(rule: impl std::fmt::Display) -> Self {
         DomainError::Forbidden(format!(
             "You are not authorized to perform the requested action: {rule}."
         ))

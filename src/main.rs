@@ -124,6 +124,10 @@ fn init_logging(config: &Config) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
+        // A failed write to stderr (a log reader gone: journald restarting, `| head`) must not become
+        // tracing-subscriber's own `eprintln!`, which panics, and a panic in the task that heard SIGTERM would
+        // leave the server running.
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_ansi(ansi)
         // Access lines are held briefly and written several at a time; everything else at once (log_sink).

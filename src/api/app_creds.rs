@@ -15,7 +15,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -480,11 +480,14 @@ async fn create(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> DomainResult<(StatusCode, Json<AppCredResponse>)> {
-    if c.user.id != user_id {
-        return Err(DomainError::forbidden_action(
-            "identity:create_application_credential",
-        ));
-    }
+    enforce(
+        Action::CreateApplicationCredential,
+        &c,
+        Target {
+            user_id: Some(&user_id),
+            ..Default::default()
+        },
+    )?;
     refuse_restricted(&c, &state).await?;
     let new = parse_new(body)?;
     let project_id = c.project_id().ok_or_else(|| {
@@ -519,10 +522,8 @@ async fn create(
     ))
 }
 
-fn owner_or_reader(c: &Validated, rule: &str, user_id: &str) -> DomainResult<()> {
-    if c.user.id == user_id {
-        return Ok(());
-    }
+/// `rule` on what `user_id` owns (the owner passes every such rule).
+fn owner_or_reader(c: &Validated, rule: Action, user_id: &str) -> DomainResult<()> {
     enforce(
         rule,
         c,
@@ -547,7 +548,7 @@ async fn list(
     Path(user_id): Path<String>,
     Query(f): Query<ListFilters>,
 ) -> DomainResult<Json<AppCredsResponse>> {
-    owner_or_reader(&c, "identity:list_application_credentials", &user_id)?;
+    owner_or_reader(&c, Action::ListApplicationCredentials, &user_id)?;
     let application_credentials = credential::list(&state, &user_id, f.name.as_deref())
         .await?
         .iter()
@@ -564,7 +565,7 @@ async fn owned(
     c: &Validated,
     user_id: &str,
     id: &str,
-    rule: &str,
+    rule: Action,
 ) -> DomainResult<Credential> {
     let cred = credential::load(state, id).await?;
     match cred {
@@ -587,14 +588,7 @@ async fn show(
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<Json<AppCredResponse>> {
-    let cred = owned(
-        &state,
-        &c,
-        &user_id,
-        &id,
-        "identity:get_application_credential",
-    )
-    .await?;
+    let cred = owned(&state, &c, &user_id, &id, Action::GetApplicationCredential).await?;
     Ok(Json(AppCredResponse {
         application_credential: AppCredView::of(&state, &cred, None),
     }))
@@ -611,14 +605,9 @@ async fn remove(
         &c,
         &user_id,
         &id,
-        "identity:delete_application_credential",
+        Action::DeleteApplicationCredential,
     )
     .await?;
-    if c.user.id != cred.model.user_id && !c.has_role("admin") {
-        return Err(DomainError::forbidden_action(
-            "identity:delete_application_credential",
-        ));
-    }
     refuse_restricted(&c, &state).await?;
     credential::delete(&state, &cred.model.id).await?;
     state.audit_change(
@@ -636,7 +625,7 @@ async fn list_rules(
     Caller(c): Caller,
     Path(user_id): Path<String>,
 ) -> DomainResult<Json<AccessRulesResponse>> {
-    owner_or_reader(&c, "identity:list_access_rules", &user_id)?;
+    owner_or_reader(&c, Action::ListAccessRules, &user_id)?;
     let rules = credential::rules_of(&state, &user_id).await?;
     Ok(Json(AccessRulesResponse {
         access_rules: rules.iter().map(AccessRuleView::of).collect(),
@@ -649,7 +638,7 @@ async fn show_rule(
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<Json<AccessRuleResponse>> {
-    owner_or_reader(&c, "identity:get_access_rule", &user_id)?;
+    owner_or_reader(&c, Action::GetAccessRule, &user_id)?;
     let rule = credential::rules_of(&state, &user_id)
         .await?
         .into_iter()
@@ -666,9 +655,7 @@ async fn remove_rule(
     SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
-    if c.user.id != user_id && !c.has_role("admin") {
-        return Err(DomainError::forbidden_action("identity:delete_access_rule"));
-    }
+    owner_or_reader(&c, Action::DeleteAccessRule, &user_id)?;
     credential::delete_rule(&state, &user_id, &id).await?;
     state.audit_change(
         &c.initiator(source),

@@ -15,7 +15,7 @@ use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{DomainError, DomainResult};
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
-use crate::policy::{self, Target as PolicyTarget};
+use crate::policy::{self, Action, Target as PolicyTarget};
 use crate::state::AppState;
 use crate::token::revocation::{Event, RevKey};
 use crate::token::{Scope, TokenError};
@@ -366,7 +366,7 @@ async fn authorize(
     caller: &Validated,
     headers: &HeaderMap,
     cert: Option<&crate::mtls::ClientCert>,
-    rule: &str,
+    rule: Action,
     subject_user: &str,
 ) -> DomainResult<()> {
     let target = PolicyTarget {
@@ -405,7 +405,7 @@ async fn validate(
         &caller,
         &headers,
         cert.as_deref(),
-        "identity:validate_token",
+        Action::ValidateToken,
         &v.user.id,
     )
     .await?;
@@ -449,7 +449,7 @@ async fn revoke(
         &caller,
         &headers,
         cert.as_deref(),
-        "identity:revoke_token",
+        Action::RevokeToken,
         &v.user.id,
     )
     .await?;

@@ -8,7 +8,7 @@ use entity::role;
 use crate::assignment::Target as Grant;
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::state::AppState;
 use crate::store;
 pub use crate::store::grants::AssignmentQuery;
@@ -37,7 +37,7 @@ impl Addressed {
         }
     }
 
-    fn allowed(&self, c: &Validated, rule: &str, role: Option<&str>) -> DomainResult<()> {
+    fn allowed(&self, c: &Validated, rule: Action, role: Option<&str>) -> DomainResult<()> {
         let target = Target {
             domain_id: self.domain_id.as_deref(),
             role_name: role,
@@ -104,7 +104,7 @@ pub async fn list(
     c: &Validated,
     a: &Addressed,
 ) -> DomainResult<Vec<role::Model>> {
-    a.allowed(c, "identity:list_grants", None)?;
+    a.allowed(c, Action::ListGrants, None)?;
     let ids = store::grants::role_ids(&state.db, &a.key()).await?;
     store::roles::by_ids(&state.db, ids).await
 }
@@ -130,9 +130,9 @@ pub async fn grant(
 ) -> DomainResult<()> {
     let r = crate::assignment::roles::load(state, role_id).await?;
     let rule = match op {
-        GrantOp::Create => "identity:create_grant",
-        GrantOp::Check => "identity:check_grant",
-        GrantOp::Revoke => "identity:revoke_grant",
+        GrantOp::Create => Action::CreateGrant,
+        GrantOp::Check => Action::CheckGrant,
+        GrantOp::Revoke => Action::RevokeGrant,
     };
     a.allowed(c, rule, Some(&r.name))?;
     match op {
@@ -241,7 +241,7 @@ pub async fn assignments(
         domain_id: scope_domain.as_deref().or(Some(&c.user_domain.id)),
         ..Default::default()
     };
-    enforce("identity:list_role_assignments", c, target)?;
+    enforce(Action::ListRoleAssignments, c, target)?;
     let query = AssignmentQuery {
         user_id: f.grants.user_id.filter(|_| !f.effective),
         ..f.grants

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_name, NAME_MAX, SHORT_DESCRIPTION_MAX};
 use crate::state::AppState;
 use crate::store;
@@ -59,14 +59,20 @@ pub async fn list(
         domain_id,
         ..Default::default()
     };
-    enforce("identity:list_roles", caller, target)?;
+    enforce(Action::ListRoles, caller, target)?;
     store::roles::list(&state.db, name, domain_id).await
 }
 
 /// One role.
 pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<role::Model> {
-    enforce("identity:get_role", caller, any())?;
-    load(state, id).await
+    // Looked up first: a manager may read the roles it may grant, by name (a miss is told only after policy).
+    let found = crate::rules::existing(load(state, id).await)?;
+    let target = Target {
+        role_name: found.as_ref().ok().map(|r| r.name.as_str()),
+        ..Default::default()
+    };
+    enforce(Action::GetRole, caller, target)?;
+    found
 }
 
 fn options_json(o: &Map<String, Value>) -> DomainResult<String> {
@@ -79,7 +85,7 @@ pub async fn create(
     caller: &Validated,
     f: RoleFields,
 ) -> DomainResult<role::Model> {
-    enforce("identity:create_role", caller, any())?;
+    enforce(Action::CreateRole, caller, any())?;
     let name = f
         .name
         .ok_or_else(|| DomainError::validation("role. 'name' is a required property"))?;
@@ -112,7 +118,7 @@ pub async fn update(
     id: &str,
     f: RoleFields,
 ) -> DomainResult<role::Model> {
-    enforce("identity:update_role", caller, any())?;
+    enforce(Action::UpdateRole, caller, any())?;
     let r = load(state, id).await?;
     let unlocking = f
         .options
@@ -143,7 +149,7 @@ pub async fn update(
 /// Delete a role: every token showing it is revoked, and every application credential carrying it goes too,
 /// as in Keystone.
 pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
-    enforce("identity:delete_role", caller, any())?;
+    enforce(Action::DeleteRole, caller, any())?;
     let r = load(state, id).await?;
     if immutable(&r) {
         return Err(DomainError::Forbidden(format!(
@@ -171,7 +177,7 @@ pub async fn implied(
     caller: &Validated,
     prior: &str,
 ) -> DomainResult<(role::Model, Vec<role::Model>)> {
-    enforce("identity:list_implied_roles", caller, any())?;
+    enforce(Action::ListImpliedRoles, caller, any())?;
     let p = load(state, prior).await?;
     let implied = store::roles::implied_by(&state.db, prior).await?;
     Ok((p, implied))
@@ -197,9 +203,9 @@ pub async fn implication(
     op: Implication,
 ) -> DomainResult<(role::Model, role::Model)> {
     let rule = match op {
-        Implication::Add => "identity:create_implied_role",
-        Implication::Get => "identity:get_implied_role",
-        Implication::Check => "identity:check_implied_role",
+        Implication::Add => Action::CreateImpliedRole,
+        Implication::Get => Action::GetImpliedRole,
+        Implication::Check => Action::CheckImpliedRole,
     };
     enforce(rule, caller, any())?;
     let p = load(state, prior).await?;
@@ -239,7 +245,7 @@ pub async fn remove_implication(
     prior: &str,
     implied: &str,
 ) -> DomainResult<()> {
-    enforce("identity:delete_implied_role", caller, any())?;
+    enforce(Action::DeleteImpliedRole, caller, any())?;
     let event = Event::now(&state.clock, RevKey::Role(implied.to_string()));
     if !store::roles::remove_implication(&state.db, prior, implied, &event).await? {
         return Err(not_implied(prior, implied));
@@ -253,7 +259,7 @@ pub async fn inferences(
     state: &AppState,
     caller: &Validated,
 ) -> DomainResult<Vec<(role::Model, Vec<role::Model>)>> {
-    enforce("identity:list_role_inference_rules", caller, any())?;
+    enforce(Action::ListRoleInferenceRules, caller, any())?;
     let rules = store::roles::implications(&state.db).await?;
     let roles = store::roles::all(&state.db).await?;
     let by_id = |id: &str| roles.iter().find(|r| r.id == id).cloned();

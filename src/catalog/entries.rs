@@ -5,7 +5,7 @@ use entity::{endpoint, region, service};
 
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_len, new_id, NAME_MAX, SHORT_DESCRIPTION_MAX};
 use crate::state::AppState;
 use crate::store;
@@ -18,7 +18,7 @@ pub const ID_MAX: usize = 255;
 /// How far up a region tree a cycle check walks.
 const MAX_REGION_DEPTH: usize = 1000;
 
-fn allowed(c: &Validated, rule: &str) -> DomainResult<()> {
+fn allowed(c: &Validated, rule: Action) -> DomainResult<()> {
     enforce(rule, c, Target::default())
 }
 
@@ -46,7 +46,7 @@ pub async fn regions(
     c: &Validated,
     parent: Option<&str>,
 ) -> DomainResult<Vec<region::Model>> {
-    allowed(c, "identity:list_regions")?;
+    allowed(c, Action::ListRegions)?;
     if let Some(p) = parent {
         check_len("parent_region_id", p, ID_MAX)?;
     }
@@ -55,7 +55,7 @@ pub async fn regions(
 
 /// One region.
 pub async fn region(state: &AppState, c: &Validated, id: &str) -> DomainResult<region::Model> {
-    allowed(c, "identity:get_region")?;
+    allowed(c, Action::GetRegion)?;
     region_row(state, id).await
 }
 
@@ -86,7 +86,7 @@ pub async fn create_region(
         Some(id) => id,
         None => f.id.filter(|i| !i.is_empty()).unwrap_or_else(new_id),
     };
-    allowed(c, "identity:create_region")?;
+    allowed(c, Action::CreateRegion)?;
     check_len("id", &id, ID_MAX)?;
     let description = f.description.flatten();
     check_description(description.as_deref(), Some(SHORT_DESCRIPTION_MAX))?;
@@ -113,7 +113,7 @@ pub async fn update_region(
     id: &str,
     f: RegionFields,
 ) -> DomainResult<region::Model> {
-    allowed(c, "identity:update_region")?;
+    allowed(c, Action::UpdateRegion)?;
     let mut r = region_row(state, id).await?;
     if let Some(d) = f.description {
         check_description(d.as_deref(), Some(SHORT_DESCRIPTION_MAX))?;
@@ -147,7 +147,7 @@ pub async fn update_region(
 
 /// Delete a region.
 pub async fn delete_region(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
-    allowed(c, "identity:delete_region")?;
+    allowed(c, Action::DeleteRegion)?;
     let r = region_row(state, id).await?;
     store::delete_row::<region::ActiveModel>(&state.db, r).await?;
     state.view.forget_catalog();
@@ -161,13 +161,13 @@ pub async fn services(
     kind: Option<&str>,
     name: Option<&str>,
 ) -> DomainResult<Vec<service::Model>> {
-    allowed(c, "identity:list_services")?;
+    allowed(c, Action::ListServices)?;
     store::catalog::services(&state.db, kind, name).await
 }
 
 /// One service.
 pub async fn service(state: &AppState, c: &Validated, id: &str) -> DomainResult<service::Model> {
-    allowed(c, "identity:get_service")?;
+    allowed(c, Action::GetService)?;
     service_row(state, id).await
 }
 
@@ -207,7 +207,7 @@ pub async fn create_service(
     c: &Validated,
     f: ServiceFields,
 ) -> DomainResult<service::Model> {
-    allowed(c, "identity:create_service")?;
+    allowed(c, Action::CreateService)?;
     check_service(&f)?;
     let kind = f
         .kind
@@ -234,7 +234,7 @@ pub async fn update_service(
     id: &str,
     f: ServiceFields,
 ) -> DomainResult<service::Model> {
-    allowed(c, "identity:update_service")?;
+    allowed(c, Action::UpdateService)?;
     let mut s = service_row(state, id).await?;
     check_service(&f)?;
     if let Some(t) = f.kind {
@@ -256,7 +256,7 @@ pub async fn update_service(
 
 /// Delete a service (its endpoints follow by foreign-key cascade).
 pub async fn delete_service(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
-    allowed(c, "identity:delete_service")?;
+    allowed(c, Action::DeleteService)?;
     let s = service_row(state, id).await?;
     store::delete_row::<service::ActiveModel>(&state.db, s).await?;
     state.view.forget_catalog();
@@ -269,13 +269,13 @@ pub async fn endpoints(
     c: &Validated,
     f: EndpointQuery<'_>,
 ) -> DomainResult<Vec<endpoint::Model>> {
-    allowed(c, "identity:list_endpoints")?;
+    allowed(c, Action::ListEndpoints)?;
     store::catalog::endpoints(&state.db, f).await
 }
 
 /// One endpoint.
 pub async fn endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult<endpoint::Model> {
-    allowed(c, "identity:get_endpoint")?;
+    allowed(c, Action::GetEndpoint)?;
     endpoint_row(state, id).await
 }
 
@@ -343,7 +343,7 @@ pub async fn create_endpoint(
     c: &Validated,
     f: EndpointFields,
 ) -> DomainResult<endpoint::Model> {
-    allowed(c, "identity:create_endpoint")?;
+    allowed(c, Action::CreateEndpoint)?;
     let service_id = f
         .service_id
         .ok_or_else(|| DomainError::validation("endpoint. 'service_id' is a required property"))?;
@@ -380,7 +380,7 @@ pub async fn update_endpoint(
     id: &str,
     f: EndpointFields,
 ) -> DomainResult<endpoint::Model> {
-    allowed(c, "identity:update_endpoint")?;
+    allowed(c, Action::UpdateEndpoint)?;
     let mut e = endpoint_row(state, id).await?;
     if let Some(i) = f.interface {
         check_interface(&i)?;
@@ -407,7 +407,7 @@ pub async fn update_endpoint(
 
 /// Delete an endpoint.
 pub async fn delete_endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
-    allowed(c, "identity:delete_endpoint")?;
+    allowed(c, Action::DeleteEndpoint)?;
     let e = endpoint_row(state, id).await?;
     store::delete_row::<endpoint::ActiveModel>(&state.db, e).await?;
     state.view.forget_catalog();

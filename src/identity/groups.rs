@@ -4,7 +4,7 @@ use entity::{group, user};
 
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::state::AppState;
 use crate::store;
 use crate::token::revocation::{Event, RevKey};
@@ -46,7 +46,7 @@ pub async fn list(
     domain_id: Option<&str>,
 ) -> DomainResult<Vec<group::Model>> {
     enforce(
-        "identity:list_groups",
+        Action::ListGroups,
         caller,
         in_domain(domain_id.unwrap_or(&caller.user_domain.id)),
     )?;
@@ -58,7 +58,7 @@ pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult
     let g = crate::rules::existing(load(state, id).await)?;
     let domain = g.as_ref().ok().map(|g| g.domain_id.clone());
     enforce(
-        "identity:get_group",
+        Action::GetGroup,
         caller,
         Target {
             domain_id: domain.as_deref(),
@@ -87,7 +87,7 @@ pub async fn create(
         .ok_or_else(|| DomainError::validation("group. 'name' is a required property"))?;
     check_fields(&f)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
-    enforce("identity:create_group", caller, in_domain(&domain_id))?;
+    enforce(Action::CreateGroup, caller, in_domain(&domain_id))?;
     store::find::<entity::domain::Entity>(&state.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
@@ -109,7 +109,7 @@ pub async fn update(
     f: GroupFields,
 ) -> DomainResult<group::Model> {
     let g = load(state, id).await?;
-    enforce("identity:update_group", caller, in_domain(&g.domain_id))?;
+    enforce(Action::UpdateGroup, caller, in_domain(&g.domain_id))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != g.domain_id) {
         return Err(DomainError::Invalid(
             "Cannot change the domain_id of a group.".into(),
@@ -122,7 +122,7 @@ pub async fn update(
 /// Delete a group and its grants; its members' tokens are revoked (they may carry the group's roles).
 pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
     let g = load(state, id).await?;
-    enforce("identity:delete_group", caller, in_domain(&g.domain_id))?;
+    enforce(Action::DeleteGroup, caller, in_domain(&g.domain_id))?;
     let clock = &state.clock;
     let events = store::groups::delete(&state.db, g, |members| {
         members
@@ -142,11 +142,7 @@ pub async fn members(
     id: &str,
 ) -> DomainResult<Vec<user::Model>> {
     let g = load(state, id).await?;
-    enforce(
-        "identity:list_users_in_group",
-        caller,
-        in_domain(&g.domain_id),
-    )?;
+    enforce(Action::ListUsersInGroup, caller, in_domain(&g.domain_id))?;
     store::groups::members(&state.db, id).await
 }
 
@@ -170,9 +166,9 @@ pub async fn membership(
     op: Membership,
 ) -> DomainResult<()> {
     let rule = match op {
-        Membership::Add => "identity:add_user_to_group",
-        Membership::Check => "identity:check_user_in_group",
-        Membership::Remove => "identity:remove_user_from_group",
+        Membership::Add => Action::AddUserToGroup,
+        Membership::Check => Action::CheckUserInGroup,
+        Membership::Remove => Action::RemoveUserFromGroup,
     };
     let g = load(state, group_id).await?;
     enforce(rule, caller, in_domain(&g.domain_id))?;

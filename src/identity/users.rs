@@ -7,7 +7,7 @@ use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::identity::passwords::{self, UserOptions};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::state::AppState;
 use crate::store;
 use crate::store::users::UserChanges;
@@ -79,7 +79,7 @@ pub async fn list(
     enabled: Option<bool>,
 ) -> DomainResult<Vec<user::Model>> {
     enforce(
-        "identity:list_users",
+        Action::ListUsers,
         caller,
         in_domain(domain_id.unwrap_or(&caller.user_domain.id)),
     )?;
@@ -92,7 +92,7 @@ async fn readable(
     state: &AppState,
     caller: &Validated,
     id: &str,
-    rule: &str,
+    rule: Action,
 ) -> DomainResult<user::Model> {
     let u = crate::rules::existing(load(state, id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
@@ -107,7 +107,7 @@ async fn readable(
 
 /// One user.
 pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<user::Model> {
-    readable(state, caller, id, "identity:get_user").await
+    readable(state, caller, id, Action::GetUser).await
 }
 
 /// Create a user in the given domain (default: the caller's).
@@ -121,7 +121,7 @@ pub async fn create(
         .ok_or_else(|| DomainError::validation("user. 'name' is a required property"))?;
     crate::rules::check_name(&name, crate::rules::NAME_MAX)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
-    enforce("identity:create_user", caller, in_domain(&domain_id))?;
+    enforce(Action::CreateUser, caller, in_domain(&domain_id))?;
     store::find::<entity::domain::Entity>(&state.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
@@ -177,7 +177,7 @@ pub async fn update(
     f: UserFields,
 ) -> DomainResult<user::Model> {
     let u = load(state, id).await?;
-    enforce("identity:update_user", caller, in_domain(&u.domain_id))?;
+    enforce(Action::UpdateUser, caller, in_domain(&u.domain_id))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
         return Err(DomainError::Invalid(
             "Cannot change the domain_id of a user.".into(),
@@ -239,7 +239,7 @@ pub async fn update(
 /// Delete a user and their grants; their tokens are revoked.
 pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
     let u = load(state, id).await?;
-    enforce("identity:delete_user", caller, in_domain(&u.domain_id))?;
+    enforce(Action::DeleteUser, caller, in_domain(&u.domain_id))?;
     let event = Event::now(&state.clock, RevKey::User(id.to_string()));
     store::users::delete(&state.db, u, &event).await?;
     state.view.forget_user(id);
@@ -312,7 +312,7 @@ pub async fn projects(
     caller: &Validated,
     id: &str,
 ) -> DomainResult<Vec<project::Model>> {
-    let u = readable(state, caller, id, "identity:list_user_projects").await?;
+    let u = readable(state, caller, id, Action::ListUserProjects).await?;
     store::users::projects(&state.db, &u.id).await
 }
 
@@ -322,7 +322,7 @@ pub async fn groups(
     caller: &Validated,
     id: &str,
 ) -> DomainResult<Vec<group::Model>> {
-    let u = match readable(state, caller, id, "identity:list_groups_for_user").await {
+    let u = match readable(state, caller, id, Action::ListGroupsForUser).await {
         Err(DomainError::Forbidden(_)) if id == caller.user.id => load(state, id).await?,
         other => other?,
     };

@@ -4,7 +4,7 @@ use entity::domain;
 
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_name, PROJECT_NAME_MAX, SHORT_DESCRIPTION_MAX};
 use crate::state::AppState;
 use crate::store;
@@ -58,15 +58,15 @@ pub async fn list(
     name: Option<&str>,
     enabled: Option<bool>,
 ) -> DomainResult<Vec<domain::Model>> {
-    let all = enforce("identity:list_domains", caller, Target::default()).is_ok();
+    let all = enforce(Action::ListDomains, caller, Target::default()).is_ok();
     let mut found = search(state, name, enabled).await?;
-    found.retain(|d| all || enforce("identity:get_domain", caller, this(&d.id)).is_ok());
+    found.retain(|d| all || enforce(Action::GetDomain, caller, this(&d.id)).is_ok());
     Ok(found)
 }
 
 /// One domain.
 pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<domain::Model> {
-    enforce("identity:get_domain", caller, this(id))?;
+    enforce(Action::GetDomain, caller, this(id))?;
     load(state, id).await
 }
 
@@ -83,7 +83,7 @@ pub async fn create(
     caller: &Validated,
     f: DomainFields,
 ) -> DomainResult<domain::Model> {
-    enforce("identity:create_domain", caller, Target::default())?;
+    enforce(Action::CreateDomain, caller, Target::default())?;
     let name = f
         .name
         .ok_or_else(|| DomainError::validation("domain. 'name' is a required property"))?;
@@ -107,7 +107,7 @@ pub async fn update(
     id: &str,
     f: DomainFields,
 ) -> DomainResult<domain::Model> {
-    enforce("identity:update_domain", caller, this(id))?;
+    enforce(Action::UpdateDomain, caller, this(id))?;
     let d = load(state, id).await?;
     check(
         f.name.as_deref(),
@@ -130,7 +130,7 @@ pub async fn update(
 
 /// Delete a disabled domain with its grants (also reached as `DELETE /v3/projects/{id}`).
 pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
-    enforce("identity:delete_domain", caller, this(id))?;
+    enforce(Action::DeleteDomain, caller, this(id))?;
     let d = load(state, id).await?;
     if d.enabled {
         return Err(DomainError::Forbidden(

@@ -5,7 +5,7 @@ use entity::{domain, project};
 
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
-use crate::policy::{enforce, Target};
+use crate::policy::{enforce, Action, Target};
 use crate::resource::domains::{self, DomainFields};
 use crate::rules::{check_description, check_name, PROJECT_NAME_MAX};
 use crate::state::AppState;
@@ -118,7 +118,7 @@ pub async fn list(
     is_domain: bool,
 ) -> DomainResult<Vec<Found>> {
     let target = in_domain(f.domain_id.unwrap_or(&caller.user_domain.id), None);
-    enforce("identity:list_projects", caller, target)?;
+    enforce(Action::ListProjects, caller, target)?;
     if is_domain {
         let found = domains::search(state, f.name, f.enabled).await?;
         return Ok(found.into_iter().map(Found::Domain).collect());
@@ -141,7 +141,7 @@ pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult
     let p = crate::rules::existing(load(state, id).await)?;
     if p.is_err() {
         if let Some(d) = domains::find(state, id).await? {
-            enforce("identity:get_domain", caller, in_domain(id, None))?;
+            enforce(Action::GetDomain, caller, in_domain(id, None))?;
             return Ok(Found::Domain(d));
         }
     }
@@ -151,7 +151,7 @@ pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult
         project_id: Some(id),
         ..Default::default()
     };
-    enforce("identity:get_project", caller, target)?;
+    enforce(Action::GetProject, caller, target)?;
     let p = p?;
     let tags = store::projects::tags(&state.db, id).await?;
     Ok(Found::Project(p, tags))
@@ -178,11 +178,7 @@ pub async fn create(state: &AppState, caller: &Validated, f: ProjectFields) -> D
         },
         (None, None) => caller.user_domain.id.clone(),
     };
-    enforce(
-        "identity:create_project",
-        caller,
-        in_domain(&domain_id, None),
-    )?;
+    enforce(Action::CreateProject, caller, in_domain(&domain_id, None))?;
     domains::load(state, &domain_id).await?;
     if parent.as_deref() == Some(domain_id.as_str()) {
         parent = None;
@@ -251,11 +247,7 @@ pub async fn update(
         }
         other => other?,
     };
-    enforce(
-        "identity:update_project",
-        caller,
-        in_domain(&p.domain_id, None),
-    )?;
+    enforce(Action::UpdateProject, caller, in_domain(&p.domain_id, None))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
         return Err(DomainError::Invalid(
             "Cannot change the domain_id of a project.".into(),
@@ -298,11 +290,7 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
         }
         other => other?,
     };
-    enforce(
-        "identity:delete_project",
-        caller,
-        in_domain(&p.domain_id, None),
-    )?;
+    enforce(Action::DeleteProject, caller, in_domain(&p.domain_id, None))?;
     let event = Event::now(&state.clock, RevKey::Project(id.to_string()));
     if !store::projects::delete(&state.db, p, &event).await? {
         return Err(DomainError::Forbidden(
@@ -339,12 +327,12 @@ pub async fn tags(
     op: Tags,
 ) -> DomainResult<Vec<String>> {
     let rule = match &op {
-        Tags::List => "identity:list_project_tags",
-        Tags::Replace(_) => "identity:update_project_tags",
-        Tags::Clear => "identity:delete_project_tags",
-        Tags::Check(_) => "identity:get_project_tag",
-        Tags::Add(_) => "identity:create_project_tag",
-        Tags::Remove(_) => "identity:delete_project_tag",
+        Tags::List => Action::ListProjectTags,
+        Tags::Replace(_) => Action::UpdateProjectTags,
+        Tags::Clear => Action::DeleteProjectTags,
+        Tags::Check(_) => Action::GetProjectTag,
+        Tags::Add(_) => Action::CreateProjectTag,
+        Tags::Remove(_) => Action::DeleteProjectTag,
     };
     let p = load(state, id).await?;
     enforce(rule, caller, in_domain(&p.domain_id, Some(id)))?;
