@@ -220,8 +220,7 @@ pub struct AccessRulesResponse {
 }
 
 /// A role named in a create request: by id or by name.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Documents the request; parse_new reads it field by field to give Keystone's messages.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleByIdOrName {
     /// Role id.
     pub id: Option<String>,
@@ -230,8 +229,7 @@ pub struct RoleByIdOrName {
 }
 
 /// An access rule in a create request: an existing rule's id, or service, method and path.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Documents the request; parse_new reads it.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AccessRuleRequest {
     /// An existing rule of this user.
     pub id: Option<String>,
@@ -243,9 +241,9 @@ pub struct AccessRuleRequest {
     pub method: Option<String>,
 }
 
-/// The credential a create request describes.
-#[derive(ToSchema)]
-#[allow(dead_code)] // Documents the request; parse_new reads it with Keystone's schema messages.
+/// The credential a create request describes (Keystone's schema: no other field; null is absent).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewAppCred {
     /// Name, unique for the user.
     pub name: String,
@@ -261,6 +259,9 @@ pub struct NewAppCred {
     pub unrestricted: Option<bool>,
     /// Access rules.
     pub access_rules: Option<Vec<AccessRuleRequest>>,
+    /// Keystone's system scope for a credential: accepted and ignored, as Lintel's credentials are project-scoped.
+    #[schema(value_type = Option<Object>)]
+    pub system: Option<Value>,
     /// mTLS binding: certificate subject DN.
     pub tls_client_auth_subject_dn: Option<String>,
     /// mTLS binding: issuer DN.
@@ -268,163 +269,107 @@ pub struct NewAppCred {
     /// mTLS binding: certificate SHA-256 thumbprint.
     pub tls_client_auth_x5t_s256: Option<String>,
     /// `private_key_jwt` keys.
+    #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
 }
 
 /// `{"application_credential": {...}}` as a create request.
-#[derive(ToSchema)]
-#[allow(dead_code)] // Documents the request; parse_new reads it.
+#[derive(Deserialize, ToSchema)]
 pub struct AppCredRequest {
     /// The credential.
     pub application_credential: NewAppCred,
 }
 
-/// Keystone's schema for the create body, with its messages.
+impl NewAppCred {
+    /// The rules a well-formed request must still meet (Keystone's limits, bounded access rules), and the
+    /// credential it asks for.
+    fn into_new(self) -> DomainResult<NewCredential> {
+        crate::api::check_name(&self.name, crate::api::NAME_MAX)?;
+        crate::api::check_description(self.description.as_deref(), None)?;
+        let expires_at = self.expires_at.as_deref().map(parse_time).transpose()?;
+        let mut roles = Vec::new();
+        for r in self.roles.unwrap_or_default() {
+            match (r.id, r.name) {
+                (Some(id), _) => roles.push(RoleRef::Id(id)),
+                (None, Some(n)) => roles.push(RoleRef::Name(n)),
+                (None, None) => {
+                    return Err(DomainError::validation(
+                        "application_credential.roles. a role needs an 'id' or a 'name'",
+                    ))
+                }
+            }
+        }
+        let rules = self.access_rules.unwrap_or_default();
+        // Every rule is matched against every request the credential's tokens make: bound their number.
+        if rules.len() > ACCESS_RULES_MAX {
+            return Err(DomainError::validation(format!(
+                "application_credential.access_rules. {} rules is more than the {ACCESS_RULES_MAX} allowed",
+                rules.len()
+            )));
+        }
+        let access_rules = rules
+            .into_iter()
+            .map(AccessRuleRequest::into_ref)
+            .collect::<DomainResult<Vec<_>>>()?;
+        Ok(NewCredential {
+            name: self.name,
+            description: self.description,
+            secret: self.secret.map(Secret::new),
+            expires_at,
+            roles,
+            unrestricted: self.unrestricted,
+            access_rules,
+            bindings: Bindings {
+                subject_dn: self.tls_client_auth_subject_dn,
+                issuer_dn: self.tls_client_auth_issuer_dn,
+                x5t_s256: self.tls_client_auth_x5t_s256,
+                jwks: self.jwks,
+            },
+        })
+    }
+}
+
+impl AccessRuleRequest {
+    /// An existing rule by id, or a new one that meets Keystone's schema.
+    fn into_ref(self) -> DomainResult<RuleRef> {
+        if let Some(id) = self.id {
+            check_id_string("id", &id)?;
+            return Ok(RuleRef::Id(id));
+        }
+        let (Some(service), Some(method), Some(path)) = (self.service, self.method, self.path)
+        else {
+            return Err(DomainError::validation(
+                "application_credential.access_rules. a rule needs 'service', 'method' and 'path'",
+            ));
+        };
+        // Keystone's schema: a service type of at most 64 letters, digits and dashes, a path of at most 225
+        // characters (which also bounds the work of matching it against every request).
+        check_id_string("service", &service)?;
+        crate::api::check_len("path", &path, ACCESS_RULE_PATH_MAX)?;
+        let method = method.to_ascii_uppercase();
+        if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+            return Err(DomainError::validation(format!(
+                "application_credential.access_rules.method. '{method}' is not a valid method"
+            )));
+        }
+        if !path.starts_with('/') {
+            return Err(DomainError::validation(format!(
+                "application_credential.access_rules.path. '{path}' must start with '/'"
+            )));
+        }
+        Ok(RuleRef::New {
+            service,
+            method,
+            path,
+        })
+    }
+}
+
+/// The create body, read by its request type.
 fn parse_new(body: Value) -> DomainResult<NewCredential> {
-    let Value::Object(mut outer) = body else {
-        return Err(DomainError::validation(
-            "application_credential. 'application_credential' is a required property",
-        ));
-    };
-    let Some(Value::Object(b)) = outer.remove("application_credential") else {
-        return Err(DomainError::validation(
-            "application_credential. 'application_credential' is a required property",
-        ));
-    };
-    const ALLOWED: &[&str] = &[
-        "name",
-        "description",
-        "secret",
-        "expires_at",
-        "roles",
-        "unrestricted",
-        "access_rules",
-        "system",
-        "tls_client_auth_subject_dn",
-        "tls_client_auth_issuer_dn",
-        "tls_client_auth_x5t_s256",
-        "jwks",
-    ];
-    if let Some(bad) = b.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
-        return Err(DomainError::validation(format!("application_credential. Additional properties are not allowed ('{bad}' was unexpected)")));
-    }
-    let text = |b: &Map<String, Value>, k: &str| -> DomainResult<Option<String>> {
-        match b.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(DomainError::validation(format!(
-                "application_credential.{k}. {other} is not of type 'string'"
-            ))),
-        }
-    };
-    let name = text(&b, "name")?.ok_or_else(|| {
-        DomainError::validation("application_credential. 'name' is a required property")
-    })?;
-    crate::api::check_name(&name, crate::api::NAME_MAX)?;
-    crate::api::check_description(text(&b, "description")?.as_deref(), None)?;
-    let expires_at = match text(&b, "expires_at")? {
-        None => None,
-        Some(s) => Some(parse_time(&s)?),
-    };
-    let unrestricted = match b.get("unrestricted") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(v)) => Some(*v),
-        Some(other) => {
-            return Err(DomainError::validation(format!(
-                "application_credential.unrestricted. {other} is not of type 'boolean'"
-            )))
-        }
-    };
-    let mut roles = Vec::new();
-    match b.get("roles") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for r in items {
-                match (
-                    r.get("id").and_then(Value::as_str),
-                    r.get("name").and_then(Value::as_str),
-                ) {
-                    (Some(id), _) => roles.push(RoleRef::Id(id.to_string())),
-                    (None, Some(n)) => roles.push(RoleRef::Name(n.to_string())),
-                    _ => {
-                        return Err(DomainError::validation(format!(
-                            "application_credential.roles. {r} needs an 'id' or a 'name'"
-                        )))
-                    }
-                }
-            }
-        }
-        Some(other) => {
-            return Err(DomainError::validation(format!(
-                "application_credential.roles. {other} is not of type 'array'"
-            )))
-        }
-    }
-    let mut access_rules = Vec::new();
-    match b.get("access_rules") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            // Every rule is matched against every request the credential's tokens make: bound their number.
-            if items.len() > ACCESS_RULES_MAX {
-                return Err(DomainError::validation(format!(
-                    "application_credential.access_rules. {} rules is more than the {ACCESS_RULES_MAX} allowed",
-                    items.len()
-                )));
-            }
-            for r in items {
-                let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
-                if let Some(id) = field("id") {
-                    check_id_string("id", &id)?;
-                    access_rules.push(RuleRef::Id(id));
-                    continue;
-                }
-                let (Some(service), Some(method), Some(path)) =
-                    (field("service"), field("method"), field("path"))
-                else {
-                    return Err(DomainError::validation(format!("application_credential.access_rules. {r} needs 'service', 'method' and 'path'")));
-                };
-                // Keystone's schema: a service type of at most 64 letters, digits and dashes, a path of at most
-                // 225 characters (which also bounds the work of matching it against every request).
-                check_id_string("service", &service)?;
-                crate::api::check_len("path", &path, ACCESS_RULE_PATH_MAX)?;
-                let method = method.to_ascii_uppercase();
-                if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-                    return Err(DomainError::validation(format!("application_credential.access_rules.method. '{method}' is not a valid method")));
-                }
-                if !path.starts_with('/') {
-                    return Err(DomainError::validation(format!(
-                        "application_credential.access_rules.path. '{path}' must start with '/'"
-                    )));
-                }
-                access_rules.push(RuleRef::New {
-                    service,
-                    method,
-                    path,
-                });
-            }
-        }
-        Some(other) => {
-            return Err(DomainError::validation(format!(
-                "application_credential.access_rules. {other} is not of type 'array'"
-            )))
-        }
-    }
-    let bindings = Bindings {
-        subject_dn: text(&b, "tls_client_auth_subject_dn")?,
-        issuer_dn: text(&b, "tls_client_auth_issuer_dn")?,
-        x5t_s256: text(&b, "tls_client_auth_x5t_s256")?,
-        jwks: b.get("jwks").filter(|v| !v.is_null()).cloned(),
-    };
-    Ok(NewCredential {
-        name,
-        description: text(&b, "description")?,
-        secret: text(&b, "secret")?.map(Secret::new),
-        expires_at,
-        roles,
-        unrestricted,
-        access_rules,
-        bindings,
-    })
+    crate::http::schema::parse::<AppCredRequest>(body)?
+        .application_credential
+        .into_new()
 }
 
 /// ISO 8601 / RFC 3339, with or without a zone (no zone means UTC), normalised to naive UTC.

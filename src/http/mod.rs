@@ -4,6 +4,7 @@ pub mod error;
 pub mod layers;
 pub mod proxy;
 pub mod routes;
+pub mod schema;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
