@@ -328,11 +328,32 @@ fn sigterm_stops_a_server_whose_log_reader_has_gone() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Serving: /healthz answers (the listener is bound before the start-up work, so an accepted connection alone
+    // does not say the signal handler is in place yet).
     let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let cert = dir.path().join("data/tls/cert.pem");
+    while !dir.path().join("data/admin-openrc.sh").exists() || !cert.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lintel::server::install_crypto();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    while !rt
+        .block_on(
+            client
+                .get(format!("https://127.0.0.1:{port}/healthz"))
+                .send(),
+        )
+        .is_ok_and(|r| r.status().is_success())
+    {
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "never listened"
+            "never answered"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
