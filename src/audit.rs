@@ -83,6 +83,8 @@ pub struct Audit {
     reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Throttled refusals being counted instead of written, per source (an IPv6 /64 counts as one).
     floods: std::sync::Mutex<std::collections::HashMap<Option<IpAddr>, Flood>>,
+    /// The file writer's thread, joined by [`Audit::close`].
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// One source's throttled refusals in the current window.
@@ -96,6 +98,7 @@ impl Audit {
     pub fn open(config: &AuditSection) -> std::io::Result<Audit> {
         let dropped = std::sync::Arc::new(AtomicU64::new(0));
         let reopen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut thread = None;
         let sink = match config.destination {
             AuditDestination::Off => Sink::Off,
             AuditDestination::Log => Sink::Log,
@@ -103,9 +106,11 @@ impl Audit {
                 let writer =
                     FileWriter::open(config.file.clone(), dropped.clone(), reopen.clone())?;
                 let (tx, rx) = sync_channel(QUEUE);
-                std::thread::Builder::new()
-                    .name("lintel-audit".into())
-                    .spawn(move || writer.run(rx))?;
+                thread = Some(
+                    std::thread::Builder::new()
+                        .name("lintel-audit".into())
+                        .spawn(move || writer.run(rx))?,
+                );
                 Sink::File(tx)
             }
         };
@@ -115,7 +120,16 @@ impl Audit {
             dropped,
             reopen,
             floods: std::sync::Mutex::default(),
+            writer: thread,
         })
+    }
+
+    /// Write what is queued and stop (a command that audits and exits: bootstrap, keystone-import).
+    pub fn close(mut self) {
+        self.sink = Sink::Off;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 
     /// No audit trail.
@@ -126,6 +140,7 @@ impl Audit {
             dropped: std::sync::Arc::default(),
             reopen: std::sync::Arc::default(),
             floods: std::sync::Mutex::default(),
+            writer: None,
         }
     }
 

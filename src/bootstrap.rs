@@ -43,8 +43,26 @@ pub const IMPLIES: &[(&str, &str)] = &[
 ];
 
 /// Run the bootstrap in one transaction.
-pub async fn run(db: &Db, b: &Bootstrap) -> DomainResult<Bootstrapped> {
+pub async fn run(
+    db: &Db,
+    audit: &crate::audit::Audit,
+    b: &Bootstrap,
+) -> DomainResult<Bootstrapped> {
     let done = crate::store::bootstrap::run(db, b).await?;
+    // In the audit trail like any other change to the admin: who ran it is the machine's operator.
+    let who = crate::audit::Initiator {
+        method: Some("bootstrap".into()),
+        ..Default::default()
+    };
+    let now = crate::clock::Clock::system().now();
+    audit.changed(
+        now,
+        &who,
+        crate::audit::Operation::Updated,
+        "user",
+        &done.user_id,
+        &[("project", &done.project_id), ("by", "lintel bootstrap")],
+    );
     // Running servers drop what they hold of the catalog, roles and the admin at their next beat: a bootstrap
     // (a new public URL, say) is served without a restart.
     let now = crate::clock::Clock::system().now();

@@ -172,6 +172,7 @@ fn generate_secret() -> Secret {
 /// Create a credential for `user_id` on `project_id`; `token_roles` are the creating token's role ids.
 pub async fn create(
     state: &AppState,
+    who: &crate::audit::Initiator,
     user_id: &str,
     project_id: &str,
     token_roles: &[String],
@@ -247,6 +248,23 @@ pub async fn create(
     let cred = load(state, &id)
         .await?
         .ok_or_else(|| DomainError::internal("credential vanished after insert"))?;
+    use crate::audit::Operation::Created;
+    state.audit_change(
+        who,
+        Created,
+        "application_credential",
+        &id,
+        &[("project", project_id)],
+    );
+    for rule in &cred.rules {
+        state.audit_change(
+            who,
+            Created,
+            "access_rule",
+            &rule.id,
+            &[("application_credential", &id)],
+        );
+    }
     Ok((cred, secret))
 }
 
@@ -552,11 +570,23 @@ pub fn revocation_event(clock: &crate::clock::Clock, id: &str) -> crate::token::
 }
 
 /// Delete a credential and revoke every token issued from it, in one transaction.
-pub async fn delete(state: &AppState, id: &str) -> DomainResult<()> {
+pub async fn delete(
+    state: &AppState,
+    who: &crate::audit::Initiator,
+    cred: &Credential,
+) -> DomainResult<()> {
+    let id = cred.model.id.as_str();
     let event = revocation_event(&state.clock, id);
     store::credentials::delete(&state.db, id, &event).await?;
     state.secrets.forget(id);
     crate::cluster::settle(state, &[event]).await?;
+    state.audit_change(
+        who,
+        crate::audit::Operation::Deleted,
+        "application_credential",
+        id,
+        &[("user", &cred.model.user_id)],
+    );
     Ok(())
 }
 
@@ -566,7 +596,12 @@ pub async fn rules_of(state: &AppState, user_id: &str) -> DomainResult<Vec<acces
 }
 
 /// Delete an access rule that no credential uses.
-pub async fn delete_rule(state: &AppState, user_id: &str, id: &str) -> DomainResult<()> {
+pub async fn delete_rule(
+    state: &AppState,
+    who: &crate::audit::Initiator,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<()> {
     let rule = store::find::<access_rule::Entity>(&state.db, id).await?;
     let Some(rule) = rule.filter(|r| r.user_id == user_id) else {
         return Err(DomainError::not_found("Access Rule", id));
@@ -576,7 +611,15 @@ pub async fn delete_rule(state: &AppState, user_id: &str, id: &str) -> DomainRes
             "Cannot delete access rule {id}: an application credential still uses it."
         )));
     }
-    store::credentials::delete_rule(&state.db, &rule.id).await
+    store::credentials::delete_rule(&state.db, &rule.id).await?;
+    state.audit_change(
+        who,
+        crate::audit::Operation::Deleted,
+        "access_rule",
+        id,
+        &[("user", user_id)],
+    );
+    Ok(())
 }
 
 /// Whether access rules allow a request: a rule names the service type, the method, and a path template in which

@@ -291,7 +291,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 region_id: args.bootstrap_region_id,
                 endpoints,
             };
-            let done = bootstrap::run(&db, &b).await.context("bootstrapping")?;
+            let audit = lintel::audit::Audit::open(&config.audit).with_context(|| {
+                format!("opening the audit file {}", config.audit.file.display())
+            })?;
+            let done = bootstrap::run(&db, &audit, &b)
+                .await
+                .context("bootstrapping")?;
+            audit.close();
             println!(
                 "bootstrapped: user {} in project {}",
                 done.user_id, done.project_id
@@ -382,6 +388,13 @@ async fn keystone_import(
         println!("dry run: nothing was written. What an import would do:");
     }
     print!("{}", report.table());
+    if !dry_run {
+        // In the audit trail: what came in, kind by kind (one event each, not one per row).
+        let audit = lintel::audit::Audit::open(&config.audit)
+            .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
+        lintel::store::import::audit(&audit, &report, now);
+        audit.close();
+    }
     db.close().await;
     Ok(())
 }
@@ -447,7 +460,12 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
             ("internal".into(), config.v3_url()),
         ],
     };
-    bootstrap::run(db, &b).await.context("bootstrapping")?;
+    let audit = lintel::audit::Audit::open(&config.audit)
+        .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
+    bootstrap::run(db, &audit, &b)
+        .await
+        .context("bootstrapping")?;
+    audit.close();
     let cacert = if config.server.insecure_http {
         String::new()
     } else {

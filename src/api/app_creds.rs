@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
-use crate::audit::Operation;
 use crate::auth::Validated;
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
 use crate::error::{DomainError, DomainResult};
@@ -440,25 +439,9 @@ async fn create(
             "Application credentials must be created with a project-scoped token.".into(),
         )
     })?;
-    let (cred, secret) =
-        credential::create(&state, &user_id, project_id, &c.data.role_ids, new).await?;
     let who = c.initiator(source);
-    state.audit_change(
-        &who,
-        Operation::Created,
-        "application_credential",
-        &cred.model.id,
-        &[("project", project_id)],
-    );
-    for rule in &cred.rules {
-        state.audit_change(
-            &who,
-            Operation::Created,
-            "access_rule",
-            &rule.id,
-            &[("application_credential", &cred.model.id)],
-        );
-    }
+    let (cred, secret) =
+        credential::create(&state, &who, &user_id, project_id, &c.data.role_ids, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(AppCredResponse {
@@ -554,14 +537,7 @@ async fn remove(
     )
     .await?;
     refuse_restricted(&c, &state).await?;
-    credential::delete(&state, &cred.model.id).await?;
-    state.audit_change(
-        &c.initiator(source),
-        Operation::Deleted,
-        "application_credential",
-        &cred.model.id,
-        &[("user", &cred.model.user_id)],
-    );
+    credential::delete(&state, &c.initiator(source), &cred).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -601,14 +577,7 @@ async fn remove_rule(
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
     owner_or_reader(&c, Action::DeleteAccessRule, &user_id)?;
-    credential::delete_rule(&state, &user_id, &id).await?;
-    state.audit_change(
-        &c.initiator(source),
-        Operation::Deleted,
-        "access_rule",
-        &id,
-        &[("user", &user_id)],
-    );
+    credential::delete_rule(&state, &c.initiator(source), &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

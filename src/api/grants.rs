@@ -13,7 +13,6 @@ use crate::api::ListLinks;
 use crate::assignment::grants::{
     self, Addressed, Assignment, AssignmentFilters, AssignmentQuery, GrantOp, On, Scope,
 };
-use crate::audit::Operation;
 use crate::error::DomainResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, SourceAddr};
@@ -156,20 +155,7 @@ async fn one(
     source: Option<std::net::IpAddr>,
 ) -> DomainResult<StatusCode> {
     let a = address(state, uri, target_id, actor_id.clone()).await?;
-    grants::grant(state, c, &a, &role_id, op).await?;
-    let operation = match op {
-        GrantOp::Create => Operation::Created,
-        GrantOp::Revoke => Operation::Deleted,
-        GrantOp::Check => return Ok(StatusCode::NO_CONTENT),
-    };
-    let on = uri.path().trim_start_matches("/v3/");
-    state.audit_change(
-        &c.initiator(source),
-        operation,
-        "role_assignment",
-        &role_id,
-        &[("actor", &actor_id), ("on", on)],
-    );
+    grants::grant(state, c, &c.initiator(source), &a, &role_id, op).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::assignment::roles::{self, Implication, RoleFields};
-use crate::audit::Operation;
 use crate::error::DomainResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
@@ -254,14 +253,7 @@ async fn create(
     SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<RoleRequest>,
 ) -> DomainResult<(StatusCode, Json<RoleResponse>)> {
-    let created = roles::create(&state, &c, body.role).await?;
-    state.audit_change(
-        &c.initiator(source),
-        Operation::Created,
-        "role",
-        &created.id,
-        &[],
-    );
+    let created = roles::create(&state, &c, &c.initiator(source), body.role).await?;
     let role = RoleView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(RoleResponse { role })))
 }
@@ -273,8 +265,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RoleRequest>,
 ) -> DomainResult<Json<RoleResponse>> {
-    let updated = roles::update(&state, &c, &id, body.role).await?;
-    state.audit_change(&c.initiator(source), Operation::Updated, "role", &id, &[]);
+    let updated = roles::update(&state, &c, &c.initiator(source), &id, body.role).await?;
     let role = RoleView::of(&state, &updated);
     Ok(Json(RoleResponse { role }))
 }
@@ -285,8 +276,7 @@ async fn remove(
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
-    roles::delete(&state, &c, &id).await?;
-    state.audit_change(&c.initiator(source), Operation::Deleted, "role", &id, &[]);
+    roles::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

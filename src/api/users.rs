@@ -13,7 +13,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::groups::GroupsResponse;
 use crate::api::projects::ProjectsResponse;
 use crate::api::{ListLinks, SelfLink};
-use crate::audit::Operation;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::routes::{op, Routes};
@@ -230,14 +229,7 @@ async fn create(
     SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<UserRequest>,
 ) -> DomainResult<(StatusCode, Json<UserResponse>)> {
-    let created = users::create(&state, &c, body.user).await?;
-    state.audit_change(
-        &c.initiator(source),
-        Operation::Created,
-        "user",
-        &created.id,
-        &[],
-    );
+    let created = users::create(&state, &c, &c.initiator(source), body.user).await?;
     let user = UserView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(UserResponse { user })))
 }
@@ -249,19 +241,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UserRequest>,
 ) -> DomainResult<Json<UserResponse>> {
-    let password = if body.user.password.is_some() {
-        "changed"
-    } else {
-        "unchanged"
-    };
-    let updated = users::update(&state, &c, &id, body.user).await?;
-    state.audit_change(
-        &c.initiator(source),
-        Operation::Updated,
-        "user",
-        &id,
-        &[("password", password)],
-    );
+    let updated = users::update(&state, &c, &c.initiator(source), &id, body.user).await?;
     let user = UserView::of(&state, &updated);
     Ok(Json(UserResponse { user }))
 }
@@ -272,8 +252,7 @@ async fn remove(
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> DomainResult<StatusCode> {
-    users::delete(&state, &c, &id).await?;
-    state.audit_change(&c.initiator(source), Operation::Deleted, "user", &id, &[]);
+    users::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -289,22 +268,7 @@ async fn change_password(
         password,
     } = body.user;
     match users::change_password(&state, source, &id, original_password, &password).await {
-        Ok(()) => {
-            let who = crate::audit::Initiator {
-                user_id: Some(id.clone()),
-                source,
-                method: Some("password".into()),
-                ..Default::default()
-            };
-            state.audit_change(
-                &who,
-                Operation::Updated,
-                "user",
-                &id,
-                &[("password", "changed")],
-            );
-            StatusCode::NO_CONTENT.into_response()
-        }
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             let failed_proof = matches!(
                 e,

@@ -124,6 +124,7 @@ pub enum GrantOp {
 pub async fn grant(
     state: &AppState,
     c: &Validated,
+    who: &crate::audit::Initiator,
     a: &Addressed,
     role_id: &str,
     op: GrantOp,
@@ -174,6 +175,23 @@ pub async fn grant(
             crate::cluster::settle(state, &events).await?;
         }
     }
+    let operation = match op {
+        GrantOp::Create => crate::audit::Operation::Created,
+        GrantOp::Revoke => crate::audit::Operation::Deleted,
+        GrantOp::Check => return Ok(()),
+    };
+    let on = match &a.grant {
+        Grant::Project(p) => format!("projects/{p}"),
+        Grant::Domain(d) => format!("domains/{d}"),
+        Grant::System => "system".to_string(),
+    };
+    state.audit_change(
+        who,
+        operation,
+        "role_assignment",
+        role_id,
+        &[("actor", &a.actor_id), ("on", &on)],
+    );
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use entity::role;
 use serde_json::{Map, Value};
 
+use crate::audit::{Initiator, Operation};
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -83,6 +84,7 @@ fn options_json(o: &Map<String, Value>) -> DomainResult<String> {
 pub async fn create(
     state: &AppState,
     caller: &Validated,
+    who: &Initiator,
     f: RoleFields,
 ) -> DomainResult<role::Model> {
     enforce(Action::CreateRole, caller, any())?;
@@ -108,13 +110,16 @@ pub async fn create(
         options: options_json(&f.options.unwrap_or_default())?,
         created_at: state.clock.now(),
     };
-    store::roles::insert(&state.db, row).await
+    let created = store::roles::insert(&state.db, row).await?;
+    state.audit_change(who, Operation::Created, "role", &created.id, &[]);
+    Ok(created)
 }
 
 /// Change a role; an immutable role only to make it mutable again.
 pub async fn update(
     state: &AppState,
     caller: &Validated,
+    who: &Initiator,
     id: &str,
     f: RoleFields,
 ) -> DomainResult<role::Model> {
@@ -143,12 +148,18 @@ pub async fn update(
     };
     let updated = store::roles::update(&state.db, &r, changes).await?;
     state.view.forget_role(id);
+    state.audit_change(who, Operation::Updated, "role", id, &[]);
     Ok(updated)
 }
 
 /// Delete a role: every token showing it is revoked, and every application credential carrying it goes too,
 /// as in Keystone.
-pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete(
+    state: &AppState,
+    caller: &Validated,
+    who: &Initiator,
+    id: &str,
+) -> DomainResult<()> {
     enforce(Action::DeleteRole, caller, any())?;
     let r = load(state, id).await?;
     if immutable(&r) {
@@ -168,6 +179,7 @@ pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainRes
         state.secrets.forget(c);
     }
     crate::cluster::settle(state, &events).await?;
+    state.audit_change(who, Operation::Deleted, "role", id, &[]);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use entity::{group, project, user};
 use serde_json::{Map, Value};
 
+use crate::audit::{Initiator, Operation};
 use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
@@ -114,6 +115,7 @@ pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult
 pub async fn create(
     state: &AppState,
     caller: &Validated,
+    who: &Initiator,
     f: UserFields,
 ) -> DomainResult<user::Model> {
     let name = f
@@ -166,13 +168,16 @@ pub async fn create(
         password_self_service: false,
     };
     let extra = merge_extra(&empty, f.extra)?;
-    store::users::insert(&state.db, user::Model { extra, ..empty }).await
+    let created = store::users::insert(&state.db, user::Model { extra, ..empty }).await?;
+    state.audit_change(who, Operation::Created, "user", &created.id, &[]);
+    Ok(created)
 }
 
 /// Change a user; disabling them or setting their password revokes their tokens.
 pub async fn update(
     state: &AppState,
     caller: &Validated,
+    who: &Initiator,
     id: &str,
     f: UserFields,
 ) -> DomainResult<user::Model> {
@@ -187,6 +192,11 @@ pub async fn update(
         crate::rules::check_name(n, crate::rules::NAME_MAX)?;
     }
     let revoke = f.enabled == Some(false) && u.enabled || f.password.is_some();
+    let password = if f.password.is_some() {
+        "changed"
+    } else {
+        "unchanged"
+    };
     let rules = &state.config.auth.passwords;
     let now = state.clock.now();
     let old_options = UserOptions::of(&u);
@@ -233,17 +243,30 @@ pub async fn update(
     let updated = store::users::update(&state.db, &u, changes, &events).await?;
     state.view.forget_user(id);
     crate::cluster::settle(state, &events).await?;
+    state.audit_change(
+        who,
+        Operation::Updated,
+        "user",
+        id,
+        &[("password", password)],
+    );
     Ok(updated)
 }
 
 /// Delete a user and their grants; their tokens are revoked.
-pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete(
+    state: &AppState,
+    caller: &Validated,
+    who: &Initiator,
+    id: &str,
+) -> DomainResult<()> {
     let u = load(state, id).await?;
     enforce(Action::DeleteUser, caller, in_domain(&u.domain_id))?;
     let event = Event::now(&state.clock, RevKey::User(id.to_string()));
     store::users::delete(&state.db, u, &event).await?;
     state.view.forget_user(id);
     crate::cluster::settle(state, &[event]).await?;
+    state.audit_change(who, Operation::Deleted, "user", id, &[]);
     Ok(())
 }
 
@@ -286,6 +309,19 @@ pub async fn change_password(
     store::users::update(&state.db, &u, changes, std::slice::from_ref(&event)).await?;
     state.view.forget_user(id);
     crate::cluster::settle(state, &[event]).await?;
+    let who = Initiator {
+        user_id: Some(id.to_string()),
+        source,
+        method: Some("password".into()),
+        ..Default::default()
+    };
+    state.audit_change(
+        &who,
+        Operation::Updated,
+        "user",
+        id,
+        &[("password", "changed")],
+    );
     Ok(())
 }
 

@@ -378,3 +378,39 @@ fn sigterm_stops_a_server_whose_log_reader_has_gone() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn bootstrap_is_in_the_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit.log");
+    std::fs::write(
+        dir.path().join("l.conf"),
+        format!(
+            "[DEFAULT]\ndata_dir = {}/data\n[audit]\ndestination = file\nfile = {}\n",
+            dir.path().display(),
+            trail.display()
+        ),
+    )
+    .unwrap();
+    for args in [&["db-sync"][..], &["bootstrap"][..]] {
+        let out = lintel(dir.path())
+            .env("OS_BOOTSTRAP_PASSWORD", "correct horse battery staple")
+            .args(["--config", "l.conf"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&trail).expect("audit file written");
+    let event: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(event["action"], "updated.user", "{event}");
+    assert_eq!(
+        event["initiator"]["credential"]["type"], "bootstrap",
+        "{event}"
+    );
+    assert!(!text.contains("correct horse"), "no secret in the trail");
+}

@@ -280,6 +280,7 @@ impl TestServer {
         db.migrate(&config.database.url).await.expect("migrate");
         bootstrap::run(
             &db,
+            &lintel::audit::Audit::off(),
             &Bootstrap {
                 username: "admin".into(),
                 password_hash: lintel::hashing::hash_blocking(ADMIN_PASSWORD).unwrap(),

@@ -180,6 +180,9 @@ client_ca_file = $work/tls/client-ca.pem
 [keystone_import]
 fernet_key_repository = $work/fernet-keys
 auth_methods = password,token,application_credential
+[audit]
+destination = file
+file = $work/lintel/audit.log
 CONF
 lintel() { "$bin" --config "$work/lintel/lintel.conf" "$@"; }
 lintel db-sync >/dev/null
@@ -229,6 +232,9 @@ first=$(lintel keystone-import --from "$from")
 echo "$first"
 grep -q "^application credentials  *3 " <<<"$first" || fail "the credentials were not imported"
 grep -q "inherited assignments" <<<"$first" || fail "the inherited assignment is not reported as skipped"
+grep -q '"action":"created.keystone_import".*"id":"users"' "$work/lintel/audit.log" ||
+    grep -q '"id":"users".*"action":"created.keystone_import"' "$work/lintel/audit.log" ||
+    fail "the import is not in the audit trail"
 second=$(lintel keystone-import --from "$from")
 if grep -Eq "^(domains|projects|users|groups|roles|application credentials) +[1-9]" <<<"$second"; then fail "a second import imported again: $second"; fi
 if [[ $KS_BACKEND == sqlite ]]; then
