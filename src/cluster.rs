@@ -149,9 +149,7 @@ impl Node {
         let fresh = Duration::from_micros(self.fresh_from.load(Ordering::Acquire));
         clock.instant().saturating_duration_since(self.base) < fresh + STALE_BOUND
     }
-}
 
-impl Node {
     /// [`Node::may_serve`] as the answer to a token request: the database is what it waits for.
     pub fn serving(&self, clock: &Clock) -> DomainResult<()> {
         if self.may_serve(clock) {
@@ -164,19 +162,15 @@ impl Node {
     }
 }
 
-/// Make events this node just committed hold everywhere before the change is acknowledged: drop what this node
-/// derived, apply them here up to [`revokes_up_to`], record that as events of their own for the other nodes (and
-/// nodes yet to start), and wait until every live node has read them or can no longer serve from before them.
-pub async fn settle(state: &AppState, events: &[Event]) -> DomainResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let committed = state.clock.instant();
+/// Take events in on this node (its own just committed, or another node's just read): drop what it derived, then
+/// apply each up to [`revokes_up_to`] as of now. The events as applied, and the nodes' beats as read (an error
+/// when the table did not answer: then as late as any node could be).
+pub async fn take_in(state: &AppState, events: &[Event]) -> (Vec<Event>, DomainResult<Vec<Peer>>) {
     state.view.forget_revoked();
     let applied = state.clock.now();
-    let up_to = match crate::store::nodes::all(&state.db).await {
-        Ok(peers) => revokes_up_to(applied, &state.node.id, &peers),
-        // Nobody's beat known: as late as any could be.
+    let peers = crate::store::nodes::all(&state.db).await;
+    let up_to = match &peers {
+        Ok(peers) => revokes_up_to(applied, &state.node.id, peers),
         Err(_) => latest_possible(applied),
     };
     let settled: Vec<Event> = events
@@ -189,10 +183,22 @@ pub async fn settle(state: &AppState, events: &[Event]) -> DomainResult<()> {
     for e in &settled {
         state.revocations.apply(e);
     }
-    state.revocations.wrote(events);
-    state.revocations.wrote(&settled);
     // Validations that began before are stale now too.
     state.view.forget_revoked();
+    (settled, peers)
+}
+
+/// Make events this node just committed hold everywhere before the change is acknowledged: drop what this node
+/// derived, apply them here up to [`revokes_up_to`], record that as events of their own for the other nodes (and
+/// nodes yet to start), and wait until every live node has read them or can no longer serve from before them.
+pub async fn settle(state: &AppState, events: &[Event]) -> DomainResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let committed = state.clock.instant();
+    let (settled, _) = take_in(state, events).await;
+    state.revocations.wrote(events);
+    state.revocations.wrote(&settled);
     crate::store::revocations::record(&state.db, &settled).await?;
     wait_for_peers(state, committed).await;
     Ok(())

@@ -291,9 +291,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 region_id: args.bootstrap_region_id,
                 endpoints,
             };
-            let audit = lintel::audit::Audit::open(&config.audit).with_context(|| {
-                format!("opening the audit file {}", config.audit.file.display())
-            })?;
+            let audit = open_audit(&config)?;
             let done = bootstrap::run(&db, &audit, &b)
                 .await
                 .context("bootstrapping")?;
@@ -390,8 +388,7 @@ async fn keystone_import(
     print!("{}", report.table());
     if !dry_run {
         // In the audit trail: what came in, kind by kind (one event each, not one per row).
-        let audit = lintel::audit::Audit::open(&config.audit)
-            .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
+        let audit = open_audit(config)?;
         lintel::store::import::audit(&audit, &report, now);
         audit.close();
     }
@@ -411,22 +408,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.bind
         );
     }
-    if !config.from_a_file() {
-        let db = Db::connect(&config)
-            .await
-            .context("connecting to the database")?;
-        db.migrate(&config.database.url)
-            .await
-            .context("applying migrations")?;
-        if bootstrap::is_empty(&db).await? {
-            first_run(&config, &db).await?;
-        }
-    }
     let marker = config.default.data_dir.join(bootstrap::GENERATED_ENDPOINT);
-    if marker.exists() {
+    if !config.from_a_file() || marker.exists() {
         let db = Db::connect(&config)
             .await
             .context("connecting to the database")?;
+        if !config.from_a_file() {
+            db.migrate(&config.database.url)
+                .await
+                .context("applying migrations")?;
+            if bootstrap::is_empty(&db).await? {
+                first_run(&config, &db).await?;
+            }
+        }
+        // The endpoints a first start made (this one's, or an earlier one's) follow where this server listens.
         let url = config.v3_url();
         let followed = bootstrap::follow_endpoint(&db, &config.default.data_dir, &url).await?;
         if let Some(old) = &followed.moved_from {
@@ -438,6 +433,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let state = server::build_state(config).await?;
     server::serve_on(state, listener).await
+}
+
+/// The configured audit trail, for a command that changes something and exits (it closes it).
+fn open_audit(config: &Config) -> anyhow::Result<lintel::audit::Audit> {
+    lintel::audit::Audit::open(&config.audit)
+        .with_context(|| format!("opening the audit file {}", config.audit.file.display()))
 }
 
 /// Bootstrap with a generated password and write it, never logged, into `data_dir/admin-openrc.sh`.
@@ -460,8 +461,7 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
             ("internal".into(), config.v3_url()),
         ],
     };
-    let audit = lintel::audit::Audit::open(&config.audit)
-        .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
+    let audit = open_audit(config)?;
     bootstrap::run(db, &audit, &b)
         .await
         .context("bootstrapping")?;

@@ -94,13 +94,7 @@ pub enum Action {
     DeleteAccessRule,
 }
 
-impl Action {
-    /// Keystone's name of the rule (`identity:get_user`), as a 403 names it.
-    pub fn rule(self) -> String {
-        format!("identity:{}", <&str>::from(self))
-    }
-}
-
+/// Keystone's name of the rule (`identity:get_user`), as a 403 names it.
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "identity:{}", <&str>::from(*self))
@@ -125,8 +119,8 @@ pub struct Target<'a> {
 pub struct Caller<'a> {
     /// The token's scope.
     pub scope: &'a Scope,
-    /// The names of its roles.
-    pub roles: &'a [&'a str],
+    /// Its roles.
+    pub roles: Roles<'a>,
     /// Its user.
     pub user_id: &'a str,
     /// Its project, when project-scoped.
@@ -135,9 +129,21 @@ pub struct Caller<'a> {
     pub scope_domain_id: Option<&'a str>,
 }
 
+/// A caller's roles: a validated token's, or names (the tests' personas).
+#[derive(Debug, Clone, Copy)]
+pub enum Roles<'a> {
+    /// As a validation found them.
+    Views(&'a [std::sync::Arc<crate::view::RoleView>]),
+    /// By name.
+    Names(&'a [&'a str]),
+}
+
 impl Caller<'_> {
     fn has(&self, role: &str) -> bool {
-        self.roles.contains(&role)
+        match self.roles {
+            Roles::Views(v) => v.iter().any(|r| r.name == role),
+            Roles::Names(n) => n.contains(&role),
+        }
     }
 }
 
@@ -209,7 +215,6 @@ pub fn allows(action: Action, c: &Caller<'_>, t: &Target<'_>) -> bool {
 
 /// Check `action` for the caller of a validated token on `target`; 403 naming the rule when it does not pass.
 pub fn enforce(action: Action, c: &Validated, t: Target<'_>) -> DomainResult<()> {
-    let roles: Vec<&str> = c.roles.iter().map(|r| r.name.as_str()).collect();
     let scope_domain_id = c
         .domain
         .as_ref()
@@ -217,7 +222,7 @@ pub fn enforce(action: Action, c: &Validated, t: Target<'_>) -> DomainResult<()>
         .or_else(|| c.project.as_ref().map(|(_, pd)| pd.id.as_str()));
     let caller = Caller {
         scope: &c.data.scope,
-        roles: &roles,
+        roles: Roles::Views(&c.roles),
         user_id: &c.user.id,
         project_id: c.project_id(),
         scope_domain_id,
@@ -225,7 +230,7 @@ pub fn enforce(action: Action, c: &Validated, t: Target<'_>) -> DomainResult<()>
     if allows(action, &caller, &t) {
         Ok(())
     } else {
-        Err(DomainError::forbidden_action(action.rule()))
+        Err(DomainError::forbidden_action(action))
     }
 }
 
@@ -553,7 +558,7 @@ mod tests {
                 };
                 let caller = Caller {
                     scope: &scope,
-                    roles,
+                    roles: Roles::Names(roles),
                     user_id: user,
                     project_id,
                     scope_domain_id,
@@ -573,13 +578,13 @@ mod tests {
         let scope = Scope::Project("p".into());
         let caller = Caller {
             scope: &scope,
-            roles: &["member"],
+            roles: Roles::Names(&["member"]),
             user_id: "u",
             project_id: Some("p"),
             scope_domain_id: None,
         };
         assert!(!allows(Action::CreateDomain, &caller, &Target::default()));
-        assert_eq!(Action::CreateDomain.rule(), "identity:create_domain");
+        assert_eq!(Action::CreateDomain.to_string(), "identity:create_domain");
         assert_eq!(
             Action::ListRoleInferenceRules.to_string(),
             "identity:list_role_inference_rules"

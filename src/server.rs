@@ -226,29 +226,14 @@ async fn follow_once(
     let (mut events, read) = state.revocations.unseen(&state.db).await?;
     // This node's own, settled when it made them: no news.
     events.retain(|e| !state.revocations.is_own(e));
-    if !events.is_empty() {
-        // Another node took something away: drop what this node derived from it, then count from now.
-        state.view.forget_revoked();
-    }
-    let applied = state.clock.now();
-    let peers = crate::store::nodes::all(&state.db).await;
-    let up_to = match &peers {
-        Ok(peers) => {
-            state.node.looked(applied, peers);
-            crate::cluster::revokes_up_to(applied, &state.node.id, peers)
-        }
-        // Nobody's beat known: as late as any could be.
-        Err(_) => crate::cluster::latest_possible(applied),
+    // Another node took something away: drop what this node derived from it, then count from now.
+    let peers = if events.is_empty() {
+        crate::store::nodes::all(&state.db).await
+    } else {
+        crate::cluster::take_in(state, &events).await.1
     };
-    for e in &events {
-        state.revocations.apply(&crate::token::revocation::Event {
-            key: e.key.clone(),
-            issued_before: e.issued_before.max(up_to),
-        });
-    }
-    if !events.is_empty() {
-        // Validations that began before are stale now too.
-        state.view.forget_revoked();
+    if let Ok(peers) = &peers {
+        state.node.looked(state.clock.now(), peers);
     }
     state.revocations.read_up_to(read);
     peers?;

@@ -364,13 +364,6 @@ impl AccessRuleRequest {
     }
 }
 
-/// The create body, read by its request type.
-fn parse_new(body: Value) -> DomainResult<NewCredential> {
-    crate::http::schema::parse::<AppCredRequest>(body)?
-        .application_credential
-        .into_new()
-}
-
 /// ISO 8601 / RFC 3339, with or without a zone (no zone means UTC), normalised to naive UTC.
 fn parse_time(s: &str) -> DomainResult<chrono::NaiveDateTime> {
     use chrono::Datelike;
@@ -422,7 +415,7 @@ async fn create(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     Path(user_id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<AppCredRequest>,
 ) -> DomainResult<(StatusCode, Json<AppCredResponse>)> {
     enforce(
         Action::CreateApplicationCredential,
@@ -433,7 +426,7 @@ async fn create(
         },
     )?;
     refuse_restricted(&c, &state).await?;
-    let new = parse_new(body)?;
+    let new = body.application_credential.into_new()?;
     let project_id = c.project_id().ok_or_else(|| {
         DomainError::Invalid(
             "Application credentials must be created with a project-scoped token.".into(),

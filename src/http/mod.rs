@@ -180,8 +180,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             ))
             .into());
         }
-        serde_json::from_value(value)
-            .map(JsonBody)
-            .map_err(|e| DomainError::validation(e).into())
+        // Into the request type, with Keystone's schema messages for what does not fit.
+        Ok(JsonBody(schema::parse(value)?))
     }
 }

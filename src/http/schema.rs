@@ -1,5 +1,6 @@
 //! A request body read into its typed request struct, with Keystone's JSON-schema messages for what does not fit:
-//! the struct is both the parser and what the OpenAPI document shows, so the two cannot drift.
+//! the struct is both the parser and what the OpenAPI document shows, so the two cannot drift. Every JSON body
+//! goes through here (`JsonBody`).
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
