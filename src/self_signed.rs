@@ -59,7 +59,11 @@ pub fn ensure(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let generated = rcgen::generate_simple_self_signed(wanted.clone())?;
     crate::server::write_private(&key, generated.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem())
+    // Written beside and renamed into place: a client (or a second node) reading OS_CACERT while this runs sees
+    // the old file or the whole new one, never a half-written PEM.
+    let partial = dir.join("cert.pem.partial");
+    std::fs::write(&partial, generated.cert.pem())
+        .and_then(|()| std::fs::rename(&partial, &cert))
         .with_context(|| format!("writing {}", cert.display()))?;
     tracing::warn!(cert = %cert.display(), names = %wanted.join(", "), "no [tls] configured: generated a self-signed certificate; clients need it as --os-cacert / OS_CACERT");
     Ok((cert, key))

@@ -134,6 +134,21 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Run `f` on a fresh database and drop the database afterwards, whether `f` succeeded or not (its servers are
+/// stopped by then: they are dropped inside `f`).
+async fn with_database<T>(
+    args: &Args,
+    label: &str,
+    f: impl AsyncFnOnce(&setup::Database) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let db = setup::Database::create(args, label).await?;
+    let out = f(&db).await;
+    let dropped = db.drop_db().await;
+    let out = out?;
+    dropped?;
+    Ok(out)
+}
+
 async fn run(args: Args) -> anyhow::Result<bool> {
     let bin = args.lintel()?;
     anyhow::ensure!(
@@ -144,37 +159,45 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let sizes = args.sizes();
     let mut rows = Vec::new();
 
-    let db = setup::Database::create(&args, "main").await?;
-    let dir = tempfile::tempdir()?;
-    let (config, addr) = server::prepare(&bin, dir.path(), &db.url, "")?;
-    let mut srv = Server::start(&bin, &config, addr).await?;
-    if args.peers {
-        let fixture = setup::Fixture::create(&srv, sizes, false).await?;
-        let software = peers::PeerSoftware {
-            keystone_venv: args.keystone_venv.clone(),
-            oidc_provider: args.oidc_provider.clone(),
-        };
-        let bare = std::env::current_exe()?.with_file_name("lintel-bare");
-        let table = peers::run(&srv, &fixture, &bare, &software, sizes).await?;
-        println!("{table}");
-        srv.stop();
-        db.drop_db().await?;
-        return Ok(false);
-    }
-    let fixture = setup::Fixture::create(&srv, sizes, true)
-        .await
-        .context("setting up credentials")?;
-    rows.extend(scenarios::main(&srv, &fixture, sizes, &args.only).await?);
-    srv.stop();
-    db.drop_db().await?;
-
-    if args.scale || args.smoke {
-        let db = setup::Database::create(&args, "scale").await?;
+    let main = with_database(&args, "main", async |db| {
         let dir = tempfile::tempdir()?;
         let (config, addr) = server::prepare(&bin, dir.path(), &db.url, "")?;
         let srv = Server::start(&bin, &config, addr).await?;
-        rows.extend(scenarios::scale(srv, sizes).await?);
-        db.drop_db().await?;
+        if args.peers {
+            let fixture = setup::Fixture::create(&srv, sizes, false).await?;
+            let software = peers::PeerSoftware {
+                keystone_venv: args.keystone_venv.clone(),
+                oidc_provider: args.oidc_provider.clone(),
+            };
+            let bare = std::env::current_exe()?.with_file_name("lintel-bare");
+            println!(
+                "{}",
+                peers::run(&srv, &fixture, &bare, &software, sizes).await?
+            );
+            return Ok(None);
+        }
+        let fixture = setup::Fixture::create(&srv, sizes, true)
+            .await
+            .context("setting up credentials")?;
+        Ok(Some(
+            scenarios::main(&srv, &fixture, sizes, &args.only).await?,
+        ))
+    })
+    .await?;
+    let Some(main) = main else {
+        return Ok(false);
+    };
+    rows.extend(main);
+
+    if args.scale || args.smoke {
+        let scale = with_database(&args, "scale", async |db| {
+            let dir = tempfile::tempdir()?;
+            let (config, addr) = server::prepare(&bin, dir.path(), &db.url, "")?;
+            let srv = Server::start(&bin, &config, addr).await?;
+            scenarios::scale(srv, sizes).await
+        })
+        .await?;
+        rows.extend(scale);
     }
 
     let backend = match args.db {

@@ -121,8 +121,11 @@ impl Server {
                     bail!("lintel serve exited early: {status}\n{}", log_tail(config));
                 }
             }
+            // Ready means /healthz answers over TLS with the certificate in the data directory: a bare TCP
+            // connect could reach another process that took the port, and a file read while it is written is
+            // not the certificate the server presents.
             if let Ok(cert) = std::fs::read(&cert_path) {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                if healthy(addr, &cert).await {
                     server.cert = cert;
                     return Ok(server);
                 }
@@ -235,6 +238,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether `GET /healthz` on `addr` answers 200 through a TLS session that trusts only `cert`.
+async fn healthy(addr: SocketAddr, cert: &[u8]) -> bool {
+    let Ok(tls) = crate::load::tls_config(cert) else {
+        return false;
+    };
+    let req = hyper::Request::get("/healthz")
+        .header(hyper::header::HOST, addr.to_string())
+        .body(http_body_util::Full::new(bytes::Bytes::new()));
+    let Ok(req) = req else { return false };
+    let probe = crate::load::call(addr, &tls, req);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), probe).await,
+        Ok(Ok((200, _, _)))
+    )
 }
 
 fn clock_ticks() -> f64 {
