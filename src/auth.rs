@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use crate::assignment::{self, Target};
 use crate::audit::{Initiator, Outcome};
 use crate::config::IdentityMethod;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
-use crate::state::AppState;
 use crate::store;
 use crate::token::codec::new_audit_id;
 use crate::token::revocation::TokenContext;
@@ -150,11 +150,11 @@ impl Validated {
 }
 
 /// Resolve a domain reference by id or name.
-pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> DomainResult<domain::Model> {
+pub async fn resolve_domain(cx: &Context, r: &NamedRef) -> DomainResult<domain::Model> {
     let found = if let Some(id) = &r.id {
-        store::find::<domain::Entity>(&state.db, id).await?
+        store::find::<domain::Entity>(&cx.db, id).await?
     } else if let Some(name) = &r.name {
-        store::domains::by_name(&state.db, name).await?
+        store::domains::by_name(&cx.db, name).await?
     } else {
         return Err(DomainError::Invalid(
             "Expecting to find domain id or name in request body.".into(),
@@ -167,19 +167,19 @@ pub async fn resolve_domain(state: &AppState, r: &NamedRef) -> DomainResult<doma
 const AUTH_FAILED: &str = "The request you have made requires authentication.";
 
 /// The user a password request names; None when there is no such user (or no such domain).
-async fn find_user(state: &AppState, u: &PasswordUser) -> DomainResult<Option<user::Model>> {
+async fn find_user(cx: &Context, u: &PasswordUser) -> DomainResult<Option<user::Model>> {
     let found = if let Some(id) = &u.id {
-        store::find::<user::Entity>(&state.db, id).await?
+        store::find::<user::Entity>(&cx.db, id).await?
     } else if let Some(name) = &u.name {
         let domain = u.domain.as_ref().ok_or_else(|| {
             DomainError::Invalid("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
         })?;
-        let d = match resolve_domain(state, domain).await {
+        let d = match resolve_domain(cx, domain).await {
             Ok(d) => d,
             Err(DomainError::Unauthenticated(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        store::users::by_name(&state.db, &d.id, name).await?
+        store::users::by_name(&cx.db, &d.id, name).await?
     } else {
         return Err(DomainError::Invalid("Expecting to find name or ID in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
     };
@@ -204,7 +204,7 @@ fn named_key(u: &PasswordUser) -> String {
 /// Check a password, with Keystone's lockout rules and throttling. Returns the user on success. An expired
 /// password still proves who the user is when `expired_ok` (to change it, the one thing it is still good for).
 pub async fn check_password(
-    state: &AppState,
+    cx: &Context,
     u: &PasswordUser,
     source: Option<std::net::IpAddr>,
     expired_ok: bool,
@@ -216,18 +216,18 @@ pub async fn check_password(
     // Throttled before any lookup: a refused guess costs no query. Failures count against what the request
     // names and, once found, against the user, so switching between a user's id and name gains nothing.
     let named = named_key(u);
-    if let Some(wait) = state.throttle.check(&named, source) {
+    if let Some(wait) = cx.throttle.check(&named, source) {
         return Err(DomainError::Throttled(wait.as_secs().max(1)));
     }
-    let Some(found) = find_user(state, u).await? else {
+    let Some(found) = find_user(cx, u).await? else {
         // An unknown name costs what a wrong password costs and counts against the source like one, so names
         // cannot be probed for free.
-        state.hasher.verify_nothing(password).await?;
-        state.throttle.failed(&named, source);
+        cx.hasher.verify_nothing(password).await?;
+        cx.throttle.failed(&named, source);
         return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     };
-    let cfg = &state.config;
-    let now = state.clock.now();
+    let cfg = &cx.config;
+    let now = cx.clock.now();
     let options = crate::identity::passwords::UserOptions::of(&found);
     // Keystone's order: locked (even the right password is refused), wrong password, disabled, expired.
     if crate::identity::passwords::locked_until(&cfg.auth, &found, &options, now).is_some() {
@@ -242,45 +242,45 @@ pub async fn check_password(
     } else {
         &[&named, &user_key]
     };
-    if let Some(wait) = state.throttle.check(&user_key, source) {
+    if let Some(wait) = cx.throttle.check(&user_key, source) {
         if user_key != named {
             // The user is throttled for this source by another form of its name: the next request in this form
             // is refused before the lookup.
-            state.throttle.failed(&named, source);
+            cx.throttle.failed(&named, source);
         }
         return Err(DomainError::Throttled(wait.as_secs().max(1)));
     }
     let ok = match &found.password_hash {
-        Some(phc) => state.hasher.verify(&found.id, password, phc).await?,
+        Some(phc) => cx.hasher.verify(&found.id, password, phc).await?,
         None => false,
     };
     if ok {
         for k in keys {
-            state.throttle.succeeded(k, source);
+            cx.throttle.succeeded(k, source);
         }
         if let Some(old) = found.password_hash.as_deref() {
             if crate::legacy_hash::is_legacy(old) {
                 // Keystone's hash verified: from now on the password is kept as argon2id. Best effort: the
                 // password is right either way, and the next successful use tries again.
                 let upgraded = async {
-                    let new = state.hasher.hash(password).await?;
-                    store::users::replace_hash(&state.db, &found.id, old, &new).await
+                    let new = cx.hasher.hash(password).await?;
+                    store::users::replace_hash(&cx.db, &found.id, old, &new).await
                 };
                 match upgraded.await {
-                    Ok(()) => state.view.forget_user(&found.id),
+                    Ok(()) => cx.view.forget_user(&found.id),
                     Err(e) => crate::legacy_hash::upgrade_failed("user", &found.id, &e),
                 }
             }
         }
     } else {
         for k in keys {
-            state.throttle.failed(k, source);
+            cx.throttle.failed(k, source);
         }
     }
     if !ok {
         if cfg.auth.lockout_failure_attempts > 0 {
             let limit = i32::try_from(cfg.auth.lockout_failure_attempts).unwrap_or(i32::MAX);
-            store::users::count_failed_login(&state.db, &found.id, limit, now).await?;
+            store::users::count_failed_login(&cx.db, &found.id, limit, now).await?;
         }
         return Err(DomainError::unauthorized_msg(AUTH_FAILED));
     }
@@ -298,7 +298,7 @@ pub async fn check_password(
     }
     if found.last_active_at.is_none_or(|t| t.date() < now.date()) {
         // Active today (disable_user_account_days_inactive): written once a day per user, off the request.
-        let (db, id) = (state.db.clone(), found.id.clone());
+        let (db, id) = (cx.db.clone(), found.id.clone());
         tokio::spawn(async move {
             if let Err(e) = store::users::touch_active(&db, &id, now).await {
                 tracing::warn!(error = %e, user = %id, "recording the user's activity failed");
@@ -306,7 +306,7 @@ pub async fn check_password(
         });
     }
     if found.failed_auth_count != 0 {
-        store::users::clear_failed_logins(&state.db, &found.id).await?;
+        store::users::clear_failed_logins(&cx.db, &found.id).await?;
     }
     Ok(found)
 }
@@ -338,50 +338,49 @@ impl ValidationCache {
 /// A token seen before is answered from the cache while nothing it depends on has changed: every revocation
 /// event and every change to a user, project, domain, role or grant moves the view's generation on.
 pub async fn validate(
-    state: &AppState,
+    cx: &Context,
     token: &str,
     allow_expired: bool,
 ) -> Result<Arc<Validated>, TokenError> {
-    if !state.node.may_serve(&state.clock) {
+    if !cx.node.may_serve(&cx.clock) {
         return Err(TokenError::Unavailable);
     }
-    let generation = state.view.generation();
+    let generation = cx.view.generation();
     if !allow_expired {
-        if let Some((g, v)) = state.validations.0.get(token) {
-            if g == generation && v.data.expires_at > state.clock.now() {
+        if let Some((g, v)) = cx.validations.0.get(token) {
+            if g == generation && v.data.expires_at > cx.clock.now() {
                 return Ok(v);
             }
         }
     }
     // Boxed: the database reads behind a miss would otherwise make every caller's future as large (kilobytes).
-    Box::pin(validate_afresh(state, token, allow_expired, generation)).await
+    Box::pin(validate_afresh(cx, token, allow_expired, generation)).await
 }
 
 /// [`validate`] when no cached validation answers: open the token and look up what it names.
 async fn validate_afresh(
-    state: &AppState,
+    cx: &Context,
     token: &str,
     allow_expired: bool,
     generation: u64,
 ) -> Result<Arc<Validated>, TokenError> {
     let window = if allow_expired {
-        Duration::from_std(state.config.token.allow_expired_window).unwrap_or_default()
+        Duration::from_std(cx.config.token.allow_expired_window).unwrap_or_default()
     } else {
         Duration::zero()
     };
-    let (mut data, from_keystone) = state.tokens.open_any(token, window, state.clock.now())?;
+    let (mut data, from_keystone) = cx.tokens.open_any(token, window, cx.clock.now())?;
     if from_keystone {
-        data.role_ids = keystone_token_roles(state, &data).await?;
+        data.role_ids = keystone_token_roles(cx, &data).await?;
     }
-    let v = Arc::new(inspect(state, data).await?);
+    let v = Arc::new(inspect(cx, data).await?);
     // The lookups may have waited on the database (or served the last known entries through an outage): still
     // within the staleness bound, or not an answer (src/cluster.rs).
-    if !state.node.may_serve(&state.clock) {
+    if !cx.node.may_serve(&cx.clock) {
         return Err(TokenError::Unavailable);
     }
     if !allow_expired {
-        state
-            .validations
+        cx.validations
             .0
             .insert(token.to_string(), (generation, v.clone()));
     }
@@ -391,10 +390,7 @@ async fn validate_afresh(
 /// The roles of a token Keystone issued, worked out now as Keystone does at validation: for an application
 /// credential's token, the credential's roles that the user still holds on its project (none left: the token is no
 /// longer valid, as Keystone's "has no access to project"); else the user's effective roles on the scope.
-async fn keystone_token_roles(
-    state: &AppState,
-    data: &TokenData,
-) -> Result<Vec<String>, TokenError> {
+async fn keystone_token_roles(cx: &Context, data: &TokenData) -> Result<Vec<String>, TokenError> {
     let unavailable = |e: DomainError| {
         if e.is_outage() {
             TokenError::Unavailable
@@ -403,11 +399,11 @@ async fn keystone_token_roles(
         }
     };
     if let Some(id) = &data.app_cred_id {
-        let cred = crate::credential::find(state, id)
+        let cred = crate::credential::find(cx, id)
             .await
             .map_err(unavailable)?
             .ok_or(TokenError::Unrecognized)?;
-        let held = crate::credential::granted_roles(state, &cred)
+        let held = crate::credential::granted_roles(cx, &cred)
             .await
             .map_err(unavailable)?;
         if held.is_empty() {
@@ -415,11 +411,11 @@ async fn keystone_token_roles(
         }
         return Ok(held);
     }
-    let user = store::find::<user::Entity>(&state.db, &data.user_id)
+    let user = store::find::<user::Entity>(&cx.db, &data.user_id)
         .await
         .map_err(unavailable)?
         .ok_or(TokenError::Unrecognized)?;
-    scoped_roles(state, &user, &target_of(&data.scope))
+    scoped_roles(cx, &user, &target_of(&data.scope))
         .await
         .map_err(unavailable)
 }
@@ -429,11 +425,11 @@ async fn keystone_token_roles(
 /// the request's connection. Tokens presented to be looked at (`X-Subject-Token`, the token introspected) are
 /// not the caller's and go through [`validate`].
 pub async fn validate_presented(
-    state: &AppState,
+    cx: &Context,
     token: &str,
     cert: Option<&crate::mtls::ClientCert>,
 ) -> Result<Arc<Validated>, TokenError> {
-    let v = validate(state, token, false).await?;
+    let v = validate(cx, token, false).await?;
     if crate::mtls::binding_holds(&v.data, cert) {
         Ok(v)
     } else {
@@ -449,9 +445,9 @@ fn undecidable(e: DomainError) -> TokenError {
 }
 
 /// Look up the user, scope and roles of token data and check it against revocation events.
-pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, TokenError> {
-    let db = &state.db;
-    let view = &state.view;
+pub async fn inspect(cx: &Context, data: TokenData) -> Result<Validated, TokenError> {
+    let db = &cx.db;
+    let view = &cx.view;
     let user = view
         .user(db, &data.user_id)
         .await
@@ -462,7 +458,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
         .await
         .map_err(undecidable)?
         .ok_or(TokenError::Revoked)?;
-    if !user.enabled_now(&state.config.auth.passwords, state.clock.now()) || !user_domain.enabled {
+    if !user.enabled_now(&cx.config.auth.passwords, cx.clock.now()) || !user_domain.enabled {
         return Err(TokenError::Revoked);
     }
     let mut project = None;
@@ -501,7 +497,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
         user_domain: Some(&user.domain_id),
         project_domain: project.as_ref().map(|(p, _)| p.domain_id.as_str()),
     };
-    if state.revocations.is_revoked(&data, &ctx) {
+    if cx.revocations.is_revoked(&data, &ctx) {
         return Err(TokenError::Revoked);
     }
     let mut roles = Vec::with_capacity(data.role_ids.len());
@@ -536,7 +532,7 @@ pub async fn inspect(state: &AppState, data: TokenData) -> Result<Validated, Tok
 
 /// Resolve the requested scope to a target (None: unscoped).
 async fn resolve_scope(
-    state: &AppState,
+    cx: &Context,
     scope: &Option<serde_json::Value>,
     user: &user::Model,
 ) -> DomainResult<Option<Target>> {
@@ -544,7 +540,7 @@ async fn resolve_scope(
         // Keystone scopes to the default project when none is asked for and the user has roles there.
         if let Some(p) = &user.default_project_id {
             let t = Target::Project(p.clone());
-            if !assignment::effective_roles(&state.db, &user.id, &t)
+            if !assignment::effective_roles(&cx.db, &user.id, &t)
                 .await?
                 .is_empty()
             {
@@ -561,10 +557,10 @@ async fn resolve_scope(
     match (req.project, req.domain, req.system) {
         (Some(p), None, None) => {
             let found = if let Some(id) = &p.id {
-                store::find::<project::Entity>(&state.db, id).await?
+                store::find::<project::Entity>(&cx.db, id).await?
             } else if let (Some(name), Some(d)) = (&p.name, &p.domain) {
-                let d = resolve_domain(state, d).await?;
-                store::projects::by_name(&state.db, &d.id, name).await?
+                let d = resolve_domain(cx, d).await?;
+                store::projects::by_name(&cx.db, &d.id, name).await?
             } else {
                 return Err(DomainError::Invalid(
                     "Expecting to find project id, or name and domain, in scope.".into(),
@@ -580,7 +576,7 @@ async fn resolve_scope(
             Ok(Some(Target::Project(p.id)))
         }
         (None, Some(d), None) => {
-            let d = resolve_domain(state, &d).await?;
+            let d = resolve_domain(cx, &d).await?;
             if !d.enabled {
                 return Err(DomainError::unauthorized_msg(format!(
                     "Domain {} is disabled.",
@@ -602,14 +598,14 @@ async fn resolve_scope(
 
 /// Roles on a target, or 401 as Keystone answers a scope the user has no role on.
 async fn scoped_roles(
-    state: &AppState,
+    cx: &Context,
     user: &user::Model,
     target: &Option<Target>,
 ) -> DomainResult<Vec<String>> {
     let Some(t) = target else {
         return Ok(Vec::new());
     };
-    let roles = assignment::effective_roles(&state.db, &user.id, t).await?;
+    let roles = assignment::effective_roles(&cx.db, &user.id, t).await?;
     if roles.is_empty() {
         let what = match t {
             Target::Project(p) => format!("User {} has no access to project {}", user.id, p),
@@ -641,22 +637,22 @@ fn target_of(scope: &Scope) -> Option<Target> {
 }
 
 /// The default expiry of a token issued now.
-pub fn default_expiry(state: &AppState, now: NaiveDateTime) -> NaiveDateTime {
-    now + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1))
+pub fn default_expiry(cx: &Context, now: NaiveDateTime) -> NaiveDateTime {
+    now + Duration::from_std(cx.config.token.expiration).unwrap_or_else(|_| Duration::hours(1))
 }
 
 /// Authenticate an `auth` request and decide what the new token carries; the attempt goes to the audit trail.
 pub async fn authenticate(
-    state: &AppState,
+    cx: &Context,
     req: AuthRequest,
     source: Option<std::net::IpAddr>,
 ) -> DomainResult<TokenData> {
-    if !state.audit.is_on() {
-        return authenticate_unaudited(state, req, source).await;
+    if !cx.audit.is_on() {
+        return authenticate_unaudited(cx, req, source).await;
     }
     let presented = presented(&req, source);
-    let outcome = authenticate_unaudited(state, req, source).await;
-    let now = state.clock.now();
+    let outcome = authenticate_unaudited(cx, req, source).await;
+    let now = cx.clock.now();
     match &outcome {
         Ok(data) => {
             let who = Initiator {
@@ -666,12 +662,11 @@ pub async fn authenticate(
                 credential_id: data.app_cred_id.clone(),
                 name: None,
             };
-            state.audit.authenticate(now, &who, Outcome::Success, None);
+            cx.audit.authenticate(now, &who, Outcome::Success, None);
         }
         Err(e) => {
             if let Some(reason) = e.refusal() {
-                state
-                    .audit
+                cx.audit
                     .authenticate(now, &presented, Outcome::Failure, Some(reason));
             }
         }
@@ -699,7 +694,7 @@ fn presented(req: &AuthRequest, source: Option<std::net::IpAddr>) -> Initiator {
 }
 
 async fn authenticate_unaudited(
-    state: &AppState,
+    cx: &Context,
     req: AuthRequest,
     source: Option<std::net::IpAddr>,
 ) -> DomainResult<TokenData> {
@@ -711,7 +706,7 @@ async fn authenticate_unaudited(
     let mut methods = Vec::with_capacity(req.identity.methods.len());
     for m in &req.identity.methods {
         match m.parse::<IdentityMethod>() {
-            Ok(method) if state.config.method_enabled(method) => methods.push(method),
+            Ok(method) if cx.config.method_enabled(method) => methods.push(method),
             _ => {
                 return Err(DomainError::unauthorized_msg(
                     "Attempted to authenticate with an unsupported method.",
@@ -720,10 +715,10 @@ async fn authenticate_unaudited(
         }
     }
     // Before anything the token carries is read (src/cluster.rs).
-    let now = state.clock.now();
-    state.node.serving(&state.clock)?;
-    let expiry = now
-        + Duration::from_std(state.config.token.expiration).unwrap_or_else(|_| Duration::hours(1));
+    let now = cx.clock.now();
+    cx.node.serving(&cx.clock)?;
+    let expiry =
+        now + Duration::from_std(cx.config.token.expiration).unwrap_or_else(|_| Duration::hours(1));
     if methods.contains(&IdentityMethod::ApplicationCredential) {
         let body = req
             .identity
@@ -732,15 +727,15 @@ async fn authenticate_unaudited(
             .ok_or_else(|| {
                 DomainError::validation("identity. 'application_credential' is a required property")
             })?;
-        return app_cred_token(state, body, req.scope.is_some(), now, expiry, source).await;
+        return app_cred_token(cx, body, req.scope.is_some(), now, expiry, source).await;
     }
     if methods.contains(&IdentityMethod::Password) {
         let body = req.identity.password.as_ref().ok_or_else(|| {
             DomainError::validation("identity. 'password' is a required property")
         })?;
-        let user = check_password(state, &body.user, source, false).await?;
-        let target = resolve_scope(state, &req.scope, &user).await?;
-        let role_ids = scoped_roles(state, &user, &target).await?;
+        let user = check_password(cx, &body.user, source, false).await?;
+        let target = resolve_scope(cx, &req.scope, &user).await?;
+        let role_ids = scoped_roles(cx, &user, &target).await?;
         return Ok(TokenData {
             methods: vec![IdentityMethod::Password.to_string()],
             user_id: user.id,
@@ -759,7 +754,7 @@ async fn authenticate_unaudited(
             req.identity.token.as_ref().ok_or_else(|| {
                 DomainError::validation("identity. 'token' is a required property")
             })?;
-        let old = validate(state, body.id.expose(), false)
+        let old = validate(cx, body.id.expose(), false)
             .await
             .map_err(|e| match e {
                 TokenError::Unavailable => e.into_domain(),
@@ -775,14 +770,14 @@ async fn authenticate_unaudited(
                 "Application credential tokens cannot be rescoped.".into(),
             ));
         }
-        let user = store::find::<user::Entity>(&state.db, &old.user.id)
+        let user = store::find::<user::Entity>(&cx.db, &old.user.id)
             .await?
             .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
         let target = match &req.scope {
             None => target_of(&old.data.scope),
-            some => resolve_scope(state, some, &user).await?,
+            some => resolve_scope(cx, some, &user).await?,
         };
-        let role_ids = scoped_roles(state, &user, &target).await?;
+        let role_ids = scoped_roles(cx, &user, &target).await?;
         let mut methods = old.data.methods.clone();
         let token: &str = IdentityMethod::Token.into();
         if !methods.iter().any(|m| m == token) {
@@ -814,7 +809,7 @@ pub fn iso(t: NaiveDateTime) -> String {
 }
 
 async fn app_cred_token(
-    state: &AppState,
+    cx: &Context,
     body: &AppCredMethod,
     scoped: bool,
     now: NaiveDateTime,
@@ -852,10 +847,10 @@ async fn app_cred_token(
                 .clone()
                 .or_else(|| pu.name.clone())
                 .unwrap_or_default();
-            let owner = find_user(state, &pu)
+            let owner = find_user(cx, &pu)
                 .await?
                 .ok_or_else(|| DomainError::not_found("User", &who))?;
-            credential::id_by_name(state, &owner.id, name)
+            credential::id_by_name(cx, &owner.id, name)
                 .await?
                 .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?
         }
@@ -863,7 +858,7 @@ async fn app_cred_token(
             return Err(DomainError::Invalid("Expecting to find name or ID in application credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into()));
         }
     };
-    let (cred, user) = match credential::verify(state, &id, secret, source).await? {
+    let (cred, user) = match credential::verify(cx, &id, secret, source).await? {
         Ok(found) => found,
         Err(Rejection::Unknown) => {
             return Err(DomainError::not_found("Application Credential", &id))
@@ -878,18 +873,18 @@ async fn app_cred_token(
             | Rejection::Assertion(_),
         ) => return Err(DomainError::unauthorized_msg(AUTH_FAILED)),
     };
-    credential_token(state, &cred, &user, now, expiry).await
+    credential_token(cx, &cred, &user, now, expiry).await
 }
 
 /// The token an application credential earns now: its roles the user still holds, capped at its expiry.
 pub async fn credential_token(
-    state: &AppState,
+    cx: &Context,
     cred: &crate::credential::Credential,
     user: &UserView,
     now: NaiveDateTime,
     expiry: NaiveDateTime,
 ) -> DomainResult<TokenData> {
-    let role_ids = crate::credential::granted_roles(state, cred).await?;
+    let role_ids = crate::credential::granted_roles(cx, cred).await?;
     if role_ids.is_empty() {
         return Err(DomainError::unauthorized_msg(format!(
             "User {} has no access to project {}",

@@ -24,6 +24,25 @@ pub struct Bootstrap {
     pub endpoints: Vec<(String, String)>,
 }
 
+impl Bootstrap {
+    /// Keystone's defaults (`admin` in project `admin`, service `keystone` in `RegionOne`) with the identity
+    /// endpoint at `v3_url` for the given interfaces.
+    pub fn defaults(password_hash: String, v3_url: &str, interfaces: &[&str]) -> Bootstrap {
+        Bootstrap {
+            username: "admin".into(),
+            password_hash,
+            project_name: "admin".into(),
+            role_name: "admin".into(),
+            service_name: "keystone".into(),
+            region_id: "RegionOne".into(),
+            endpoints: interfaces
+                .iter()
+                .map(|i| ((*i).to_string(), v3_url.to_string()))
+                .collect(),
+        }
+    }
+}
+
 /// Ids of what bootstrap made or found.
 #[derive(Debug, Clone)]
 pub struct Bootstrapped {

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 
 use crate::clock::Clock;
+use crate::context::Context;
 use crate::error::DomainResult;
-use crate::state::AppState;
 use crate::token::revocation::Event;
 
 /// How often a node beats and reads the changes of the others.
@@ -165,12 +165,12 @@ impl Node {
 /// Take events in on this node (its own just committed, or another node's just read): drop what it derived, then
 /// apply each up to [`revokes_up_to`] as of now. The events as applied, and the nodes' beats as read (an error
 /// when the table did not answer: then as late as any node could be).
-pub async fn take_in(state: &AppState, events: &[Event]) -> (Vec<Event>, DomainResult<Vec<Peer>>) {
-    state.view.forget_revoked();
-    let applied = state.clock.now();
-    let peers = crate::store::nodes::all(&state.db).await;
+pub async fn take_in(cx: &Context, events: &[Event]) -> (Vec<Event>, DomainResult<Vec<Peer>>) {
+    cx.view.forget_revoked();
+    let applied = cx.clock.now();
+    let peers = crate::store::nodes::all(&cx.db).await;
     let up_to = match &peers {
-        Ok(peers) => revokes_up_to(applied, &state.node.id, peers),
+        Ok(peers) => revokes_up_to(applied, &cx.node.id, peers),
         Err(_) => latest_possible(applied),
     };
     let settled: Vec<Event> = events
@@ -181,46 +181,46 @@ pub async fn take_in(state: &AppState, events: &[Event]) -> (Vec<Event>, DomainR
         })
         .collect();
     for e in &settled {
-        state.revocations.apply(e);
+        cx.revocations.apply(e);
     }
     // Validations that began before are stale now too.
-    state.view.forget_revoked();
+    cx.view.forget_revoked();
     (settled, peers)
 }
 
 /// Make events this node just committed hold everywhere before the change is acknowledged: drop what this node
 /// derived, apply them here up to [`revokes_up_to`], record that as events of their own for the other nodes (and
 /// nodes yet to start), and wait until every live node has read them or can no longer serve from before them.
-pub async fn settle(state: &AppState, events: &[Event]) -> DomainResult<()> {
+pub async fn settle(cx: &Context, events: &[Event]) -> DomainResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let committed = state.clock.instant();
-    let (settled, _) = take_in(state, events).await;
-    state.revocations.wrote(events);
-    state.revocations.wrote(&settled);
-    crate::store::revocations::record(&state.db, &settled).await?;
-    wait_for_peers(state, committed).await;
+    let committed = cx.clock.instant();
+    let (settled, _) = take_in(cx, events).await;
+    cx.revocations.wrote(events);
+    cx.revocations.wrote(&settled);
+    crate::store::revocations::record(&cx.db, &settled).await?;
+    wait_for_peers(cx, committed).await;
     Ok(())
 }
 
 /// Wait until every other live node has beaten twice since now (the second beat comes after it read what was
 /// committed before the first), or until it can no longer be serving from before `committed`: a node serves only
 /// within [`STALE_BOUND`] of a beat, and a beat begun after `committed` reads it.
-async fn wait_for_peers(state: &AppState, committed: Instant) {
+async fn wait_for_peers(cx: &Context, committed: Instant) {
     let deadline = committed + STALE_BOUND + WAIT_STEP;
-    let Ok(peers) = crate::store::nodes::all(&state.db).await else {
-        return wait_until(&state.clock, deadline).await;
+    let Ok(peers) = crate::store::nodes::all(&cx.db).await else {
+        return wait_until(&cx.clock, deadline).await;
     };
-    let now = state.clock.now();
+    let now = cx.clock.now();
     let mut waiting: Vec<(String, i64)> = peers
         .iter()
-        .filter(|p| is_live(now, &state.node.id, p))
+        .filter(|p| is_live(now, &cx.node.id, p))
         .map(|p| (p.id.clone(), p.seq + 2))
         .collect();
-    while !waiting.is_empty() && state.clock.instant() < deadline {
+    while !waiting.is_empty() && cx.clock.instant() < deadline {
         tokio::time::sleep(WAIT_STEP).await;
-        let Ok(peers) = crate::store::nodes::all(&state.db).await else {
+        let Ok(peers) = crate::store::nodes::all(&cx.db).await else {
             continue;
         };
         waiting.retain(|(id, target)| {

@@ -15,11 +15,14 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::assignment::{self, Target};
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::oauth2::AuthMethod;
-use crate::state::AppState;
 use crate::store;
+
+mod manage;
+pub use manage::{create, get, list_of, remove, remove_rule, rule, rules};
 
 /// A role named in a create request.
 #[derive(Debug, Clone)]
@@ -169,16 +172,17 @@ fn generate_secret() -> Secret {
     Secret::new(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Create a credential for `user_id` on `project_id`; `token_roles` are the creating token's role ids.
-pub async fn create(
-    state: &AppState,
+/// Create a credential for `user_id` on `project_id`; `token_roles` are the creating token's role ids. Who may
+/// ask is decided by [`manage::create`].
+async fn insert(
+    cx: &Context,
     who: &crate::audit::Initiator,
     user_id: &str,
     project_id: &str,
     token_roles: &[String],
     req: NewCredential,
 ) -> DomainResult<(Credential, Secret)> {
-    let now = state.clock.now();
+    let now = cx.clock.now();
     if req.expires_at.is_some_and(|e| e <= now) {
         return Err(DomainError::Invalid(
             "The 'expires_at' must not be before now. The server could not comply with the request since it is \
@@ -186,8 +190,8 @@ pub async fn create(
                 .into(),
         ));
     }
-    let db = &state.db;
-    let limit = u64::try_from(state.config.auth.app_cred_user_limit).ok();
+    let db = &cx.db;
+    let limit = u64::try_from(cx.config.auth.app_cred_user_limit).ok();
     // Refused early here, before any hashing; the store decides again atomically with the insert.
     if let Some(limit) = limit {
         if store::credentials::count_of_user(db, user_id).await? >= limit {
@@ -216,7 +220,7 @@ pub async fn create(
             "Invalid application credential: Cannot create an application credential with unassigned role".into(),
         ));
     }
-    let role_ids = assignment::with_implied(state, wanted).await?;
+    let role_ids = assignment::with_implied(cx, wanted).await?;
     let bindings = check_bindings(&req.bindings)?;
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
     if secret.expose().is_empty() {
@@ -224,7 +228,7 @@ pub async fn create(
             "application_credential.secret. '' is too short",
         ));
     }
-    let secret_hash = state.hasher.hash(&secret).await?;
+    let secret_hash = cx.hasher.hash(&secret).await?;
 
     let id = crate::api::new_id();
     let row = app_cred::Model {
@@ -245,11 +249,11 @@ pub async fn create(
     if !store::credentials::insert(db, row, &role_ids, &req.access_rules, limit).await? {
         return Err(over_limit(limit.unwrap_or_default()));
     }
-    let cred = load(state, &id)
+    let cred = load(cx, &id)
         .await?
         .ok_or_else(|| DomainError::internal("credential vanished after insert"))?;
     use crate::audit::Operation::Created;
-    state.audit_change(
+    cx.audit_change(
         who,
         Created,
         "application_credential",
@@ -257,7 +261,7 @@ pub async fn create(
         &[("project", project_id)],
     );
     for rule in &cred.rules {
-        state.audit_change(
+        cx.audit_change(
             who,
             Created,
             "access_rule",
@@ -269,17 +273,13 @@ pub async fn create(
 }
 
 /// Load a credential with its roles and rules.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<Option<Credential>> {
-    store::credentials::find(&state.db, id).await
+pub async fn load(cx: &Context, id: &str) -> DomainResult<Option<Credential>> {
+    store::credentials::find(&cx.db, id).await
 }
 
 /// A user's credentials, optionally by name.
-pub async fn list(
-    state: &AppState,
-    user_id: &str,
-    name: Option<&str>,
-) -> DomainResult<Vec<Credential>> {
-    store::credentials::list(&state.db, user_id, name).await
+async fn list(cx: &Context, user_id: &str, name: Option<&str>) -> DomainResult<Vec<Credential>> {
+    store::credentials::list(&cx.db, user_id, name).await
 }
 
 /// HMAC of a verified secret, keyed per process, so a cache hit proves the same secret without argon2.
@@ -384,82 +384,75 @@ pub enum Rejection {
 /// A secret the verified-secret cache vouches for is never throttled, so a flood of wrong guesses cannot lock the
 /// real client out; anything else waits out the credential's and the source's back-off before argon2 runs.
 pub async fn verify(
-    state: &AppState,
+    cx: &Context,
     id: &str,
     secret: &Secret,
     source: Option<std::net::IpAddr>,
 ) -> DomainResult<Verdict> {
-    verify_counting(state, id, secret, source, true).await
+    verify_counting(cx, id, secret, source, true).await
 }
 
 /// [`verify`], optionally without counting a failure (the first of two readings of one Basic header).
 pub async fn verify_counting(
-    state: &AppState,
+    cx: &Context,
     id: &str,
     secret: &Secret,
     source: Option<std::net::IpAddr>,
     count_failure: bool,
 ) -> DomainResult<Verdict> {
-    let vouched = state.secrets.hit(id, secret);
+    let vouched = cx.secrets.hit(id, secret);
     if !vouched {
-        if let Some(wait) = state.throttle.check(id, source) {
+        if let Some(wait) = cx.throttle.check(id, source) {
             return Ok(Err(Rejection::Throttled(wait)));
         }
     }
-    let Some(cred) = find(state, id).await? else {
+    let Some(cred) = find(cx, id).await? else {
         if count_failure {
-            state.throttle.failed(id, source);
+            cx.throttle.failed(id, source);
         }
         return Ok(Err(Rejection::Unknown));
     };
     // Boxed, as every step off the hot path: inline, its state would enlarge every token request's future.
-    let ok = vouched || Box::pin(state.hasher.verify(id, secret, &cred.model.secret_hash)).await?;
+    let ok = vouched || Box::pin(cx.hasher.verify(id, secret, &cred.model.secret_hash)).await?;
     if !ok {
         if count_failure {
-            state.throttle.failed(id, source);
+            cx.throttle.failed(id, source);
         }
         return Ok(Err(Rejection::BadSecret));
     }
     if !vouched {
-        state.secrets.remember(id, secret);
-        state.throttle.succeeded(id, source);
+        cx.secrets.remember(id, secret);
+        cx.throttle.succeeded(id, source);
         if crate::legacy_hash::is_legacy(&cred.model.secret_hash) {
             // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
             let upgraded = Box::pin(async {
-                let new = state.hasher.hash(secret).await?;
-                store::credentials::replace_hash(&state.db, id, &cred.model.secret_hash, &new).await
+                let new = cx.hasher.hash(secret).await?;
+                store::credentials::replace_hash(&cx.db, id, &cred.model.secret_hash, &new).await
             });
             match upgraded.await {
-                Ok(()) => state.view.forget_credential(id),
+                Ok(()) => cx.view.forget_credential(id),
                 Err(e) => crate::legacy_hash::upgrade_failed("application credential", id, &e),
             }
         }
     }
-    admit(state, cred).await
+    admit(cx, cred).await
 }
 
 /// A credential by id: from the authorization view, else the database.
-pub async fn find(state: &AppState, id: &str) -> DomainResult<Option<Arc<Credential>>> {
-    state.view.credential(id, || load(state, id)).await
+pub async fn find(cx: &Context, id: &str) -> DomainResult<Option<Arc<Credential>>> {
+    cx.view.credential(id, || load(cx, id)).await
 }
 
 /// Once the client has proven it holds the credential: its expiry, its user and its project decide.
-async fn admit(state: &AppState, cred: Arc<Credential>) -> DomainResult<Verdict> {
-    if cred
-        .model
-        .expires_at
-        .is_some_and(|e| e <= state.clock.now())
-    {
+async fn admit(cx: &Context, cred: Arc<Credential>) -> DomainResult<Verdict> {
+    if cred.model.expires_at.is_some_and(|e| e <= cx.clock.now()) {
         return Ok(Err(Rejection::Expired));
     }
-    let owner = state.view.user(&state.db, &cred.model.user_id).await?;
-    let project = state
-        .view
-        .project(&state.db, &cred.model.project_id)
-        .await?;
+    let owner = cx.view.user(&cx.db, &cred.model.user_id).await?;
+    let project = cx.view.project(&cx.db, &cred.model.project_id).await?;
     match (owner, project) {
         (Some(u), Some(p))
-            if u.enabled_now(&state.config.auth.passwords, state.clock.now()) && p.enabled =>
+            if u.enabled_now(&cx.config.auth.passwords, cx.clock.now()) && p.enabled =>
         {
             Ok(Ok((cred, u)))
         }
@@ -474,15 +467,15 @@ pub type Verdict = Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejecti
 /// the credential names (`tls_client_auth`), or a certificate whose thumbprint it names
 /// (`self_signed_tls_client_auth`). The handshake already proved the client holds the certificate's key.
 pub async fn verify_certificate(
-    state: &AppState,
+    cx: &Context,
     id: &str,
     cert: &crate::mtls::ClientCert,
 ) -> DomainResult<Verdict> {
-    let Some(cred) = find(state, id).await? else {
+    let Some(cred) = find(cx, id).await? else {
         return Ok(Err(Rejection::Unknown));
     };
     let m = &cred.model;
-    let cfg = &state.config;
+    let cfg = &cx.config;
     let by_ca = cfg.oauth2_method(AuthMethod::TlsClientAuth)
         && cert.ca_verified
         && m.tls_client_auth_subject_dn.is_some()
@@ -493,66 +486,57 @@ pub async fn verify_certificate(
     if !(by_ca || by_thumbprint) {
         return Ok(Err(Rejection::BadSecret));
     }
-    admit(state, cred).await
+    admit(cx, cred).await
 }
 
 /// Authenticate by a signed client assertion (`private_key_jwt`, RFC 7523): verified against the credential's
 /// JWK Set, each `jti` accepted once.
-pub async fn verify_assertion(
-    state: &AppState,
-    id: &str,
-    assertion: &str,
-) -> DomainResult<Verdict> {
+pub async fn verify_assertion(cx: &Context, id: &str, assertion: &str) -> DomainResult<Verdict> {
     use crate::client_assertion as ca;
-    let Some(cred) = find(state, id).await? else {
+    let Some(cred) = find(cx, id).await? else {
         return Ok(Err(Rejection::Unknown));
     };
     let Some(jwks) = cred.model.jwks.as_deref() else {
         return Ok(Err(Rejection::BadSecret));
     };
-    let now = state.clock.unix();
-    let v = match ca::verify(assertion, jwks, id, &state.config.token_endpoint(), now) {
+    let now = cx.clock.unix();
+    let v = match ca::verify(assertion, jwks, id, &cx.config.token_endpoint(), now) {
         Ok(v) => v,
         Err(e) => return Ok(Err(Rejection::Assertion(e))),
     };
     let key = ca::jti_key(id, &v.jti);
-    if !state.assertions.first_use(&key) || !record_jti(state, key, v.exp).await? {
+    if !cx.assertions.first_use(&key) || !record_jti(cx, key, v.exp).await? {
         return Ok(Err(Rejection::Assertion(ca::AssertionError::Replayed)));
     }
-    admit(state, cred).await
+    admit(cx, cred).await
 }
 
 /// Record an accepted assertion's `jti` in the database, where every node sees it; false if one was already there.
-async fn record_jti(state: &AppState, key: String, exp: i64) -> DomainResult<bool> {
+async fn record_jti(cx: &Context, key: String, exp: i64) -> DomainResult<bool> {
     let expires_at = chrono::DateTime::from_timestamp(exp, 0)
         .map(|t| t.naive_utc())
-        .unwrap_or_else(|| state.clock.now());
-    store::credentials::record_jti(&state.db, key, expires_at).await
+        .unwrap_or_else(|| cx.clock.now());
+    store::credentials::record_jti(&cx.db, key, expires_at).await
 }
 
 /// Forget the `jti`s of assertions that expired a while ago (they can no longer be replayed).
-pub async fn prune_jtis(state: &AppState) -> DomainResult<u64> {
-    let cutoff =
-        state.clock.now() - chrono::Duration::seconds(crate::client_assertion::JTI_RETENTION);
-    store::credentials::prune_jtis(&state.db, cutoff).await
+pub async fn prune_jtis(cx: &Context) -> DomainResult<u64> {
+    let cutoff = cx.clock.now() - chrono::Duration::seconds(crate::client_assertion::JTI_RETENTION);
+    store::credentials::prune_jtis(&cx.db, cutoff).await
 }
 
 /// Find a credential id by name for a user.
-pub async fn id_by_name(
-    state: &AppState,
-    user_id: &str,
-    name: &str,
-) -> DomainResult<Option<String>> {
-    store::credentials::id_by_name(&state.db, user_id, name).await
+pub async fn id_by_name(cx: &Context, user_id: &str, name: &str) -> DomainResult<Option<String>> {
+    store::credentials::id_by_name(&cx.db, user_id, name).await
 }
 
 /// The user's effective roles on the credential's project that the credential also carries.
-pub async fn granted_roles(state: &AppState, cred: &Credential) -> DomainResult<Vec<String>> {
+pub async fn granted_roles(cx: &Context, cred: &Credential) -> DomainResult<Vec<String>> {
     let (user, project) = (&cred.model.user_id, &cred.model.project_id);
     let load = || async {
-        assignment::effective_roles(&state.db, user, &Target::Project(project.clone())).await
+        assignment::effective_roles(&cx.db, user, &Target::Project(project.clone())).await
     };
-    let held = state.view.effective_roles(user, project, load).await?;
+    let held = cx.view.effective_roles(user, project, load).await?;
     Ok(cred
         .roles
         .iter()
@@ -570,17 +554,17 @@ pub fn revocation_event(clock: &crate::clock::Clock, id: &str) -> crate::token::
 }
 
 /// Delete a credential and revoke every token issued from it, in one transaction.
-pub async fn delete(
-    state: &AppState,
+async fn delete(
+    cx: &Context,
     who: &crate::audit::Initiator,
     cred: &Credential,
 ) -> DomainResult<()> {
     let id = cred.model.id.as_str();
-    let event = revocation_event(&state.clock, id);
-    store::credentials::delete(&state.db, id, &event).await?;
-    state.secrets.forget(id);
-    crate::cluster::settle(state, &[event]).await?;
-    state.audit_change(
+    let event = revocation_event(&cx.clock, id);
+    store::credentials::delete(&cx.db, id, &event).await?;
+    cx.secrets.forget(id);
+    crate::cluster::settle(cx, &[event]).await?;
+    cx.audit_change(
         who,
         crate::audit::Operation::Deleted,
         "application_credential",
@@ -591,28 +575,28 @@ pub async fn delete(
 }
 
 /// A user's access rules.
-pub async fn rules_of(state: &AppState, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
-    store::credentials::rules_of_user(&state.db, user_id).await
+async fn rules_of(cx: &Context, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
+    store::credentials::rules_of_user(&cx.db, user_id).await
 }
 
 /// Delete an access rule that no credential uses.
-pub async fn delete_rule(
-    state: &AppState,
+async fn delete_rule(
+    cx: &Context,
     who: &crate::audit::Initiator,
     user_id: &str,
     id: &str,
 ) -> DomainResult<()> {
-    let rule = store::find::<access_rule::Entity>(&state.db, id).await?;
+    let rule = store::find::<access_rule::Entity>(&cx.db, id).await?;
     let Some(rule) = rule.filter(|r| r.user_id == user_id) else {
         return Err(DomainError::not_found("Access Rule", id));
     };
-    if store::credentials::rule_uses(&state.db, id).await? > 0 {
+    if store::credentials::rule_uses(&cx.db, id).await? > 0 {
         return Err(DomainError::Forbidden(format!(
             "Cannot delete access rule {id}: an application credential still uses it."
         )));
     }
-    store::credentials::delete_rule(&state.db, &rule.id).await?;
-    state.audit_change(
+    store::credentials::delete_rule(&cx.db, &rule.id).await?;
+    cx.audit_change(
         who,
         crate::audit::Operation::Deleted,
         "access_rule",

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod conn_limit;
+pub mod context;
 pub mod credential;
 pub mod error;
 pub mod hashing;
@@ -30,6 +31,8 @@ pub mod self_signed;
 pub mod server;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+pub mod testing;
 pub mod throttle;
 pub mod tls_tickets;
 pub mod token;

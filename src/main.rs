@@ -448,19 +448,8 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
     let password_hash = tokio::task::spawn_blocking(move || lintel::hashing::hash_blocking(&p))
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let b = Bootstrap {
-        username: "admin".into(),
-        password_hash,
-        project_name: "admin".into(),
-        role_name: "admin".into(),
-        service_name: "keystone".into(),
-        region_id: "RegionOne".into(),
-        // keystonemiddleware looks for the internal endpoint by default.
-        endpoints: vec![
-            ("public".into(), config.v3_url()),
-            ("internal".into(), config.v3_url()),
-        ],
-    };
+    // keystonemiddleware looks for the internal endpoint by default.
+    let b = Bootstrap::defaults(password_hash, &config.v3_url(), &["public", "internal"]);
     let audit = open_audit(config)?;
     bootstrap::run(db, &audit, &b)
         .await

@@ -23,6 +23,12 @@ pub fn install_crypto() {
 
 /// Build the application state from configuration: database (already migrated) and key ring.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    Ok(AppState::wrap(build_context(config).await?))
+}
+
+/// Build the domain's context from configuration: database (already migrated), key ring, audit trail, and this
+/// node registered among its peers with the revocation events read.
+pub async fn build_context(config: Config) -> anyhow::Result<crate::context::Context> {
     let db = Db::connect(&config)
         .await
         .with_context(|| "connecting to the database")?;
@@ -50,7 +56,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     }
     let audit = crate::audit::Audit::open(&config.audit)
         .with_context(|| format!("opening the audit file {}", config.audit.file.display()))?;
-    let state = AppState::new(config, db, tokens, audit);
+    let state = crate::context::Context::new(config, db, tokens, audit);
     // Beat before the first read (src/cluster.rs): a node that changes something from now on waits for this one.
     crate::store::nodes::register(&state.db, &state.node.id, state.clock.now()).await?;
     // The events as recorded: their settled times already cover what any node served from before them.
@@ -316,7 +322,7 @@ async fn summarise_throttled(state: AppState) {
     let mut tick = tokio::time::interval(crate::access_log::INTERVAL);
     loop {
         tick.tick().await;
-        state.throttled_log.report(state.clock.instant());
+        state.throttled_log().report(state.clock.instant());
         state.audit.sweep_throttled(state.clock.now());
     }
 }

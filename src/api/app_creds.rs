@@ -8,13 +8,11 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
-use crate::auth::Validated;
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
-use crate::policy::{enforce, Action, Target};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -391,25 +389,6 @@ fn parse_time(s: &str) -> DomainResult<chrono::NaiveDateTime> {
     )))
 }
 
-/// Keystone forbids managing credentials with a restricted credential's token.
-async fn refuse_restricted(c: &Validated, state: &AppState) -> DomainResult<()> {
-    let cred_id = c.data.app_cred_id.clone();
-    {
-        let Some(id) = cred_id else { return Ok(()) };
-        let restricted = credential::load(state, &id)
-            .await?
-            .is_none_or(|cred| cred.restricted());
-        if restricted {
-            return Err(DomainError::Forbidden(
-                "You are not authorized to perform the requested action: Using method 'application_credential' is not \
-                 allowed for managing additional application credentials."
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
@@ -417,42 +396,14 @@ async fn create(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<AppCredRequest>,
 ) -> DomainResult<(StatusCode, Json<AppCredResponse>)> {
-    enforce(
-        Action::CreateApplicationCredential,
-        &c,
-        Target {
-            user_id: Some(&user_id),
-            ..Default::default()
-        },
-    )?;
-    refuse_restricted(&c, &state).await?;
     let new = body.application_credential.into_new()?;
-    let project_id = c.project_id().ok_or_else(|| {
-        DomainError::Invalid(
-            "Application credentials must be created with a project-scoped token.".into(),
-        )
-    })?;
-    let who = c.initiator(source);
-    let (cred, secret) =
-        credential::create(&state, &who, &user_id, project_id, &c.data.role_ids, new).await?;
+    let (cred, secret) = credential::create(&state, &c, source, &user_id, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(AppCredResponse {
             application_credential: AppCredView::of(&state, &cred, Some(&secret)),
         }),
     ))
-}
-
-/// `rule` on what `user_id` owns (the owner passes every such rule).
-fn owner_or_reader(c: &Validated, rule: Action, user_id: &str) -> DomainResult<()> {
-    enforce(
-        rule,
-        c,
-        Target {
-            user_id: Some(user_id),
-            ..Default::default()
-        },
-    )
 }
 
 /// Query filters of the credential list.
@@ -469,8 +420,7 @@ async fn list(
     Path(user_id): Path<String>,
     Query(f): Query<ListFilters>,
 ) -> DomainResult<Json<AppCredsResponse>> {
-    owner_or_reader(&c, Action::ListApplicationCredentials, &user_id)?;
-    let application_credentials = credential::list(&state, &user_id, f.name.as_deref())
+    let application_credentials = credential::list_of(&state, &c, &user_id, f.name.as_deref())
         .await?
         .iter()
         .map(|cr| AppCredView::of(&state, cr, None))
@@ -481,35 +431,12 @@ async fn list(
     }))
 }
 
-async fn owned(
-    state: &AppState,
-    c: &Validated,
-    user_id: &str,
-    id: &str,
-    rule: Action,
-) -> DomainResult<Credential> {
-    let cred = credential::load(state, id).await?;
-    match cred {
-        Some(cred) if cred.model.user_id == user_id => {
-            owner_or_reader(c, rule, user_id)?;
-            Ok(cred)
-        }
-        // Someone else's credential (whichever user's path is used) is a 403, as in Keystone.
-        Some(cred)
-            if cred.model.user_id != c.user.id && enforce(rule, c, Target::default()).is_err() =>
-        {
-            Err(DomainError::forbidden_action(rule))
-        }
-        _ => Err(DomainError::not_found("Application Credential", id)),
-    }
-}
-
 async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<Json<AppCredResponse>> {
-    let cred = owned(&state, &c, &user_id, &id, Action::GetApplicationCredential).await?;
+    let cred = credential::get(&state, &c, &user_id, &id).await?;
     Ok(Json(AppCredResponse {
         application_credential: AppCredView::of(&state, &cred, None),
     }))
@@ -521,16 +448,7 @@ async fn remove(
     SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
-    let cred = owned(
-        &state,
-        &c,
-        &user_id,
-        &id,
-        Action::DeleteApplicationCredential,
-    )
-    .await?;
-    refuse_restricted(&c, &state).await?;
-    credential::delete(&state, &c.initiator(source), &cred).await?;
+    credential::remove(&state, &c, source, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -539,8 +457,7 @@ async fn list_rules(
     Caller(c): Caller,
     Path(user_id): Path<String>,
 ) -> DomainResult<Json<AccessRulesResponse>> {
-    owner_or_reader(&c, Action::ListAccessRules, &user_id)?;
-    let rules = credential::rules_of(&state, &user_id).await?;
+    let rules = credential::rules(&state, &c, &user_id).await?;
     Ok(Json(AccessRulesResponse {
         access_rules: rules.iter().map(AccessRuleView::of).collect(),
         links: ListLinks::to(&state, &format!("users/{user_id}/access_rules")),
@@ -552,12 +469,7 @@ async fn show_rule(
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<Json<AccessRuleResponse>> {
-    owner_or_reader(&c, Action::GetAccessRule, &user_id)?;
-    let rule = credential::rules_of(&state, &user_id)
-        .await?
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| DomainError::not_found("Access Rule", &id))?;
+    let rule = credential::rule(&state, &c, &user_id, &id).await?;
     Ok(Json(AccessRuleResponse {
         access_rule: AccessRuleView::of(&rule),
     }))
@@ -569,8 +481,7 @@ async fn remove_rule(
     SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
 ) -> DomainResult<StatusCode> {
-    owner_or_reader(&c, Action::DeleteAccessRule, &user_id)?;
-    credential::delete_rule(&state, &c.initiator(source), &user_id, &id).await?;
+    credential::remove_rule(&state, &c, source, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -15,10 +15,8 @@ use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{DomainError, DomainResult};
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
-use crate::policy::{self, Action, Target as PolicyTarget};
 use crate::state::AppState;
-use crate::token::revocation::{Event, RevKey};
-use crate::token::{Scope, TokenError};
+use crate::token::{subject, Scope, TokenError};
 
 /// Routes of this module.
 pub fn routes() -> Routes {
@@ -343,13 +341,6 @@ fn subject(headers: &HeaderMap) -> DomainResult<&str> {
 }
 
 /// Keystone answers 404 for a subject token that does not validate; an unanswered lookup is not that.
-fn token_error(e: TokenError) -> DomainError {
-    match e {
-        TokenError::Unavailable => e.into_domain(),
-        _ => DomainError::NotFound(e.to_string()),
-    }
-}
-
 /// Whether the validator announced `OpenStack-Identity-Access-Rules` with a version of at least 1.0.
 fn understands_access_rules(headers: &HeaderMap) -> bool {
     let version = headers
@@ -360,31 +351,18 @@ fn understands_access_rules(headers: &HeaderMap) -> bool {
     matches!(parts.next(), Some(Ok(major)) if major >= 1)
 }
 
-/// May the caller (or the service token beside it) look at tokens of `subject_user`?
-async fn authorize(
-    state: &AppState,
-    caller: &Validated,
-    headers: &HeaderMap,
-    cert: Option<&crate::mtls::ClientCert>,
-    rule: Action,
-    subject_user: &str,
-) -> DomainResult<()> {
-    let target = PolicyTarget {
-        user_id: Some(subject_user),
-        ..Default::default()
-    };
-    let denied = match policy::enforce(rule, caller, target) {
-        Ok(()) => return Ok(()),
-        Err(e) => e,
-    };
-    if let Some(service) = headers.get("x-service-token").and_then(|v| v.to_str().ok()) {
-        match auth::validate_presented(state, service.trim(), cert).await {
-            Ok(s) if policy::enforce(rule, &s, target).is_ok() => return Ok(()),
-            Err(e @ TokenError::Unavailable) => return Err(e.into_domain()),
-            _ => {}
-        }
+/// The caller and what came with it, as the token domain weighs them.
+fn asker<'a>(
+    caller: &'a Validated,
+    headers: &'a HeaderMap,
+    cert: Option<&'a crate::mtls::ClientCert>,
+) -> subject::Asker<'a> {
+    subject::Asker {
+        caller,
+        service_token: headers.get("x-service-token").and_then(|v| v.to_str().ok()),
+        cert,
+        enforces_access_rules: understands_access_rules(headers),
     }
-    Err(denied)
 }
 
 async fn validate(
@@ -397,26 +375,8 @@ async fn validate(
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let allow_expired = flag("allow_expired", &q.allow_expired)?;
     let token = subject(&headers)?;
-    let v = auth::validate(&state, token, allow_expired)
-        .await
-        .map_err(token_error)?;
-    authorize(
-        &state,
-        &caller,
-        &headers,
-        cert.as_deref(),
-        Action::ValidateToken,
-        &v.user.id,
-    )
-    .await?;
-    if v.app_cred
-        .as_ref()
-        .is_some_and(|ac| !ac.access_rules.is_empty())
-        && !understands_access_rules(&headers)
-    {
-        // A validator that cannot enforce access rules must not be handed a token that has them.
-        return Err(token_error(TokenError::Revoked));
-    }
+    let asker = asker(&caller, &headers, cert.as_deref());
+    let v = subject::validate(&state, &asker, token, allow_expired).await?;
     let body = rendered_body(&state, &v, !nocatalog).await?;
     let mut resp = (
         StatusCode::OK,
@@ -441,23 +401,8 @@ async fn revoke(
     headers: HeaderMap,
 ) -> DomainResult<StatusCode> {
     let token = subject(&headers)?;
-    let v = auth::validate(&state, token, false)
-        .await
-        .map_err(token_error)?;
-    authorize(
-        &state,
-        &caller,
-        &headers,
-        cert.as_deref(),
-        Action::RevokeToken,
-        &v.user.id,
-    )
-    .await?;
-    let event = Event::now(
-        &state.clock,
-        RevKey::Audit(v.data.audit_ids.first().cloned().unwrap_or_default()),
-    );
-    crate::token::revocation::revoke(&state, &caller.initiator(source), &[event]).await?;
+    let asker = asker(&caller, &headers, cert.as_deref());
+    subject::revoke(&state, &asker, source, token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,9 +7,9 @@ use entity::role;
 
 use crate::assignment::Target as Grant;
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
-use crate::state::AppState;
 use crate::store;
 pub use crate::store::grants::AssignmentQuery;
 use crate::store::grants::GrantKey;
@@ -68,7 +68,7 @@ pub enum On {
 
 /// Resolve a grant's target and actor; not found when either is missing.
 pub async fn address(
-    state: &AppState,
+    cx: &Context,
     on: On,
     target_id: Option<String>,
     group: bool,
@@ -76,19 +76,19 @@ pub async fn address(
 ) -> DomainResult<Addressed> {
     let (grant, domain_id) = match (on, target_id) {
         (On::Project, Some(t)) => {
-            let p = crate::resource::projects::load(state, &t).await?;
+            let p = crate::resource::projects::load(cx, &t).await?;
             (Grant::Project(t), Some(p.domain_id))
         }
         (On::Domain, Some(t)) => {
-            crate::resource::domains::load(state, &t).await?;
+            crate::resource::domains::load(cx, &t).await?;
             (Grant::Domain(t.clone()), Some(t))
         }
         _ => (Grant::System, None),
     };
     if group {
-        crate::identity::groups::load(state, &actor_id).await?;
+        crate::identity::groups::load(cx, &actor_id).await?;
     } else {
-        crate::identity::users::load(state, &actor_id).await?;
+        crate::identity::users::load(cx, &actor_id).await?;
     }
     Ok(Addressed {
         grant,
@@ -99,14 +99,10 @@ pub async fn address(
 }
 
 /// The roles granted.
-pub async fn list(
-    state: &AppState,
-    c: &Validated,
-    a: &Addressed,
-) -> DomainResult<Vec<role::Model>> {
+pub async fn list(cx: &Context, c: &Validated, a: &Addressed) -> DomainResult<Vec<role::Model>> {
     a.allowed(c, Action::ListGrants, None)?;
-    let ids = store::grants::role_ids(&state.db, &a.key()).await?;
-    store::roles::by_ids(&state.db, ids).await
+    let ids = store::grants::role_ids(&cx.db, &a.key()).await?;
+    store::roles::by_ids(&cx.db, ids).await
 }
 
 /// What to do with one grant.
@@ -122,14 +118,14 @@ pub enum GrantOp {
 
 /// Create, check or revoke one grant.
 pub async fn grant(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     who: &crate::audit::Initiator,
     a: &Addressed,
     role_id: &str,
     op: GrantOp,
 ) -> DomainResult<()> {
-    let r = crate::assignment::roles::load(state, role_id).await?;
+    let r = crate::assignment::roles::load(cx, role_id).await?;
     let rule = match op {
         GrantOp::Create => Action::CreateGrant,
         GrantOp::Check => Action::CheckGrant,
@@ -151,17 +147,17 @@ pub async fn grant(
                     )));
                 }
             }
-            store::grants::insert(&state.db, &a.key(), &r.id).await?;
-            state.view.forget_authorizations();
+            store::grants::insert(&cx.db, &a.key(), &r.id).await?;
+            cx.view.forget_authorizations();
         }
         GrantOp::Check => {
-            if !store::grants::exists(&state.db, &a.key(), role_id).await? {
+            if !store::grants::exists(&cx.db, &a.key(), role_id).await? {
                 return Err(a.missing(role_id));
             }
         }
         GrantOp::Revoke => {
-            let clock = &state.clock;
-            let events = store::grants::delete(&state.db, &a.key(), role_id, |users| {
+            let clock = &cx.clock;
+            let events = store::grants::delete(&cx.db, &a.key(), role_id, |users| {
                 users
                     .into_iter()
                     .map(|u| match &a.grant {
@@ -172,7 +168,7 @@ pub async fn grant(
             })
             .await?
             .ok_or_else(|| a.missing(role_id))?;
-            crate::cluster::settle(state, &events).await?;
+            crate::cluster::settle(cx, &events).await?;
         }
     }
     let operation = match op {
@@ -185,7 +181,7 @@ pub async fn grant(
         Grant::Domain(d) => format!("domains/{d}"),
         Grant::System => "system".to_string(),
     };
-    state.audit_change(
+    cx.audit_change(
         who,
         operation,
         "role_assignment",
@@ -244,12 +240,12 @@ fn scope_of(kind: &str) -> Scope {
 
 /// The role assignments the caller may list.
 pub async fn assignments(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     f: &AssignmentFilters<'_>,
 ) -> DomainResult<Vec<Assignment>> {
     let scope_domain = match (f.grants.project_id, f.grants.domain_id) {
-        (Some(p), _) => crate::rules::existing(crate::resource::projects::load(state, p).await)?
+        (Some(p), _) => crate::rules::existing(crate::resource::projects::load(cx, p).await)?
             .ok()
             .map(|p| p.domain_id),
         (None, Some(d)) => Some(d.to_string()),
@@ -264,7 +260,7 @@ pub async fn assignments(
         user_id: f.grants.user_id.filter(|_| !f.effective),
         ..f.grants
     };
-    let db = &state.db;
+    let db = &cx.db;
     let rules = if f.effective {
         Some(crate::store::assignments::implications(db).await?)
     } else {
@@ -351,7 +347,7 @@ pub async fn assignments(
 /// One `Names` serves a whole listing: roles and groups (which the authorization view does not keep) are read
 /// from the database once per id, not once per row that names them.
 pub struct Names<'a> {
-    state: &'a AppState,
+    cx: &'a Context,
     wanted: bool,
     roles: HashMap<String, Found>,
     groups: HashMap<String, Found>,
@@ -361,9 +357,9 @@ type Found = Option<(String, Option<String>)>;
 
 impl<'a> Names<'a> {
     /// Lookups that run only when `wanted`.
-    pub fn new(state: &'a AppState, wanted: bool) -> Self {
+    pub fn new(cx: &'a Context, wanted: bool) -> Self {
         Names {
-            state,
+            cx,
             wanted,
             roles: HashMap::new(),
             groups: HashMap::new(),
@@ -383,7 +379,7 @@ impl<'a> Names<'a> {
         if let Some(found) = self.roles.get(id) {
             return Ok(found.clone());
         }
-        let r = store::find::<role::Entity>(&self.state.db, id).await?;
+        let r = store::find::<role::Entity>(&self.cx.db, id).await?;
         let found = r.map(|r| (r.name, r.domain_id));
         self.roles.insert(id.to_string(), found.clone());
         Ok(found)
@@ -394,7 +390,7 @@ impl<'a> Names<'a> {
         if !self.wanted {
             return Ok(None);
         }
-        let u = self.state.view.user(&self.state.db, id).await?;
+        let u = self.cx.view.user(&self.cx.db, id).await?;
         Ok(u.map(|u| (u.name.clone(), Some(u.domain_id.clone()))))
     }
 
@@ -406,7 +402,7 @@ impl<'a> Names<'a> {
         if let Some(found) = self.groups.get(id) {
             return Ok(found.clone());
         }
-        let g = store::find::<entity::group::Entity>(&self.state.db, id).await?;
+        let g = store::find::<entity::group::Entity>(&self.cx.db, id).await?;
         let found = g.map(|g| (g.name, Some(g.domain_id)));
         self.groups.insert(id.to_string(), found.clone());
         Ok(found)
@@ -417,7 +413,66 @@ impl<'a> Names<'a> {
         if !self.wanted {
             return Ok(None);
         }
-        let p = self.state.view.project(&self.state.db, id).await?;
+        let p = self.cx.view.project(&self.cx.db, id).await?;
         Ok(p.map(|p| (p.name.clone(), Some(p.domain_id.clone()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::context;
+
+    #[tokio::test]
+    async fn revoking_a_role_takes_it_from_every_token_at_once() {
+        let t = context().await;
+        let (alice, before) = t.member("alice").await;
+        t.set_role(&alice, "reader", GrantOp::Create).await.unwrap();
+        let token = t.tokens.issue(&before.data);
+        assert!(before.has_role("member"));
+
+        t.set_role(&alice, "member", GrantOp::Revoke).await.unwrap();
+        // The token issued before the revocation carries the role: it is refused, not trimmed.
+        assert!(crate::auth::validate(&t, &token, false).await.is_err());
+        // A new one no longer carries it.
+        let after = t.login_user(&alice, "alicealice").await;
+        assert!(!after.has_role("member") && after.has_role("reader"));
+        // Checking a grant that is gone is "not found".
+        let err = t
+            .set_role(&alice, "member", GrantOp::Check)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_member_cannot_grant_roles() {
+        let t = context().await;
+        let (_, caller) = t.member("alice").await;
+        let bob = t.user_with_role("bob", "bob pw", "reader").await;
+        let a = address(
+            &t,
+            On::Project,
+            Some(t.admin.project_id.clone()),
+            false,
+            bob,
+        )
+        .await
+        .unwrap();
+        let member = crate::store::assignments::role_by_name(&t.db, "member", None)
+            .await
+            .unwrap()
+            .unwrap();
+        let err = grant(
+            &t,
+            &caller,
+            &t.admin_initiator(),
+            &a,
+            &member.id,
+            GrantOp::Create,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
     }
 }

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use entity::{domain, project};
 
+use crate::context::Context;
 use crate::error::DomainResult;
-use crate::state::AppState;
 use crate::store::{assignments, Reader};
 
 /// The target of a grant.
@@ -78,46 +78,44 @@ pub async fn effective_roles<R: Reader>(
 }
 
 /// Expand role ids with everything they imply, by the stored implication rules.
-pub async fn with_implied(state: &AppState, roles: Vec<String>) -> DomainResult<Vec<String>> {
-    Ok(expand(roles, &assignments::implications(&state.db).await?))
+pub async fn with_implied(cx: &Context, roles: Vec<String>) -> DomainResult<Vec<String>> {
+    Ok(expand(roles, &assignments::implications(&cx.db).await?))
 }
 
 /// The enabled projects on which a user has any role (`GET /v3/auth/projects`).
 pub async fn projects_of(
-    state: &AppState,
+    cx: &Context,
     user_id: &str,
 ) -> DomainResult<std::sync::Arc<Vec<project::Model>>> {
     let load = || async {
-        let ids = assignments::projects_of(&state.db, user_id).await?;
-        let mut projects = crate::resource::projects::by_ids(state, ids).await?;
+        let ids = assignments::projects_of(&cx.db, user_id).await?;
+        let mut projects = crate::resource::projects::by_ids(cx, ids).await?;
         projects.retain(|p| p.enabled);
         Ok(projects)
     };
-    state.view.projects_of(user_id, load).await
+    cx.view.projects_of(user_id, load).await
 }
 
 /// The enabled domains on which a user has a role (`GET /v3/auth/domains`): two queries, however many domains
 /// there are (any user may ask).
-pub async fn domains_of(state: &AppState, user_id: &str) -> DomainResult<Vec<domain::Model>> {
-    let held: HashSet<String> = assignments::domains_of(&state.db, user_id)
+pub async fn domains_of(cx: &Context, user_id: &str) -> DomainResult<Vec<domain::Model>> {
+    let held: HashSet<String> = assignments::domains_of(&cx.db, user_id)
         .await?
         .into_iter()
         .collect();
     if held.is_empty() {
         return Ok(Vec::new());
     }
-    let mut items = crate::resource::domains::search(state, None, Some(true)).await?;
+    let mut items = crate::resource::domains::search(cx, None, Some(true)).await?;
     items.retain(|d| held.contains(&d.id));
     Ok(items)
 }
 
 /// Whether a user has any role on the system (`GET /v3/auth/system`).
-pub async fn has_system_role(state: &AppState, user_id: &str) -> DomainResult<bool> {
-    Ok(
-        !assignments::direct_roles(&state.db, user_id, &Target::System)
-            .await?
-            .is_empty(),
-    )
+pub async fn has_system_role(cx: &Context, user_id: &str) -> DomainResult<bool> {
+    Ok(!assignments::direct_roles(&cx.db, user_id, &Target::System)
+        .await?
+        .is_empty())
 }
 
 #[cfg(test)]

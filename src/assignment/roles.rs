@@ -5,10 +5,10 @@ use serde_json::{Map, Value};
 
 use crate::audit::{Initiator, Operation};
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_name, NAME_MAX, SHORT_DESCRIPTION_MAX};
-use crate::state::AppState;
 use crate::store;
 use crate::store::roles::RoleChanges;
 use crate::token::revocation::{Event, RevKey};
@@ -43,15 +43,15 @@ fn any() -> Target<'static> {
 }
 
 /// A role by id, or not found.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<role::Model> {
-    store::find::<role::Entity>(&state.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<role::Model> {
+    store::find::<role::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Role", id))
 }
 
 /// Roles by optional exact name, in one domain (`None`: the global roles).
 pub async fn list(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     name: Option<&str>,
     domain_id: Option<&str>,
@@ -61,13 +61,13 @@ pub async fn list(
         ..Default::default()
     };
     enforce(Action::ListRoles, caller, target)?;
-    store::roles::list(&state.db, name, domain_id).await
+    store::roles::list(&cx.db, name, domain_id).await
 }
 
 /// One role.
-pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<role::Model> {
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<role::Model> {
     // Looked up first: a manager may read the roles it may grant, by name (a miss is told only after policy).
-    let found = crate::rules::existing(load(state, id).await)?;
+    let found = crate::rules::existing(load(cx, id).await)?;
     let target = Target {
         role_name: found.as_ref().ok().map(|r| r.name.as_str()),
         ..Default::default()
@@ -82,7 +82,7 @@ fn options_json(o: &Map<String, Value>) -> DomainResult<String> {
 
 /// Create a role, global or in a domain.
 pub async fn create(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     who: &Initiator,
     f: RoleFields,
@@ -98,7 +98,7 @@ pub async fn create(
     )?;
     let domain_id = f.domain_id.flatten();
     if let Some(d) = &domain_id {
-        store::find::<entity::domain::Entity>(&state.db, d)
+        store::find::<entity::domain::Entity>(&cx.db, d)
             .await?
             .ok_or_else(|| DomainError::not_found("Domain", d))?;
     }
@@ -108,23 +108,23 @@ pub async fn create(
         domain_id,
         description: f.description.flatten(),
         options: options_json(&f.options.unwrap_or_default())?,
-        created_at: state.clock.now(),
+        created_at: cx.clock.now(),
     };
-    let created = store::roles::insert(&state.db, row).await?;
-    state.audit_change(who, Operation::Created, "role", &created.id, &[]);
+    let created = store::roles::insert(&cx.db, row).await?;
+    cx.audit_change(who, Operation::Created, "role", &created.id, &[]);
     Ok(created)
 }
 
 /// Change a role; an immutable role only to make it mutable again.
 pub async fn update(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     who: &Initiator,
     id: &str,
     f: RoleFields,
 ) -> DomainResult<role::Model> {
     enforce(Action::UpdateRole, caller, any())?;
-    let r = load(state, id).await?;
+    let r = load(cx, id).await?;
     let unlocking = f
         .options
         .as_ref()
@@ -146,52 +146,52 @@ pub async fn update(
         description: f.description,
         options: f.options.as_ref().map(options_json).transpose()?,
     };
-    let updated = store::roles::update(&state.db, &r, changes).await?;
-    state.view.forget_role(id);
-    state.audit_change(who, Operation::Updated, "role", id, &[]);
+    let updated = store::roles::update(&cx.db, &r, changes).await?;
+    cx.view.forget_role(id);
+    cx.audit_change(who, Operation::Updated, "role", id, &[]);
     Ok(updated)
 }
 
 /// Delete a role: every token showing it is revoked, and every application credential carrying it goes too,
 /// as in Keystone.
 pub async fn delete(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     who: &Initiator,
     id: &str,
 ) -> DomainResult<()> {
     enforce(Action::DeleteRole, caller, any())?;
-    let r = load(state, id).await?;
+    let r = load(cx, id).await?;
     if immutable(&r) {
         return Err(DomainError::Forbidden(format!(
             "Role {} is immutable and cannot be deleted.",
             r.id
         )));
     }
-    let clock = &state.clock;
+    let clock = &cx.clock;
     let role_event = Event::now(clock, RevKey::Role(id.to_string()));
-    let (creds, events) = store::roles::delete(&state.db, r, role_event, |c| {
+    let (creds, events) = store::roles::delete(&cx.db, r, role_event, |c| {
         crate::credential::revocation_event(clock, c)
     })
     .await?;
-    state.view.forget_role(id);
+    cx.view.forget_role(id);
     for c in &creds {
-        state.secrets.forget(c);
+        cx.secrets.forget(c);
     }
-    crate::cluster::settle(state, &events).await?;
-    state.audit_change(who, Operation::Deleted, "role", id, &[]);
+    crate::cluster::settle(cx, &events).await?;
+    cx.audit_change(who, Operation::Deleted, "role", id, &[]);
     Ok(())
 }
 
 /// A role and the roles it implies directly.
 pub async fn implied(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     prior: &str,
 ) -> DomainResult<(role::Model, Vec<role::Model>)> {
     enforce(Action::ListImpliedRoles, caller, any())?;
-    let p = load(state, prior).await?;
-    let implied = store::roles::implied_by(&state.db, prior).await?;
+    let p = load(cx, prior).await?;
+    let implied = store::roles::implied_by(&cx.db, prior).await?;
     Ok((p, implied))
 }
 
@@ -208,7 +208,7 @@ pub enum Implication {
 
 /// Add, read or check the rule "`prior` implies `implied`"; both roles come back.
 pub async fn implication(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     prior: &str,
     implied: &str,
@@ -220,8 +220,8 @@ pub async fn implication(
         Implication::Check => Action::CheckImpliedRole,
     };
     enforce(rule, caller, any())?;
-    let p = load(state, prior).await?;
-    let i = load(state, implied).await?;
+    let p = load(cx, prior).await?;
+    let i = load(cx, implied).await?;
     match op {
         Implication::Add => {
             if prior == implied {
@@ -234,11 +234,11 @@ pub async fn implication(
                     "{implied} cannot be an implied roles."
                 )));
             }
-            store::roles::add_implication(&state.db, prior, implied).await?;
-            state.view.forget_authorizations();
+            store::roles::add_implication(&cx.db, prior, implied).await?;
+            cx.view.forget_authorizations();
         }
         Implication::Get | Implication::Check => {
-            if !store::roles::implies(&state.db, prior, implied).await? {
+            if !store::roles::implies(&cx.db, prior, implied).await? {
                 return Err(not_implied(prior, implied));
             }
         }
@@ -252,28 +252,28 @@ fn not_implied(prior: &str, implied: &str) -> DomainError {
 
 /// Remove the rule "`prior` implies `implied`"; tokens that may carry the implied role through it are revoked.
 pub async fn remove_implication(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     prior: &str,
     implied: &str,
 ) -> DomainResult<()> {
     enforce(Action::DeleteImpliedRole, caller, any())?;
-    let event = Event::now(&state.clock, RevKey::Role(implied.to_string()));
-    if !store::roles::remove_implication(&state.db, prior, implied, &event).await? {
+    let event = Event::now(&cx.clock, RevKey::Role(implied.to_string()));
+    if !store::roles::remove_implication(&cx.db, prior, implied, &event).await? {
         return Err(not_implied(prior, implied));
     }
-    crate::cluster::settle(state, &[event]).await?;
+    crate::cluster::settle(cx, &[event]).await?;
     Ok(())
 }
 
 /// Every implication rule, grouped by prior role (sorted by its id): the prior role and what it implies.
 pub async fn inferences(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
 ) -> DomainResult<Vec<(role::Model, Vec<role::Model>)>> {
     enforce(Action::ListRoleInferenceRules, caller, any())?;
-    let rules = store::roles::implications(&state.db).await?;
-    let roles = store::roles::all(&state.db).await?;
+    let rules = store::roles::implications(&cx.db).await?;
+    let roles = store::roles::all(&cx.db).await?;
     let by_id = |id: &str| roles.iter().find(|r| r.id == id).cloned();
     let mut priors: Vec<&str> = rules.iter().map(|r| r.prior_role_id.as_str()).collect();
     priors.sort_unstable();

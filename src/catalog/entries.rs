@@ -4,10 +4,10 @@
 use entity::{endpoint, region, service};
 
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_len, new_id, NAME_MAX, SHORT_DESCRIPTION_MAX};
-use crate::state::AppState;
 use crate::store;
 pub use crate::store::catalog::EndpointQuery;
 
@@ -22,27 +22,27 @@ fn allowed(c: &Validated, rule: Action) -> DomainResult<()> {
     enforce(rule, c, Target::default())
 }
 
-async fn region_row(state: &AppState, id: &str) -> DomainResult<region::Model> {
-    store::find::<region::Entity>(&state.db, id)
+async fn region_row(cx: &Context, id: &str) -> DomainResult<region::Model> {
+    store::find::<region::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Region", id))
 }
 
-async fn service_row(state: &AppState, id: &str) -> DomainResult<service::Model> {
-    store::find::<service::Entity>(&state.db, id)
+async fn service_row(cx: &Context, id: &str) -> DomainResult<service::Model> {
+    store::find::<service::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Service", id))
 }
 
-async fn endpoint_row(state: &AppState, id: &str) -> DomainResult<endpoint::Model> {
-    store::find::<endpoint::Entity>(&state.db, id)
+async fn endpoint_row(cx: &Context, id: &str) -> DomainResult<endpoint::Model> {
+    store::find::<endpoint::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Endpoint", id))
 }
 
 /// Regions, optionally the children of one.
 pub async fn regions(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     parent: Option<&str>,
 ) -> DomainResult<Vec<region::Model>> {
@@ -50,13 +50,13 @@ pub async fn regions(
     if let Some(p) = parent {
         check_len("parent_region_id", p, ID_MAX)?;
     }
-    store::catalog::regions(&state.db, parent).await
+    store::catalog::regions(&cx.db, parent).await
 }
 
 /// One region.
-pub async fn region(state: &AppState, c: &Validated, id: &str) -> DomainResult<region::Model> {
+pub async fn region(cx: &Context, c: &Validated, id: &str) -> DomainResult<region::Model> {
     allowed(c, Action::GetRegion)?;
-    region_row(state, id).await
+    region_row(cx, id).await
 }
 
 /// A region's fields as a request gives them.
@@ -72,7 +72,7 @@ pub struct RegionFields {
 
 /// Create a region; `path_id` is the id of `PUT /v3/regions/{id}` (an id in the body must match it).
 pub async fn create_region(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     path_id: Option<String>,
     f: RegionFields,
@@ -93,28 +93,25 @@ pub async fn create_region(
     let parent_region_id = f.parent_region_id.flatten();
     if let Some(p) = &parent_region_id {
         check_len("parent_region_id", p, ID_MAX)?;
-        region_row(state, p).await?;
+        region_row(cx, p).await?;
     }
     let row = region::ActiveModel::from(region::Model {
         id: id.clone(),
         description,
         parent_region_id,
     });
-    store::insert_new(&state.db, row, || {
-        DomainError::duplicate("region", "id", &id)
-    })
-    .await
+    store::insert_new(&cx.db, row, || DomainError::duplicate("region", "id", &id)).await
 }
 
 /// Change a region's description or parent (never itself, never one of its descendants).
 pub async fn update_region(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     id: &str,
     f: RegionFields,
 ) -> DomainResult<region::Model> {
     allowed(c, Action::UpdateRegion)?;
-    let mut r = region_row(state, id).await?;
+    let mut r = region_row(cx, id).await?;
     if let Some(d) = f.description {
         check_description(d.as_deref(), Some(SHORT_DESCRIPTION_MAX))?;
         r.description = d;
@@ -135,40 +132,40 @@ pub async fn update_region(
                 if steps > MAX_REGION_DEPTH {
                     break;
                 }
-                cursor = region_row(state, &cur).await?.parent_region_id;
+                cursor = region_row(cx, &cur).await?.parent_region_id;
             }
         }
         r.parent_region_id = parent;
     }
-    let updated = store::update_row::<region::ActiveModel>(&state.db, r).await?;
-    state.view.forget_catalog();
+    let updated = store::update_row::<region::ActiveModel>(&cx.db, r).await?;
+    cx.view.forget_catalog();
     Ok(updated)
 }
 
 /// Delete a region.
-pub async fn delete_region(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete_region(cx: &Context, c: &Validated, id: &str) -> DomainResult<()> {
     allowed(c, Action::DeleteRegion)?;
-    let r = region_row(state, id).await?;
-    store::delete_row::<region::ActiveModel>(&state.db, r).await?;
-    state.view.forget_catalog();
+    let r = region_row(cx, id).await?;
+    store::delete_row::<region::ActiveModel>(&cx.db, r).await?;
+    cx.view.forget_catalog();
     Ok(())
 }
 
 /// Services, optionally of one type and name.
 pub async fn services(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     kind: Option<&str>,
     name: Option<&str>,
 ) -> DomainResult<Vec<service::Model>> {
     allowed(c, Action::ListServices)?;
-    store::catalog::services(&state.db, kind, name).await
+    store::catalog::services(&cx.db, kind, name).await
 }
 
 /// One service.
-pub async fn service(state: &AppState, c: &Validated, id: &str) -> DomainResult<service::Model> {
+pub async fn service(cx: &Context, c: &Validated, id: &str) -> DomainResult<service::Model> {
     allowed(c, Action::GetService)?;
-    service_row(state, id).await
+    service_row(cx, id).await
 }
 
 /// A service's fields as a request gives them.
@@ -203,7 +200,7 @@ fn check_service(f: &ServiceFields) -> DomainResult<()> {
 
 /// Create a service.
 pub async fn create_service(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     f: ServiceFields,
 ) -> DomainResult<service::Model> {
@@ -219,23 +216,23 @@ pub async fn create_service(
         description: f.description,
         enabled: f.enabled.unwrap_or(true),
     });
-    let created = store::insert_new(&state.db, row, || {
+    let created = store::insert_new(&cx.db, row, || {
         DomainError::internal("a new service id collided")
     })
     .await?;
-    state.view.forget_catalog();
+    cx.view.forget_catalog();
     Ok(created)
 }
 
 /// Change a service.
 pub async fn update_service(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     id: &str,
     f: ServiceFields,
 ) -> DomainResult<service::Model> {
     allowed(c, Action::UpdateService)?;
-    let mut s = service_row(state, id).await?;
+    let mut s = service_row(cx, id).await?;
     check_service(&f)?;
     if let Some(t) = f.kind {
         s.r#type = t;
@@ -249,34 +246,34 @@ pub async fn update_service(
     if let Some(e) = f.enabled {
         s.enabled = e;
     }
-    let updated = store::update_row::<service::ActiveModel>(&state.db, s).await?;
-    state.view.forget_catalog();
+    let updated = store::update_row::<service::ActiveModel>(&cx.db, s).await?;
+    cx.view.forget_catalog();
     Ok(updated)
 }
 
 /// Delete a service (its endpoints follow by foreign-key cascade).
-pub async fn delete_service(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete_service(cx: &Context, c: &Validated, id: &str) -> DomainResult<()> {
     allowed(c, Action::DeleteService)?;
-    let s = service_row(state, id).await?;
-    store::delete_row::<service::ActiveModel>(&state.db, s).await?;
-    state.view.forget_catalog();
+    let s = service_row(cx, id).await?;
+    store::delete_row::<service::ActiveModel>(&cx.db, s).await?;
+    cx.view.forget_catalog();
     Ok(())
 }
 
 /// Endpoints matching the filters.
 pub async fn endpoints(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     f: EndpointQuery<'_>,
 ) -> DomainResult<Vec<endpoint::Model>> {
     allowed(c, Action::ListEndpoints)?;
-    store::catalog::endpoints(&state.db, f).await
+    store::catalog::endpoints(&cx.db, f).await
 }
 
 /// One endpoint.
-pub async fn endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult<endpoint::Model> {
+pub async fn endpoint(cx: &Context, c: &Validated, id: &str) -> DomainResult<endpoint::Model> {
     allowed(c, Action::GetEndpoint)?;
-    endpoint_row(state, id).await
+    endpoint_row(cx, id).await
 }
 
 /// An endpoint's fields as a request gives them.
@@ -309,7 +306,7 @@ fn check_interface(i: &str) -> DomainResult<()> {
 /// The region an endpoint names: `region_id` must exist; the legacy `region` names a region that is created when
 /// missing (in a write of its own: a region created meanwhile by another request is as good).
 async fn endpoint_region(
-    state: &AppState,
+    cx: &Context,
     region_id: Option<String>,
     legacy: Option<String>,
 ) -> DomainResult<Option<String>> {
@@ -319,10 +316,7 @@ async fn endpoint_region(
         (None, None) => return Ok(None),
     };
     check_len("region_id", &id, ID_MAX)?;
-    if store::find::<region::Entity>(&state.db, &id)
-        .await?
-        .is_some()
-    {
+    if store::find::<region::Entity>(&cx.db, &id).await?.is_some() {
         return Ok(Some(id));
     }
     if !create {
@@ -333,13 +327,13 @@ async fn endpoint_region(
         description: None,
         parent_region_id: None,
     });
-    store::insert_unless_present(state.db.write().await?, region).await?;
+    store::insert_unless_present(cx.db.write().await?, region).await?;
     Ok(Some(id))
 }
 
 /// Create an endpoint.
 pub async fn create_endpoint(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     f: EndpointFields,
 ) -> DomainResult<endpoint::Model> {
@@ -355,8 +349,8 @@ pub async fn create_endpoint(
         .ok_or_else(|| DomainError::validation("endpoint. 'url' is a required property"))?;
     check_interface(&interface)?;
     check_len("url", &url, URL_MAX)?;
-    service_row(state, &service_id).await?;
-    let region_id = endpoint_region(state, f.region_id, f.region).await?;
+    service_row(cx, &service_id).await?;
+    let region_id = endpoint_region(cx, f.region_id, f.region).await?;
     let row = endpoint::ActiveModel::from(endpoint::Model {
         id: new_id(),
         service_id,
@@ -365,23 +359,23 @@ pub async fn create_endpoint(
         region_id,
         enabled: f.enabled.unwrap_or(true),
     });
-    let created = store::insert_new(&state.db, row, || {
+    let created = store::insert_new(&cx.db, row, || {
         DomainError::internal("a new endpoint id collided")
     })
     .await?;
-    state.view.forget_catalog();
+    cx.view.forget_catalog();
     Ok(created)
 }
 
 /// Change an endpoint.
 pub async fn update_endpoint(
-    state: &AppState,
+    cx: &Context,
     c: &Validated,
     id: &str,
     f: EndpointFields,
 ) -> DomainResult<endpoint::Model> {
     allowed(c, Action::UpdateEndpoint)?;
-    let mut e = endpoint_row(state, id).await?;
+    let mut e = endpoint_row(cx, id).await?;
     if let Some(i) = f.interface {
         check_interface(&i)?;
         e.interface = i;
@@ -391,25 +385,25 @@ pub async fn update_endpoint(
         e.url = u;
     }
     if let Some(s) = f.service_id {
-        service_row(state, &s).await?;
+        service_row(cx, &s).await?;
         e.service_id = s;
     }
     if f.region_id.is_some() || f.region.is_some() {
-        e.region_id = endpoint_region(state, f.region_id, f.region).await?;
+        e.region_id = endpoint_region(cx, f.region_id, f.region).await?;
     }
     if let Some(en) = f.enabled {
         e.enabled = en;
     }
-    let updated = store::update_row::<endpoint::ActiveModel>(&state.db, e).await?;
-    state.view.forget_catalog();
+    let updated = store::update_row::<endpoint::ActiveModel>(&cx.db, e).await?;
+    cx.view.forget_catalog();
     Ok(updated)
 }
 
 /// Delete an endpoint.
-pub async fn delete_endpoint(state: &AppState, c: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete_endpoint(cx: &Context, c: &Validated, id: &str) -> DomainResult<()> {
     allowed(c, Action::DeleteEndpoint)?;
-    let e = endpoint_row(state, id).await?;
-    store::delete_row::<endpoint::ActiveModel>(&state.db, e).await?;
-    state.view.forget_catalog();
+    let e = endpoint_row(cx, id).await?;
+    store::delete_row::<endpoint::ActiveModel>(&cx.db, e).await?;
+    cx.view.forget_catalog();
     Ok(())
 }

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::context::Context;
 use crate::error::DomainResult;
-use crate::state::AppState;
 use crate::store;
 
 /// The catalog document (`[{"endpoints": [...], "id", "type", "name"}]`), from cache or database.
-pub async fn document(state: &AppState) -> DomainResult<Arc<Value>> {
-    if let Some(doc) = state.view.catalog() {
+pub async fn document(cx: &Context) -> DomainResult<Arc<Value>> {
+    if let Some(doc) = cx.view.catalog() {
         return Ok(doc);
     }
-    let services = store::catalog::services(&state.db, None, None).await?;
-    let endpoints = store::catalog::endpoints(&state.db, Default::default()).await?;
+    let services = store::catalog::services(&cx.db, None, None).await?;
+    let endpoints = store::catalog::endpoints(&cx.db, Default::default()).await?;
     let doc: Vec<Value> = services
         .iter()
         .filter(|s| s.enabled)
@@ -33,6 +33,6 @@ pub async fn document(state: &AppState) -> DomainResult<Arc<Value>> {
         })
         .collect();
     let doc = Arc::new(Value::Array(doc));
-    state.view.set_catalog(doc.clone());
+    cx.view.set_catalog(doc.clone());
     Ok(doc)
 }

@@ -389,7 +389,7 @@ fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
         .map(|s| s.0.as_str());
     if status == StatusCode::TOO_MANY_REQUESTS
         && !state
-            .throttled_log
+            .throttled_log()
             .admit(seen.source, route, state.clock.instant())
     {
         return resp; // counted, and summarised once per interval

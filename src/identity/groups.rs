@@ -3,9 +3,9 @@
 use entity::{group, user};
 
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
-use crate::state::AppState;
 use crate::store;
 use crate::token::revocation::{Event, RevKey};
 
@@ -32,15 +32,15 @@ fn in_domain(domain_id: &str) -> Target<'_> {
 }
 
 /// A group by id, or not found.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<group::Model> {
-    store::find::<group::Entity>(&state.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<group::Model> {
+    store::find::<group::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Group", id))
 }
 
 /// Groups the caller may list, optionally by exact name and domain.
 pub async fn list(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     name: Option<&str>,
     domain_id: Option<&str>,
@@ -50,12 +50,12 @@ pub async fn list(
         caller,
         in_domain(domain_id.unwrap_or(&caller.user_domain.id)),
     )?;
-    store::groups::list(&state.db, name, domain_id).await
+    store::groups::list(&cx.db, name, domain_id).await
 }
 
 /// One group; policy is decided before a missing group is reported.
-pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<group::Model> {
-    let g = crate::rules::existing(load(state, id).await)?;
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<group::Model> {
+    let g = crate::rules::existing(load(cx, id).await)?;
     let domain = g.as_ref().ok().map(|g| g.domain_id.clone());
     enforce(
         Action::GetGroup,
@@ -77,7 +77,7 @@ fn check_fields(f: &GroupFields) -> DomainResult<()> {
 
 /// Create a group in the given domain (default: the caller's).
 pub async fn create(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     f: GroupFields,
 ) -> DomainResult<group::Model> {
@@ -88,7 +88,7 @@ pub async fn create(
     check_fields(&f)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
     enforce(Action::CreateGroup, caller, in_domain(&domain_id))?;
-    store::find::<entity::domain::Entity>(&state.db, &domain_id)
+    store::find::<entity::domain::Entity>(&cx.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
     let row = group::Model {
@@ -96,19 +96,19 @@ pub async fn create(
         name,
         domain_id,
         description: f.description.flatten(),
-        created_at: state.clock.now(),
+        created_at: cx.clock.now(),
     };
-    store::groups::insert(&state.db, row).await
+    store::groups::insert(&cx.db, row).await
 }
 
 /// Rename a group or change its description; its domain cannot change.
 pub async fn update(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     id: &str,
     f: GroupFields,
 ) -> DomainResult<group::Model> {
-    let g = load(state, id).await?;
+    let g = load(cx, id).await?;
     enforce(Action::UpdateGroup, caller, in_domain(&g.domain_id))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != g.domain_id) {
         return Err(DomainError::Invalid(
@@ -116,34 +116,30 @@ pub async fn update(
         ));
     }
     check_fields(&f)?;
-    store::groups::update(&state.db, &g, f.name, f.description).await
+    store::groups::update(&cx.db, &g, f.name, f.description).await
 }
 
 /// Delete a group and its grants; its members' tokens are revoked (they may carry the group's roles).
-pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
-    let g = load(state, id).await?;
+pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<()> {
+    let g = load(cx, id).await?;
     enforce(Action::DeleteGroup, caller, in_domain(&g.domain_id))?;
-    let clock = &state.clock;
-    let events = store::groups::delete(&state.db, g, |members| {
+    let clock = &cx.clock;
+    let events = store::groups::delete(&cx.db, g, |members| {
         members
             .into_iter()
             .map(|u| Event::now(clock, RevKey::User(u)))
             .collect()
     })
     .await?;
-    crate::cluster::settle(state, &events).await?;
+    crate::cluster::settle(cx, &events).await?;
     Ok(())
 }
 
 /// The users in a group.
-pub async fn members(
-    state: &AppState,
-    caller: &Validated,
-    id: &str,
-) -> DomainResult<Vec<user::Model>> {
-    let g = load(state, id).await?;
+pub async fn members(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<user::Model>> {
+    let g = load(cx, id).await?;
     enforce(Action::ListUsersInGroup, caller, in_domain(&g.domain_id))?;
-    store::groups::members(&state.db, id).await
+    store::groups::members(&cx.db, id).await
 }
 
 /// What to do with a user's membership of a group.
@@ -159,7 +155,7 @@ pub enum Membership {
 
 /// Add, check or remove a user's membership of a group, once both exist and the caller may.
 pub async fn membership(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     group_id: &str,
     user_id: &str,
@@ -170,29 +166,29 @@ pub async fn membership(
         Membership::Check => Action::CheckUserInGroup,
         Membership::Remove => Action::RemoveUserFromGroup,
     };
-    let g = load(state, group_id).await?;
+    let g = load(cx, group_id).await?;
     enforce(rule, caller, in_domain(&g.domain_id))?;
-    store::find::<entity::user::Entity>(&state.db, user_id)
+    store::find::<entity::user::Entity>(&cx.db, user_id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", user_id))?;
     let not_a_member =
         || DomainError::NotFound(format!("User '{user_id}' not found in group '{group_id}'"));
     match op {
         Membership::Add => {
-            store::groups::add_member(&state.db, group_id, user_id).await?;
-            state.view.forget_authorizations();
+            store::groups::add_member(&cx.db, group_id, user_id).await?;
+            cx.view.forget_authorizations();
         }
         Membership::Check => {
-            if !store::groups::is_member(&state.db, group_id, user_id).await? {
+            if !store::groups::is_member(&cx.db, group_id, user_id).await? {
                 return Err(not_a_member());
             }
         }
         Membership::Remove => {
-            let event = Event::now(&state.clock, RevKey::User(user_id.to_string()));
-            if !store::groups::remove_member(&state.db, group_id, user_id, &event).await? {
+            let event = Event::now(&cx.clock, RevKey::User(user_id.to_string()));
+            if !store::groups::remove_member(&cx.db, group_id, user_id, &event).await? {
                 return Err(not_a_member());
             }
-            crate::cluster::settle(state, &[event]).await?;
+            crate::cluster::settle(cx, &[event]).await?;
         }
     }
     Ok(())

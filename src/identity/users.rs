@@ -5,11 +5,11 @@ use serde_json::{Map, Value};
 
 use crate::audit::{Initiator, Operation};
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
 use crate::identity::passwords::{self, UserOptions};
 use crate::policy::{enforce, Action, Target};
-use crate::state::AppState;
 use crate::store;
 use crate::store::users::UserChanges;
 use crate::token::revocation::{Event, RevKey};
@@ -36,8 +36,8 @@ pub struct UserFields {
 }
 
 /// A user by id, or not found.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<user::Model> {
-    store::find::<entity::user::Entity>(&state.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<user::Model> {
+    store::find::<entity::user::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", id))
 }
@@ -73,7 +73,7 @@ fn in_domain(domain_id: &str) -> Target<'_> {
 
 /// Users the caller may list, optionally by exact name, domain and enabled flag.
 pub async fn list(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     name: Option<&str>,
     domain_id: Option<&str>,
@@ -84,18 +84,18 @@ pub async fn list(
         caller,
         in_domain(domain_id.unwrap_or(&caller.user_domain.id)),
     )?;
-    store::users::list(&state.db, name, domain_id, enabled).await
+    store::users::list(&cx.db, name, domain_id, enabled).await
 }
 
 /// A user, under `rule` (a reader of the user's domain, or the user themself); policy is decided before a
 /// missing user is reported.
 async fn readable(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     id: &str,
     rule: Action,
 ) -> DomainResult<user::Model> {
-    let u = crate::rules::existing(load(state, id).await)?;
+    let u = crate::rules::existing(load(cx, id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
     let target = Target {
         domain_id: domain.as_deref(),
@@ -107,13 +107,13 @@ async fn readable(
 }
 
 /// One user.
-pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<user::Model> {
-    readable(state, caller, id, Action::GetUser).await
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<user::Model> {
+    readable(cx, caller, id, Action::GetUser).await
 }
 
 /// Create a user in the given domain (default: the caller's).
 pub async fn create(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     who: &Initiator,
     f: UserFields,
@@ -124,15 +124,15 @@ pub async fn create(
     crate::rules::check_name(&name, crate::rules::NAME_MAX)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
     enforce(Action::CreateUser, caller, in_domain(&domain_id))?;
-    store::find::<entity::domain::Entity>(&state.db, &domain_id)
+    store::find::<entity::domain::Entity>(&cx.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
-    let rules = &state.config.auth.passwords;
+    let rules = &cx.config.auth.passwords;
     let options = match &f.options {
         Some(o) => UserOptions::default().merged(o)?,
         None => UserOptions::default(),
     };
-    let now = state.clock.now();
+    let now = cx.clock.now();
     let password = match f.password {
         Some(Some(p)) => {
             passwords::check_requirements(rules, p.expose())?;
@@ -145,7 +145,7 @@ pub async fn create(
         None => None,
     };
     let password_hash = match &password {
-        Some(p) => Some(state.hasher.hash(p).await?),
+        Some(p) => Some(cx.hasher.hash(p).await?),
         None => None,
     };
     let empty = user::Model {
@@ -168,20 +168,20 @@ pub async fn create(
         password_self_service: false,
     };
     let extra = merge_extra(&empty, f.extra)?;
-    let created = store::users::insert(&state.db, user::Model { extra, ..empty }).await?;
-    state.audit_change(who, Operation::Created, "user", &created.id, &[]);
+    let created = store::users::insert(&cx.db, user::Model { extra, ..empty }).await?;
+    cx.audit_change(who, Operation::Created, "user", &created.id, &[]);
     Ok(created)
 }
 
 /// Change a user; disabling them or setting their password revokes their tokens.
 pub async fn update(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     who: &Initiator,
     id: &str,
     f: UserFields,
 ) -> DomainResult<user::Model> {
-    let u = load(state, id).await?;
+    let u = load(cx, id).await?;
     enforce(Action::UpdateUser, caller, in_domain(&u.domain_id))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
         return Err(DomainError::Invalid(
@@ -197,8 +197,8 @@ pub async fn update(
     } else {
         "unchanged"
     };
-    let rules = &state.config.auth.passwords;
-    let now = state.clock.now();
+    let rules = &cx.config.auth.passwords;
+    let now = cx.clock.now();
     let old_options = UserOptions::of(&u);
     // Options first: what this request sets counts for the password it sets (ignore_change_password_upon_first_use).
     let options = match &f.options {
@@ -209,7 +209,7 @@ pub async fn update(
     let (password_hash, new_password) = match f.password {
         Some(Some(p)) => {
             passwords::check_requirements(rules, p.expose())?;
-            let hash = state.hasher.hash(&p).await?;
+            let hash = cx.hasher.hash(&p).await?;
             // An administrator's reset: no history or age rule, but expired at once under first-use.
             let facts = store::users::NewPassword {
                 expires_at: passwords::expiry_of_new(rules, now, true, effective),
@@ -237,13 +237,13 @@ pub async fn update(
         active_from: (f.enabled == Some(true)).then_some(now),
     };
     let events: Vec<Event> = revoke
-        .then(|| Event::now(&state.clock, RevKey::User(id.to_string())))
+        .then(|| Event::now(&cx.clock, RevKey::User(id.to_string())))
         .into_iter()
         .collect();
-    let updated = store::users::update(&state.db, &u, changes, &events).await?;
-    state.view.forget_user(id);
-    crate::cluster::settle(state, &events).await?;
-    state.audit_change(
+    let updated = store::users::update(&cx.db, &u, changes, &events).await?;
+    cx.view.forget_user(id);
+    crate::cluster::settle(cx, &events).await?;
+    cx.audit_change(
         who,
         Operation::Updated,
         "user",
@@ -255,25 +255,25 @@ pub async fn update(
 
 /// Delete a user and their grants; their tokens are revoked.
 pub async fn delete(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     who: &Initiator,
     id: &str,
 ) -> DomainResult<()> {
-    let u = load(state, id).await?;
+    let u = load(cx, id).await?;
     enforce(Action::DeleteUser, caller, in_domain(&u.domain_id))?;
-    let event = Event::now(&state.clock, RevKey::User(id.to_string()));
-    store::users::delete(&state.db, u, &event).await?;
-    state.view.forget_user(id);
-    crate::cluster::settle(state, &[event]).await?;
-    state.audit_change(who, Operation::Deleted, "user", id, &[]);
+    let event = Event::now(&cx.clock, RevKey::User(id.to_string()));
+    store::users::delete(&cx.db, u, &event).await?;
+    cx.view.forget_user(id);
+    crate::cluster::settle(cx, &[event]).await?;
+    cx.audit_change(who, Operation::Deleted, "user", id, &[]);
     Ok(())
 }
 
 /// A user changes their own password: the original password is the proof (no token needed, so an expired
 /// password can still be changed), and a wrong one counts towards lockout and throttling as a failed login.
 pub async fn change_password(
-    state: &AppState,
+    cx: &Context,
     source: Option<std::net::IpAddr>,
     id: &str,
     original: Secret,
@@ -286,36 +286,36 @@ pub async fn change_password(
         domain: None,
         password: Some(original),
     };
-    let u = crate::auth::check_password(state, &proof, source, true).await?;
-    let rules = &state.config.auth.passwords;
-    let now = state.clock.now();
+    let u = crate::auth::check_password(cx, &proof, source, true).await?;
+    let rules = &cx.config.auth.passwords;
+    let now = cx.clock.now();
     let options = UserOptions::of(&u);
     passwords::check_requirements(rules, new.expose())?;
     passwords::check_self_service(rules, &u, &options, now)?;
-    check_history(state, &u, new).await?;
-    let hash = state.hasher.hash(new).await?;
+    check_history(cx, &u, new).await?;
+    let hash = cx.hasher.hash(new).await?;
     let facts = store::users::NewPassword {
         expires_at: passwords::expiry_of_new(rules, now, false, &options),
         set_at: now,
         self_service: true,
         keep: passwords::history_kept(rules),
     };
-    let event = Event::now(&state.clock, RevKey::User(id.to_string()));
+    let event = Event::now(&cx.clock, RevKey::User(id.to_string()));
     let changes = UserChanges {
         password_hash: Some(Some(hash)),
         new_password: Some(facts),
         ..Default::default()
     };
-    store::users::update(&state.db, &u, changes, std::slice::from_ref(&event)).await?;
-    state.view.forget_user(id);
-    crate::cluster::settle(state, &[event]).await?;
+    store::users::update(&cx.db, &u, changes, std::slice::from_ref(&event)).await?;
+    cx.view.forget_user(id);
+    crate::cluster::settle(cx, &[event]).await?;
     let who = Initiator {
         user_id: Some(id.to_string()),
         source,
         method: Some("password".into()),
         ..Default::default()
     };
-    state.audit_change(
+    cx.audit_change(
         &who,
         Operation::Updated,
         "user",
@@ -326,16 +326,16 @@ pub async fn change_password(
 }
 
 /// `unique_last_password_count`: the new password is none of the current one and the N-1 before it.
-async fn check_history(state: &AppState, u: &user::Model, new: &Secret) -> DomainResult<()> {
-    let rules = &state.config.auth.passwords;
+async fn check_history(cx: &Context, u: &user::Model, new: &Secret) -> DomainResult<()> {
+    let rules = &cx.config.auth.passwords;
     let n = u64::from(rules.unique_last_password_count);
     if n == 0 {
         return Ok(());
     }
     let mut hashes: Vec<String> = u.password_hash.iter().cloned().collect();
-    hashes.extend(store::users::earlier_hashes(&state.db, &u.id, n - 1).await?);
+    hashes.extend(store::users::earlier_hashes(&cx.db, &u.id, n - 1).await?);
     for phc in &hashes {
-        if state.hasher.verify(&u.id, new, phc).await? {
+        if cx.hasher.verify(&u.id, new, phc).await? {
             return Err(passwords::reused(rules));
         }
     }
@@ -344,23 +344,19 @@ async fn check_history(state: &AppState, u: &user::Model, new: &Secret) -> Domai
 
 /// The projects a user holds a role on.
 pub async fn projects(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     id: &str,
 ) -> DomainResult<Vec<project::Model>> {
-    let u = readable(state, caller, id, Action::ListUserProjects).await?;
-    store::users::projects(&state.db, &u.id).await
+    let u = readable(cx, caller, id, Action::ListUserProjects).await?;
+    store::users::projects(&cx.db, &u.id).await
 }
 
 /// The groups a user is in; a user may always list their own.
-pub async fn groups(
-    state: &AppState,
-    caller: &Validated,
-    id: &str,
-) -> DomainResult<Vec<group::Model>> {
-    let u = match readable(state, caller, id, Action::ListGroupsForUser).await {
-        Err(DomainError::Forbidden(_)) if id == caller.user.id => load(state, id).await?,
+pub async fn groups(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<group::Model>> {
+    let u = match readable(cx, caller, id, Action::ListGroupsForUser).await {
+        Err(DomainError::Forbidden(_)) if id == caller.user.id => load(cx, id).await?,
         other => other?,
     };
-    store::groups::of_user(&state.db, &u.id).await
+    store::groups::of_user(&cx.db, &u.id).await
 }

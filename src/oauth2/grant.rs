@@ -1,9 +1,9 @@
 //! The client credentials grant itself: what an authenticated client's access token carries.
 
 use super::{requested_roles, OAuthError};
+use crate::context::Context;
 use crate::credential::Credential;
 use crate::mtls::ClientCert;
-use crate::state::AppState;
 use crate::view::UserView;
 
 /// An access token issued (no `Debug`: it is a bearer secret).
@@ -20,23 +20,18 @@ pub struct Issued {
 /// to the requested `scope` (role names, with what they imply), bound to the certificate of a mutual-TLS
 /// connection. `now` is its `issued_at`, taken before the client and its roles were read.
 pub async fn issue(
-    state: &AppState,
+    cx: &Context,
     now: chrono::NaiveDateTime,
     cred: &Credential,
     user: &UserView,
     scope: Option<&str>,
     cert: Option<&ClientCert>,
 ) -> Result<Issued, OAuthError> {
-    let mut data = crate::auth::credential_token(
-        state,
-        cred,
-        user,
-        now,
-        crate::auth::default_expiry(state, now),
-    )
-    .await
-    // The user holding none of the credential's roles any more is `invalid_client`: the client cannot act.
-    .map_err(OAuthError::from)?;
+    let mut data =
+        crate::auth::credential_token(cx, cred, user, now, crate::auth::default_expiry(cx, now))
+            .await
+            // The user holding none of the credential's roles any more is `invalid_client`: the client cannot act.
+            .map_err(OAuthError::from)?;
     let scope = requested_roles(scope);
     if let Some(names) = &scope {
         let mut wanted = Vec::new();
@@ -53,17 +48,17 @@ pub async fn issue(
             wanted.push(r.id.clone());
         }
         // Boxed: a database read, kept out of the future of a token request without `scope`.
-        let narrowed = Box::pin(crate::assignment::with_implied(state, wanted))
+        let narrowed = Box::pin(crate::assignment::with_implied(cx, wanted))
             .await
             .map_err(OAuthError::from)?;
         data.role_ids.retain(|r| narrowed.contains(r));
     }
     // Whatever the method, a token requested over mutual TLS is bound to that certificate (RFC 8705 §3).
     data.cert = cert.map(|c| c.binding);
-    let access_token = if state.config.jwt_access_tokens() {
-        jwt_access_token(state, &data, cred).await?
+    let access_token = if cx.config.jwt_access_tokens() {
+        jwt_access_token(cx, &data, cred).await?
     } else {
-        state.tokens.issue(&data)
+        cx.tokens.issue(&data)
     };
     let expires_in = (data.expires_at - now).num_seconds().max(0);
     Ok(Issued {
@@ -75,26 +70,26 @@ pub async fn issue(
 
 /// An RFC 9068 access token for the token data: role and project names from the authorization view.
 async fn jwt_access_token(
-    state: &AppState,
+    cx: &Context,
     data: &crate::token::TokenData,
     cred: &Credential,
 ) -> Result<String, OAuthError> {
     use crate::token::jwt::{Claims, Confirmation, LintelClaims};
-    let names = state
+    let names = cx
         .view
-        .role_names(&state.db, &data.role_ids)
+        .role_names(&cx.db, &data.role_ids)
         .await
         .map_err(OAuthError::from)?;
-    let project = state
+    let project = cx
         .view
-        .project(&state.db, &cred.model.project_id)
+        .project(&cx.db, &cred.model.project_id)
         .await
         .map_err(OAuthError::from)?
         .ok_or(OAuthError::InvalidClient)?;
     let claims = Claims {
-        iss: state.config.default.public_endpoint.clone(),
+        iss: cx.config.default.public_endpoint.clone(),
         sub: data.user_id.clone(),
-        aud: state.config.jwt_audience().to_string(),
+        aud: cx.config.jwt_audience().to_string(),
         exp: data.expires_at.and_utc().timestamp(),
         iat: data.issued_at.and_utc().timestamp(),
         jti: data.audit_ids.first().cloned().unwrap_or_default(),
@@ -110,7 +105,7 @@ async fn jwt_access_token(
             cert: data.cert,
         },
     };
-    state.tokens.issue_jwt(&claims).ok_or_else(|| {
+    cx.tokens.issue_jwt(&claims).ok_or_else(|| {
         tracing::error!("no JWT signing key could be derived from the primary token key");
         OAuthError::ServerError
     })

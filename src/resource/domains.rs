@@ -3,10 +3,10 @@
 use entity::domain;
 
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_name, PROJECT_NAME_MAX, SHORT_DESCRIPTION_MAX};
-use crate::state::AppState;
 use crate::store;
 use crate::store::domains::DomainChanges;
 use crate::token::revocation::{Event, RevKey};
@@ -30,44 +30,44 @@ fn this(id: &str) -> Target<'_> {
 }
 
 /// A domain by id, if there is one.
-pub async fn find(state: &AppState, id: &str) -> DomainResult<Option<domain::Model>> {
-    store::find::<domain::Entity>(&state.db, id).await
+pub async fn find(cx: &Context, id: &str) -> DomainResult<Option<domain::Model>> {
+    store::find::<domain::Entity>(&cx.db, id).await
 }
 
 /// A domain by id, or not found.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<domain::Model> {
-    find(state, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<domain::Model> {
+    find(cx, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", id))
 }
 
 /// Domains by optional exact name and enabled flag, without a policy check (for callers that made their own).
 pub async fn search(
-    state: &AppState,
+    cx: &Context,
     name: Option<&str>,
     enabled: Option<bool>,
 ) -> DomainResult<Vec<domain::Model>> {
-    store::domains::list(&state.db, name, enabled).await
+    store::domains::list(&cx.db, name, enabled).await
 }
 
 /// The domains the caller may see: all of them for a reader of every domain, else those it may read (its own),
 /// as Keystone filters the list.
 pub async fn list(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     name: Option<&str>,
     enabled: Option<bool>,
 ) -> DomainResult<Vec<domain::Model>> {
     let all = enforce(Action::ListDomains, caller, Target::default()).is_ok();
-    let mut found = search(state, name, enabled).await?;
+    let mut found = search(cx, name, enabled).await?;
     found.retain(|d| all || enforce(Action::GetDomain, caller, this(&d.id)).is_ok());
     Ok(found)
 }
 
 /// One domain.
-pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<domain::Model> {
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<domain::Model> {
     enforce(Action::GetDomain, caller, this(id))?;
-    load(state, id).await
+    load(cx, id).await
 }
 
 fn check(name: Option<&str>, description: Option<&str>) -> DomainResult<()> {
@@ -79,7 +79,7 @@ fn check(name: Option<&str>, description: Option<&str>) -> DomainResult<()> {
 
 /// Create a domain (also reached as `POST /v3/projects` with `is_domain`).
 pub async fn create(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     f: DomainFields,
 ) -> DomainResult<domain::Model> {
@@ -94,27 +94,27 @@ pub async fn create(
         name,
         description,
         enabled: f.enabled.unwrap_or(true),
-        created_at: state.clock.now(),
+        created_at: cx.clock.now(),
     };
-    store::domains::insert(&state.db, row).await
+    store::domains::insert(&cx.db, row).await
 }
 
 /// Change a domain (also reached as `PATCH /v3/projects/{id}`); disabling it revokes every token scoped to it or
 /// held by its users.
 pub async fn update(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     id: &str,
     f: DomainFields,
 ) -> DomainResult<domain::Model> {
     enforce(Action::UpdateDomain, caller, this(id))?;
-    let d = load(state, id).await?;
+    let d = load(cx, id).await?;
     check(
         f.name.as_deref(),
         f.description.as_ref().and_then(Option::as_deref),
     )?;
     let events: Vec<Event> = (f.enabled == Some(false) && d.enabled)
-        .then(|| Event::now(&state.clock, RevKey::Domain(id.to_string())))
+        .then(|| Event::now(&cx.clock, RevKey::Domain(id.to_string())))
         .into_iter()
         .collect();
     let changes = DomainChanges {
@@ -122,24 +122,82 @@ pub async fn update(
         description: f.description,
         enabled: f.enabled,
     };
-    let updated = store::domains::update(&state.db, &d, changes, &events).await?;
-    state.view.forget_domain(id);
-    crate::cluster::settle(state, &events).await?;
+    let updated = store::domains::update(&cx.db, &d, changes, &events).await?;
+    cx.view.forget_domain(id);
+    crate::cluster::settle(cx, &events).await?;
     Ok(updated)
 }
 
 /// Delete a disabled domain with its grants (also reached as `DELETE /v3/projects/{id}`).
-pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<()> {
     enforce(Action::DeleteDomain, caller, this(id))?;
-    let d = load(state, id).await?;
+    let d = load(cx, id).await?;
     if d.enabled {
         return Err(DomainError::Forbidden(
             "Cannot delete a domain that is enabled, please disable it first.".into(),
         ));
     }
-    let event = Event::now(&state.clock, RevKey::Domain(id.to_string()));
-    store::domains::delete(&state.db, d, &event).await?;
-    state.view.forget_domain(id);
-    crate::cluster::settle(state, &[event]).await?;
+    let event = Event::now(&cx.clock, RevKey::Domain(id.to_string()));
+    store::domains::delete(&cx.db, d, &event).await?;
+    cx.view.forget_domain(id);
+    crate::cluster::settle(cx, &[event]).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::context;
+
+    fn fields(v: serde_json::Value) -> DomainFields {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_enabled_domain_is_not_deleted_and_disabling_revokes_its_users_tokens() {
+        let t = context().await;
+        let admin = t.admin().await;
+        let d = create(&t, &admin, fields(serde_json::json!({"name": "lab"})))
+            .await
+            .unwrap();
+        let err = delete(&t, &admin, &d.id).await.unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Forbidden(m) if m.contains("please disable it first")),
+            "{err:?}"
+        );
+        // A token scoped to the domain stops when the domain is disabled.
+        t.set_domain_role(&d.id).await;
+        let scoped = t
+            .login(
+                serde_json::json!({"methods": ["password"], "password": {"user": {"id": t.admin.user_id,
+                    "password": crate::testing::ADMIN_PASSWORD}}}),
+                Some(serde_json::json!({"domain": {"id": d.id}})),
+            )
+            .await
+            .unwrap();
+        let token = t.tokens.issue(&scoped.data);
+        update(
+            &t,
+            &admin,
+            &d.id,
+            fields(serde_json::json!({"enabled": false})),
+        )
+        .await
+        .unwrap();
+        assert!(crate::auth::validate(&t, &token, false).await.is_err());
+        delete(&t, &admin, &d.id).await.unwrap();
+        let err = load(&t, &d.id).await.unwrap_err();
+        assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn only_an_admin_creates_domains() {
+        let t = context().await;
+        let alice = t.user_with_role("alice", "alice pw", "manager").await;
+        let caller = t.login_user(&alice, "alice pw").await;
+        let err = create(&t, &caller, fields(serde_json::json!({"name": "mine"})))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    }
 }

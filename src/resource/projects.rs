@@ -4,11 +4,11 @@
 use entity::{domain, project};
 
 use crate::auth::Validated;
+use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
 use crate::resource::domains::{self, DomainFields};
 use crate::rules::{check_description, check_name, PROJECT_NAME_MAX};
-use crate::state::AppState;
 use crate::store;
 use crate::store::projects::ProjectChanges;
 pub use crate::store::projects::ProjectQuery;
@@ -56,8 +56,8 @@ pub enum Found {
 }
 
 /// A project by id, or not found.
-pub async fn load(state: &AppState, id: &str) -> DomainResult<project::Model> {
-    store::find::<project::Entity>(&state.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<project::Model> {
+    store::find::<project::Entity>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Project", id))
 }
@@ -112,7 +112,7 @@ fn in_domain<'a>(domain_id: &'a str, project_id: Option<&'a str>) -> Target<'a> 
 
 /// The projects the caller may list, with their tags; `is_domain` lists the domains in project form.
 pub async fn list(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     f: &ProjectQuery<'_>,
     is_domain: bool,
@@ -120,13 +120,12 @@ pub async fn list(
     let target = in_domain(f.domain_id.unwrap_or(&caller.user_domain.id), None);
     enforce(Action::ListProjects, caller, target)?;
     if is_domain {
-        let found = domains::search(state, f.name, f.enabled).await?;
+        let found = domains::search(cx, f.name, f.enabled).await?;
         return Ok(found.into_iter().map(Found::Domain).collect());
     }
-    let found = store::projects::list(&state.db, f).await?;
+    let found = store::projects::list(&cx.db, f).await?;
     let mut tags =
-        store::projects::tags_of_many(&state.db, found.iter().map(|p| p.id.clone()).collect())
-            .await?;
+        store::projects::tags_of_many(&cx.db, found.iter().map(|p| p.id.clone()).collect()).await?;
     Ok(found
         .into_iter()
         .map(|p| {
@@ -137,10 +136,10 @@ pub async fn list(
 }
 
 /// One project (or the domain of that id); policy is decided before a missing project is reported.
-pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult<Found> {
-    let p = crate::rules::existing(load(state, id).await)?;
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Found> {
+    let p = crate::rules::existing(load(cx, id).await)?;
     if p.is_err() {
-        if let Some(d) = domains::find(state, id).await? {
+        if let Some(d) = domains::find(cx, id).await? {
             enforce(Action::GetDomain, caller, in_domain(id, None))?;
             return Ok(Found::Domain(d));
         }
@@ -153,14 +152,14 @@ pub async fn get(state: &AppState, caller: &Validated, id: &str) -> DomainResult
     };
     enforce(Action::GetProject, caller, target)?;
     let p = p?;
-    let tags = store::projects::tags(&state.db, id).await?;
+    let tags = store::projects::tags(&cx.db, id).await?;
     Ok(Found::Project(p, tags))
 }
 
 /// Create a project (or, with `is_domain`, a domain).
-pub async fn create(state: &AppState, caller: &Validated, f: ProjectFields) -> DomainResult<Found> {
+pub async fn create(cx: &Context, caller: &Validated, f: ProjectFields) -> DomainResult<Found> {
     if f.is_domain == Some(true) {
-        return create_acting_domain(state, caller, f).await;
+        return create_acting_domain(cx, caller, f).await;
     }
     let name = f
         .name
@@ -171,7 +170,7 @@ pub async fn create(state: &AppState, caller: &Validated, f: ProjectFields) -> D
     let mut parent = f.parent_id.flatten();
     let domain_id = match (&f.domain_id, &parent) {
         (Some(d), _) => d.clone(),
-        (None, Some(p)) => match crate::rules::existing(load(state, p).await)? {
+        (None, Some(p)) => match crate::rules::existing(load(cx, p).await)? {
             Ok(pp) => pp.domain_id,
             // Policy first; the missing parent is reported when the project is made.
             Err(_) => p.clone(),
@@ -179,12 +178,12 @@ pub async fn create(state: &AppState, caller: &Validated, f: ProjectFields) -> D
         (None, None) => caller.user_domain.id.clone(),
     };
     enforce(Action::CreateProject, caller, in_domain(&domain_id, None))?;
-    domains::load(state, &domain_id).await?;
+    domains::load(cx, &domain_id).await?;
     if parent.as_deref() == Some(domain_id.as_str()) {
         parent = None;
     }
     if let Some(p) = &parent {
-        if load(state, p).await?.domain_id != domain_id {
+        if load(cx, p).await?.domain_id != domain_id {
             return Err(DomainError::Invalid(
                 "The parent project must be in the same domain.".into(),
             ));
@@ -199,15 +198,15 @@ pub async fn create(state: &AppState, caller: &Validated, f: ProjectFields) -> D
         parent_id: parent,
         description: f.description.flatten(),
         enabled: f.enabled.unwrap_or(true),
-        created_at: state.clock.now(),
+        created_at: cx.clock.now(),
     };
-    let created = store::projects::insert(&state.db, row, &tags).await?;
+    let created = store::projects::insert(&cx.db, row, &tags).await?;
     Ok(Found::Project(created, tags))
 }
 
 /// `POST /v3/projects` with `is_domain`: a domain, with Keystone's words for a duplicate name.
 async fn create_acting_domain(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     f: ProjectFields,
 ) -> DomainResult<Found> {
@@ -217,7 +216,7 @@ async fn create_acting_domain(
         ));
     }
     let name = f.name.clone().unwrap_or_default();
-    let created = domains::create(state, caller, f.into_domain())
+    let created = domains::create(cx, caller, f.into_domain())
         .await
         .map_err(|e| match e {
             DomainError::Conflict(_) => DomainError::Conflict(format!(
@@ -231,18 +230,18 @@ async fn create_acting_domain(
 
 /// Change a project (or the domain of that id); disabling a project revokes the tokens scoped to it.
 pub async fn update(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     id: &str,
     f: ProjectFields,
 ) -> DomainResult<Found> {
-    let p = match load(state, id).await {
+    let p = match load(cx, id).await {
         Err(DomainError::NotFound(m)) => {
-            if domains::find(state, id).await?.is_none() {
+            if domains::find(cx, id).await?.is_none() {
                 return Err(DomainError::NotFound(m));
             }
             return Ok(Found::Domain(
-                domains::update(state, caller, id, f.into_domain()).await?,
+                domains::update(cx, caller, id, f.into_domain()).await?,
             ));
         }
         other => other?,
@@ -263,7 +262,7 @@ pub async fn update(
         check_tags(tags)?;
     }
     let events: Vec<Event> = (f.enabled == Some(false) && p.enabled)
-        .then(|| Event::now(&state.clock, RevKey::Project(id.to_string())))
+        .then(|| Event::now(&cx.clock, RevKey::Project(id.to_string())))
         .into_iter()
         .collect();
     let changes = ProjectChanges {
@@ -272,33 +271,33 @@ pub async fn update(
         enabled: f.enabled,
         tags: f.tags,
     };
-    let updated = store::projects::update(&state.db, &p, changes, &events).await?;
-    state.view.forget_project(id);
-    crate::cluster::settle(state, &events).await?;
-    let tags = store::projects::tags(&state.db, id).await?;
+    let updated = store::projects::update(&cx.db, &p, changes, &events).await?;
+    cx.view.forget_project(id);
+    crate::cluster::settle(cx, &events).await?;
+    let tags = store::projects::tags(&cx.db, id).await?;
     Ok(Found::Project(updated, tags))
 }
 
 /// Delete a project without children (or the domain of that id) with its grants; its tokens are revoked.
-pub async fn delete(state: &AppState, caller: &Validated, id: &str) -> DomainResult<()> {
-    let p = match load(state, id).await {
+pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<()> {
+    let p = match load(cx, id).await {
         Err(DomainError::NotFound(m)) => {
-            if domains::find(state, id).await?.is_none() {
+            if domains::find(cx, id).await?.is_none() {
                 return Err(DomainError::NotFound(m));
             }
-            return domains::delete(state, caller, id).await;
+            return domains::delete(cx, caller, id).await;
         }
         other => other?,
     };
     enforce(Action::DeleteProject, caller, in_domain(&p.domain_id, None))?;
-    let event = Event::now(&state.clock, RevKey::Project(id.to_string()));
-    if !store::projects::delete(&state.db, p, &event).await? {
+    let event = Event::now(&cx.clock, RevKey::Project(id.to_string()));
+    if !store::projects::delete(&cx.db, p, &event).await? {
         return Err(DomainError::Forbidden(
             "Cannot delete a project that has child projects.".into(),
         ));
     }
-    state.view.forget_project(id);
-    crate::cluster::settle(state, &[event]).await?;
+    cx.view.forget_project(id);
+    crate::cluster::settle(cx, &[event]).await?;
     Ok(())
 }
 
@@ -321,7 +320,7 @@ pub enum Tags {
 
 /// Read or change a project's tags; the tags after the operation come back.
 pub async fn tags(
-    state: &AppState,
+    cx: &Context,
     caller: &Validated,
     id: &str,
     op: Tags,
@@ -334,9 +333,9 @@ pub async fn tags(
         Tags::Add(_) => Action::CreateProjectTag,
         Tags::Remove(_) => Action::DeleteProjectTag,
     };
-    let p = load(state, id).await?;
+    let p = load(cx, id).await?;
     enforce(rule, caller, in_domain(&p.domain_id, Some(id)))?;
-    let db = &state.db;
+    let db = &cx.db;
     match op {
         Tags::List => {}
         Tags::Replace(tags) => {
@@ -367,6 +366,6 @@ pub async fn tags(
 }
 
 /// The projects a user holds a role on, by name (for `/v3/users/{id}/projects` and `/v3/auth/projects`).
-pub async fn by_ids(state: &AppState, ids: Vec<String>) -> DomainResult<Vec<project::Model>> {
-    store::projects::by_ids(&state.db, ids).await
+pub async fn by_ids(cx: &Context, ids: Vec<String>) -> DomainResult<Vec<project::Model>> {
+    store::projects::by_ids(&cx.db, ids).await
 }

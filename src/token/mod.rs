@@ -6,6 +6,7 @@ pub mod key_store;
 pub mod keys;
 pub mod keystone;
 pub mod revocation;
+pub mod subject;
 
 use std::sync::Arc;
 

@@ -56,14 +56,14 @@ impl Event {
 /// Record events of their own (not part of another change), make them hold on every node
 /// ([`crate::cluster::settle`]), and put each revoked token (by its audit id) in the audit trail.
 pub async fn revoke(
-    state: &crate::state::AppState,
+    cx: &crate::context::Context,
     who: &crate::audit::Initiator,
     events: &[Event],
 ) -> DomainResult<()> {
-    crate::cluster::settle(state, events).await?;
+    crate::cluster::settle(cx, events).await?;
     for e in events {
         if let RevKey::Audit(id) = &e.key {
-            state.audit_change(who, crate::audit::Operation::Deleted, "token", id, &[]);
+            cx.audit_change(who, crate::audit::Operation::Deleted, "token", id, &[]);
         }
     }
     Ok(())

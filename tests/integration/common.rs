@@ -281,15 +281,11 @@ impl TestServer {
         bootstrap::run(
             &db,
             &lintel::audit::Audit::off(),
-            &Bootstrap {
-                username: "admin".into(),
-                password_hash: lintel::hashing::hash_blocking(ADMIN_PASSWORD).unwrap(),
-                project_name: "admin".into(),
-                role_name: "admin".into(),
-                service_name: "keystone".into(),
-                region_id: "RegionOne".into(),
-                endpoints: vec![("public".into(), config.v3_url())],
-            },
+            &Bootstrap::defaults(
+                lintel::hashing::hash_blocking(ADMIN_PASSWORD).unwrap(),
+                &config.v3_url(),
+                &["public"],
+            ),
         )
         .await
         .expect("bootstrap");

@@ -1,0 +1,322 @@
+//! Managing application credentials on a caller's behalf: who may create, see and delete which credential, as
+//! Keystone decides it. The policy rule, the owner rule (someone else's credential is a 403, an unknown one a 404),
+//! the refusal of restricted credentials' tokens and the project-scope requirement all live here, so every path
+//! that manages credentials applies them, and a unit test can prove each without a server.
+
+use super::{Credential, NewCredential};
+use crate::auth::Validated;
+use crate::context::Context;
+use crate::error::{DomainError, DomainResult};
+use crate::hashing::Secret;
+use crate::policy::{enforce, Action, Target};
+use std::net::IpAddr;
+
+/// Keystone's refusal of a restricted credential's token managing credentials.
+const RESTRICTED: &str = "You are not authorized to perform the requested action: Using method \
+                          'application_credential' is not allowed for managing additional application credentials.";
+
+/// Create a credential for `user_id` on the caller's project, with at most the caller's roles.
+pub async fn create(
+    cx: &Context,
+    caller: &Validated,
+    source: Option<IpAddr>,
+    user_id: &str,
+    new: NewCredential,
+) -> DomainResult<(Credential, Secret)> {
+    owner_rule(caller, Action::CreateApplicationCredential, user_id)?;
+    refuse_restricted(cx, caller).await?;
+    let project_id = caller.project_id().ok_or_else(|| {
+        DomainError::Invalid(
+            "Application credentials must be created with a project-scoped token.".into(),
+        )
+    })?;
+    let who = caller.initiator(source);
+    super::insert(cx, &who, user_id, project_id, &caller.data.role_ids, new).await
+}
+
+/// A user's credentials, optionally only the one with `name`.
+pub async fn list_of(
+    cx: &Context,
+    caller: &Validated,
+    user_id: &str,
+    name: Option<&str>,
+) -> DomainResult<Vec<Credential>> {
+    owner_rule(caller, Action::ListApplicationCredentials, user_id)?;
+    super::list(cx, user_id, name).await
+}
+
+/// One credential of `user_id`'s.
+pub async fn get(
+    cx: &Context,
+    caller: &Validated,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<Credential> {
+    owned(cx, caller, user_id, id, Action::GetApplicationCredential).await
+}
+
+/// Delete one of `user_id`'s credentials, revoking its tokens.
+pub async fn remove(
+    cx: &Context,
+    caller: &Validated,
+    source: Option<IpAddr>,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<()> {
+    let cred = owned(cx, caller, user_id, id, Action::DeleteApplicationCredential).await?;
+    refuse_restricted(cx, caller).await?;
+    super::delete(cx, &caller.initiator(source), &cred).await
+}
+
+/// A user's access rules.
+pub async fn rules(
+    cx: &Context,
+    caller: &Validated,
+    user_id: &str,
+) -> DomainResult<Vec<entity::access_rule::Model>> {
+    owner_rule(caller, Action::ListAccessRules, user_id)?;
+    super::rules_of(cx, user_id).await
+}
+
+/// One of a user's access rules.
+pub async fn rule(
+    cx: &Context,
+    caller: &Validated,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<entity::access_rule::Model> {
+    owner_rule(caller, Action::GetAccessRule, user_id)?;
+    super::rules_of(cx, user_id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| DomainError::not_found("Access Rule", id))
+}
+
+/// Delete one of a user's access rules that no credential uses.
+pub async fn remove_rule(
+    cx: &Context,
+    caller: &Validated,
+    source: Option<IpAddr>,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<()> {
+    owner_rule(caller, Action::DeleteAccessRule, user_id)?;
+    super::delete_rule(cx, &caller.initiator(source), user_id, id).await
+}
+
+/// `action` on what `user_id` owns (the owner passes every such rule; readers and admins by the policy).
+fn owner_rule(caller: &Validated, action: Action, user_id: &str) -> DomainResult<()> {
+    enforce(
+        action,
+        caller,
+        Target {
+            user_id: Some(user_id),
+            ..Default::default()
+        },
+    )
+}
+
+/// The credential `id` if it is `user_id`'s and the caller may `action` it. Someone else's credential (whichever
+/// user's path is used) is a 403 unless the policy lets the caller act on any, as in Keystone; an unknown one a 404.
+async fn owned(
+    cx: &Context,
+    caller: &Validated,
+    user_id: &str,
+    id: &str,
+    action: Action,
+) -> DomainResult<Credential> {
+    match super::load(cx, id).await? {
+        Some(cred) if cred.model.user_id == user_id => {
+            owner_rule(caller, action, user_id)?;
+            Ok(cred)
+        }
+        Some(cred)
+            if cred.model.user_id != caller.user.id
+                && enforce(action, caller, Target::default()).is_err() =>
+        {
+            Err(DomainError::forbidden_action(action))
+        }
+        _ => Err(DomainError::not_found("Application Credential", id)),
+    }
+}
+
+/// Keystone forbids managing credentials with a restricted credential's token (and with one whose credential is
+/// gone).
+async fn refuse_restricted(cx: &Context, caller: &Validated) -> DomainResult<()> {
+    let Some(id) = &caller.data.app_cred_id else {
+        return Ok(());
+    };
+    let restricted = super::load(cx, id)
+        .await?
+        .is_none_or(|cred| cred.restricted());
+    if restricted {
+        return Err(DomainError::Forbidden(RESTRICTED.into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credential::{Bindings, RoleRef};
+    use crate::testing::{context, TestContext};
+    use serde_json::json;
+
+    fn new(name: &str) -> NewCredential {
+        NewCredential {
+            name: name.into(),
+            description: None,
+            secret: None,
+            expires_at: None,
+            roles: Vec::new(),
+            unrestricted: None,
+            access_rules: Vec::new(),
+            bindings: Bindings::default(),
+        }
+    }
+
+    async fn app_cred_login(t: &TestContext, id: &str, secret: &Secret) -> Arc<Validated> {
+        t.login(
+            json!({"methods": ["application_credential"],
+                   "application_credential": {"id": id, "secret": secret.expose()}}),
+            None,
+        )
+        .await
+        .expect("application credential login")
+    }
+
+    use std::sync::Arc;
+
+    /// The error is a 400 whose message says `what`.
+    fn says_invalid(err: DomainError, what: &str) {
+        assert!(
+            matches!(&err, DomainError::Invalid(m) if m.contains(what)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn binds_the_callers_project_and_roles_with_what_they_imply() {
+        let t = context().await;
+        let (alice, caller) = t.member("alice").await;
+        let (cred, _) = create(&t, &caller, None, &alice, new("ci")).await.unwrap();
+        assert_eq!(cred.model.project_id, t.admin.project_id);
+        let mut names: Vec<String> = cred.roles.iter().map(|r| r.name.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["member", "reader"], "member implies reader");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_role_the_caller_does_not_hold() {
+        let t = context().await;
+        let (alice, caller) = t.member("alice").await;
+        let mut req = new("ci");
+        req.roles = vec![RoleRef::Name("admin".into())];
+        says_invalid(
+            create(&t, &caller, None, &alice, req).await.unwrap_err(),
+            "unassigned role",
+        );
+    }
+
+    #[tokio::test]
+    async fn someone_elses_credentials_are_forbidden_and_unknown_ones_not_found() {
+        let t = context().await;
+        let (alice, alice_t) = t.member("alice").await;
+        let (bob, bob_t) = t.member("bob").await;
+        let (cred, _) = create(&t, &alice_t, None, &alice, new("ci")).await.unwrap();
+        let id = cred.model.id.as_str();
+        for err in [
+            create(&t, &bob_t, None, &alice, new("x"))
+                .await
+                .unwrap_err(),
+            get(&t, &bob_t, &alice, id).await.unwrap_err(),
+            get(&t, &bob_t, &bob, id).await.unwrap_err(),
+            remove(&t, &bob_t, None, &alice, id).await.unwrap_err(),
+        ] {
+            assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        }
+        let err = get(&t, &bob_t, &bob, "no-such-id").await.unwrap_err();
+        assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+        // The admin may look at anyone's.
+        let admin = t.admin().await;
+        assert_eq!(get(&t, &admin, &alice, id).await.unwrap().model.id, id);
+    }
+
+    #[tokio::test]
+    async fn a_restricted_credentials_token_cannot_manage_credentials() {
+        let t = context().await;
+        let (alice, caller) = t.member("alice").await;
+        let (restricted, secret) = create(&t, &caller, None, &alice, new("r")).await.unwrap();
+        let via = app_cred_login(&t, &restricted.model.id, &secret).await;
+        let err = create(&t, &via, None, &alice, new("x")).await.unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Forbidden(m) if m == RESTRICTED),
+            "{err:?}"
+        );
+        let err = remove(&t, &via, None, &alice, &restricted.model.id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Forbidden(m) if m == RESTRICTED),
+            "{err:?}"
+        );
+
+        let mut open = new("u");
+        open.unrestricted = Some(true);
+        let (unrestricted, secret) = create(&t, &caller, None, &alice, open).await.unwrap();
+        let via = app_cred_login(&t, &unrestricted.model.id, &secret).await;
+        create(&t, &via, None, &alice, new("made by a credential"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn needs_a_project_scoped_token_and_a_future_expiry() {
+        let t = context().await;
+        let (alice, caller) = t.member("alice").await;
+        let unscoped = t
+            .login(
+                json!({"methods": ["password"], "password": {"user": {"id": alice, "password": "alicealice"}}}),
+                None,
+            )
+            .await
+            .unwrap();
+        says_invalid(
+            create(&t, &unscoped, None, &alice, new("ci"))
+                .await
+                .unwrap_err(),
+            "project-scoped",
+        );
+        let mut past = new("ci");
+        past.expires_at = Some(t.clock.now() - chrono::Duration::seconds(1));
+        says_invalid(
+            create(&t, &caller, None, &alice, past).await.unwrap_err(),
+            "must not be before now",
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_revokes_its_tokens_at_once() {
+        let t = context().await;
+        let (alice, caller) = t.member("alice").await;
+        let (cred, secret) = create(&t, &caller, None, &alice, new("ci")).await.unwrap();
+        let data = crate::auth::authenticate(
+            &t,
+            serde_json::from_value(json!({"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": cred.model.id, "secret": secret.expose()}}}))
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        let token = t.tokens.issue(&data);
+        crate::auth::validate(&t, &token, false).await.unwrap();
+        remove(&t, &caller, None, &alice, &cred.model.id)
+            .await
+            .unwrap();
+        assert!(crate::auth::validate(&t, &token, false).await.is_err());
+        let err = get(&t, &caller, &alice, &cred.model.id).await.unwrap_err();
+        assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    }
+}
