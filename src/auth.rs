@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::model::{Domain, Project, User};
 use chrono::{Duration, NaiveDateTime};
-use entity::{domain, project, user};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -150,9 +150,9 @@ impl Validated {
 }
 
 /// Resolve a domain reference by id or name.
-pub async fn resolve_domain(cx: &Context, r: &NamedRef) -> DomainResult<domain::Model> {
+pub async fn resolve_domain(cx: &Context, r: &NamedRef) -> DomainResult<Domain> {
     let found = if let Some(id) = &r.id {
-        store::find::<domain::Entity>(&cx.db, id).await?
+        store::find::<Domain>(&cx.db, id).await?
     } else if let Some(name) = &r.name {
         store::domains::by_name(&cx.db, name).await?
     } else {
@@ -167,9 +167,9 @@ pub async fn resolve_domain(cx: &Context, r: &NamedRef) -> DomainResult<domain::
 const AUTH_FAILED: &str = "The request you have made requires authentication.";
 
 /// The user a password request names; None when there is no such user (or no such domain).
-async fn find_user(cx: &Context, u: &PasswordUser) -> DomainResult<Option<user::Model>> {
+async fn find_user(cx: &Context, u: &PasswordUser) -> DomainResult<Option<User>> {
     let found = if let Some(id) = &u.id {
-        store::find::<user::Entity>(&cx.db, id).await?
+        store::find::<User>(&cx.db, id).await?
     } else if let Some(name) = &u.name {
         let domain = u.domain.as_ref().ok_or_else(|| {
             DomainError::Invalid("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.".into())
@@ -208,7 +208,7 @@ pub async fn check_password(
     u: &PasswordUser,
     source: Option<std::net::IpAddr>,
     expired_ok: bool,
-) -> DomainResult<user::Model> {
+) -> DomainResult<User> {
     let password = u
         .password
         .as_ref()
@@ -411,7 +411,7 @@ async fn keystone_token_roles(cx: &Context, data: &TokenData) -> Result<Vec<Stri
         }
         return Ok(held);
     }
-    let user = store::find::<user::Entity>(&cx.db, &data.user_id)
+    let user = store::find::<User>(&cx.db, &data.user_id)
         .await
         .map_err(unavailable)?
         .ok_or(TokenError::Unrecognized)?;
@@ -534,7 +534,7 @@ pub async fn inspect(cx: &Context, data: TokenData) -> Result<Validated, TokenEr
 async fn resolve_scope(
     cx: &Context,
     scope: &Option<serde_json::Value>,
-    user: &user::Model,
+    user: &User,
 ) -> DomainResult<Option<Target>> {
     let Some(value) = scope else {
         // Keystone scopes to the default project when none is asked for and the user has roles there.
@@ -557,7 +557,7 @@ async fn resolve_scope(
     match (req.project, req.domain, req.system) {
         (Some(p), None, None) => {
             let found = if let Some(id) = &p.id {
-                store::find::<project::Entity>(&cx.db, id).await?
+                store::find::<Project>(&cx.db, id).await?
             } else if let (Some(name), Some(d)) = (&p.name, &p.domain) {
                 let d = resolve_domain(cx, d).await?;
                 store::projects::by_name(&cx.db, &d.id, name).await?
@@ -599,7 +599,7 @@ async fn resolve_scope(
 /// Roles on a target, or 401 as Keystone answers a scope the user has no role on.
 async fn scoped_roles(
     cx: &Context,
-    user: &user::Model,
+    user: &User,
     target: &Option<Target>,
 ) -> DomainResult<Vec<String>> {
     let Some(t) = target else {
@@ -770,7 +770,7 @@ async fn authenticate_unaudited(
                 "Application credential tokens cannot be rescoped.".into(),
             ));
         }
-        let user = store::find::<user::Entity>(&cx.db, &old.user.id)
+        let user = store::find::<User>(&cx.db, &old.user.id)
             .await?
             .ok_or_else(|| DomainError::unauthorized_msg(AUTH_FAILED))?;
         let target = match &req.scope {

@@ -45,26 +45,7 @@ fn chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::seconds(1))
 }
 
-/// Another node (or this one) as its `node` row shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
-    /// The node's id.
-    pub id: String,
-    /// How many times it has beaten.
-    pub seq: i64,
-    /// When its last beat began, on its own clock.
-    pub beat: NaiveDateTime,
-}
-
-impl From<entity::node::Model> for Peer {
-    fn from(m: entity::node::Model) -> Peer {
-        Peer {
-            id: m.id,
-            seq: m.seq,
-            beat: m.beat,
-        }
-    }
-}
+pub use crate::model::Peer;
 
 /// The time an event learnt of at `applied` (after dropping what it touches) revokes tokens up to: the latest
 /// `issued_at` any node can have given a token from what it held before the change.

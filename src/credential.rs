@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::model::{AccessRule, AppCred, Role};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::NaiveDateTime;
-use entity::{access_rule, application_credential as app_cred, role};
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use rand::RngCore;
@@ -144,11 +144,11 @@ fn check_bindings(b: &Bindings) -> DomainResult<StoredBindings> {
 #[derive(Debug, Clone)]
 pub struct Credential {
     /// The row.
-    pub model: app_cred::Model,
+    pub model: AppCred,
     /// Its roles (implied roles included), by name.
-    pub roles: Vec<role::Model>,
+    pub roles: Vec<Role>,
     /// Its access rules.
-    pub rules: Vec<access_rule::Model>,
+    pub rules: Vec<AccessRule>,
 }
 
 impl Credential {
@@ -206,7 +206,7 @@ async fn insert(
     }
     for r in &req.roles {
         let found = match r {
-            RoleRef::Id(id) => store::find::<role::Entity>(db, id)
+            RoleRef::Id(id) => store::find::<Role>(db, id)
                 .await?
                 .ok_or_else(|| DomainError::NotFound(format!("Could not find role: {id}.")))?,
             RoleRef::Name(n) => store::assignments::role_by_name(db, n, None)
@@ -231,7 +231,7 @@ async fn insert(
     let secret_hash = cx.hasher.hash(&secret).await?;
 
     let id = crate::api::new_id();
-    let row = app_cred::Model {
+    let row = AppCred {
         id: id.clone(),
         name: req.name,
         user_id: user_id.to_string(),
@@ -575,7 +575,7 @@ async fn delete(
 }
 
 /// A user's access rules.
-async fn rules_of(cx: &Context, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
+async fn rules_of(cx: &Context, user_id: &str) -> DomainResult<Vec<AccessRule>> {
     store::credentials::rules_of_user(&cx.db, user_id).await
 }
 
@@ -586,7 +586,7 @@ async fn delete_rule(
     user_id: &str,
     id: &str,
 ) -> DomainResult<()> {
-    let rule = store::find::<access_rule::Entity>(&cx.db, id).await?;
+    let rule = store::find::<AccessRule>(&cx.db, id).await?;
     let Some(rule) = rule.filter(|r| r.user_id == user_id) else {
         return Err(DomainError::not_found("Access Rule", id));
     };

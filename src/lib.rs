@@ -21,6 +21,7 @@ pub mod identity;
 pub mod legacy_hash;
 pub mod log_sink;
 pub mod metrics;
+pub use lintel_model as model;
 pub mod mtls;
 pub mod oauth2;
 pub mod peer_cert;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use entity::{domain, project, role, user};
+use crate::model::{AccessRule, AppCred, Domain, Project, Role, User};
 use moka::sync::Cache;
 use std::time::Instant;
 
@@ -89,10 +89,7 @@ pub struct AppCredView {
 
 impl AppCredView {
     /// The token's view of a stored credential and its rules.
-    pub fn of(
-        c: &entity::application_credential::Model,
-        rules: &[entity::access_rule::Model],
-    ) -> AppCredView {
+    pub fn of(c: &AppCred, rules: &[AccessRule]) -> AppCredView {
         AppCredView {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -196,7 +193,7 @@ pub struct AuthzView {
     credentials: KeptCache<Arc<crate::credential::Credential>>,
     effective: KeptCache<Arc<Vec<String>>>,
     /// `GET /v3/auth/projects` per user, with the generation it was read under.
-    my_projects: KeptCache<(u64, Arc<Vec<project::Model>>)>,
+    my_projects: KeptCache<(u64, Arc<Vec<Project>>)>,
     catalog: RwLock<Option<Arc<serde_json::Value>>>,
     generation: AtomicU64,
     /// What this node changed and has yet to tell the other nodes (server.rs writes it to `view_change`).
@@ -449,7 +446,7 @@ impl AuthzView {
     /// A user, from cache or database.
     pub async fn user(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<UserView>>> {
         let load = || async {
-            let Some(u) = store::find::<user::Entity>(db, id).await? else {
+            let Some(u) = store::find::<User>(db, id).await? else {
                 return Ok(None);
             };
             let ignores_inactivity = crate::identity::passwords::UserOptions::of(&u)
@@ -471,7 +468,7 @@ impl AuthzView {
     /// A project, from cache or database.
     pub async fn project(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
         let load = || async {
-            let Some(p) = store::find::<project::Entity>(db, id).await? else {
+            let Some(p) = store::find::<Project>(db, id).await? else {
                 return Ok(None);
             };
             let v = Arc::new(ScopeView {
@@ -488,7 +485,7 @@ impl AuthzView {
     /// A domain, from cache or database.
     pub async fn domain(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<ScopeView>>> {
         let load = || async {
-            let Some(d) = store::find::<domain::Entity>(db, id).await? else {
+            let Some(d) = store::find::<Domain>(db, id).await? else {
                 return Ok(None);
             };
             let v = Arc::new(ScopeView {
@@ -516,7 +513,7 @@ impl AuthzView {
     /// A role, from cache or database.
     pub async fn role(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<RoleView>>> {
         let load = || async {
-            let Some(r) = store::find::<role::Entity>(db, id).await? else {
+            let Some(r) = store::find::<Role>(db, id).await? else {
                 return Ok(None);
             };
             let v = Arc::new(RoleView {
@@ -531,8 +528,7 @@ impl AuthzView {
     /// An application credential, from cache or database.
     pub async fn app_cred(&self, db: &Db, id: &str) -> DomainResult<Option<Arc<AppCredView>>> {
         let load = || async {
-            let Some(c) = store::find::<entity::application_credential::Entity>(db, id).await?
-            else {
+            let Some(c) = store::find::<AppCred>(db, id).await? else {
                 return Ok(None);
             };
             let rules = store::credentials::rules_of_credential(db, id).await?;
@@ -589,14 +585,10 @@ impl AuthzView {
     /// forgotten since (no grant, revocation, project or domain change on this node, or revocation event from
     /// another) and for at most as long as effective roles, else from `load`; the last known list while the
     /// database does not answer.
-    pub async fn projects_of<L, F>(
-        &self,
-        user_id: &str,
-        load: L,
-    ) -> DomainResult<Arc<Vec<project::Model>>>
+    pub async fn projects_of<L, F>(&self, user_id: &str, load: L) -> DomainResult<Arc<Vec<Project>>>
     where
         L: FnOnce() -> F,
-        F: std::future::Future<Output = DomainResult<Vec<project::Model>>>,
+        F: std::future::Future<Output = DomainResult<Vec<Project>>>,
     {
         // Read before loading: a change while loading leaves the entry under the older generation, so stale.
         let generation = self.generation();

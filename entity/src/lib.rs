@@ -2,6 +2,8 @@
 
 pub mod prelude;
 
+mod model;
+
 pub mod access_rule;
 pub mod application_credential;
 pub mod application_credential_access_rule;

@@ -1,5 +1,6 @@
 //! `/v3/users/{user_id}/application_credentials` and `/v3/users/{user_id}/access_rules`.
 
+use crate::model::AccessRule;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -76,7 +77,7 @@ pub struct AccessRuleView {
 }
 
 impl AccessRuleView {
-    fn of(r: &entity::access_rule::Model) -> AccessRuleView {
+    fn of(r: &AccessRule) -> AccessRuleView {
         AccessRuleView {
             id: r.id.clone(),
             service: r.service.clone(),

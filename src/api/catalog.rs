@@ -1,9 +1,9 @@
 //! `/v3/regions`, `/v3/services`, `/v3/endpoints`: HTTP in, one `catalog::entries` call, a typed response out.
 
+use crate::model::{Endpoint, Region, Service};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use entity::{endpoint, region, service};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -136,7 +136,7 @@ pub struct RegionView {
 }
 
 impl RegionView {
-    fn of(state: &AppState, r: region::Model) -> RegionView {
+    fn of(state: &AppState, r: Region) -> RegionView {
         RegionView {
             links: SelfLink::to(state, &format!("regions/{}", r.id)),
             id: r.id,
@@ -165,7 +165,7 @@ pub struct ServiceView {
 }
 
 impl ServiceView {
-    fn of(state: &AppState, s: service::Model) -> ServiceView {
+    fn of(state: &AppState, s: Service) -> ServiceView {
         ServiceView {
             links: SelfLink::to(state, &format!("services/{}", s.id)),
             id: s.id,
@@ -199,7 +199,7 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
-    fn of(state: &AppState, e: endpoint::Model) -> EndpointView {
+    fn of(state: &AppState, e: Endpoint) -> EndpointView {
         EndpointView {
             links: SelfLink::to(state, &format!("endpoints/{}", e.id)),
             id: e.id,

@@ -1,9 +1,9 @@
 //! `/v3/domains`: HTTP in, one `resource::domains` call, a typed response out.
 
+use crate::model::Domain;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use entity::domain;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -73,7 +73,7 @@ pub struct DomainView {
 
 impl DomainView {
     /// The view of a stored domain.
-    pub fn of(state: &AppState, d: &domain::Model) -> DomainView {
+    pub fn of(state: &AppState, d: &Domain) -> DomainView {
         DomainView {
             id: d.id.clone(),
             name: d.name.clone(),
@@ -104,7 +104,7 @@ pub struct DomainsResponse {
 
 impl DomainsResponse {
     /// A list of domains found at `path` (under `/v3`).
-    pub fn of(state: &AppState, path: &str, found: &[domain::Model]) -> DomainsResponse {
+    pub fn of(state: &AppState, path: &str, found: &[Domain]) -> DomainsResponse {
         DomainsResponse {
             domains: found.iter().map(|d| DomainView::of(state, d)).collect(),
             links: ListLinks::to(state, path),

@@ -1,9 +1,9 @@
 //! `/v3/groups` and group membership: HTTP in, one `identity::groups` call, a typed response out.
 
+use crate::model::Group;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use entity::group;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -91,7 +91,7 @@ pub struct GroupView {
 
 impl GroupView {
     /// The view of a stored group.
-    pub fn of(state: &AppState, g: group::Model) -> GroupView {
+    pub fn of(state: &AppState, g: Group) -> GroupView {
         GroupView {
             links: SelfLink::to(state, &format!("groups/{}", g.id)),
             id: g.id,
@@ -120,7 +120,7 @@ pub struct GroupsResponse {
 
 impl GroupsResponse {
     /// A list of groups found at `path` (under `/v3`).
-    pub fn of(state: &AppState, path: &str, groups: Vec<group::Model>) -> GroupsResponse {
+    pub fn of(state: &AppState, path: &str, groups: Vec<Group>) -> GroupsResponse {
         GroupsResponse {
             groups: groups
                 .into_iter()

@@ -1,10 +1,10 @@
 //! `/v3/projects`: projects and their tags. HTTP in, one `resource::projects` call, a typed response out.
 
+use crate::model::{Domain, Project};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use entity::{domain, project};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -110,7 +110,7 @@ pub struct ProjectView {
 
 impl ProjectView {
     /// The view of a stored project and its tags.
-    pub fn of(state: &AppState, p: &project::Model, tags: Vec<String>) -> ProjectView {
+    pub fn of(state: &AppState, p: &Project, tags: Vec<String>) -> ProjectView {
         ProjectView {
             id: p.id.clone(),
             name: p.name.clone(),
@@ -126,7 +126,7 @@ impl ProjectView {
     }
 
     /// A domain in project form.
-    pub fn of_domain(state: &AppState, d: &domain::Model) -> ProjectView {
+    pub fn of_domain(state: &AppState, d: &Domain) -> ProjectView {
         ProjectView {
             id: d.id.clone(),
             name: d.name.clone(),
@@ -167,7 +167,7 @@ pub struct ProjectsResponse {
 
 impl ProjectsResponse {
     /// A list of projects (shown without their tags) found at `path` (under `/v3`).
-    pub fn of(state: &AppState, path: &str, found: &[project::Model]) -> ProjectsResponse {
+    pub fn of(state: &AppState, path: &str, found: &[Project]) -> ProjectsResponse {
         ProjectsResponse {
             projects: found
                 .iter()

@@ -1,10 +1,10 @@
 //! `/v3/roles`, implied roles (`/v3/roles/{prior}/implies/{implied}`) and `/v3/role_inferences`: HTTP in, one
 //! `assignment::roles` call, a typed response out.
 
+use crate::model::Role;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use entity::role;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -100,7 +100,7 @@ pub struct RoleView {
 
 impl RoleView {
     /// The view of a stored role.
-    pub fn of(state: &AppState, r: &role::Model) -> RoleView {
+    pub fn of(state: &AppState, r: &Role) -> RoleView {
         RoleView {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -112,7 +112,7 @@ impl RoleView {
     }
 }
 
-fn link(state: &AppState, r: &role::Model) -> SelfLink {
+fn link(state: &AppState, r: &Role) -> SelfLink {
     SelfLink::to(state, &format!("roles/{}", r.id))
 }
 
@@ -134,7 +134,7 @@ pub struct RolesResponse {
 
 impl RolesResponse {
     /// A list of roles found at `path` (under `/v3`).
-    pub fn of(state: &AppState, path: &str, found: &[role::Model]) -> RolesResponse {
+    pub fn of(state: &AppState, path: &str, found: &[Role]) -> RolesResponse {
         RolesResponse {
             roles: found.iter().map(|r| RoleView::of(state, r)).collect(),
             links: ListLinks::to(state, path),
@@ -154,7 +154,7 @@ pub struct RoleBrief {
 }
 
 impl RoleBrief {
-    fn of(state: &AppState, r: &role::Model) -> RoleBrief {
+    fn of(state: &AppState, r: &Role) -> RoleBrief {
         RoleBrief {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -162,7 +162,7 @@ impl RoleBrief {
         }
     }
 
-    fn all(state: &AppState, found: &[role::Model]) -> Vec<RoleBrief> {
+    fn all(state: &AppState, found: &[Role]) -> Vec<RoleBrief> {
         found.iter().map(|r| RoleBrief::of(state, r)).collect()
     }
 }

@@ -1,11 +1,11 @@
 //! `/v3/users`: users, their passwords, their projects and groups. HTTP in, one `identity::users` call, a
 //! typed response out.
 
+use crate::model::User;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use entity::user;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -98,7 +98,7 @@ pub struct UserView {
 
 impl UserView {
     /// The view of a stored user.
-    pub fn of(state: &AppState, u: &user::Model) -> UserView {
+    pub fn of(state: &AppState, u: &User) -> UserView {
         let mut extra = users::extra_of(u);
         // The named fields win over a stored attribute of the same name.
         for k in [
@@ -150,7 +150,7 @@ pub struct UsersResponse {
 
 impl UsersResponse {
     /// A list of users found at `path` (under `/v3`).
-    pub fn of(state: &AppState, path: &str, found: &[user::Model]) -> UsersResponse {
+    pub fn of(state: &AppState, path: &str, found: &[User]) -> UsersResponse {
         UsersResponse {
             users: found.iter().map(|u| UserView::of(state, u)).collect(),
             links: ListLinks::to(state, path),

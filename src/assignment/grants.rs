@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use entity::role;
+use crate::model::{Group, Role};
 
 use crate::assignment::Target as Grant;
 use crate::auth::Validated;
@@ -99,7 +99,7 @@ pub async fn address(
 }
 
 /// The roles granted.
-pub async fn list(cx: &Context, c: &Validated, a: &Addressed) -> DomainResult<Vec<role::Model>> {
+pub async fn list(cx: &Context, c: &Validated, a: &Addressed) -> DomainResult<Vec<Role>> {
     a.allowed(c, Action::ListGrants, None)?;
     let ids = store::grants::role_ids(&cx.db, &a.key()).await?;
     store::roles::by_ids(&cx.db, ids).await
@@ -379,7 +379,7 @@ impl<'a> Names<'a> {
         if let Some(found) = self.roles.get(id) {
             return Ok(found.clone());
         }
-        let r = store::find::<role::Entity>(&self.cx.db, id).await?;
+        let r = store::find::<Role>(&self.cx.db, id).await?;
         let found = r.map(|r| (r.name, r.domain_id));
         self.roles.insert(id.to_string(), found.clone());
         Ok(found)
@@ -402,7 +402,7 @@ impl<'a> Names<'a> {
         if let Some(found) = self.groups.get(id) {
             return Ok(found.clone());
         }
-        let g = store::find::<entity::group::Entity>(&self.cx.db, id).await?;
+        let g = store::find::<Group>(&self.cx.db, id).await?;
         let found = g.map(|g| (g.name, Some(g.domain_id)));
         self.groups.insert(id.to_string(), found.clone());
         Ok(found)

@@ -5,7 +5,7 @@ pub mod roles;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entity::{domain, project};
+use crate::model::{Domain, Project};
 
 use crate::context::Context;
 use crate::error::DomainResult;
@@ -86,7 +86,7 @@ pub async fn with_implied(cx: &Context, roles: Vec<String>) -> DomainResult<Vec<
 pub async fn projects_of(
     cx: &Context,
     user_id: &str,
-) -> DomainResult<std::sync::Arc<Vec<project::Model>>> {
+) -> DomainResult<std::sync::Arc<Vec<Project>>> {
     let load = || async {
         let ids = assignments::projects_of(&cx.db, user_id).await?;
         let mut projects = crate::resource::projects::by_ids(cx, ids).await?;
@@ -98,7 +98,7 @@ pub async fn projects_of(
 
 /// The enabled domains on which a user has a role (`GET /v3/auth/domains`): two queries, however many domains
 /// there are (any user may ask).
-pub async fn domains_of(cx: &Context, user_id: &str) -> DomainResult<Vec<domain::Model>> {
+pub async fn domains_of(cx: &Context, user_id: &str) -> DomainResult<Vec<Domain>> {
     let held: HashSet<String> = assignments::domains_of(&cx.db, user_id)
         .await?
         .into_iter()

@@ -1,6 +1,6 @@
 //! Roles and implication rules: Keystone's rules for them, and what a change revokes.
 
-use entity::role;
+use crate::model::{Domain, Role};
 use serde_json::{Map, Value};
 
 use crate::audit::{Initiator, Operation};
@@ -27,14 +27,14 @@ pub struct RoleFields {
 }
 
 /// A role's options.
-pub fn options_of(r: &role::Model) -> Map<String, Value> {
+pub fn options_of(r: &Role) -> Map<String, Value> {
     match serde_json::from_str::<Value>(&r.options) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     }
 }
 
-fn immutable(r: &role::Model) -> bool {
+fn immutable(r: &Role) -> bool {
     options_of(r).get("immutable").and_then(Value::as_bool) == Some(true)
 }
 
@@ -43,8 +43,8 @@ fn any() -> Target<'static> {
 }
 
 /// A role by id, or not found.
-pub async fn load(cx: &Context, id: &str) -> DomainResult<role::Model> {
-    store::find::<role::Entity>(&cx.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<Role> {
+    store::find::<Role>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Role", id))
 }
@@ -55,7 +55,7 @@ pub async fn list(
     caller: &Validated,
     name: Option<&str>,
     domain_id: Option<&str>,
-) -> DomainResult<Vec<role::Model>> {
+) -> DomainResult<Vec<Role>> {
     let target = Target {
         domain_id,
         ..Default::default()
@@ -65,7 +65,7 @@ pub async fn list(
 }
 
 /// One role.
-pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<role::Model> {
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Role> {
     // Looked up first: a manager may read the roles it may grant, by name (a miss is told only after policy).
     let found = crate::rules::existing(load(cx, id).await)?;
     let target = Target {
@@ -86,7 +86,7 @@ pub async fn create(
     caller: &Validated,
     who: &Initiator,
     f: RoleFields,
-) -> DomainResult<role::Model> {
+) -> DomainResult<Role> {
     enforce(Action::CreateRole, caller, any())?;
     let name = f
         .name
@@ -98,11 +98,11 @@ pub async fn create(
     )?;
     let domain_id = f.domain_id.flatten();
     if let Some(d) = &domain_id {
-        store::find::<entity::domain::Entity>(&cx.db, d)
+        store::find::<Domain>(&cx.db, d)
             .await?
             .ok_or_else(|| DomainError::not_found("Domain", d))?;
     }
-    let row = role::Model {
+    let row = Role {
         id: crate::rules::new_id(),
         name,
         domain_id,
@@ -122,7 +122,7 @@ pub async fn update(
     who: &Initiator,
     id: &str,
     f: RoleFields,
-) -> DomainResult<role::Model> {
+) -> DomainResult<Role> {
     enforce(Action::UpdateRole, caller, any())?;
     let r = load(cx, id).await?;
     let unlocking = f
@@ -188,7 +188,7 @@ pub async fn implied(
     cx: &Context,
     caller: &Validated,
     prior: &str,
-) -> DomainResult<(role::Model, Vec<role::Model>)> {
+) -> DomainResult<(Role, Vec<Role>)> {
     enforce(Action::ListImpliedRoles, caller, any())?;
     let p = load(cx, prior).await?;
     let implied = store::roles::implied_by(&cx.db, prior).await?;
@@ -213,7 +213,7 @@ pub async fn implication(
     prior: &str,
     implied: &str,
     op: Implication,
-) -> DomainResult<(role::Model, role::Model)> {
+) -> DomainResult<(Role, Role)> {
     let rule = match op {
         Implication::Add => Action::CreateImpliedRole,
         Implication::Get => Action::GetImpliedRole,
@@ -267,10 +267,7 @@ pub async fn remove_implication(
 }
 
 /// Every implication rule, grouped by prior role (sorted by its id): the prior role and what it implies.
-pub async fn inferences(
-    cx: &Context,
-    caller: &Validated,
-) -> DomainResult<Vec<(role::Model, Vec<role::Model>)>> {
+pub async fn inferences(cx: &Context, caller: &Validated) -> DomainResult<Vec<(Role, Vec<Role>)>> {
     enforce(Action::ListRoleInferenceRules, caller, any())?;
     let rules = store::roles::implications(&cx.db).await?;
     let roles = store::roles::all(&cx.db).await?;

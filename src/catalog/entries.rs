@@ -1,7 +1,7 @@
 //! Regions, services and endpoints: Keystone's rules for them (region trees without cycles, endpoint interfaces,
 //! the legacy `region` field that creates its region); every change drops the cached catalog.
 
-use entity::{endpoint, region, service};
+use crate::model::{Endpoint, Region, Service};
 
 use crate::auth::Validated;
 use crate::context::Context;
@@ -22,20 +22,20 @@ fn allowed(c: &Validated, rule: Action) -> DomainResult<()> {
     enforce(rule, c, Target::default())
 }
 
-async fn region_row(cx: &Context, id: &str) -> DomainResult<region::Model> {
-    store::find::<region::Entity>(&cx.db, id)
+async fn region_row(cx: &Context, id: &str) -> DomainResult<Region> {
+    store::find::<Region>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Region", id))
 }
 
-async fn service_row(cx: &Context, id: &str) -> DomainResult<service::Model> {
-    store::find::<service::Entity>(&cx.db, id)
+async fn service_row(cx: &Context, id: &str) -> DomainResult<Service> {
+    store::find::<Service>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Service", id))
 }
 
-async fn endpoint_row(cx: &Context, id: &str) -> DomainResult<endpoint::Model> {
-    store::find::<endpoint::Entity>(&cx.db, id)
+async fn endpoint_row(cx: &Context, id: &str) -> DomainResult<Endpoint> {
+    store::find::<Endpoint>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Endpoint", id))
 }
@@ -45,7 +45,7 @@ pub async fn regions(
     cx: &Context,
     c: &Validated,
     parent: Option<&str>,
-) -> DomainResult<Vec<region::Model>> {
+) -> DomainResult<Vec<Region>> {
     allowed(c, Action::ListRegions)?;
     if let Some(p) = parent {
         check_len("parent_region_id", p, ID_MAX)?;
@@ -54,7 +54,7 @@ pub async fn regions(
 }
 
 /// One region.
-pub async fn region(cx: &Context, c: &Validated, id: &str) -> DomainResult<region::Model> {
+pub async fn region(cx: &Context, c: &Validated, id: &str) -> DomainResult<Region> {
     allowed(c, Action::GetRegion)?;
     region_row(cx, id).await
 }
@@ -76,7 +76,7 @@ pub async fn create_region(
     c: &Validated,
     path_id: Option<String>,
     f: RegionFields,
-) -> DomainResult<region::Model> {
+) -> DomainResult<Region> {
     let id = match path_id {
         Some(id) if f.id.as_ref().is_some_and(|given| *given != id) => {
             return Err(DomainError::Invalid(
@@ -95,11 +95,11 @@ pub async fn create_region(
         check_len("parent_region_id", p, ID_MAX)?;
         region_row(cx, p).await?;
     }
-    let row = region::ActiveModel::from(region::Model {
+    let row = Region {
         id: id.clone(),
         description,
         parent_region_id,
-    });
+    };
     store::insert_new(&cx.db, row, || DomainError::duplicate("region", "id", &id)).await
 }
 
@@ -109,7 +109,7 @@ pub async fn update_region(
     c: &Validated,
     id: &str,
     f: RegionFields,
-) -> DomainResult<region::Model> {
+) -> DomainResult<Region> {
     allowed(c, Action::UpdateRegion)?;
     let mut r = region_row(cx, id).await?;
     if let Some(d) = f.description {
@@ -137,7 +137,7 @@ pub async fn update_region(
         }
         r.parent_region_id = parent;
     }
-    let updated = store::update_row::<region::ActiveModel>(&cx.db, r).await?;
+    let updated = store::update_row::<Region>(&cx.db, r).await?;
     cx.view.forget_catalog();
     Ok(updated)
 }
@@ -146,7 +146,7 @@ pub async fn update_region(
 pub async fn delete_region(cx: &Context, c: &Validated, id: &str) -> DomainResult<()> {
     allowed(c, Action::DeleteRegion)?;
     let r = region_row(cx, id).await?;
-    store::delete_row::<region::ActiveModel>(&cx.db, r).await?;
+    store::delete_row::<Region>(&cx.db, r).await?;
     cx.view.forget_catalog();
     Ok(())
 }
@@ -157,13 +157,13 @@ pub async fn services(
     c: &Validated,
     kind: Option<&str>,
     name: Option<&str>,
-) -> DomainResult<Vec<service::Model>> {
+) -> DomainResult<Vec<Service>> {
     allowed(c, Action::ListServices)?;
     store::catalog::services(&cx.db, kind, name).await
 }
 
 /// One service.
-pub async fn service(cx: &Context, c: &Validated, id: &str) -> DomainResult<service::Model> {
+pub async fn service(cx: &Context, c: &Validated, id: &str) -> DomainResult<Service> {
     allowed(c, Action::GetService)?;
     service_row(cx, id).await
 }
@@ -203,19 +203,19 @@ pub async fn create_service(
     cx: &Context,
     c: &Validated,
     f: ServiceFields,
-) -> DomainResult<service::Model> {
+) -> DomainResult<Service> {
     allowed(c, Action::CreateService)?;
     check_service(&f)?;
     let kind = f
         .kind
         .ok_or_else(|| DomainError::validation("service. 'type' is a required property"))?;
-    let row = service::ActiveModel::from(service::Model {
+    let row = Service {
         id: new_id(),
         r#type: kind,
         name: f.name,
         description: f.description,
         enabled: f.enabled.unwrap_or(true),
-    });
+    };
     let created = store::insert_new(&cx.db, row, || {
         DomainError::internal("a new service id collided")
     })
@@ -230,7 +230,7 @@ pub async fn update_service(
     c: &Validated,
     id: &str,
     f: ServiceFields,
-) -> DomainResult<service::Model> {
+) -> DomainResult<Service> {
     allowed(c, Action::UpdateService)?;
     let mut s = service_row(cx, id).await?;
     check_service(&f)?;
@@ -246,7 +246,7 @@ pub async fn update_service(
     if let Some(e) = f.enabled {
         s.enabled = e;
     }
-    let updated = store::update_row::<service::ActiveModel>(&cx.db, s).await?;
+    let updated = store::update_row::<Service>(&cx.db, s).await?;
     cx.view.forget_catalog();
     Ok(updated)
 }
@@ -255,7 +255,7 @@ pub async fn update_service(
 pub async fn delete_service(cx: &Context, c: &Validated, id: &str) -> DomainResult<()> {
     allowed(c, Action::DeleteService)?;
     let s = service_row(cx, id).await?;
-    store::delete_row::<service::ActiveModel>(&cx.db, s).await?;
+    store::delete_row::<Service>(&cx.db, s).await?;
     cx.view.forget_catalog();
     Ok(())
 }
@@ -265,13 +265,13 @@ pub async fn endpoints(
     cx: &Context,
     c: &Validated,
     f: EndpointQuery<'_>,
-) -> DomainResult<Vec<endpoint::Model>> {
+) -> DomainResult<Vec<Endpoint>> {
     allowed(c, Action::ListEndpoints)?;
     store::catalog::endpoints(&cx.db, f).await
 }
 
 /// One endpoint.
-pub async fn endpoint(cx: &Context, c: &Validated, id: &str) -> DomainResult<endpoint::Model> {
+pub async fn endpoint(cx: &Context, c: &Validated, id: &str) -> DomainResult<Endpoint> {
     allowed(c, Action::GetEndpoint)?;
     endpoint_row(cx, id).await
 }
@@ -316,18 +316,18 @@ async fn endpoint_region(
         (None, None) => return Ok(None),
     };
     check_len("region_id", &id, ID_MAX)?;
-    if store::find::<region::Entity>(&cx.db, &id).await?.is_some() {
+    if store::find::<Region>(&cx.db, &id).await?.is_some() {
         return Ok(Some(id));
     }
     if !create {
         return Err(DomainError::not_found("Region", &id));
     }
-    let region = region::ActiveModel::from(region::Model {
+    let region = Region {
         id: id.clone(),
         description: None,
         parent_region_id: None,
-    });
-    store::insert_unless_present(cx.db.write().await?, region).await?;
+    };
+    store::catalog::ensure_region(&cx.db, region).await?;
     Ok(Some(id))
 }
 
@@ -336,7 +336,7 @@ pub async fn create_endpoint(
     cx: &Context,
     c: &Validated,
     f: EndpointFields,
-) -> DomainResult<endpoint::Model> {
+) -> DomainResult<Endpoint> {
     allowed(c, Action::CreateEndpoint)?;
     let service_id = f
         .service_id
@@ -351,14 +351,14 @@ pub async fn create_endpoint(
     check_len("url", &url, URL_MAX)?;
     service_row(cx, &service_id).await?;
     let region_id = endpoint_region(cx, f.region_id, f.region).await?;
-    let row = endpoint::ActiveModel::from(endpoint::Model {
+    let row = Endpoint {
         id: new_id(),
         service_id,
         interface,
         url,
         region_id,
         enabled: f.enabled.unwrap_or(true),
-    });
+    };
     let created = store::insert_new(&cx.db, row, || {
         DomainError::internal("a new endpoint id collided")
     })
@@ -373,7 +373,7 @@ pub async fn update_endpoint(
     c: &Validated,
     id: &str,
     f: EndpointFields,
-) -> DomainResult<endpoint::Model> {
+) -> DomainResult<Endpoint> {
     allowed(c, Action::UpdateEndpoint)?;
     let mut e = endpoint_row(cx, id).await?;
     if let Some(i) = f.interface {
@@ -394,7 +394,7 @@ pub async fn update_endpoint(
     if let Some(en) = f.enabled {
         e.enabled = en;
     }
-    let updated = store::update_row::<endpoint::ActiveModel>(&cx.db, e).await?;
+    let updated = store::update_row::<Endpoint>(&cx.db, e).await?;
     cx.view.forget_catalog();
     Ok(updated)
 }
@@ -403,7 +403,7 @@ pub async fn update_endpoint(
 pub async fn delete_endpoint(cx: &Context, c: &Validated, id: &str) -> DomainResult<()> {
     allowed(c, Action::DeleteEndpoint)?;
     let e = endpoint_row(cx, id).await?;
-    store::delete_row::<endpoint::ActiveModel>(&cx.db, e).await?;
+    store::delete_row::<Endpoint>(&cx.db, e).await?;
     cx.view.forget_catalog();
     Ok(())
 }

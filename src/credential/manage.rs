@@ -8,6 +8,7 @@ use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
+use crate::model::AccessRule;
 use crate::policy::{enforce, Action, Target};
 use std::net::IpAddr;
 
@@ -73,7 +74,7 @@ pub async fn rules(
     cx: &Context,
     caller: &Validated,
     user_id: &str,
-) -> DomainResult<Vec<entity::access_rule::Model>> {
+) -> DomainResult<Vec<AccessRule>> {
     owner_rule(caller, Action::ListAccessRules, user_id)?;
     super::rules_of(cx, user_id).await
 }
@@ -84,7 +85,7 @@ pub async fn rule(
     caller: &Validated,
     user_id: &str,
     id: &str,
-) -> DomainResult<entity::access_rule::Model> {
+) -> DomainResult<AccessRule> {
     owner_rule(caller, Action::GetAccessRule, user_id)?;
     super::rules_of(cx, user_id)
         .await?

@@ -1,6 +1,6 @@
 //! Groups: Keystone's rules for creating, changing and deleting them, and for their memberships.
 
-use entity::{group, user};
+use crate::model::{Domain, Group, User};
 
 use crate::auth::Validated;
 use crate::context::Context;
@@ -32,8 +32,8 @@ fn in_domain(domain_id: &str) -> Target<'_> {
 }
 
 /// A group by id, or not found.
-pub async fn load(cx: &Context, id: &str) -> DomainResult<group::Model> {
-    store::find::<group::Entity>(&cx.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<Group> {
+    store::find::<Group>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Group", id))
 }
@@ -44,7 +44,7 @@ pub async fn list(
     caller: &Validated,
     name: Option<&str>,
     domain_id: Option<&str>,
-) -> DomainResult<Vec<group::Model>> {
+) -> DomainResult<Vec<Group>> {
     enforce(
         Action::ListGroups,
         caller,
@@ -54,7 +54,7 @@ pub async fn list(
 }
 
 /// One group; policy is decided before a missing group is reported.
-pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<group::Model> {
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Group> {
     let g = crate::rules::existing(load(cx, id).await)?;
     let domain = g.as_ref().ok().map(|g| g.domain_id.clone());
     enforce(
@@ -76,11 +76,7 @@ fn check_fields(f: &GroupFields) -> DomainResult<()> {
 }
 
 /// Create a group in the given domain (default: the caller's).
-pub async fn create(
-    cx: &Context,
-    caller: &Validated,
-    f: GroupFields,
-) -> DomainResult<group::Model> {
+pub async fn create(cx: &Context, caller: &Validated, f: GroupFields) -> DomainResult<Group> {
     let name = f
         .name
         .clone()
@@ -88,10 +84,10 @@ pub async fn create(
     check_fields(&f)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
     enforce(Action::CreateGroup, caller, in_domain(&domain_id))?;
-    store::find::<entity::domain::Entity>(&cx.db, &domain_id)
+    store::find::<Domain>(&cx.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
-    let row = group::Model {
+    let row = Group {
         id: crate::rules::new_id(),
         name,
         domain_id,
@@ -107,7 +103,7 @@ pub async fn update(
     caller: &Validated,
     id: &str,
     f: GroupFields,
-) -> DomainResult<group::Model> {
+) -> DomainResult<Group> {
     let g = load(cx, id).await?;
     enforce(Action::UpdateGroup, caller, in_domain(&g.domain_id))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != g.domain_id) {
@@ -136,7 +132,7 @@ pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<
 }
 
 /// The users in a group.
-pub async fn members(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<user::Model>> {
+pub async fn members(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<User>> {
     let g = load(cx, id).await?;
     enforce(Action::ListUsersInGroup, caller, in_domain(&g.domain_id))?;
     store::groups::members(&cx.db, id).await
@@ -168,7 +164,7 @@ pub async fn membership(
     };
     let g = load(cx, group_id).await?;
     enforce(rule, caller, in_domain(&g.domain_id))?;
-    store::find::<entity::user::Entity>(&cx.db, user_id)
+    store::find::<User>(&cx.db, user_id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", user_id))?;
     let not_a_member =

@@ -2,8 +2,8 @@
 //! rules themselves, as functions of the configuration, the user and the time, so that each is tested without a
 //! server. Keystone's messages, word for word.
 
+use crate::model::User;
 use chrono::{Duration, NaiveDateTime, Timelike};
-use entity::user;
 use serde_json::{Map, Value};
 
 use crate::config::{AuthSection, PasswordRules};
@@ -42,7 +42,7 @@ fn invalid(field: &str, value: &Value, why: &str) -> DomainError {
 
 impl UserOptions {
     /// The options a stored user has (none when the column is empty or unreadable).
-    pub fn of(u: &user::Model) -> UserOptions {
+    pub fn of(u: &User) -> UserOptions {
         match u.options.as_deref().map(serde_json::from_str::<Value>) {
             Some(Ok(Value::Object(m))) => UserOptions(m),
             _ => UserOptions::default(),
@@ -180,14 +180,14 @@ pub fn expiry_of_new(
 }
 
 /// Whether a user's password has expired (the option `ignore_password_expiry` is read now, as Keystone does).
-pub fn is_expired(u: &user::Model, options: &UserOptions, now: NaiveDateTime) -> bool {
+pub fn is_expired(u: &User, options: &UserOptions, now: NaiveDateTime) -> bool {
     u.password_expires_at.is_some_and(|t| t <= now) && !options.flag(IGNORE_EXPIRY)
 }
 
 /// Until when a user is locked out, if they are now.
 pub fn locked_until(
     auth: &AuthSection,
-    u: &user::Model,
+    u: &User,
     options: &UserOptions,
     now: NaiveDateTime,
 ) -> Option<NaiveDateTime> {
@@ -221,12 +221,12 @@ pub fn is_inactive(
 }
 
 /// When a stored user last counted as active.
-pub fn active_since(u: &user::Model) -> NaiveDateTime {
+pub fn active_since(u: &User) -> NaiveDateTime {
     u.last_active_at.unwrap_or(u.created_at)
 }
 
 /// Whether a stored user is enabled now: their flag, and not inactive.
-pub fn is_enabled(rules: &PasswordRules, u: &user::Model, now: NaiveDateTime) -> bool {
+pub fn is_enabled(rules: &PasswordRules, u: &User, now: NaiveDateTime) -> bool {
     u.enabled
         && !is_inactive(
             rules,
@@ -240,7 +240,7 @@ pub fn is_enabled(rules: &PasswordRules, u: &user::Model, now: NaiveDateTime) ->
 /// password they set themselves; an administrator's reset may be changed at once).
 pub fn check_self_service(
     rules: &PasswordRules,
-    u: &user::Model,
+    u: &User,
     options: &UserOptions,
     now: NaiveDateTime,
 ) -> DomainResult<()> {
@@ -296,8 +296,8 @@ mod tests {
             .unwrap()
     }
 
-    fn user() -> user::Model {
-        user::Model {
+    fn user() -> User {
+        User {
             id: "u1".into(),
             name: "u".into(),
             domain_id: "default".into(),
@@ -399,7 +399,7 @@ mod tests {
             Some(expires)
         );
         // Expired now, unless the user ignores expiry.
-        let u = user::Model {
+        let u = User {
             password_expires_at: Some(at(1, 9)),
             ..user()
         };
@@ -419,7 +419,7 @@ mod tests {
             lockout_duration: std::time::Duration::from_secs(10),
             ..auth
         };
-        let u = user::Model {
+        let u = User {
             failed_auth_count: 2,
             last_failed_auth_at: Some(at(1, 9)),
             ..user()
@@ -427,7 +427,7 @@ mod tests {
         let none = UserOptions::default();
         assert!(locked_until(&auth, &u, &none, at(1, 9) + Duration::seconds(9)).is_some());
         assert!(locked_until(&auth, &u, &none, at(1, 9) + Duration::seconds(10)).is_none());
-        let one = user::Model {
+        let one = User {
             failed_auth_count: 1,
             ..u.clone()
         };
@@ -447,12 +447,12 @@ mod tests {
             !is_enabled(&rules, &u, at(4, 0)),
             "three days after the 1st"
         );
-        let active = user::Model {
+        let active = User {
             last_active_at: Some(at(3, 9)),
             ..u.clone()
         };
         assert!(is_enabled(&rules, &active, at(5, 9)));
-        let exempt = user::Model {
+        let exempt = User {
             options: Some(r#"{"ignore_user_inactivity": true}"#.into()),
             ..u
         };
@@ -463,7 +463,7 @@ mod tests {
     fn a_user_may_change_their_own_password_once_it_is_old_enough_and_not_locked() {
         let mut rules = PasswordRules::default();
         let none = UserOptions::default();
-        let u = user::Model {
+        let u = User {
             password_created_at: Some(at(1, 9)),
             password_self_service: true,
             ..user()
@@ -476,7 +476,7 @@ mod tests {
         assert!(e.contains("it must be used for 2 day(s) before it can be changed. Please try again in 0 day(s)"), "{e}");
         assert!(check_self_service(&rules, &u, &none, at(3, 9)).is_ok());
         // An administrator's reset may be changed at once.
-        let reset = user::Model {
+        let reset = User {
             password_self_service: false,
             ..u.clone()
         };

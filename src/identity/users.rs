@@ -1,6 +1,6 @@
 //! Users: Keystone's rules for creating, changing and deleting them, and for changing one's own password.
 
-use entity::{group, project, user};
+use crate::model::{Domain, Group, Project, User};
 use serde_json::{Map, Value};
 
 use crate::audit::{Initiator, Operation};
@@ -36,14 +36,14 @@ pub struct UserFields {
 }
 
 /// A user by id, or not found.
-pub async fn load(cx: &Context, id: &str) -> DomainResult<user::Model> {
-    store::find::<entity::user::Entity>(&cx.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<User> {
+    store::find::<User>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("User", id))
 }
 
 /// The extra attributes of a stored user.
-pub fn extra_of(u: &user::Model) -> Map<String, Value> {
+pub fn extra_of(u: &User) -> Map<String, Value> {
     match serde_json::from_str::<Value>(&u.extra) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
@@ -51,7 +51,7 @@ pub fn extra_of(u: &user::Model) -> Map<String, Value> {
 }
 
 /// Extra attributes merged into the stored ones; the attributes Keystone computes are never stored.
-fn merge_extra(old: &user::Model, new: Map<String, Value>) -> DomainResult<String> {
+fn merge_extra(old: &User, new: Map<String, Value>) -> DomainResult<String> {
     let mut m = extra_of(old);
     for (k, v) in new {
         if !matches!(
@@ -78,7 +78,7 @@ pub async fn list(
     name: Option<&str>,
     domain_id: Option<&str>,
     enabled: Option<bool>,
-) -> DomainResult<Vec<user::Model>> {
+) -> DomainResult<Vec<User>> {
     enforce(
         Action::ListUsers,
         caller,
@@ -89,12 +89,7 @@ pub async fn list(
 
 /// A user, under `rule` (a reader of the user's domain, or the user themself); policy is decided before a
 /// missing user is reported.
-async fn readable(
-    cx: &Context,
-    caller: &Validated,
-    id: &str,
-    rule: Action,
-) -> DomainResult<user::Model> {
+async fn readable(cx: &Context, caller: &Validated, id: &str, rule: Action) -> DomainResult<User> {
     let u = crate::rules::existing(load(cx, id).await)?;
     let domain = u.as_ref().ok().map(|u| u.domain_id.clone());
     let target = Target {
@@ -107,7 +102,7 @@ async fn readable(
 }
 
 /// One user.
-pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<user::Model> {
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<User> {
     readable(cx, caller, id, Action::GetUser).await
 }
 
@@ -117,14 +112,14 @@ pub async fn create(
     caller: &Validated,
     who: &Initiator,
     f: UserFields,
-) -> DomainResult<user::Model> {
+) -> DomainResult<User> {
     let name = f
         .name
         .ok_or_else(|| DomainError::validation("user. 'name' is a required property"))?;
     crate::rules::check_name(&name, crate::rules::NAME_MAX)?;
     let domain_id = f.domain_id.unwrap_or_else(|| caller.user_domain.id.clone());
     enforce(Action::CreateUser, caller, in_domain(&domain_id))?;
-    store::find::<entity::domain::Entity>(&cx.db, &domain_id)
+    store::find::<Domain>(&cx.db, &domain_id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", &domain_id))?;
     let rules = &cx.config.auth.passwords;
@@ -148,7 +143,7 @@ pub async fn create(
         Some(p) => Some(cx.hasher.hash(p).await?),
         None => None,
     };
-    let empty = user::Model {
+    let empty = User {
         id: crate::rules::new_id(),
         name,
         domain_id,
@@ -168,7 +163,7 @@ pub async fn create(
         password_self_service: false,
     };
     let extra = merge_extra(&empty, f.extra)?;
-    let created = store::users::insert(&cx.db, user::Model { extra, ..empty }).await?;
+    let created = store::users::insert(&cx.db, User { extra, ..empty }).await?;
     cx.audit_change(who, Operation::Created, "user", &created.id, &[]);
     Ok(created)
 }
@@ -180,7 +175,7 @@ pub async fn update(
     who: &Initiator,
     id: &str,
     f: UserFields,
-) -> DomainResult<user::Model> {
+) -> DomainResult<User> {
     let u = load(cx, id).await?;
     enforce(Action::UpdateUser, caller, in_domain(&u.domain_id))?;
     if f.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
@@ -326,7 +321,7 @@ pub async fn change_password(
 }
 
 /// `unique_last_password_count`: the new password is none of the current one and the N-1 before it.
-async fn check_history(cx: &Context, u: &user::Model, new: &Secret) -> DomainResult<()> {
+async fn check_history(cx: &Context, u: &User, new: &Secret) -> DomainResult<()> {
     let rules = &cx.config.auth.passwords;
     let n = u64::from(rules.unique_last_password_count);
     if n == 0 {
@@ -343,17 +338,13 @@ async fn check_history(cx: &Context, u: &user::Model, new: &Secret) -> DomainRes
 }
 
 /// The projects a user holds a role on.
-pub async fn projects(
-    cx: &Context,
-    caller: &Validated,
-    id: &str,
-) -> DomainResult<Vec<project::Model>> {
+pub async fn projects(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<Project>> {
     let u = readable(cx, caller, id, Action::ListUserProjects).await?;
     store::users::projects(&cx.db, &u.id).await
 }
 
 /// The groups a user is in; a user may always list their own.
-pub async fn groups(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<group::Model>> {
+pub async fn groups(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Vec<Group>> {
     let u = match readable(cx, caller, id, Action::ListGroupsForUser).await {
         Err(DomainError::Forbidden(_)) if id == caller.user.id => load(cx, id).await?,
         other => other?,

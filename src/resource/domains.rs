@@ -1,6 +1,6 @@
 //! Domains: Keystone's rules for creating, changing and deleting them, and who may see which.
 
-use entity::domain;
+use crate::model::Domain;
 
 use crate::auth::Validated;
 use crate::context::Context;
@@ -30,12 +30,12 @@ fn this(id: &str) -> Target<'_> {
 }
 
 /// A domain by id, if there is one.
-pub async fn find(cx: &Context, id: &str) -> DomainResult<Option<domain::Model>> {
-    store::find::<domain::Entity>(&cx.db, id).await
+pub async fn find(cx: &Context, id: &str) -> DomainResult<Option<Domain>> {
+    store::find::<Domain>(&cx.db, id).await
 }
 
 /// A domain by id, or not found.
-pub async fn load(cx: &Context, id: &str) -> DomainResult<domain::Model> {
+pub async fn load(cx: &Context, id: &str) -> DomainResult<Domain> {
     find(cx, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Domain", id))
@@ -46,7 +46,7 @@ pub async fn search(
     cx: &Context,
     name: Option<&str>,
     enabled: Option<bool>,
-) -> DomainResult<Vec<domain::Model>> {
+) -> DomainResult<Vec<Domain>> {
     store::domains::list(&cx.db, name, enabled).await
 }
 
@@ -57,7 +57,7 @@ pub async fn list(
     caller: &Validated,
     name: Option<&str>,
     enabled: Option<bool>,
-) -> DomainResult<Vec<domain::Model>> {
+) -> DomainResult<Vec<Domain>> {
     let all = enforce(Action::ListDomains, caller, Target::default()).is_ok();
     let mut found = search(cx, name, enabled).await?;
     found.retain(|d| all || enforce(Action::GetDomain, caller, this(&d.id)).is_ok());
@@ -65,7 +65,7 @@ pub async fn list(
 }
 
 /// One domain.
-pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<domain::Model> {
+pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Domain> {
     enforce(Action::GetDomain, caller, this(id))?;
     load(cx, id).await
 }
@@ -78,18 +78,14 @@ fn check(name: Option<&str>, description: Option<&str>) -> DomainResult<()> {
 }
 
 /// Create a domain (also reached as `POST /v3/projects` with `is_domain`).
-pub async fn create(
-    cx: &Context,
-    caller: &Validated,
-    f: DomainFields,
-) -> DomainResult<domain::Model> {
+pub async fn create(cx: &Context, caller: &Validated, f: DomainFields) -> DomainResult<Domain> {
     enforce(Action::CreateDomain, caller, Target::default())?;
     let name = f
         .name
         .ok_or_else(|| DomainError::validation("domain. 'name' is a required property"))?;
     let description = f.description.flatten();
     check(Some(&name), description.as_deref())?;
-    let row = domain::Model {
+    let row = Domain {
         id: crate::rules::new_id(),
         name,
         description,
@@ -106,7 +102,7 @@ pub async fn update(
     caller: &Validated,
     id: &str,
     f: DomainFields,
-) -> DomainResult<domain::Model> {
+) -> DomainResult<Domain> {
     enforce(Action::UpdateDomain, caller, this(id))?;
     let d = load(cx, id).await?;
     check(

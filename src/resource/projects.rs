@@ -1,7 +1,7 @@
 //! Projects and their tags: Keystone's rules, and the projects that are really domains (Keystone keeps domains as
 //! projects acting as domains; Lintel keeps them in their own table and answers for them in both forms).
 
-use entity::{domain, project};
+use crate::model::{Domain, Project};
 
 use crate::auth::Validated;
 use crate::context::Context;
@@ -50,14 +50,14 @@ impl ProjectFields {
 #[derive(Debug)]
 pub enum Found {
     /// A project and its tags.
-    Project(project::Model, Vec<String>),
+    Project(Project, Vec<String>),
     /// A domain.
-    Domain(domain::Model),
+    Domain(Domain),
 }
 
 /// A project by id, or not found.
-pub async fn load(cx: &Context, id: &str) -> DomainResult<project::Model> {
-    store::find::<project::Entity>(&cx.db, id)
+pub async fn load(cx: &Context, id: &str) -> DomainResult<Project> {
+    store::find::<Project>(&cx.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Project", id))
 }
@@ -191,7 +191,7 @@ pub async fn create(cx: &Context, caller: &Validated, f: ProjectFields) -> Domai
     }
     let tags = f.tags.unwrap_or_default();
     check_tags(&tags)?;
-    let row = project::Model {
+    let row = Project {
         id: crate::rules::new_id(),
         name,
         domain_id,
@@ -366,6 +366,6 @@ pub async fn tags(
 }
 
 /// The projects a user holds a role on, by name (for `/v3/users/{id}/projects` and `/v3/auth/projects`).
-pub async fn by_ids(cx: &Context, ids: Vec<String>) -> DomainResult<Vec<project::Model>> {
+pub async fn by_ids(cx: &Context, ids: Vec<String>) -> DomainResult<Vec<Project>> {
     store::projects::by_ids(&cx.db, ids).await
 }

@@ -8,6 +8,8 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use super::{on, Reader};
 use crate::assignment::Target;
 use crate::error::DomainResult;
+use crate::model::Role;
+use crate::store::Modeled;
 
 /// The ids of the groups a user belongs to.
 pub async fn groups_of<R: Reader>(db: &R, user_id: &str) -> DomainResult<Vec<String>> {
@@ -133,14 +135,18 @@ pub async fn role_by_name<R: Reader>(
     db: &R,
     name: &str,
     domain_id: Option<&str>,
-) -> DomainResult<Option<role::Model>> {
+) -> DomainResult<Option<Role>> {
     let mut q = role::Entity::find().filter(role::Column::Name.eq(name));
     q = match domain_id {
         Some(d) => q.filter(role::Column::DomainId.eq(d)),
         None => q.filter(role::Column::DomainId.is_null()),
     };
     // Name comparisons may be case-insensitive on MySQL: confirm exactly.
-    Ok(q.all(on(db)).await?.into_iter().find(|r| r.name == name))
+    Ok(q.all(on(db))
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .modeled())
 }
 
 /// Users reached by a grant to this actor (the user itself, or a group's members).

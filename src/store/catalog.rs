@@ -5,15 +5,17 @@ use entity::{endpoint, region, service};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::error::DomainResult;
+use crate::model::{Endpoint, Region, Service};
 use crate::store::Db;
+use crate::store::Modeled;
 
 /// Regions, optionally the children of one, by id.
-pub async fn regions(db: &Db, parent: Option<&str>) -> DomainResult<Vec<region::Model>> {
+pub async fn regions(db: &Db, parent: Option<&str>) -> DomainResult<Vec<Region>> {
     let mut q = region::Entity::find().order_by_asc(region::Column::Id);
     if let Some(p) = parent {
         q = q.filter(region::Column::ParentRegionId.eq(p));
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Services, optionally of one type and name, by id.
@@ -21,7 +23,7 @@ pub async fn services(
     db: &Db,
     kind: Option<&str>,
     name: Option<&str>,
-) -> DomainResult<Vec<service::Model>> {
+) -> DomainResult<Vec<Service>> {
     let mut q = service::Entity::find().order_by_asc(service::Column::Id);
     if let Some(t) = kind {
         q = q.filter(service::Column::Type.eq(t));
@@ -29,7 +31,7 @@ pub async fn services(
     if let Some(n) = name {
         q = q.filter(service::Column::Name.eq(n));
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Filters of an endpoint listing (absent: any).
@@ -44,7 +46,7 @@ pub struct EndpointQuery<'a> {
 }
 
 /// Endpoints matching the filters, by id.
-pub async fn endpoints(db: &Db, f: EndpointQuery<'_>) -> DomainResult<Vec<endpoint::Model>> {
+pub async fn endpoints(db: &Db, f: EndpointQuery<'_>) -> DomainResult<Vec<Endpoint>> {
     let mut q = endpoint::Entity::find().order_by_asc(endpoint::Column::Id);
     if let Some(s) = f.service_id {
         q = q.filter(endpoint::Column::ServiceId.eq(s));
@@ -55,7 +57,7 @@ pub async fn endpoints(db: &Db, f: EndpointQuery<'_>) -> DomainResult<Vec<endpoi
     if let Some(r) = f.region_id {
         q = q.filter(endpoint::Column::RegionId.eq(r));
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Point every endpoint at `from` to `to` (the URL a first start generated, after the bind moved); how many moved.
@@ -87,4 +89,9 @@ pub async fn identity_urls(db: &Db) -> DomainResult<Vec<String>> {
         .into_iter()
         .map(|e| e.url)
         .collect())
+}
+
+/// Store a region unless one with its id is there already (the legacy `region` field of an endpoint).
+pub async fn ensure_region(db: &Db, r: Region) -> DomainResult<()> {
+    super::insert_unless_present(db.write().await?, region::ActiveModel::from(r)).await
 }

@@ -14,6 +14,8 @@ use sea_orm::{
 use super::{is_unique_violation, on, unique, Db, Reader, WriteTxn};
 use crate::credential::{Credential, RuleRef};
 use crate::error::{DomainError, DomainResult};
+use crate::model::{AccessRule, AppCred};
+use crate::store::Modeled;
 use crate::token::revocation::Event;
 
 /// How many credentials a user has.
@@ -30,7 +32,7 @@ pub async fn count_of_user(db: &Db, user_id: &str) -> DomainResult<u64> {
 /// all pass it.
 pub async fn insert(
     db: &Db,
-    row: app_cred::Model,
+    row: AppCred,
     role_ids: &[String],
     rules: &[RuleRef],
     limit: Option<u64>,
@@ -182,14 +184,14 @@ async fn expand(db: &Db, model: app_cred::Model) -> DomainResult<Credential> {
         .await?;
     let rules = rules_of_credential(db, &model.id).await?;
     Ok(Credential {
-        model,
-        roles,
+        model: model.into(),
+        roles: roles.modeled(),
         rules,
     })
 }
 
 /// The access rules of a credential.
-pub async fn rules_of_credential(db: &Db, id: &str) -> DomainResult<Vec<access_rule::Model>> {
+pub async fn rules_of_credential(db: &Db, id: &str) -> DomainResult<Vec<AccessRule>> {
     let rule_ids: Vec<String> = cred_rule::Entity::find()
         .filter(cred_rule::Column::ApplicationCredentialId.eq(id))
         .all(&db.conn)
@@ -200,7 +202,8 @@ pub async fn rules_of_credential(db: &Db, id: &str) -> DomainResult<Vec<access_r
     Ok(access_rule::Entity::find()
         .filter(access_rule::Column::Id.is_in(rule_ids))
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// A user's credentials, optionally only the one with this name, by name.
@@ -248,12 +251,13 @@ pub async fn carrying_role<R: Reader>(db: &R, role_id: &str) -> DomainResult<Vec
 }
 
 /// A user's access rules, by id.
-pub async fn rules_of_user(db: &Db, user_id: &str) -> DomainResult<Vec<access_rule::Model>> {
+pub async fn rules_of_user(db: &Db, user_id: &str) -> DomainResult<Vec<AccessRule>> {
     Ok(access_rule::Entity::find()
         .filter(access_rule::Column::UserId.eq(user_id))
         .order_by_asc(access_rule::Column::Id)
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// How many credentials use an access rule.

@@ -7,15 +7,13 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::Domain;
 use crate::store::Db;
+use crate::store::Modeled;
 use crate::token::revocation::Event;
 
 /// Domains by optional exact name and enabled flag, by name.
-pub async fn list(
-    db: &Db,
-    name: Option<&str>,
-    enabled: Option<bool>,
-) -> DomainResult<Vec<domain::Model>> {
+pub async fn list(db: &Db, name: Option<&str>, enabled: Option<bool>) -> DomainResult<Vec<Domain>> {
     let mut q = domain::Entity::find().order_by_asc(domain::Column::Name);
     if let Some(n) = name {
         q = q.filter(domain::Column::Name.eq(n));
@@ -23,16 +21,17 @@ pub async fn list(
     if let Some(e) = enabled {
         q = q.filter(domain::Column::Enabled.eq(e));
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Store a new domain; its name is already taken when `Conflict`.
-pub async fn insert(db: &Db, row: domain::Model) -> DomainResult<domain::Model> {
+pub async fn insert(db: &Db, row: Domain) -> DomainResult<Domain> {
     let name = row.name.clone();
-    super::insert_new(db, domain::ActiveModel::from(row), || {
+    super::insert_row(db, domain::ActiveModel::from(row), || {
         DomainError::duplicate("domain", "name", &name)
     })
     .await
+    .map(Into::into)
 }
 
 /// The columns an update changes (absent: left as they are).
@@ -49,10 +48,10 @@ pub struct DomainChanges {
 /// Store a domain's changes with the revocation events they call for, in one transaction.
 pub async fn update(
     db: &Db,
-    old: &domain::Model,
+    old: &Domain,
     changes: DomainChanges,
     events: &[Event],
-) -> DomainResult<domain::Model> {
+) -> DomainResult<Domain> {
     let mut row: domain::ActiveModel = old.clone().into();
     if let Some(n) = changes.name {
         row.name = Set(n);
@@ -71,7 +70,7 @@ pub async fn update(
         super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Ids of the rows of `E` whose domain is `domain_id`.
@@ -96,7 +95,7 @@ where
 
 /// Delete a domain with every grant to or on what it holds (grants have no foreign keys), saving `event`, in one
 /// transaction: what it holds is read inside it, so nothing created meanwhile keeps a grant.
-pub async fn delete(db: &Db, d: domain::Model, event: &Event) -> DomainResult<()> {
+pub async fn delete(db: &Db, d: Domain, event: &Event) -> DomainResult<()> {
     let txn = db.write().await?;
     let mut actors =
         ids_in::<user::Entity, _>(&txn.txn, &d.id, user::Column::Id, user::Column::DomainId)
@@ -122,16 +121,16 @@ pub async fn delete(db: &Db, d: domain::Model, event: &Event) -> DomainResult<()
         .exec(&txn.txn)
         .await?;
     super::revocations::save(&txn, event).await?;
-    d.delete(&txn.txn).await?;
+    domain::Model::from(d).delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// A domain by name (as the database compares names).
-pub async fn by_name(db: &Db, name: &str) -> DomainResult<Option<domain::Model>> {
+pub async fn by_name(db: &Db, name: &str) -> DomainResult<Option<Domain>> {
     let found = domain::Entity::find()
         .filter(domain::Column::Name.eq(name))
         .one(&db.conn)
         .await?;
-    Ok(found)
+    Ok(found.modeled())
 }

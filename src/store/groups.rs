@@ -7,7 +7,9 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::{Group, User};
 use crate::store::Db;
+use crate::store::Modeled;
 use crate::token::revocation::Event;
 
 /// Groups by optional exact name and domain, by name.
@@ -15,7 +17,7 @@ pub async fn list(
     db: &Db,
     name: Option<&str>,
     domain_id: Option<&str>,
-) -> DomainResult<Vec<group::Model>> {
+) -> DomainResult<Vec<Group>> {
     let mut q = group::Entity::find().order_by_asc(group::Column::Name);
     if let Some(n) = name {
         q = q.filter(group::Column::Name.eq(n));
@@ -23,25 +25,26 @@ pub async fn list(
     if let Some(d) = domain_id {
         q = q.filter(group::Column::DomainId.eq(d));
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Store a new group; its name is already taken in its domain when `Conflict`.
-pub async fn insert(db: &Db, row: group::Model) -> DomainResult<group::Model> {
+pub async fn insert(db: &Db, row: Group) -> DomainResult<Group> {
     let name = row.name.clone();
-    super::insert_new(db, group::ActiveModel::from(row), || {
+    super::insert_row(db, group::ActiveModel::from(row), || {
         DomainError::duplicate("group", "name", &name)
     })
     .await
+    .map(Into::into)
 }
 
 /// Store a group's new name and description.
 pub async fn update(
     db: &Db,
-    old: &group::Model,
+    old: &Group,
     name: Option<String>,
     description: Option<Option<String>>,
-) -> DomainResult<group::Model> {
+) -> DomainResult<Group> {
     let mut row: group::ActiveModel = old.clone().into();
     if let Some(n) = name {
         row.name = Set(n);
@@ -54,14 +57,14 @@ pub async fn update(
         DomainError::duplicate("group", "name", &old.name)
     })?;
     txn.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Delete a group with its grants, saving the revocation events `events_for(members)` makes, all in one
 /// transaction (the members are read inside it, so one added meanwhile is not missed).
 pub async fn delete(
     db: &Db,
-    g: group::Model,
+    g: Group,
     events_for: impl FnOnce(Vec<String>) -> Vec<Event>,
 ) -> DomainResult<Vec<Event>> {
     let txn = db.write().await?;
@@ -75,28 +78,30 @@ pub async fn delete(
     for e in &events {
         super::revocations::save(&txn, e).await?;
     }
-    g.delete(&txn.txn).await?;
+    group::Model::from(g).delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(events)
 }
 
 /// The users in a group, by name.
-pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<user::Model>> {
+pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<User>> {
     let ids = crate::store::assignments::affected_users(db, group_id, true).await?;
     Ok(user::Entity::find()
         .filter(user::Column::Id.is_in(ids))
         .order_by_asc(user::Column::Name)
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// The groups a user is in.
-pub async fn of_user(db: &Db, user_id: &str) -> DomainResult<Vec<group::Model>> {
+pub async fn of_user(db: &Db, user_id: &str) -> DomainResult<Vec<Group>> {
     let ids = crate::store::assignments::groups_of(db, user_id).await?;
     Ok(group::Entity::find()
         .filter(group::Column::Id.is_in(ids))
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// Whether a user is in a group.

@@ -27,7 +27,7 @@ pub mod users;
 
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PrimaryKeyTrait,
+    ModelTrait, PrimaryKeyTrait,
 };
 
 pub use db::{ConnectError, Db, Lock, WriteTxn};
@@ -101,17 +101,89 @@ where
     }
 }
 
+/// A model type the store keeps as the rows of one table with a single string key: what [`find`],
+/// [`insert_new`], [`update_row`] and [`delete_row`] take and give, so callers never name a row type.
+pub trait Stored: Sized + Send + From<Self::Row> + Into<Self::Row> {
+    /// The table.
+    type Entity: EntityTrait<Model = Self::Row>;
+    /// Its row.
+    type Row: ModelTrait<Entity = Self::Entity> + IntoActiveModel<Self::Active> + Send;
+    /// Its row as a change.
+    type Active: ActiveModelTrait<Entity = Self::Entity>
+        + ActiveModelBehavior
+        + Send
+        + From<Self::Row>;
+}
+
+macro_rules! stored {
+    ($($model:ty => $table:ident),* $(,)?) => {
+        $(impl Stored for $model {
+            type Entity = entity::$table::Entity;
+            type Row = entity::$table::Model;
+            type Active = entity::$table::ActiveModel;
+        })*
+    };
+}
+
+stored! {
+    crate::model::User => user,
+    crate::model::Project => project,
+    crate::model::Domain => domain,
+    crate::model::Role => role,
+    crate::model::Group => group,
+    crate::model::Region => region,
+    crate::model::Service => service,
+    crate::model::Endpoint => endpoint,
+    crate::model::AccessRule => access_rule,
+    crate::model::AppCred => application_credential,
+}
+
+/// Rows to model types at the store's edge (`.into()` for one row).
+pub trait Modeled<T> {
+    /// The same rows as model types.
+    fn modeled(self) -> T;
+}
+
+impl<R, T: From<R>> Modeled<Vec<T>> for Vec<R> {
+    fn modeled(self) -> Vec<T> {
+        self.into_iter().map(T::from).collect()
+    }
+}
+
+impl<R, T: From<R>> Modeled<Option<T>> for Option<R> {
+    fn modeled(self) -> Option<T> {
+        self.map(T::from)
+    }
+}
+
 /// A row by its (single-column, string) primary key.
-pub async fn find<E>(db: &Db, id: &str) -> DomainResult<Option<E::Model>>
+pub async fn find<T: Stored>(db: &Db, id: &str) -> DomainResult<Option<T>>
 where
-    E: EntityTrait,
-    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+    <<T::Entity as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
 {
-    Ok(E::find_by_id(id.to_string()).one(&db.conn).await?)
+    Ok(T::Entity::find_by_id(id.to_string())
+        .one(&db.conn)
+        .await?
+        .map(T::from))
 }
 
 /// Insert a new row in its own write transaction; a uniqueness violation means `duplicate()`.
-pub async fn insert_new<A>(
+pub async fn insert_new<T: Stored>(
+    db: &Db,
+    new: T,
+    duplicate: impl FnOnce() -> DomainError,
+) -> DomainResult<T>
+where
+    T::Row: IntoActiveModel<T::Active>,
+{
+    let row: T::Row = new.into();
+    Ok(insert_row(db, T::Active::from(row), duplicate)
+        .await?
+        .into())
+}
+
+/// [`insert_new`] for a row the store builds itself.
+async fn insert_row<A>(
     db: &Db,
     row: A,
     duplicate: impl FnOnce() -> DomainError,
@@ -127,27 +199,23 @@ where
 }
 
 /// Write every column of a changed row back, in its own write transaction.
-pub async fn update_row<A>(
-    db: &Db,
-    row: <A::Entity as EntityTrait>::Model,
-) -> DomainResult<<A::Entity as EntityTrait>::Model>
+pub async fn update_row<T: Stored>(db: &Db, changed: T) -> DomainResult<T>
 where
-    A: ActiveModelTrait + ActiveModelBehavior + Send + From<<A::Entity as EntityTrait>::Model>,
-    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    <T::Entity as EntityTrait>::Model: IntoActiveModel<T::Active>,
 {
     let txn = db.write().await?;
-    let updated = A::from(row).reset_all().update(&txn.txn).await?;
+    let updated = T::Active::from(changed.into())
+        .reset_all()
+        .update(&txn.txn)
+        .await?;
     txn.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Delete a row in its own write transaction.
-pub async fn delete_row<A>(db: &Db, row: <A::Entity as EntityTrait>::Model) -> DomainResult<()>
-where
-    A: ActiveModelTrait + ActiveModelBehavior + Send,
-    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
-{
+pub async fn delete_row<T: Stored>(db: &Db, gone: T) -> DomainResult<()> {
     let txn = db.write().await?;
+    let row: T::Row = gone.into();
     row.into_active_model().delete(&txn.txn).await?;
     Ok(txn.commit().await?)
 }

@@ -9,7 +9,9 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::Project;
 use crate::store::Db;
+use crate::store::Modeled;
 use crate::token::revocation::Event;
 
 /// Filters of a project listing (absent: any).
@@ -26,7 +28,7 @@ pub struct ProjectQuery<'a> {
 }
 
 /// Projects matching the filters, by name.
-pub async fn list(db: &Db, f: &ProjectQuery<'_>) -> DomainResult<Vec<project::Model>> {
+pub async fn list(db: &Db, f: &ProjectQuery<'_>) -> DomainResult<Vec<Project>> {
     let mut q = project::Entity::find().order_by_asc(project::Column::Name);
     if let Some(n) = f.name {
         q = q.filter(project::Column::Name.eq(n));
@@ -46,7 +48,7 @@ pub async fn list(db: &Db, f: &ProjectQuery<'_>) -> DomainResult<Vec<project::Mo
             ),
         );
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// A project's tags, by name.
@@ -113,7 +115,7 @@ async fn add_tags<C: ConnectionTrait>(
 }
 
 /// Store a new project with its tags; its name is already taken in its domain when `Conflict`.
-pub async fn insert(db: &Db, row: project::Model, tags: &[String]) -> DomainResult<project::Model> {
+pub async fn insert(db: &Db, row: Project, tags: &[String]) -> DomainResult<Project> {
     let name = row.name.clone();
     let txn = db.write().await?;
     let active = project::ActiveModel::from(row).reset_all();
@@ -122,7 +124,7 @@ pub async fn insert(db: &Db, row: project::Model, tags: &[String]) -> DomainResu
     })?;
     add_tags(&txn.txn, &created.id, tags).await?;
     txn.commit().await?;
-    Ok(created)
+    Ok(created.into())
 }
 
 /// The columns an update changes (absent: left as they are).
@@ -141,10 +143,10 @@ pub struct ProjectChanges {
 /// Store a project's changes with the revocation events they call for, in one transaction.
 pub async fn update(
     db: &Db,
-    old: &project::Model,
+    old: &Project,
     changes: ProjectChanges,
     events: &[Event],
-) -> DomainResult<project::Model> {
+) -> DomainResult<Project> {
     let mut row: project::ActiveModel = old.clone().into();
     if let Some(n) = changes.name {
         row.name = Set(n);
@@ -166,12 +168,12 @@ pub async fn update(
         super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Delete a project without children, with its grants, saving `event`, in one transaction; false when it has a
 /// child project (checked inside the transaction).
-pub async fn delete(db: &Db, p: project::Model, event: &Event) -> DomainResult<bool> {
+pub async fn delete(db: &Db, p: Project, event: &Event) -> DomainResult<bool> {
     let txn = db.write().await?;
     let child = project::Entity::find()
         .filter(project::Column::ParentId.eq(p.id.as_str()))
@@ -186,7 +188,7 @@ pub async fn delete(db: &Db, p: project::Model, event: &Event) -> DomainResult<b
         .exec(&txn.txn)
         .await?;
     super::revocations::save(&txn, event).await?;
-    p.delete(&txn.txn).await?;
+    project::Model::from(p).delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -209,7 +211,7 @@ pub async fn add_tag(
         project_id: Set(project_id.to_string()),
         name: Set(tag.to_string()),
     };
-    super::insert_new(db, row, duplicate).await.map(drop)
+    super::insert_row(db, row, duplicate).await.map(drop)
 }
 
 /// Remove one tag; false when the project did not have it.
@@ -225,7 +227,7 @@ pub async fn remove_tag(db: &Db, project_id: &str, tag: &str) -> DomainResult<bo
 }
 
 /// Projects by id, by name.
-pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<project::Model>> {
+pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<Project>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -233,15 +235,16 @@ pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<project::Mode
         .filter(project::Column::Id.is_in(ids))
         .order_by_asc(project::Column::Name)
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// A project by name in a domain (as the database compares names).
-pub async fn by_name(db: &Db, domain_id: &str, name: &str) -> DomainResult<Option<project::Model>> {
+pub async fn by_name(db: &Db, domain_id: &str, name: &str) -> DomainResult<Option<Project>> {
     let found = project::Entity::find()
         .filter(project::Column::DomainId.eq(domain_id))
         .filter(project::Column::Name.eq(name))
         .one(&db.conn)
         .await?;
-    Ok(found)
+    Ok(found.modeled())
 }

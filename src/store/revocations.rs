@@ -39,16 +39,46 @@ pub async fn record(db: &Db, events: &[Event]) -> DomainResult<()> {
     Ok(txn.commit().await?)
 }
 
-/// Up to `limit` events the cursor has yet to see (above its last id, or in its gaps), oldest first.
+/// Up to `limit` events the cursor has yet to see (above its last id, or in its gaps), oldest first, by row id
+/// (a row that names no key, written by a newer release, reads as `None`: seen, and skipped).
 pub async fn newer(
     db: &Db,
     cursor: &super::follow::Cursor,
     limit: u64,
-) -> DomainResult<Vec<revocation_event::Model>> {
-    Ok(revocation_event::Entity::find()
+) -> DomainResult<Vec<(i64, Option<Event>)>> {
+    let rows = revocation_event::Entity::find()
         .filter(super::follow::unseen(revocation_event::Column::Id, cursor))
         .order_by_asc(revocation_event::Column::Id)
         .limit(limit)
         .all(&db.conn)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (id, issued_before) = (row.id, row.issued_before);
+            (id, key_of(row).map(|key| Event { key, issued_before }))
+        })
+        .collect())
+}
+
+fn key_of(r: revocation_event::Model) -> Option<RevKey> {
+    Some(
+        match (
+            r.audit_id,
+            r.user_id,
+            r.project_id,
+            r.domain_id,
+            r.role_id,
+            r.app_cred_id,
+        ) {
+            (Some(a), ..) => RevKey::Audit(a),
+            (None, Some(u), Some(p), ..) => RevKey::UserProject(u, p),
+            (None, Some(u), None, ..) => RevKey::User(u),
+            (None, None, Some(p), ..) => RevKey::Project(p),
+            (None, None, None, Some(d), ..) => RevKey::Domain(d),
+            (None, None, None, None, Some(r), _) => RevKey::Role(r),
+            (None, None, None, None, None, Some(c)) => RevKey::AppCred(c),
+            _ => return None,
+        },
+    )
 }

@@ -6,15 +6,13 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::Role;
 use crate::store::Db;
+use crate::store::Modeled;
 use crate::token::revocation::Event;
 
 /// Roles by optional exact name, in one domain (`None`: the global roles), by name.
-pub async fn list(
-    db: &Db,
-    name: Option<&str>,
-    domain_id: Option<&str>,
-) -> DomainResult<Vec<role::Model>> {
+pub async fn list(db: &Db, name: Option<&str>, domain_id: Option<&str>) -> DomainResult<Vec<Role>> {
     let mut q = role::Entity::find().order_by_asc(role::Column::Name);
     if let Some(n) = name {
         q = q.filter(role::Column::Name.eq(n));
@@ -23,20 +21,21 @@ pub async fn list(
         Some(d) => q.filter(role::Column::DomainId.eq(d)),
         None => q.filter(role::Column::DomainId.is_null()),
     };
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Every role.
-pub async fn all(db: &Db) -> DomainResult<Vec<role::Model>> {
-    Ok(role::Entity::find().all(&db.conn).await?)
+pub async fn all(db: &Db) -> DomainResult<Vec<Role>> {
+    Ok(role::Entity::find().all(&db.conn).await?.modeled())
 }
 
 /// Roles by id.
-pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<role::Model>> {
+pub async fn by_ids(db: &Db, ids: Vec<String>) -> DomainResult<Vec<Role>> {
     Ok(role::Entity::find()
         .filter(role::Column::Id.is_in(ids))
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// Whether another role (not `except`) has this name in this domain. Checked in the write transaction: a unique
@@ -52,7 +51,7 @@ async fn name_taken<R: super::Reader>(
 }
 
 /// Store a new role; a role of that name in its domain is `Conflict`.
-pub async fn insert(db: &Db, row: role::Model) -> DomainResult<role::Model> {
+pub async fn insert(db: &Db, row: Role) -> DomainResult<Role> {
     let duplicate = || DomainError::duplicate("role", "name", &row.name);
     let txn = db.write().await?;
     if name_taken(&txn, &row.name, row.domain_id.as_deref(), None).await? {
@@ -61,7 +60,7 @@ pub async fn insert(db: &Db, row: role::Model) -> DomainResult<role::Model> {
     let active = role::ActiveModel::from(row.clone()).reset_all();
     let created = super::unique(active.insert(&txn.txn).await, duplicate)?;
     txn.commit().await?;
-    Ok(created)
+    Ok(created.into())
 }
 
 /// The columns an update changes (absent: left as they are).
@@ -76,7 +75,7 @@ pub struct RoleChanges {
 }
 
 /// Store a role's changes; a new name another role of its domain has is `Conflict`.
-pub async fn update(db: &Db, old: &role::Model, changes: RoleChanges) -> DomainResult<role::Model> {
+pub async fn update(db: &Db, old: &Role, changes: RoleChanges) -> DomainResult<Role> {
     let mut row: role::ActiveModel = old.clone().into();
     let txn = db.write().await?;
     if let Some(n) = changes.name {
@@ -93,7 +92,7 @@ pub async fn update(db: &Db, old: &role::Model, changes: RoleChanges) -> DomainR
     }
     let updated = row.update(&txn.txn).await?;
     txn.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Delete a role with every application credential that carries it (grants and implication rules follow by
@@ -101,7 +100,7 @@ pub async fn update(db: &Db, old: &role::Model, changes: RoleChanges) -> DomainR
 /// ids and all events saved come back.
 pub async fn delete(
     db: &Db,
-    r: role::Model,
+    r: Role,
     role_event: Event,
     credential_event: impl Fn(&str) -> Event,
 ) -> DomainResult<(Vec<String>, Vec<Event>)> {
@@ -117,7 +116,7 @@ pub async fn delete(
     for e in &events {
         super::revocations::save(&txn, e).await?;
     }
-    r.delete(&txn.txn).await?;
+    role::Model::from(r).delete(&txn.txn).await?;
     txn.commit().await?;
     Ok((creds, events))
 }
@@ -128,7 +127,7 @@ pub async fn implications(db: &Db) -> DomainResult<Vec<implied_role::Model>> {
 }
 
 /// The roles one role implies directly.
-pub async fn implied_by(db: &Db, prior: &str) -> DomainResult<Vec<role::Model>> {
+pub async fn implied_by(db: &Db, prior: &str) -> DomainResult<Vec<Role>> {
     let ids = implied_role::Entity::find()
         .filter(implied_role::Column::PriorRoleId.eq(prior))
         .all(&db.conn)
@@ -155,7 +154,7 @@ pub async fn add_implication(db: &Db, prior: &str, implied: &str) -> DomainResul
         prior_role_id: Set(prior.to_string()),
         implied_role_id: Set(implied.to_string()),
     };
-    super::insert_new(db, row, || {
+    super::insert_row(db, row, || {
         DomainError::Conflict(
             "Conflict occurred attempting to store implied_role - Duplicate entry.".into(),
         )

@@ -1,14 +1,16 @@
 //! Users in the database: the only code that queries the `user` table (apart from authentication's lookups,
 //! which move here next).
 
-use entity::{assignment, password_history, project, user};
+use entity::{assignment, password_history, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
     Set,
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::{Project, User};
 use crate::store::Db;
+use crate::store::Modeled;
 use crate::token::revocation::Event;
 
 /// Users by optional exact name, domain and enabled flag, by name.
@@ -17,7 +19,7 @@ pub async fn list(
     name: Option<&str>,
     domain_id: Option<&str>,
     enabled: Option<bool>,
-) -> DomainResult<Vec<user::Model>> {
+) -> DomainResult<Vec<User>> {
     let mut q = user::Entity::find().order_by_asc(user::Column::Name);
     if let Some(n) = name {
         q = q.filter(user::Column::Name.eq(n));
@@ -28,16 +30,17 @@ pub async fn list(
     if let Some(e) = enabled {
         q = q.filter(user::Column::Enabled.eq(e));
     }
-    Ok(q.all(&db.conn).await?)
+    Ok(q.all(&db.conn).await?.modeled())
 }
 
 /// Store a new user; its name is already taken in its domain when `Conflict`.
-pub async fn insert(db: &Db, row: user::Model) -> DomainResult<user::Model> {
+pub async fn insert(db: &Db, row: User) -> DomainResult<User> {
     let name = row.name.clone();
-    super::insert_new(db, user::ActiveModel::from(row), || {
+    super::insert_row(db, user::ActiveModel::from(row), || {
         DomainError::duplicate("user", "name", &name)
     })
     .await
+    .map(Into::into)
 }
 
 /// The columns an update changes (absent: left as they are).
@@ -78,10 +81,10 @@ pub struct NewPassword {
 /// Store a user's changes with the revocation events they call for, in one transaction.
 pub async fn update(
     db: &Db,
-    old: &user::Model,
+    old: &User,
     changes: UserChanges,
     events: &[Event],
-) -> DomainResult<user::Model> {
+) -> DomainResult<User> {
     let mut row: user::ActiveModel = old.clone().into();
     let replaces_hash = matches!(changes.password_hash, Some(Some(_)));
     if let Some(n) = changes.name {
@@ -128,16 +131,11 @@ pub async fn update(
         super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Keep the hash a new password replaces in the history, and only the newest `keep` there.
-async fn retire_hash(
-    txn: &super::WriteTxn,
-    u: &user::Model,
-    hash: &str,
-    keep: u64,
-) -> DomainResult<()> {
+async fn retire_hash(txn: &super::WriteTxn, u: &User, hash: &str, keep: u64) -> DomainResult<()> {
     password_history::ActiveModel {
         user_id: Set(u.id.clone()),
         password_hash: Set(hash.to_string()),
@@ -210,7 +208,7 @@ pub async fn replace_hash(db: &Db, user_id: &str, old: &str, new: &str) -> Domai
 }
 
 /// Delete a user with its grants, saving `event`, in one transaction.
-pub async fn delete(db: &Db, u: user::Model, event: &Event) -> DomainResult<()> {
+pub async fn delete(db: &Db, u: User, event: &Event) -> DomainResult<()> {
     let txn = db.write().await?;
     assignment::Entity::delete_many()
         .filter(assignment::Column::ActorId.eq(u.id.as_str()))
@@ -218,25 +216,25 @@ pub async fn delete(db: &Db, u: user::Model, event: &Event) -> DomainResult<()> 
         .exec(&txn.txn)
         .await?;
     super::revocations::save(&txn, event).await?;
-    u.delete(&txn.txn).await?;
+    user::Model::from(u).delete(&txn.txn).await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// The projects a user holds a role on (directly or through a group), by name.
-pub async fn projects(db: &Db, user_id: &str) -> DomainResult<Vec<project::Model>> {
+pub async fn projects(db: &Db, user_id: &str) -> DomainResult<Vec<Project>> {
     let ids = crate::store::assignments::projects_of(db, user_id).await?;
     super::projects::by_ids(db, ids).await
 }
 
 /// A user by name in a domain (as the database compares names).
-pub async fn by_name(db: &Db, domain_id: &str, name: &str) -> DomainResult<Option<user::Model>> {
+pub async fn by_name(db: &Db, domain_id: &str, name: &str) -> DomainResult<Option<User>> {
     let found = user::Entity::find()
         .filter(user::Column::DomainId.eq(domain_id))
         .filter(user::Column::Name.eq(name))
         .one(&db.conn)
         .await?;
-    Ok(found)
+    Ok(found.modeled())
 }
 
 /// Count a failed login in the database, so concurrent failures all count; from 1 again once the count had

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use chrono::NaiveDateTime;
-use entity::revocation_event;
 
 use super::TokenData;
 use crate::error::DomainResult;
@@ -199,12 +198,9 @@ impl RevocationIndex {
         loop {
             let rows = crate::store::revocations::newer(db, &cursor, PAGE).await?;
             let page = rows.len() as u64;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
             cursor.saw(&ids);
-            events.extend(rows.into_iter().filter_map(|row| {
-                let issued_before = row.issued_before;
-                key_of(row).map(|key| Event { key, issued_before })
-            }));
+            events.extend(rows.into_iter().filter_map(|(_, event)| event));
             if page < PAGE {
                 break;
             }
@@ -220,28 +216,6 @@ impl RevocationIndex {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = cursor;
     }
-}
-
-fn key_of(r: revocation_event::Model) -> Option<RevKey> {
-    Some(
-        match (
-            r.audit_id,
-            r.user_id,
-            r.project_id,
-            r.domain_id,
-            r.role_id,
-            r.app_cred_id,
-        ) {
-            (Some(a), ..) => RevKey::Audit(a),
-            (None, Some(u), Some(p), ..) => RevKey::UserProject(u, p),
-            (None, Some(u), None, ..) => RevKey::User(u),
-            (None, None, Some(p), ..) => RevKey::Project(p),
-            (None, None, None, Some(d), ..) => RevKey::Domain(d),
-            (None, None, None, None, Some(r), _) => RevKey::Role(r),
-            (None, None, None, None, None, Some(c)) => RevKey::AppCred(c),
-            _ => return None,
-        },
-    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,113 @@
+//! Rows to model types and back: the store hands the domain `lintel_model` types, never these rows. The fields are
+//! the same, so each conversion is a move per field (checked by the compiler when either side changes).
+
+macro_rules! both_ways {
+    ($table:ident, $model:path, [$($f:ident),* $(,)?]) => {
+        impl From<crate::$table::Model> for $model {
+            fn from(r: crate::$table::Model) -> Self {
+                Self { $($f: r.$f),* }
+            }
+        }
+        impl From<$model> for crate::$table::Model {
+            fn from(m: $model) -> Self {
+                Self { $($f: m.$f),* }
+            }
+        }
+        // A whole model as a change that writes every column (inserts, full updates).
+        impl From<$model> for crate::$table::ActiveModel {
+            fn from(m: $model) -> Self {
+                crate::$table::Model::from(m).into()
+            }
+        }
+    };
+}
+
+both_ways!(
+    user,
+    lintel_model::User,
+    [
+        id,
+        name,
+        domain_id,
+        enabled,
+        password_hash,
+        default_project_id,
+        extra,
+        password_expires_at,
+        failed_auth_count,
+        last_failed_auth_at,
+        created_at,
+        options,
+        last_active_at,
+        password_created_at,
+        password_self_service,
+    ]
+);
+both_ways!(
+    project,
+    lintel_model::Project,
+    [
+        id,
+        name,
+        domain_id,
+        parent_id,
+        description,
+        enabled,
+        created_at,
+    ]
+);
+both_ways!(
+    domain,
+    lintel_model::Domain,
+    [id, name, description, enabled, created_at]
+);
+both_ways!(
+    role,
+    lintel_model::Role,
+    [id, name, domain_id, description, options, created_at]
+);
+both_ways!(
+    group,
+    lintel_model::Group,
+    [id, name, domain_id, description, created_at]
+);
+both_ways!(
+    region,
+    lintel_model::Region,
+    [id, description, parent_region_id]
+);
+both_ways!(
+    service,
+    lintel_model::Service,
+    [id, r#type, name, description, enabled]
+);
+both_ways!(
+    endpoint,
+    lintel_model::Endpoint,
+    [id, service_id, interface, url, region_id, enabled,]
+);
+both_ways!(
+    access_rule,
+    lintel_model::AccessRule,
+    [id, user_id, service, method, path, created_at,]
+);
+both_ways!(
+    application_credential,
+    lintel_model::AppCred,
+    [
+        id,
+        name,
+        user_id,
+        project_id,
+        description,
+        secret_hash,
+        unrestricted,
+        expires_at,
+        created_at,
+        tls_client_auth_subject_dn,
+        tls_client_auth_issuer_dn,
+        tls_client_auth_x5t_s256,
+        jwks,
+    ]
+);
+both_ways!(node, lintel_model::Peer, [id, seq, beat]);

@@ -1,0 +1,209 @@
+//! Lintel's model: users, projects, domains, roles, groups, the catalog and application credentials as the
+//! domain works with them. The store converts its rows to and from these (`entity` holds the conversions); nothing
+//! here knows a database, a token or HTTP, so the layers above can be read and tested without either.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+/// A local user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// 32-character hex id.
+    pub id: String,
+    /// Unique within its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain_id: String,
+    /// The stored flag (rules such as inactivity may still refuse an enabled user).
+    pub enabled: bool,
+    /// argon2id (or an imported legacy) hash; none for a user without a password.
+    pub password_hash: Option<String>,
+    /// Default project.
+    pub default_project_id: Option<String>,
+    /// Other attributes as a JSON object (email, description, ...).
+    pub extra: String,
+    /// When the password expires.
+    pub password_expires_at: Option<NaiveDateTime>,
+    /// Failed authentications since the last success.
+    pub failed_auth_count: i32,
+    /// When the last one failed.
+    pub last_failed_auth_at: Option<NaiveDateTime>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Keystone's user options as a JSON object.
+    pub options: Option<String>,
+    /// Last successful authentication (day precision is enough for inactivity).
+    pub last_active_at: Option<NaiveDateTime>,
+    /// When the current password was set.
+    pub password_created_at: Option<NaiveDateTime>,
+    /// Whether the user set it (rather than an administrator).
+    pub password_self_service: bool,
+}
+
+/// A project (Keystone's domains are projects too, but Lintel keeps them apart: [`Domain`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Id.
+    pub id: String,
+    /// Unique within its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain_id: String,
+    /// Parent project, if nested.
+    pub parent_id: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Enabled flag.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// Id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Enabled flag.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A role (global, or specific to a domain).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// The domain of a domain-specific role.
+    pub domain_id: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Keystone's role options as a JSON object.
+    pub options: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A group of users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Id.
+    pub id: String,
+    /// Unique within its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain_id: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A catalog region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    /// Id (chosen by the creator).
+    pub id: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Parent region.
+    pub parent_region_id: Option<String>,
+}
+
+/// A catalog service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// Id.
+    pub id: String,
+    /// Service type (`identity`, `compute`, ...).
+    pub r#type: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Enabled flag.
+    pub enabled: bool,
+}
+
+/// A catalog endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Id.
+    pub id: String,
+    /// Its service.
+    pub service_id: String,
+    /// `public`, `internal` or `admin`.
+    pub interface: String,
+    /// URL.
+    pub url: String,
+    /// Region.
+    pub region_id: Option<String>,
+    /// Enabled flag.
+    pub enabled: bool,
+}
+
+/// An access rule: a request a restricted credential's token may make.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRule {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Service type.
+    pub service: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path template (`*` one segment, `**` any).
+    pub path: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// An application credential as stored: its secret only as a hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCred {
+    /// Id (the OAuth 2.0 client id).
+    pub id: String,
+    /// Name, unique per user.
+    pub name: String,
+    /// Owner.
+    pub user_id: String,
+    /// The one project it is bound to.
+    pub project_id: String,
+    /// Description.
+    pub description: Option<String>,
+    /// argon2id hash of the secret.
+    pub secret_hash: String,
+    /// Whether it may manage credentials and trusts.
+    pub unrestricted: Option<bool>,
+    /// Expiry.
+    pub expires_at: Option<NaiveDateTime>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// RFC 8705 `tls_client_auth`: the certificate's subject DN.
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// … and its issuer DN.
+    pub tls_client_auth_issuer_dn: Option<String>,
+    /// RFC 8705 `self_signed_tls_client_auth`: the certificate's SHA-256 thumbprint.
+    pub tls_client_auth_x5t_s256: Option<String>,
+    /// RFC 7523 `private_key_jwt`: a JWK or JWK Set (JSON).
+    pub jwks: Option<String>,
+}
+
+/// A node of the cluster as its row shows it (each node beats into its row; see Lintel's docs/consistency.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// The node's id.
+    pub id: String,
+    /// How many times it has beaten.
+    pub seq: i64,
+    /// When its last beat began, on its own clock.
+    pub beat: NaiveDateTime,
+}
