@@ -522,6 +522,28 @@ impl SetLen for std::fs::File {
     }
 }
 
+/// Record an import in the audit trail: one event per kind it wrote rows of, with how many.
+pub fn keystone_import(
+    audit: &Audit,
+    report: &crate::store::import::Report,
+    now: chrono::NaiveDateTime,
+) {
+    let who = Initiator {
+        method: Some("keystone-import".into()),
+        ..Default::default()
+    };
+    for (kind, counts) in report.kinds.iter().filter(|(_, c)| c.imported > 0) {
+        audit.changed(
+            now,
+            &who,
+            Operation::Created,
+            "keystone_import",
+            kind,
+            &[("imported", &counts.imported.to_string())],
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,10 @@ impl Context {
         audit: crate::audit::Audit,
         clock: crate::clock::Clock,
     ) -> Self {
+        // The store's errors are counted where they are converted (lintel-model): into this process's metrics.
+        let _ = crate::store::ON_DATABASE_ERROR.set(|| {
+            crate::metrics::metrics().database_errors.inc();
+        });
         let hasher = Hasher::new(config.server.hash_workers);
         let throttle = crate::throttle::Throttle::new(config.oauth2.throttle, clock.clone());
         let view = AuthzView::new(clock.clone());

@@ -21,6 +21,8 @@ use crate::hashing::Secret;
 use crate::oauth2::AuthMethod;
 use crate::store;
 
+pub use crate::model::credential::{Credential, RuleRef};
+
 mod manage;
 pub use manage::{create, get, list_of, remove, remove_rule, rule, rules};
 
@@ -31,22 +33,6 @@ pub enum RoleRef {
     Id(String),
     /// By name (global roles).
     Name(String),
-}
-
-/// An access rule in a create request: a new rule, or an existing one of the user's by id.
-#[derive(Debug, Clone)]
-pub enum RuleRef {
-    /// Reuse a rule.
-    Id(String),
-    /// A new rule.
-    New {
-        /// Service type, e.g. `compute`.
-        service: String,
-        /// HTTP method.
-        method: String,
-        /// URL path template.
-        path: String,
-    },
 }
 
 /// What a caller asked for.
@@ -138,24 +124,6 @@ fn check_bindings(b: &Bindings) -> DomainResult<StoredBindings> {
         x5t_s256: b.x5t_s256.clone(),
         jwks,
     })
-}
-
-/// A stored credential with its roles and rules.
-#[derive(Debug, Clone)]
-pub struct Credential {
-    /// The row.
-    pub model: AppCred,
-    /// Its roles (implied roles included), by name.
-    pub roles: Vec<Role>,
-    /// Its access rules.
-    pub rules: Vec<AccessRule>,
-}
-
-impl Credential {
-    /// Whether it is restricted (the default).
-    pub fn restricted(&self) -> bool {
-        self.model.unrestricted != Some(true)
-    }
 }
 
 /// Keystone's refusal of a credential beyond `[application_credential] user_limit`.

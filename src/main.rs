@@ -191,7 +191,12 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .map_err(|e| lintel::store::ConnectError::Unusable(e.to_string()))
-                .and_then(|rt| rt.block_on(lintel::store::db::check_reachable(&config)));
+                .and_then(|rt| {
+                    rt.block_on(lintel::store::db::check_reachable(
+                        &config.database,
+                        &config.default.data_dir,
+                    ))
+                });
             match checked {
                 Ok(what) => println!("[database] connection: {what}"),
                 Err(e) => {
@@ -239,7 +244,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             serve(config).await
         }
         Command::DbSync => {
-            let db = Db::connect(&config)
+            let db = Db::connect(&config.database, &config.default.data_dir)
                 .await
                 .context("connecting to the database")?;
             let applied = db
@@ -259,7 +264,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Bootstrap(args) => {
             let args = *args;
-            let db = Db::connect(&config)
+            let db = Db::connect(&config.database, &config.default.data_dir)
                 .await
                 .context("connecting to the database")?;
             let public = args
@@ -323,7 +328,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     }
                 }
                 KeyStore::Database { .. } => {
-                    let db = Db::connect(&config)
+                    let db = Db::connect(&config.database, &config.default.data_dir)
                         .await
                         .context("connecting to the database")?;
                     let place = "the database (token_key)".to_string();
@@ -360,7 +365,7 @@ async fn keystone_import(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     use lintel::store::import::{self, ImportOptions};
-    let db = Db::connect(config)
+    let db = Db::connect(&config.database, &config.default.data_dir)
         .await
         .context("connecting to Lintel's database")?;
     if !db.is_migrated().await? {
@@ -389,7 +394,7 @@ async fn keystone_import(
     if !dry_run {
         // In the audit trail: what came in, kind by kind (one event each, not one per row).
         let audit = open_audit(config)?;
-        lintel::store::import::audit(&audit, &report, now);
+        lintel::audit::keystone_import(&audit, &report, now);
         audit.close();
     }
     db.close().await;
@@ -410,7 +415,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let marker = config.default.data_dir.join(bootstrap::GENERATED_ENDPOINT);
     if !config.from_a_file() || marker.exists() {
-        let db = Db::connect(&config)
+        let db = Db::connect(&config.database, &config.default.data_dir)
             .await
             .context("connecting to the database")?;
         if !config.from_a_file() {

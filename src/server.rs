@@ -29,7 +29,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Build the domain's context from configuration: database (already migrated), key ring, audit trail, and this
 /// node registered among its peers with the revocation events read.
 pub async fn build_context(config: Config) -> anyhow::Result<crate::context::Context> {
-    let db = Db::connect(&config)
+    let db = Db::connect(&config.database, &config.default.data_dir)
         .await
         .with_context(|| "connecting to the database")?;
     if !db.is_migrated().await? {

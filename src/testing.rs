@@ -159,7 +159,9 @@ pub async fn context_with(extra: &str) -> TestContext {
     let path = dir.path().join("lintel.conf");
     std::fs::write(&path, conf).expect("config file");
     let config = Config::from_file(&path).expect("config");
-    let db = crate::store::Db::connect(&config).await.expect("connect");
+    let db = crate::store::Db::connect(&config.database, &config.default.data_dir)
+        .await
+        .expect("connect");
     db.migrate(&url).await.expect("migrate");
     let admin = crate::bootstrap::run(
         &db,

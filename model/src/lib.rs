@@ -5,6 +5,16 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+pub mod bootstrap;
+pub mod clock;
+pub mod credential;
+#[cfg(feature = "db")]
+pub mod db_error;
+pub mod error;
+pub mod grant;
+pub mod revocation;
+pub mod rules;
+
 /// A local user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

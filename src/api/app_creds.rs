@@ -12,6 +12,7 @@ use crate::api::{ListLinks, SelfLink};
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
 use crate::error::{DomainError, DomainResult};
 use crate::hashing::Secret;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::state::AppState;
@@ -396,7 +397,7 @@ async fn create(
     SourceAddr(source): SourceAddr,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<AppCredRequest>,
-) -> DomainResult<(StatusCode, Json<AppCredResponse>)> {
+) -> ApiResult<(StatusCode, Json<AppCredResponse>)> {
     let new = body.application_credential.into_new()?;
     let (cred, secret) = credential::create(&state, &c, source, &user_id, new).await?;
     Ok((
@@ -420,7 +421,7 @@ async fn list(
     Caller(c): Caller,
     Path(user_id): Path<String>,
     Query(f): Query<ListFilters>,
-) -> DomainResult<Json<AppCredsResponse>> {
+) -> ApiResult<Json<AppCredsResponse>> {
     let application_credentials = credential::list_of(&state, &c, &user_id, f.name.as_deref())
         .await?
         .iter()
@@ -436,7 +437,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> DomainResult<Json<AppCredResponse>> {
+) -> ApiResult<Json<AppCredResponse>> {
     let cred = credential::get(&state, &c, &user_id, &id).await?;
     Ok(Json(AppCredResponse {
         application_credential: AppCredView::of(&state, &cred, None),
@@ -448,7 +449,7 @@ async fn remove(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     credential::remove(&state, &c, source, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -457,7 +458,7 @@ async fn list_rules(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(user_id): Path<String>,
-) -> DomainResult<Json<AccessRulesResponse>> {
+) -> ApiResult<Json<AccessRulesResponse>> {
     let rules = credential::rules(&state, &c, &user_id).await?;
     Ok(Json(AccessRulesResponse {
         access_rules: rules.iter().map(AccessRuleView::of).collect(),
@@ -469,7 +470,7 @@ async fn show_rule(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((user_id, id)): Path<(String, String)>,
-) -> DomainResult<Json<AccessRuleResponse>> {
+) -> ApiResult<Json<AccessRuleResponse>> {
     let rule = credential::rule(&state, &c, &user_id, &id).await?;
     Ok(Json(AccessRuleResponse {
         access_rule: AccessRuleView::of(&rule),
@@ -481,7 +482,7 @@ async fn remove_rule(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     Path((user_id, id)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     credential::remove_rule(&state, &c, source, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

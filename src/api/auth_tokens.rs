@@ -13,6 +13,7 @@ use crate::api::SelfLink;
 use crate::assignment;
 use crate::auth::{self, iso, AuthRequest, Validated};
 use crate::error::{DomainError, DomainResult};
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
 use crate::state::AppState;
@@ -318,7 +319,7 @@ async fn issue(
     SourceAddr(source): SourceAddr,
     Query(q): Query<TokenQuery>,
     JsonBody(body): JsonBody<IssueBody>,
-) -> DomainResult<Response> {
+) -> ApiResult<Response> {
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let data = auth::authenticate(&state, body.auth, source).await?;
     let token = state.tokens.issue(&data);
@@ -371,7 +372,7 @@ async fn validate(
     PeerCert(cert): PeerCert,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
-) -> DomainResult<Response> {
+) -> ApiResult<Response> {
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let allow_expired = flag("allow_expired", &q.allow_expired)?;
     let token = subject(&headers)?;
@@ -399,7 +400,7 @@ async fn revoke(
     SourceAddr(source): SourceAddr,
     PeerCert(cert): PeerCert,
     headers: HeaderMap,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     let token = subject(&headers)?;
     let asker = asker(&caller, &headers, cert.as_deref());
     subject::revoke(&state, &asker, source, token).await?;
@@ -409,7 +410,7 @@ async fn revoke(
 async fn my_projects(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<crate::api::projects::ProjectsResponse>> {
+) -> ApiResult<Json<crate::api::projects::ProjectsResponse>> {
     let projects = assignment::projects_of(&state, &caller.user.id).await?;
     Ok(Json(crate::api::projects::ProjectsResponse::of(
         &state,
@@ -421,7 +422,7 @@ async fn my_projects(
 async fn my_domains(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<crate::api::domains::DomainsResponse>> {
+) -> ApiResult<Json<crate::api::domains::DomainsResponse>> {
     let items = assignment::domains_of(&state, &caller.user.id).await?;
     Ok(Json(crate::api::domains::DomainsResponse::of(
         &state,
@@ -433,7 +434,7 @@ async fn my_domains(
 async fn my_system(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<SystemResponse>> {
+) -> ApiResult<Json<SystemResponse>> {
     let system = if assignment::has_system_role(&state, &caller.user.id).await? {
         vec![crate::api::grants::AllOfIt { all: true }]
     } else {
@@ -448,11 +449,12 @@ async fn my_system(
 async fn my_catalog(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> DomainResult<Json<CatalogResponse>> {
+) -> ApiResult<Json<CatalogResponse>> {
     if caller.data.scope == Scope::Unscoped {
         return Err(DomainError::Forbidden(
             "The authenticated token is not scoped; a scoped token is required.".into(),
-        ));
+        )
+        .into());
     }
     Ok(Json(CatalogResponse {
         catalog: catalog(&state).await?,

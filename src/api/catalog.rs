@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::catalog::entries::{self, EndpointFields, EndpointQuery, RegionFields, ServiceFields};
-use crate::error::DomainResult;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::state::AppState;
@@ -317,7 +317,7 @@ async fn list_regions(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<RegionFilters>,
-) -> DomainResult<Json<RegionsResponse>> {
+) -> ApiResult<Json<RegionsResponse>> {
     let found = entries::regions(&state, &c, f.parent_region_id.as_deref()).await?;
     Ok(Json(RegionsResponse {
         regions: found
@@ -332,7 +332,7 @@ async fn show_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<RegionResponse>> {
+) -> ApiResult<Json<RegionResponse>> {
     let region = RegionView::of(&state, entries::region(&state, &c, &id).await?);
     Ok(Json(RegionResponse { region }))
 }
@@ -341,7 +341,7 @@ async fn create_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<RegionRequest>,
-) -> DomainResult<(StatusCode, Json<RegionResponse>)> {
+) -> ApiResult<(StatusCode, Json<RegionResponse>)> {
     let created = entries::create_region(&state, &c, None, body.region).await?;
     let region = RegionView::of(&state, created);
     Ok((StatusCode::CREATED, Json(RegionResponse { region })))
@@ -353,7 +353,7 @@ async fn put_region(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RegionRequest>,
-) -> DomainResult<(StatusCode, Json<RegionResponse>)> {
+) -> ApiResult<(StatusCode, Json<RegionResponse>)> {
     let created = entries::create_region(&state, &c, Some(id), body.region).await?;
     let region = RegionView::of(&state, created);
     Ok((StatusCode::CREATED, Json(RegionResponse { region })))
@@ -364,7 +364,7 @@ async fn update_region(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RegionRequest>,
-) -> DomainResult<Json<RegionResponse>> {
+) -> ApiResult<Json<RegionResponse>> {
     let fields = RegionFields {
         id: None,
         ..body.region
@@ -380,7 +380,7 @@ async fn delete_region(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     entries::delete_region(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -389,7 +389,7 @@ async fn list_services(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<ServiceFilters>,
-) -> DomainResult<Json<ServicesResponse>> {
+) -> ApiResult<Json<ServicesResponse>> {
     let found = entries::services(&state, &c, f.kind.as_deref(), f.name.as_deref()).await?;
     Ok(Json(ServicesResponse {
         services: found
@@ -404,7 +404,7 @@ async fn show_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<ServiceResponse>> {
+) -> ApiResult<Json<ServiceResponse>> {
     let service = ServiceView::of(&state, entries::service(&state, &c, &id).await?);
     Ok(Json(ServiceResponse { service }))
 }
@@ -413,7 +413,7 @@ async fn create_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<ServiceRequest>,
-) -> DomainResult<(StatusCode, Json<ServiceResponse>)> {
+) -> ApiResult<(StatusCode, Json<ServiceResponse>)> {
     let created = entries::create_service(&state, &c, body.service).await?;
     let service = ServiceView::of(&state, created);
     Ok((StatusCode::CREATED, Json(ServiceResponse { service })))
@@ -424,7 +424,7 @@ async fn update_service(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ServiceRequest>,
-) -> DomainResult<Json<ServiceResponse>> {
+) -> ApiResult<Json<ServiceResponse>> {
     let updated = entries::update_service(&state, &c, &id, body.service).await?;
     let service = ServiceView::of(&state, updated);
     Ok(Json(ServiceResponse { service }))
@@ -434,7 +434,7 @@ async fn delete_service(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     entries::delete_service(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -443,7 +443,7 @@ async fn list_endpoints(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<EndpointFilters>,
-) -> DomainResult<Json<EndpointsResponse>> {
+) -> ApiResult<Json<EndpointsResponse>> {
     let query = EndpointQuery {
         service_id: f.service_id.as_deref(),
         interface: f.interface.as_deref(),
@@ -463,7 +463,7 @@ async fn show_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<EndpointResponse>> {
+) -> ApiResult<Json<EndpointResponse>> {
     let endpoint = EndpointView::of(&state, entries::endpoint(&state, &c, &id).await?);
     Ok(Json(EndpointResponse { endpoint }))
 }
@@ -472,7 +472,7 @@ async fn create_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<EndpointRequest>,
-) -> DomainResult<(StatusCode, Json<EndpointResponse>)> {
+) -> ApiResult<(StatusCode, Json<EndpointResponse>)> {
     let created = entries::create_endpoint(&state, &c, body.endpoint).await?;
     let endpoint = EndpointView::of(&state, created);
     Ok((StatusCode::CREATED, Json(EndpointResponse { endpoint })))
@@ -483,7 +483,7 @@ async fn update_endpoint(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EndpointRequest>,
-) -> DomainResult<Json<EndpointResponse>> {
+) -> ApiResult<Json<EndpointResponse>> {
     let updated = entries::update_endpoint(&state, &c, &id, body.endpoint).await?;
     let endpoint = EndpointView::of(&state, updated);
     Ok(Json(EndpointResponse { endpoint }))
@@ -493,7 +493,7 @@ async fn delete_endpoint(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     entries::delete_endpoint(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! `/v3/domains`: HTTP in, one `resource::domains` call, a typed response out.
 
+use crate::error::DomainResult;
 use crate::model::Domain;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,7 +10,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
-use crate::error::DomainResult;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::resource::domains::{self, DomainFields};
@@ -138,7 +139,7 @@ async fn list_domains(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<DomainFilters>,
-) -> DomainResult<Json<DomainsResponse>> {
+) -> ApiResult<Json<DomainsResponse>> {
     let enabled = enabled_filter(f.enabled.as_deref())?;
     let found = domains::list(&state, &c, f.name.as_deref(), enabled).await?;
     Ok(Json(DomainsResponse::of(&state, "domains", &found)))
@@ -148,7 +149,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<DomainResponse>> {
+) -> ApiResult<Json<DomainResponse>> {
     let domain = DomainView::of(&state, &domains::get(&state, &c, &id).await?);
     Ok(Json(DomainResponse { domain }))
 }
@@ -157,7 +158,7 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<DomainRequest>,
-) -> DomainResult<(StatusCode, Json<DomainResponse>)> {
+) -> ApiResult<(StatusCode, Json<DomainResponse>)> {
     let created = domains::create(&state, &c, body.domain).await?;
     let domain = DomainView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(DomainResponse { domain })))
@@ -168,7 +169,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DomainRequest>,
-) -> DomainResult<Json<DomainResponse>> {
+) -> ApiResult<Json<DomainResponse>> {
     let updated = domains::update(&state, &c, &id, body.domain).await?;
     let domain = DomainView::of(&state, &updated);
     Ok(Json(DomainResponse { domain }))
@@ -178,7 +179,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     domains::delete(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! `/v3/system/{users|groups}/{id}/roles`) and `GET /v3/role_assignments`: HTTP in, one `assignment::grants`
 //! call, a typed response out.
 
+use crate::error::DomainResult;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::Json;
@@ -13,7 +14,7 @@ use crate::api::ListLinks;
 use crate::assignment::grants::{
     self, Addressed, Assignment, AssignmentFilters, AssignmentQuery, GrantOp, On, Scope,
 };
-use crate::error::DomainResult;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, SourceAddr};
 use crate::state::AppState;
@@ -164,8 +165,8 @@ async fn list_grants(
     Caller(c): Caller,
     uri: Uri,
     Path((t, a)): Path<(String, String)>,
-) -> DomainResult<Json<RolesResponse>> {
-    list_of(&s, &c, &uri, Some(t), a).await
+) -> ApiResult<Json<RolesResponse>> {
+    Ok(list_of(&s, &c, &uri, Some(t), a).await?)
 }
 
 async fn create_grant(
@@ -174,8 +175,8 @@ async fn create_grant(
     SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((t, a, r)): Path<(String, String, String)>,
-) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Create, source).await
+) -> ApiResult<StatusCode> {
+    Ok(one(&s, &c, &uri, (Some(t), a, r), GrantOp::Create, source).await?)
 }
 
 async fn check_grant(
@@ -183,8 +184,8 @@ async fn check_grant(
     Caller(c): Caller,
     uri: Uri,
     Path((t, a, r)): Path<(String, String, String)>,
-) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Check, None).await
+) -> ApiResult<StatusCode> {
+    Ok(one(&s, &c, &uri, (Some(t), a, r), GrantOp::Check, None).await?)
 }
 
 async fn revoke_grant(
@@ -193,8 +194,8 @@ async fn revoke_grant(
     SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((t, a, r)): Path<(String, String, String)>,
-) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (Some(t), a, r), GrantOp::Revoke, source).await
+) -> ApiResult<StatusCode> {
+    Ok(one(&s, &c, &uri, (Some(t), a, r), GrantOp::Revoke, source).await?)
 }
 
 async fn list_system_grants(
@@ -202,8 +203,8 @@ async fn list_system_grants(
     Caller(c): Caller,
     uri: Uri,
     Path(a): Path<String>,
-) -> DomainResult<Json<RolesResponse>> {
-    list_of(&s, &c, &uri, None, a).await
+) -> ApiResult<Json<RolesResponse>> {
+    Ok(list_of(&s, &c, &uri, None, a).await?)
 }
 
 async fn create_system_grant(
@@ -212,8 +213,8 @@ async fn create_system_grant(
     SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((a, r)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (None, a, r), GrantOp::Create, source).await
+) -> ApiResult<StatusCode> {
+    Ok(one(&s, &c, &uri, (None, a, r), GrantOp::Create, source).await?)
 }
 
 async fn check_system_grant(
@@ -221,8 +222,8 @@ async fn check_system_grant(
     Caller(c): Caller,
     uri: Uri,
     Path((a, r)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (None, a, r), GrantOp::Check, None).await
+) -> ApiResult<StatusCode> {
+    Ok(one(&s, &c, &uri, (None, a, r), GrantOp::Check, None).await?)
 }
 
 async fn revoke_system_grant(
@@ -231,8 +232,8 @@ async fn revoke_system_grant(
     SourceAddr(source): SourceAddr,
     uri: Uri,
     Path((a, r)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
-    one(&s, &c, &uri, (None, a, r), GrantOp::Revoke, source).await
+) -> ApiResult<StatusCode> {
+    Ok(one(&s, &c, &uri, (None, a, r), GrantOp::Revoke, source).await?)
 }
 
 /// A domain named in an assignment: its id and (null when it is gone) its name.
@@ -356,7 +357,7 @@ async fn role_assignments(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(q): Query<AssignmentParams>,
-) -> DomainResult<Json<AssignmentsResponse>> {
+) -> ApiResult<Json<AssignmentsResponse>> {
     fn get(v: &Option<String>) -> Option<&str> {
         v.as_deref().filter(|v| !v.is_empty())
     }

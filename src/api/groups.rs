@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::users::UsersResponse;
 use crate::api::{ListLinks, SelfLink};
-use crate::error::DomainResult;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::identity::groups::{self, GroupFields, Membership};
@@ -152,7 +152,7 @@ async fn list_groups(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<GroupFilters>,
-) -> DomainResult<Json<GroupsResponse>> {
+) -> ApiResult<Json<GroupsResponse>> {
     let found = groups::list(&state, &c, f.name.as_deref(), f.domain_id.as_deref()).await?;
     Ok(Json(GroupsResponse::of(&state, "groups", found)))
 }
@@ -161,7 +161,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<GroupResponse>> {
+) -> ApiResult<Json<GroupResponse>> {
     let group = GroupView::of(&state, groups::get(&state, &c, &id).await?);
     Ok(Json(GroupResponse { group }))
 }
@@ -170,7 +170,7 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<GroupRequest>,
-) -> DomainResult<(StatusCode, Json<GroupResponse>)> {
+) -> ApiResult<(StatusCode, Json<GroupResponse>)> {
     let created = groups::create(&state, &c, body.group).await?;
     let group = GroupView::of(&state, created);
     Ok((StatusCode::CREATED, Json(GroupResponse { group })))
@@ -181,7 +181,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GroupRequest>,
-) -> DomainResult<Json<GroupResponse>> {
+) -> ApiResult<Json<GroupResponse>> {
     let updated = groups::update(&state, &c, &id, body.group).await?;
     let group = GroupView::of(&state, updated);
     Ok(Json(GroupResponse { group }))
@@ -191,7 +191,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     groups::delete(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -200,7 +200,7 @@ async fn members(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<UsersResponse>> {
+) -> ApiResult<Json<UsersResponse>> {
     let users = groups::members(&state, &c, &id).await?;
     Ok(Json(UsersResponse::of(
         &state,
@@ -213,7 +213,7 @@ async fn add_member(
     state: State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     membership(state, caller, path, Membership::Add).await
 }
 
@@ -221,7 +221,7 @@ async fn check_member(
     state: State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     membership(state, caller, path, Membership::Check).await
 }
 
@@ -229,7 +229,7 @@ async fn remove_member(
     state: State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     membership(state, caller, path, Membership::Remove).await
 }
 
@@ -238,7 +238,7 @@ async fn membership(
     Caller(c): Caller,
     Path((gid, uid)): Path<(String, String)>,
     op: Membership,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     groups::membership(&state, &c, &gid, &uid, op).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -208,7 +208,9 @@ mod tests {
         )
         .unwrap();
         let config = crate::config::Config::from_file(&conf).unwrap();
-        let db = crate::store::db::Db::connect(&config).await.unwrap();
+        let db = crate::store::db::Db::connect(&config.database, &config.default.data_dir)
+            .await
+            .unwrap();
         db.migrate(&config.database.url).await.unwrap();
         db.close().await;
         let state = crate::server::build_state(config).await.unwrap();

@@ -1,5 +1,6 @@
 //! Authorization server metadata (RFC 8414): what this server offers, exactly as configured.
 
+use crate::http::error::ApiResult;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -76,11 +77,12 @@ pub struct Metadata {
 }
 
 /// The public keys of JWT access tokens (current, staged and previous), when JWT access tokens are enabled.
-async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, DomainError> {
+async fn jwks(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     if !state.config.jwt_access_tokens() {
         return Err(DomainError::NotFound(
             "JWT access tokens are not enabled ([oauth2] access_token_format = opaque).".into(),
-        ));
+        )
+        .into());
     }
     // Short enough that a verifier sees a newly staged key well before it signs (one rotation interval).
     Ok((

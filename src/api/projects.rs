@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainError;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody};
 use crate::resource::projects::{self, Found, ProjectFields, ProjectQuery, Tags};
@@ -221,14 +222,15 @@ async fn list_projects(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<ProjectFilters>,
-) -> DomainResult<Json<ProjectsResponse>> {
+) -> ApiResult<Json<ProjectsResponse>> {
     let is_domain = match f.is_domain.as_deref() {
         None => false,
         Some(v) if crate::api::query_bool("is_domain", v)? => true,
         Some(_) => {
             return Err(DomainError::Invalid(
                 "only root projects are allowed to act as domains.".into(),
-            ))
+            )
+            .into())
         }
     };
     let query = ProjectQuery {
@@ -251,7 +253,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<ProjectResponse>> {
+) -> ApiResult<Json<ProjectResponse>> {
     let project = ProjectView::found(&state, projects::get(&state, &c, &id).await?);
     Ok(Json(ProjectResponse { project }))
 }
@@ -260,7 +262,7 @@ async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
     JsonBody(body): JsonBody<ProjectRequest>,
-) -> DomainResult<(StatusCode, Json<ProjectResponse>)> {
+) -> ApiResult<(StatusCode, Json<ProjectResponse>)> {
     let created = projects::create(&state, &c, body.project).await?;
     let project = ProjectView::found(&state, created);
     Ok((StatusCode::CREATED, Json(ProjectResponse { project })))
@@ -271,7 +273,7 @@ async fn update(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProjectRequest>,
-) -> DomainResult<Json<ProjectResponse>> {
+) -> ApiResult<Json<ProjectResponse>> {
     let updated = projects::update(&state, &c, &id, body.project).await?;
     let project = ProjectView::found(&state, updated);
     Ok(Json(ProjectResponse { project }))
@@ -281,7 +283,7 @@ async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     projects::delete(&state, &c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -297,7 +299,7 @@ async fn list_tags(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<TagsResponse>> {
+) -> ApiResult<Json<TagsResponse>> {
     let tags = projects::tags(&state, &c, &id, Tags::List).await?;
     Ok(tags_response(&state, &id, tags))
 }
@@ -307,7 +309,7 @@ async fn replace_tags(
     Caller(c): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TagsRequest>,
-) -> DomainResult<Json<TagsResponse>> {
+) -> ApiResult<Json<TagsResponse>> {
     let tags = projects::tags(&state, &c, &id, Tags::Replace(body.tags)).await?;
     Ok(tags_response(&state, &id, tags))
 }
@@ -316,7 +318,7 @@ async fn clear_tags(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     projects::tags(&state, &c, &id, Tags::Clear).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -326,7 +328,7 @@ async fn check_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     projects::tags(&state, &c, &id, Tags::Check(tag)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -336,7 +338,7 @@ async fn add_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> DomainResult<Response> {
+) -> ApiResult<Response> {
     projects::tags(&state, &c, &id, Tags::Add(tag.clone())).await?;
     let mut resp = StatusCode::CREATED.into_response();
     if let Ok(mut url) = url::Url::parse(&state.config.v3_url()) {
@@ -355,7 +357,7 @@ async fn remove_tag(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((id, tag)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     projects::tags(&state, &c, &id, Tags::Remove(tag)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! `/v3/roles`, implied roles (`/v3/roles/{prior}/implies/{implied}`) and `/v3/role_inferences`: HTTP in, one
 //! `assignment::roles` call, a typed response out.
 
+use crate::error::DomainResult;
 use crate::model::Role;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::assignment::roles::{self, Implication, RoleFields};
-use crate::error::DomainResult;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::state::AppState;
@@ -233,7 +234,7 @@ async fn list_roles(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<RoleFilters>,
-) -> DomainResult<Json<RolesResponse>> {
+) -> ApiResult<Json<RolesResponse>> {
     let found = roles::list(&state, &c, f.name.as_deref(), f.domain_id.as_deref()).await?;
     Ok(Json(RolesResponse::of(&state, "roles", &found)))
 }
@@ -242,7 +243,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<RoleResponse>> {
+) -> ApiResult<Json<RoleResponse>> {
     let role = RoleView::of(&state, &roles::get(&state, &c, &id).await?);
     Ok(Json(RoleResponse { role }))
 }
@@ -252,7 +253,7 @@ async fn create(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<RoleRequest>,
-) -> DomainResult<(StatusCode, Json<RoleResponse>)> {
+) -> ApiResult<(StatusCode, Json<RoleResponse>)> {
     let created = roles::create(&state, &c, &c.initiator(source), body.role).await?;
     let role = RoleView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(RoleResponse { role })))
@@ -264,7 +265,7 @@ async fn update(
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RoleRequest>,
-) -> DomainResult<Json<RoleResponse>> {
+) -> ApiResult<Json<RoleResponse>> {
     let updated = roles::update(&state, &c, &c.initiator(source), &id, body.role).await?;
     let role = RoleView::of(&state, &updated);
     Ok(Json(RoleResponse { role }))
@@ -275,7 +276,7 @@ async fn remove(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     roles::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -284,7 +285,7 @@ async fn list_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<ImpliesResponse>> {
+) -> ApiResult<Json<ImpliesResponse>> {
     let (prior, implied) = roles::implied(&state, &c, &id).await?;
     Ok(Json(ImpliesResponse {
         role_inference: Inference {
@@ -316,7 +317,7 @@ async fn add_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(pair): Path<(String, String)>,
-) -> DomainResult<(StatusCode, Json<ImplicationResponse>)> {
+) -> ApiResult<(StatusCode, Json<ImplicationResponse>)> {
     let rule = one_rule(&state, &c, pair, Implication::Add).await?;
     Ok((StatusCode::CREATED, Json(rule)))
 }
@@ -325,7 +326,7 @@ async fn get_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(pair): Path<(String, String)>,
-) -> DomainResult<Json<ImplicationResponse>> {
+) -> ApiResult<Json<ImplicationResponse>> {
     Ok(Json(one_rule(&state, &c, pair, Implication::Get).await?))
 }
 
@@ -334,7 +335,7 @@ async fn check_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(pair): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     one_rule(&state, &c, pair, Implication::Check).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -343,7 +344,7 @@ async fn remove_implied(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path((prior, implied)): Path<(String, String)>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     roles::remove_implication(&state, &c, &prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -351,7 +352,7 @@ async fn remove_implied(
 async fn inferences(
     State(state): State<AppState>,
     Caller(c): Caller,
-) -> DomainResult<Json<InferencesResponse>> {
+) -> ApiResult<Json<InferencesResponse>> {
     let rules = roles::inferences(&state, &c).await?;
     let role_inferences = rules
         .iter()

@@ -13,8 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::groups::GroupsResponse;
 use crate::api::projects::ProjectsResponse;
 use crate::api::{ListLinks, SelfLink};
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainError;
 use crate::hashing::Secret;
+use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::identity::users::{self, UserFields};
@@ -197,7 +198,7 @@ async fn list_users(
     State(state): State<AppState>,
     Caller(c): Caller,
     Query(f): Query<UserFilters>,
-) -> DomainResult<Json<UsersResponse>> {
+) -> ApiResult<Json<UsersResponse>> {
     let enabled = f
         .enabled
         .as_deref()
@@ -218,7 +219,7 @@ async fn show(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<UserResponse>> {
+) -> ApiResult<Json<UserResponse>> {
     let user = UserView::of(&state, &users::get(&state, &c, &id).await?);
     Ok(Json(UserResponse { user }))
 }
@@ -228,7 +229,7 @@ async fn create(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<UserRequest>,
-) -> DomainResult<(StatusCode, Json<UserResponse>)> {
+) -> ApiResult<(StatusCode, Json<UserResponse>)> {
     let created = users::create(&state, &c, &c.initiator(source), body.user).await?;
     let user = UserView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(UserResponse { user })))
@@ -240,7 +241,7 @@ async fn update(
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UserRequest>,
-) -> DomainResult<Json<UserResponse>> {
+) -> ApiResult<Json<UserResponse>> {
     let updated = users::update(&state, &c, &c.initiator(source), &id, body.user).await?;
     let user = UserView::of(&state, &updated);
     Ok(Json(UserResponse { user }))
@@ -251,7 +252,7 @@ async fn remove(
     Caller(c): Caller,
     SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
-) -> DomainResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     users::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -274,7 +275,7 @@ async fn change_password(
                 e,
                 DomainError::Unauthenticated(_) | DomainError::Throttled(_)
             );
-            let mut resp = e.into_response();
+            let mut resp = crate::http::error::ApiError::from(e).into_response();
             if failed_proof {
                 resp.extensions_mut().insert(crate::http::AuthSubject(id));
             }
@@ -287,7 +288,7 @@ async fn projects(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<ProjectsResponse>> {
+) -> ApiResult<Json<ProjectsResponse>> {
     let found = users::projects(&state, &c, &id).await?;
     Ok(Json(ProjectsResponse::of(
         &state,
@@ -300,7 +301,7 @@ async fn groups(
     State(state): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> DomainResult<Json<GroupsResponse>> {
+) -> ApiResult<Json<GroupsResponse>> {
     let found = users::groups(&state, &c, &id).await?;
     Ok(Json(GroupsResponse::of(
         &state,

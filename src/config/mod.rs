@@ -144,20 +144,8 @@ pub struct DefaultSection {
     pub log_format: LogFormat,
 }
 
-/// `[database]`.
-#[derive(Debug, Clone)]
-pub struct DatabaseSection {
-    /// Database URL as sea-orm takes it.
-    pub url: String,
-    /// Whether the URL is the built-in default (SQLite in data_dir).
-    pub is_default: bool,
-    /// Maximum pool size.
-    pub max_pool_size: u32,
-    /// How long a request waits for a pooled connection.
-    pub pool_timeout: Duration,
-    /// How long a pooled connection lives.
-    pub connection_recycle_time: Duration,
-}
+/// `[database]` (the store's own type: it connects with it).
+pub use lintel_store::DatabaseSection;
 
 /// `[token]` and `[fernet_tokens]`.
 #[derive(Debug, Clone)]

@@ -120,20 +120,22 @@ fn retry_after(e: &DomainError) -> Option<HeaderValue> {
     }
 }
 
-impl IntoResponse for DomainError {
-    fn into_response(self) -> Response {
-        let mut resp = envelope(status(&self), &public_message(&self));
-        if let Some(v) = retry_after(&self) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        resp
+/// What a handler returns: its answer, or an error in Keystone's envelope.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A domain error in Keystone's envelope, with `Retry-After` where waiting helps.
+fn domain_response(e: &DomainError) -> Response {
+    let mut resp = envelope(status(e), &public_message(e));
+    if let Some(v) = retry_after(e) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    resp
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Domain(e) => e.into_response(),
+            ApiError::Domain(e) => domain_response(&e),
             ApiError::InvalidBearer(message) => {
                 let mut resp = envelope(StatusCode::UNAUTHORIZED, &message);
                 resp.headers_mut().append(

@@ -276,7 +276,9 @@ impl TestServer {
             .write_all(conf.as_bytes())
             .unwrap();
         let config = Config::from_file(&conf_path).expect("config");
-        let db = Db::connect(&config).await.expect("connect");
+        let db = Db::connect(&config.database, &config.default.data_dir)
+            .await
+            .expect("connect");
         db.migrate(&config.database.url).await.expect("migrate");
         bootstrap::run(
             &db,

@@ -173,7 +173,7 @@ async fn a_deadlock_victim_is_told_to_retry_not_that_the_server_broke() {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::common::TestDatabase::create(backend, dir.path()).await;
         let e = deadlock(&db.url).await;
-        assert!(lintel::store::error::is_contention(&e), "{backend}: {e}");
+        assert!(lintel::store::db_error::is_contention(&e), "{backend}: {e}");
         let mapped = lintel::error::DomainError::from(e);
         assert!(
             matches!(mapped, lintel::error::DomainError::Contention(_)),

@@ -9,10 +9,10 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::revocation::Event;
 use crate::model::Project;
-use crate::store::Db;
-use crate::store::Modeled;
-use crate::token::revocation::Event;
+use crate::Db;
+use crate::Modeled;
 
 /// Filters of a project listing (absent: any).
 #[derive(Debug, Default)]

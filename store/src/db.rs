@@ -13,8 +13,6 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::health::Guarded;
 
-use crate::config::Config;
-
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -54,27 +52,39 @@ impl WriteTxn {
     }
 }
 
+/// `[database]`: where the database is and how the pool behaves.
+#[derive(Debug, Clone)]
+pub struct DatabaseSection {
+    /// Database URL as sea-orm takes it.
+    pub url: String,
+    /// Whether the URL is the built-in default (SQLite in data_dir).
+    pub is_default: bool,
+    /// Maximum pool size.
+    pub max_pool_size: u32,
+    /// How long a request waits for a pooled connection.
+    pub pool_timeout: Duration,
+    /// How long a pooled connection lives.
+    pub connection_recycle_time: Duration,
+}
+
 impl Db {
     /// Connect according to the configuration. The default SQLite database's directory (`data_dir`) is created;
     /// a configured SQLite file must be in a directory that exists, so a typo in a path is an error, not a new
     /// empty database.
-    pub async fn connect(config: &Config) -> Result<Db, ConnectError> {
-        if config.database.is_default {
-            std::fs::create_dir_all(&config.default.data_dir).map_err(|e| {
-                ConnectError::Unusable(format!(
-                    "creating {}: {e}",
-                    config.default.data_dir.display()
-                ))
+    pub async fn connect(
+        database: &DatabaseSection,
+        data_dir: &std::path::Path,
+    ) -> Result<Db, ConnectError> {
+        if database.is_default {
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                ConnectError::Unusable(format!("creating {}: {e}", data_dir.display()))
             })?;
         }
-        Self::connect_url(&config.database.url, &config.database).await
+        Self::connect_url(&database.url, database).await
     }
 
     /// Connect to a URL: fail within seconds, in one line naming the server and the cause, when it cannot answer.
-    pub async fn connect_url(
-        url: &str,
-        pool: &crate::config::DatabaseSection,
-    ) -> Result<Db, ConnectError> {
+    pub async fn connect_url(url: &str, pool: &DatabaseSection) -> Result<Db, ConnectError> {
         let sqlite = url.starts_with("sqlite:");
         if sqlite {
             if let Some(path) = sqlite_path(url) {
@@ -393,8 +403,11 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 /// Whether the configured database can be used, without creating or changing anything (`check-config`): a
 /// server database answers the login within the probe's 5 s; a configured SQLite file's directory exists. What
 /// was checked, or why it cannot be used.
-pub async fn check_reachable(config: &Config) -> Result<String, ConnectError> {
-    let url = &config.database.url;
+pub async fn check_reachable(
+    database: &DatabaseSection,
+    data_dir: &std::path::Path,
+) -> Result<String, ConnectError> {
+    let url = &database.url;
     if !url.starts_with("sqlite:") {
         probe(url).await?;
         let parsed = url::Url::parse(url).map_err(|e| ConnectError::Unusable(e.to_string()))?;
@@ -404,10 +417,10 @@ pub async fn check_reachable(config: &Config) -> Result<String, ConnectError> {
             parsed.host_str().unwrap_or("localhost")
         ));
     }
-    if config.database.is_default {
+    if database.is_default {
         return Ok(format!(
             "SQLite in {} (made at the first start)",
-            config.default.data_dir.display()
+            data_dir.display()
         ));
     }
     let Some(path) = sqlite_path(url) else {
@@ -452,15 +465,15 @@ mod tests {
     async fn waiting_for_a_sqlite_lock_leaves_the_runtime_free() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().display();
-        let conf = dir.path().join("lintel.conf");
-        std::fs::write(
-            &conf,
-            format!("[database]\nconnection = sqlite://{path}/db.sqlite?mode=rwc\n"),
-        )
-        .unwrap();
-        let config = Config::from_file(&conf).unwrap();
-        let db = Db::connect(&config).await.unwrap();
-        let url = config.database.url.clone();
+        let url = format!("sqlite://{path}/db.sqlite?mode=rwc");
+        let database = DatabaseSection {
+            url: url.clone(),
+            is_default: false,
+            max_pool_size: 4,
+            pool_timeout: Duration::from_secs(5),
+            connection_recycle_time: Duration::from_secs(3600),
+        };
+        let db = Db::connect(&database, dir.path()).await.unwrap();
 
         let held = lock_file(&dir.path().join("db.sqlite"), "lintel_keys").unwrap();
         // Only a safety net, so that a regression fails instead of hanging: the holder lets go after a while.

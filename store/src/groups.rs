@@ -7,10 +7,10 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::revocation::Event;
 use crate::model::{Group, User};
-use crate::store::Db;
-use crate::store::Modeled;
-use crate::token::revocation::Event;
+use crate::Db;
+use crate::Modeled;
 
 /// Groups by optional exact name and domain, by name.
 pub async fn list(
@@ -85,7 +85,7 @@ pub async fn delete(
 
 /// The users in a group, by name.
 pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<User>> {
-    let ids = crate::store::assignments::affected_users(db, group_id, true).await?;
+    let ids = crate::assignments::affected_users(db, group_id, true).await?;
     Ok(user::Entity::find()
         .filter(user::Column::Id.is_in(ids))
         .order_by_asc(user::Column::Name)
@@ -96,7 +96,7 @@ pub async fn members(db: &Db, group_id: &str) -> DomainResult<Vec<User>> {
 
 /// The groups a user is in.
 pub async fn of_user(db: &Db, user_id: &str) -> DomainResult<Vec<Group>> {
-    let ids = crate::store::assignments::groups_of(db, user_id).await?;
+    let ids = crate::assignments::groups_of(db, user_id).await?;
     Ok(group::Entity::find()
         .filter(group::Column::Id.is_in(ids))
         .all(&db.conn)

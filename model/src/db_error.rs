@@ -1,8 +1,15 @@
-//! What a database error means to the domain: an outage (retry later), contention (retry now), or a fault.
+//! What a database error means to the domain: an outage (retry later), contention (retry now), or a fault. Here
+//! (behind the `db` feature, which only the store enables) because the conversion must live beside
+//! [`DomainError`] for the store's `?` to use it.
+
+use std::sync::OnceLock;
 
 use sea_orm::{DbErr, RuntimeErr};
 
 use crate::error::DomainError;
+
+/// Called for every database error converted (the service counts them in its metrics); set once at start.
+pub static ON_ERROR: OnceLock<fn()> = OnceLock::new();
 
 /// Whether a database error means the database could not be reached (rather than that it refused a statement).
 pub fn is_outage(e: &DbErr) -> bool {
@@ -51,7 +58,9 @@ pub fn is_contention(e: &DbErr) -> bool {
 
 impl From<DbErr> for DomainError {
     fn from(e: DbErr) -> Self {
-        crate::metrics::metrics().database_errors.inc();
+        if let Some(count) = ON_ERROR.get() {
+            count();
+        }
         if is_outage(&e) {
             DomainError::StoreUnavailable(format!("database: {e}"))
         } else if is_contention(&e) {

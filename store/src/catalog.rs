@@ -6,8 +6,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::error::DomainResult;
 use crate::model::{Endpoint, Region, Service};
-use crate::store::Db;
-use crate::store::Modeled;
+use crate::Db;
+use crate::Modeled;
 
 /// Regions, optionally the children of one, by id.
 pub async fn regions(db: &Db, parent: Option<&str>) -> DomainResult<Vec<Region>> {

@@ -6,10 +6,10 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::revocation::Event;
 use crate::model::Role;
-use crate::store::Db;
-use crate::store::Modeled;
-use crate::token::revocation::Event;
+use crate::Db;
+use crate::Modeled;
 
 /// Roles by optional exact name, in one domain (`None`: the global roles), by name.
 pub async fn list(db: &Db, name: Option<&str>, domain_id: Option<&str>) -> DomainResult<Vec<Role>> {

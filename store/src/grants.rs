@@ -3,10 +3,10 @@
 use entity::assignment;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, ModelTrait, QueryFilter, Set};
 
-use crate::assignment::Target as Grant;
 use crate::error::DomainResult;
-use crate::store::Db;
-use crate::token::revocation::Event;
+use crate::model::grant::Target as Grant;
+use crate::model::revocation::Event;
+use crate::Db;
 
 /// One grant: a role for a user or group on a target.
 #[derive(Debug, Clone)]

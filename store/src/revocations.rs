@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelec
 
 use super::{Db, WriteTxn};
 use crate::error::DomainResult;
-use crate::token::revocation::{Event, RevKey};
+use crate::model::revocation::{Event, RevKey};
 
 /// Write an event inside the caller's transaction.
 pub async fn save(txn: &WriteTxn, event: &Event) -> DomainResult<()> {

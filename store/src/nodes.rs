@@ -47,7 +47,7 @@ pub async fn beat(db: &Db, id: &str, at: NaiveDateTime, advance: bool) -> Domain
 }
 
 /// Every node, as its row shows it.
-pub async fn all(db: &Db) -> DomainResult<Vec<crate::cluster::Peer>> {
+pub async fn all(db: &Db) -> DomainResult<Vec<crate::model::Peer>> {
     let rows = node::Entity::find().all(&db.conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }

@@ -8,10 +8,10 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::revocation::Event;
 use crate::model::{Project, User};
-use crate::store::Db;
-use crate::store::Modeled;
-use crate::token::revocation::Event;
+use crate::Db;
+use crate::Modeled;
 
 /// Users by optional exact name, domain and enabled flag, by name.
 pub async fn list(
@@ -223,7 +223,7 @@ pub async fn delete(db: &Db, u: User, event: &Event) -> DomainResult<()> {
 
 /// The projects a user holds a role on (directly or through a group), by name.
 pub async fn projects(db: &Db, user_id: &str) -> DomainResult<Vec<Project>> {
-    let ids = crate::store::assignments::projects_of(db, user_id).await?;
+    let ids = crate::assignments::projects_of(db, user_id).await?;
     super::projects::by_ids(db, ids).await
 }
 

@@ -4,13 +4,13 @@ use entity::{assignment, domain, endpoint, implied_role, project, region, role, 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::{Db, WriteTxn};
-use crate::api::new_id;
-use crate::assignment::Target;
-use crate::bootstrap::{Bootstrap, Bootstrapped};
 use crate::error::DomainResult;
+use crate::model::bootstrap::{Bootstrap, Bootstrapped};
+use crate::model::grant::Target;
+use crate::rules::new_id;
 
 async fn ensure_role(db: &WriteTxn, name: &str) -> DomainResult<String> {
-    if let Some(r) = crate::store::assignments::role_by_name(db, name, None).await? {
+    if let Some(r) = crate::assignments::role_by_name(db, name, None).await? {
         return Ok(r.id);
     }
     let r = role::ActiveModel {
@@ -94,14 +94,14 @@ pub async fn run(db: &Db, b: &Bootstrap) -> DomainResult<Bootstrapped> {
         }
     };
     let mut ids = std::collections::HashMap::new();
-    for name in crate::bootstrap::ROLES
+    for name in crate::model::bootstrap::ROLES
         .iter()
         .copied()
         .chain(std::iter::once(b.role_name.as_str()))
     {
         ids.insert(name.to_string(), ensure_role(&txn, name).await?);
     }
-    for (prior, implied) in crate::bootstrap::IMPLIES {
+    for (prior, implied) in crate::model::bootstrap::IMPLIES {
         let (p, i) = (ids[*prior].clone(), ids[*implied].clone());
         if implied_role::Entity::find_by_id((p.clone(), i.clone()))
             .one(t)

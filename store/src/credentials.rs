@@ -12,11 +12,11 @@ use sea_orm::{
 };
 
 use super::{is_unique_violation, on, unique, Db, Reader, WriteTxn};
-use crate::credential::{Credential, RuleRef};
 use crate::error::{DomainError, DomainResult};
+use crate::model::credential::{Credential, RuleRef};
+use crate::model::revocation::Event;
 use crate::model::{AccessRule, AppCred};
-use crate::store::Modeled;
-use crate::token::revocation::Event;
+use crate::Modeled;
 
 /// How many credentials a user has.
 pub async fn count_of_user(db: &Db, user_id: &str) -> DomainResult<u64> {
@@ -134,7 +134,7 @@ async fn rule_for(
                 return Ok(r.id);
             }
             Ok(access_rule::ActiveModel {
-                id: Set(crate::api::new_id()),
+                id: Set(crate::rules::new_id()),
                 user_id: Set(user_id.to_string()),
                 service: Set(service.clone()),
                 method: Set(method.clone()),

@@ -1,7 +1,7 @@
-//! The store layer: the code that speaks sea-orm, so that domain modules say what they need ("the group's
-//! members", "a duplicate name means Conflict") and never how it is queried. Every write takes the one write
-//! path (`Db::write`). The pool is the store's alone: `tests/integration/layering.rs` keeps sea-orm out of every
-//! other module.
+//! Lintel's store: the one crate that speaks sea-orm and knows the rows (`entity`), so that the domain says what it
+//! needs ("the group's members", "a duplicate name means Conflict") in `lintel_model` types and never how it is
+//! queried. The service crate does not depend on `entity` or sea-orm at all: the compiler keeps rows out of it.
+//! Every write takes the one write path (`Db::write`).
 
 pub mod assignments;
 pub mod bootstrap;
@@ -11,7 +11,6 @@ pub mod changes;
 pub mod credentials;
 pub mod db;
 pub mod domains;
-pub mod error;
 pub mod follow;
 pub mod grants;
 pub mod groups;
@@ -30,13 +29,22 @@ use sea_orm::{
     ModelTrait, PrimaryKeyTrait,
 };
 
-pub use db::{ConnectError, Db, Lock, WriteTxn};
+pub use db::{ConnectError, DatabaseSection, Db, Lock, WriteTxn};
+
+// The model this store converts its rows to, and its error type (with the database errors' conversion).
+use lintel_model as model;
+use lintel_model::{clock, error, rules};
+
+/// What a database error means (outage, contention, fault).
+pub use lintel_model::db_error;
+/// Set once, called for every database error the store converts (the service counts them in its metrics).
+pub use lintel_model::db_error::ON_ERROR as ON_DATABASE_ERROR;
 
 use crate::error::{DomainError, DomainResult};
 
 mod sealed {
     /// Only the store can make one, so only the store can reach a connection through [`super::Reader`].
-    pub struct Key(pub(in crate::store) ());
+    pub struct Key(pub(crate) ());
 }
 
 /// Where a query runs: the pool ([`Db`]) or an open write transaction ([`WriteTxn`]), so that one query serves

@@ -6,10 +6,10 @@ use entity::{assignment, implied_role, role, user_group_membership};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{on, Reader};
-use crate::assignment::Target;
 use crate::error::DomainResult;
+use crate::model::grant::Target;
 use crate::model::Role;
-use crate::store::Modeled;
+use crate::Modeled;
 
 /// The ids of the groups a user belongs to.
 pub async fn groups_of<R: Reader>(db: &R, user_id: &str) -> DomainResult<Vec<String>> {

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use sea_orm::ActiveValue::Set;
 
 use super::{extra, Held, ImportError, Plan, Report, NULL_DOMAIN};
-use crate::store::bulk::keys_of;
-use crate::store::keystone::Tables;
-use crate::store::Db;
+use crate::bulk::keys_of;
+use crate::keystone::Tables;
+use crate::Db;
 use entity::{assignment, implied_role, role};
 
 impl Plan {

@@ -6,9 +6,9 @@ use sea_orm::ActiveValue::Set;
 use serde_json::Value;
 
 use super::{micros, Held, ImportError, Plan, Report};
-use crate::store::bulk::keys_of;
-use crate::store::keystone::{Row, Tables};
-use crate::store::Db;
+use crate::bulk::keys_of;
+use crate::keystone::{Row, Tables};
+use crate::Db;
 use entity::{group, user, user_group_membership as membership};
 
 impl Plan {

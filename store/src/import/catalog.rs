@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use sea_orm::ActiveValue::Set;
 
 use super::{extra, micros, parents_first, Held, ImportError, Plan, Report};
-use crate::store::bulk::keys_of;
-use crate::store::keystone::Tables;
-use crate::store::Db;
+use crate::bulk::keys_of;
+use crate::keystone::Tables;
+use crate::Db;
 use entity::{
     access_rule, application_credential as app_cred, application_credential_access_rule as ac_rule,
     application_credential_role as ac_role, endpoint, region, service,

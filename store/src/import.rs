@@ -117,24 +117,6 @@ pub struct Report {
     pub kinds: Vec<(&'static str, Counts)>,
 }
 
-/// Record an import in the audit trail: one event per kind it wrote rows of, with how many.
-pub fn audit(audit: &crate::audit::Audit, report: &Report, now: chrono::NaiveDateTime) {
-    let who = crate::audit::Initiator {
-        method: Some("keystone-import".into()),
-        ..Default::default()
-    };
-    for (kind, counts) in report.kinds.iter().filter(|(_, c)| c.imported > 0) {
-        audit.changed(
-            now,
-            &who,
-            crate::audit::Operation::Created,
-            "keystone_import",
-            kind,
-            &[("imported", &counts.imported.to_string())],
-        );
-    }
-}
-
 impl Report {
     fn kind(&mut self, name: &'static str) -> &mut Counts {
         let i = match self.kinds.iter().position(|(k, _)| *k == name) {

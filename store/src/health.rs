@@ -11,7 +11,7 @@ use sea_orm::{
     DbErr, ExecResult, QueryResult, Statement,
 };
 
-use super::error::is_connection_lost;
+use lintel_model::db_error::is_connection_lost;
 
 /// How often the heartbeat asks the database whether it answers.
 const HEARTBEAT: Duration = Duration::from_millis(500);

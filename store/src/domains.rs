@@ -7,10 +7,10 @@ use sea_orm::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::revocation::Event;
 use crate::model::Domain;
-use crate::store::Db;
-use crate::store::Modeled;
-use crate::token::revocation::Event;
+use crate::Db;
+use crate::Modeled;
 
 /// Domains by optional exact name and enabled flag, by name.
 pub async fn list(db: &Db, name: Option<&str>, enabled: Option<bool>) -> DomainResult<Vec<Domain>> {
