@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lintel::credential::SecretCache;
-use lintel::hashing::Secret;
+use lintel::crypto::hashing::Secret;
 use lintel::oauth2::{client_auth, parse_form};
 use lintel::token::{codec, keys, KeyRing, Scope, TokenCodec, TokenData};
 

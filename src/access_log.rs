@@ -47,7 +47,7 @@ impl Throttled {
     /// Whether this throttled refusal gets a line of its own: the first of its source and route in an interval
     /// does, the rest are counted.
     pub fn admit(&self, source: Option<IpAddr>, route: &str, now: Instant) -> bool {
-        let source = source.map(crate::conn_limit::source_key);
+        let source = source.map(crate::transport::conn_limit::source_key);
         let Ok(mut windows) = self.windows.lock() else {
             return true;
         };

@@ -200,7 +200,7 @@ impl Audit {
                 .floods
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut key = source.map(crate::conn_limit::source_key);
+            let mut key = source.map(crate::transport::conn_limit::source_key);
             if !floods.contains_key(&key) && floods.len() >= FLOOD_SOURCES {
                 key = None;
             }

@@ -74,9 +74,9 @@ pub async fn follow_endpoint(
                     _ => format!("{l}\n"),
                 })
                 .collect();
-            crate::server::write_private(&openrc, moved.as_bytes())?;
+            crate::config::write_private(&openrc, moved.as_bytes())?;
         }
-        crate::server::write_private(&marker, url.as_bytes())?;
+        crate::config::write_private(&marker, url.as_bytes())?;
         followed.moved_from = Some(generated);
     }
     followed.operator_set = crate::store::catalog::identity_urls(db)

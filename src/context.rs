@@ -4,7 +4,7 @@
 //! operation asks for `&Context`.
 
 use crate::config::Config;
-use crate::hashing::Hasher;
+use crate::crypto::hashing::Hasher;
 use crate::store::Db;
 use crate::token::{RevocationIndex, TokenCodec};
 use crate::view::AuthzView;
@@ -30,7 +30,7 @@ pub struct Context {
     /// Back-off for failed authentications.
     pub throttle: crate::throttle::Throttle,
     /// Recently validated tokens.
-    pub validations: crate::auth::ValidationCache,
+    pub validations: crate::token::ValidationCache,
     /// `jti`s of accepted client assertions.
     pub assertions: crate::client_assertion::ReplayCache,
     /// The audit trail.

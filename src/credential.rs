@@ -16,8 +16,8 @@ use subtle::ConstantTimeEq;
 
 use crate::assignment::{self, Target};
 use crate::context::Context;
+use crate::crypto::hashing::Secret;
 use crate::error::{DomainError, DomainResult};
-use crate::hashing::Secret;
 use crate::oauth2::AuthMethod;
 use crate::store;
 
@@ -83,7 +83,7 @@ fn check_bindings(b: &Bindings) -> DomainResult<StoredBindings> {
         let Some(s) = v.as_deref() else {
             return Ok(None);
         };
-        match crate::mtls::normalize_dn(s) {
+        match crate::transport::mtls::normalize_dn(s) {
             Some(d) if d.len() <= 1024 => Ok(Some(d)),
             Some(_) => Err(DomainError::validation(format!(
                 "application_credential.{field}. A distinguished name may have at most 1024 characters"
@@ -103,7 +103,7 @@ fn check_bindings(b: &Bindings) -> DomainResult<StoredBindings> {
     if let Some(t) = b
         .x5t_s256
         .as_deref()
-        .filter(|t| !crate::mtls::is_thumbprint(t))
+        .filter(|t| !crate::transport::mtls::is_thumbprint(t))
     {
         return Err(DomainError::validation(format!(
             "application_credential.tls_client_auth_x5t_s256. '{t}' is not a base64url SHA-256 thumbprint (43 characters)"
@@ -198,7 +198,7 @@ async fn insert(
     }
     let secret_hash = cx.hasher.hash(&secret).await?;
 
-    let id = crate::api::new_id();
+    let id = crate::rules::new_id();
     let row = AppCred {
         id: id.clone(),
         name: req.name,
@@ -391,7 +391,7 @@ pub async fn verify_counting(
     if !vouched {
         cx.secrets.remember(id, secret);
         cx.throttle.succeeded(id, source);
-        if crate::legacy_hash::is_legacy(&cred.model.secret_hash) {
+        if crate::crypto::legacy_hash::is_legacy(&cred.model.secret_hash) {
             // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
             let upgraded = Box::pin(async {
                 let new = cx.hasher.hash(secret).await?;
@@ -399,7 +399,9 @@ pub async fn verify_counting(
             });
             match upgraded.await {
                 Ok(()) => cx.view.forget_credential(id),
-                Err(e) => crate::legacy_hash::upgrade_failed("application credential", id, &e),
+                Err(e) => {
+                    crate::crypto::legacy_hash::upgrade_failed("application credential", id, &e);
+                }
             }
         }
     }
@@ -437,7 +439,7 @@ pub type Verdict = Result<(Arc<Credential>, Arc<crate::view::UserView>), Rejecti
 pub async fn verify_certificate(
     cx: &Context,
     id: &str,
-    cert: &crate::mtls::ClientCert,
+    cert: &crate::transport::mtls::ClientCert,
 ) -> DomainResult<Verdict> {
     let Some(cred) = find(cx, id).await? else {
         return Ok(Err(Rejection::Unknown));

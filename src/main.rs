@@ -170,7 +170,7 @@ fn main() -> ExitCode {
             eprintln!("warning: {w}");
         }
         if !config.server.insecure_http {
-            if let Err(e) = lintel::mtls::check_files(&config) {
+            if let Err(e) = lintel::transport::mtls::check_files(&config) {
                 eprintln!(
                     "lintel: configuration error: {}: [tls]: {e:#}",
                     config.source
@@ -283,10 +283,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     .map(|u| ("admin".to_string(), u)),
             );
             let password = args.bootstrap_password.clone();
-            let password_hash =
-                tokio::task::spawn_blocking(move || lintel::hashing::hash_blocking(&password))
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let password_hash = tokio::task::spawn_blocking(move || {
+                lintel::crypto::hashing::hash_blocking(&password)
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             let b = Bootstrap {
                 username: args.bootstrap_username,
                 password_hash,
@@ -450,9 +451,10 @@ fn open_audit(config: &Config) -> anyhow::Result<lintel::audit::Audit> {
 async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
     let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
     let p = password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || lintel::hashing::hash_blocking(&p))
-        .await?
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash =
+        tokio::task::spawn_blocking(move || lintel::crypto::hashing::hash_blocking(&p))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     // keystonemiddleware looks for the internal endpoint by default.
     let b = Bootstrap::defaults(password_hash, &config.v3_url(), &["public", "internal"]);
     let audit = open_audit(config)?;
@@ -474,10 +476,10 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
         config.v3_url()
     );
     let path = config.default.data_dir.join("admin-openrc.sh");
-    server::write_private(&path, openrc.as_bytes())?;
+    lintel::config::write_private(&path, openrc.as_bytes())?;
     // The URL these endpoints and the openrc name: a later start on another address moves them with it.
     let marker = config.default.data_dir.join(bootstrap::GENERATED_ENDPOINT);
-    server::write_private(&marker, config.v3_url().as_bytes())?;
+    lintel::config::write_private(&marker, config.v3_url().as_bytes())?;
     println!("First start: bootstrapped an admin user. Credentials: {} (source it, then `openstack token issue`)", path.display());
     Ok(())
 }

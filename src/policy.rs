@@ -8,9 +8,9 @@
 //! Every action is a variant of [`Action`], and [`allows`] matches them all without a catch-all: a new action does
 //! not compile until it has a rule, and a misspelt one does not compile at all.
 
-use crate::auth::Validated;
 use crate::error::{DomainError, DomainResult};
 use crate::token::Scope;
+use crate::token::Validated;
 
 /// Roles a domain manager may grant (Keystone's `domain_managed_target_role`).
 const MANAGER_GRANTABLE: &[&str] = &["reader", "member", "manager"];

@@ -1,8 +1,6 @@
 //! Starting the service: state, TLS (given or self-signed), the HTTPS listener, background sync, shutdown.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -11,10 +9,10 @@ use axum_server::Handle;
 use hyper_util::rt::TokioTimer;
 
 use crate::config::Config;
-use crate::conn_limit::Capped;
 use crate::state::AppState;
 use crate::store::Db;
 use crate::token::{key_store, TokenCodec};
+use crate::transport::conn_limit::Capped;
 
 /// Install rustls' process-wide crypto provider (ring) once.
 pub fn install_crypto() {
@@ -74,21 +72,8 @@ pub async fn build_context(config: Config) -> anyhow::Result<crate::context::Con
 pub fn tls_files(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
     match &config.server.tls_files {
         Some((c, k)) => Ok((c.clone(), k.clone())),
-        None => crate::self_signed::ensure(config),
+        None => crate::transport::self_signed::ensure(config),
     }
-}
-
-/// Write a file readable by its owner only.
-pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(data)?;
-    Ok(())
 }
 
 /// Bind the configured address (before anything else happens, so a port in use changes nothing).
@@ -140,16 +125,16 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
         tracing::info!(addr = %local, endpoint = %config.default.public_endpoint, "Lintel listening (plain HTTP)");
         let acceptor = Capped::new(
             axum_server::accept::NoDelayAcceptor::new(),
-            crate::conn_limit::Limits::of(&config),
+            crate::transport::conn_limit::Limits::of(&config),
         );
         reload_on_hangup(state.clone(), None)?;
         notify_ready();
         server.acceptor(acceptor).serve(make).await?;
     } else {
         let (cert, key) = tls_files(&config)?;
-        let trust = crate::mtls::Trust::default();
+        let trust = crate::transport::mtls::Trust::default();
         let tls = RustlsConfig::from_config(
-            crate::mtls::server_config(&config, &cert, &key, &trust, tickets(&state))
+            crate::transport::mtls::server_config(&config, &cert, &key, &trust, tickets(&state))
                 .with_context(|| {
                     format!("loading TLS from {} and {}", cert.display(), key.display())
                 })?,
@@ -165,8 +150,8 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
             .handshake_timeout(config.server.handshake_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let acceptor = Capped::new(
-            crate::peer_cert::PeerCertAcceptor::new(tls, trust),
-            crate::conn_limit::Limits::of(&config),
+            crate::transport::peer_cert::PeerCertAcceptor::new(tls, trust),
+            crate::transport::conn_limit::Limits::of(&config),
         );
         reload_on_hangup(state.clone(), Some(reloadable))?;
         notify_ready();
@@ -361,7 +346,7 @@ fn tickets(state: &AppState) -> Option<std::sync::Arc<dyn rustls::server::Produc
         .config
         .server
         .session_tickets
-        .then(|| std::sync::Arc::new(crate::tls_tickets::Tickets(state.clone())) as _)
+        .then(|| std::sync::Arc::new(crate::transport::tickets::Tickets(state.clone())) as _)
 }
 
 /// What SIGHUP reloads of the TLS listener: certificate, key and client CAs.
@@ -369,7 +354,7 @@ struct Reloadable {
     rustls: RustlsConfig,
     cert: PathBuf,
     key: PathBuf,
-    trust: crate::mtls::Trust,
+    trust: crate::transport::mtls::Trust,
 }
 
 async fn reload(state: &AppState, tls: &Option<Reloadable>) {
@@ -381,7 +366,7 @@ async fn reload(state: &AppState, tls: &Option<Reloadable>) {
         let tickets = tickets(state);
         // File reads off the runtime.
         let loaded = tokio::task::spawn_blocking(move || {
-            crate::mtls::server_config(&config, &cert, &key, &trust, tickets)
+            crate::transport::mtls::server_config(&config, &cert, &key, &trust, tickets)
         })
         .await
         .map_err(anyhow::Error::from)

@@ -8,11 +8,12 @@ use serde_json::json;
 
 use crate::assignment::grants::{self, GrantOp, On};
 use crate::audit::Initiator;
-use crate::auth::{AuthRequest, Validated};
+use crate::auth::AuthRequest;
 use crate::bootstrap::{Bootstrap, Bootstrapped};
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::DomainResult;
+use crate::token::Validated;
 
 /// The bootstrap admin's password in every test context.
 pub const ADMIN_PASSWORD: &str = "unit-test admin password";
@@ -54,7 +55,7 @@ impl TestContext {
                 .expect("auth request");
         let data = crate::auth::authenticate(&self.cx, req, None).await?;
         let token = self.cx.tokens.issue(&data);
-        crate::auth::validate(&self.cx, &token, false)
+        crate::token::validate(&self.cx, &token, false)
             .await
             .map_err(crate::token::TokenError::into_domain)
     }
@@ -167,7 +168,7 @@ pub async fn context_with(extra: &str) -> TestContext {
         &db,
         &crate::audit::Audit::off(),
         &Bootstrap::defaults(
-            crate::hashing::hash_blocking(ADMIN_PASSWORD).expect("hash"),
+            crate::crypto::hashing::hash_blocking(ADMIN_PASSWORD).expect("hash"),
             &config.v3_url(),
             &["public"],
         ),

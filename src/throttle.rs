@@ -7,16 +7,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
-/// Limits, from `[oauth2]` in the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Consecutive failures of one client before back-off starts.
-    pub failures_before_backoff: u32,
-    /// Longest back-off.
-    pub max_backoff: Duration,
-    /// Failures one source address may cause per minute.
-    pub source_failures_per_minute: u32,
-}
+pub use crate::config::ThrottleLimits as Limits;
 
 #[derive(Debug)]
 struct ClientState {
@@ -55,7 +46,7 @@ fn client_key(key: &str, source: Option<IpAddr>) -> String {
         key
     };
     match source {
-        Some(ip) => format!("{key}@{}", crate::conn_limit::source_key(ip)),
+        Some(ip) => format!("{key}@{}", crate::transport::conn_limit::source_key(ip)),
         None => key.to_string(),
     }
 }
@@ -100,8 +91,10 @@ impl Throttle {
                 return Some(until - now);
             }
         }
-        if let Some(s) = source.and_then(|ip| self.sources.get(&crate::conn_limit::source_key(ip)))
-        {
+        if let Some(s) = source.and_then(|ip| {
+            self.sources
+                .get(&crate::transport::conn_limit::source_key(ip))
+        }) {
             let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let elapsed = now.duration_since(s.window_start);
             if elapsed < WINDOW && s.failures >= self.limits.source_failures_per_minute {
@@ -132,7 +125,7 @@ impl Throttle {
         if let Some(ip) = source {
             let s = self
                 .sources
-                .get_with(crate::conn_limit::source_key(ip), || {
+                .get_with(crate::transport::conn_limit::source_key(ip), || {
                     Arc::new(Mutex::new(SourceState {
                         window_start: now,
                         failures: 0,

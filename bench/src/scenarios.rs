@@ -242,7 +242,7 @@ async fn restart(srv: Server, f: &Fixture) -> anyhow::Result<Server> {
 pub async fn scale(srv: Server, sizes: Sizes) -> anyhow::Result<Vec<Row>> {
     let f = Fixture::create(&srv, sizes, false).await?;
     let db = seed::connect(&srv.config).await?;
-    let hash = lintel::hashing::hash_blocking(SEEDED_SECRET)?;
+    let hash = lintel::crypto::hashing::hash_blocking(SEEDED_SECRET)?;
     let (few, many) = sizes.scale_creds;
     // The fixture made five credentials through the API.
     let made = 5;

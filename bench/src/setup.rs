@@ -233,7 +233,7 @@ impl Fixture {
         };
         if seed_sets {
             let db = seed::connect(&srv.config).await?;
-            let hash = lintel::hashing::hash_blocking(SEEDED_SECRET)?;
+            let hash = lintel::crypto::hashing::hash_blocking(SEEDED_SECRET)?;
             seed::credentials(&db, &owner, &hash, COLD, 0, sizes.cold).await?;
             seed::credentials(&db, &owner, &hash, FLOOD, 0, sizes.cold).await?;
             db.close().await.ok();

@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ListLinks, SelfLink};
 use crate::credential::{self, Bindings, Credential, NewCredential, RoleRef, RuleRef};
+use crate::crypto::hashing::Secret;
 use crate::error::{DomainError, DomainResult};
-use crate::hashing::Secret;
 use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, SourceAddr};

@@ -11,12 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::SelfLink;
 use crate::assignment;
-use crate::auth::{self, iso, AuthRequest, Validated};
+use crate::auth::{self, iso, AuthRequest};
 use crate::error::{DomainError, DomainResult};
 use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
 use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
 use crate::state::AppState;
+use crate::token::Validated;
 use crate::token::{subject, Scope, TokenError};
 
 /// Routes of this module.
@@ -289,7 +290,7 @@ pub async fn token_body(
         .or_else(|| {
             d.keystone_cert
                 .as_ref()
-                .map(crate::mtls::keystone_thumbprint)
+                .map(crate::transport::mtls::keystone_thumbprint)
         })
         .map(|x5t_s256| CertBinding { x5t_s256 });
     Ok(TokenBody { token: t })
@@ -323,10 +324,12 @@ async fn issue(
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let data = auth::authenticate(&state, body.auth, source).await?;
     let token = state.tokens.issue(&data);
-    let v = auth::inspect(&state, data).await.map_err(|e| match e {
-        TokenError::Unavailable => e.into_domain(),
-        _ => DomainError::unauthorized(),
-    })?;
+    let v = crate::token::inspect(&state, data)
+        .await
+        .map_err(|e| match e {
+            TokenError::Unavailable => e.into_domain(),
+            _ => DomainError::unauthorized(),
+        })?;
     let body = token_body(&state, &v, !nocatalog).await?;
     Ok(with_subject(StatusCode::CREATED, &token, body))
 }
@@ -356,7 +359,7 @@ fn understands_access_rules(headers: &HeaderMap) -> bool {
 fn asker<'a>(
     caller: &'a Validated,
     headers: &'a HeaderMap,
-    cert: Option<&'a crate::mtls::ClientCert>,
+    cert: Option<&'a crate::transport::mtls::ClientCert>,
 ) -> subject::Asker<'a> {
     subject::Asker {
         caller,

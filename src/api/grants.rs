@@ -136,7 +136,7 @@ async fn address(
 
 async fn list_of(
     state: &AppState,
-    c: &crate::auth::Validated,
+    c: &crate::token::Validated,
     uri: &Uri,
     target_id: Option<String>,
     actor_id: String,
@@ -149,7 +149,7 @@ async fn list_of(
 
 async fn one(
     state: &AppState,
-    c: &crate::auth::Validated,
+    c: &crate::token::Validated,
     uri: &Uri,
     (target_id, actor_id, role_id): (Option<String>, String, String),
     op: GrantOp,

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 
 use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
-use crate::mtls::ClientCert;
 use crate::oauth2::{self, check_grant, parse_form, OAuthError};
 use crate::state::AppState;
+use crate::transport::mtls::ClientCert;
 
 /// Routes of this module.
 pub fn routes() -> Routes {
@@ -224,7 +224,7 @@ mod tests {
         );
         let size = std::mem::size_of_val(&token);
         assert!(size <= 4096, "the token endpoint's future is {size} bytes");
-        let validation = crate::auth::validate_presented(&state, "a token", None);
+        let validation = crate::token::validate_presented(&state, "a token", None);
         let size = std::mem::size_of_val(&validation);
         assert!(size <= 512, "token validation's future is {size} bytes");
     }

@@ -11,13 +11,14 @@ use utoipa::ToSchema;
 
 use super::oauth2::{authorization, read_form};
 use crate::api::auth_tokens::IdName;
-use crate::auth::{self, Validated};
+use crate::auth;
 use crate::http::routes::{op, Routes};
 use crate::http::{PeerCert, SourceAddr};
 use crate::oauth2::client::authenticate;
 use crate::oauth2::OAuthError;
 use crate::state::AppState;
 use crate::token::TokenError;
+use crate::token::Validated;
 
 /// Roles that may introspect tokens.
 const INTROSPECTING_ROLES: [&str; 2] = ["service", "admin"];
@@ -171,7 +172,7 @@ async fn authorize(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
-    cert: Option<&crate::mtls::ClientCert>,
+    cert: Option<&crate::transport::mtls::ClientCert>,
     form: &crate::oauth2::Form,
 ) -> Result<(), OAuthError> {
     let held = |names: &[String]| {
@@ -180,7 +181,7 @@ async fn authorize(
             .any(|n| INTROSPECTING_ROLES.contains(&n.as_str()))
     };
     let names = if let Some(token) = caller_token(headers) {
-        let v = auth::validate_presented(state, token, cert)
+        let v = crate::token::validate_presented(state, token, cert)
             .await
             .map_err(|e| match e {
                 TokenError::Unavailable => OAuthError::TemporarilyUnavailable,
@@ -212,7 +213,7 @@ async fn answer(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
-    cert: Option<&crate::mtls::ClientCert>,
+    cert: Option<&crate::transport::mtls::ClientCert>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Introspection, OAuthError> {
     let form = read_form(state, headers, body)?;
@@ -224,7 +225,7 @@ async fn answer(
     };
     // Any token this server would not accept is simply inactive (RFC 7662 §2.2): no reason is given. One it
     // could not check is neither, and the caller is asked to retry.
-    Ok(match auth::validate(state, &token.0, false).await {
+    Ok(match crate::token::validate(state, &token.0, false).await {
         Err(TokenError::Unavailable) => return Err(OAuthError::TemporarilyUnavailable),
         // A Keystone-issued certificate-bound token is not vouched for here: its binding cannot be stated as RFC
         // 8705's `cnf` (Keystone kept only a hash of the PEM text), and without `cnf` a resource server would

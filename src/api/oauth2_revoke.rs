@@ -51,7 +51,7 @@ async fn run(
     state: &AppState,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
-    cert: Option<&crate::mtls::ClientCert>,
+    cert: Option<&crate::transport::mtls::ClientCert>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(), OAuthError> {
     let form = read_form(state, headers, body)?;
@@ -63,7 +63,7 @@ async fn run(
     };
     // An invalid, expired or already revoked token needs nothing done: 200, as RFC 7009 §2.2 says. Checking
     // first also keeps a loop of revocations from writing events (and emptying every node's caches) forever.
-    let v = match crate::auth::validate(state, &token.0, false).await {
+    let v = match crate::token::validate(state, &token.0, false).await {
         Ok(v) => v,
         // Answering 200 here would tell the client a token it could not check is gone.
         Err(crate::token::TokenError::Unavailable) => {

@@ -299,7 +299,7 @@ async fn list_implied(
 /// One rule as Keystone shows it.
 async fn one_rule(
     state: &AppState,
-    c: &crate::auth::Validated,
+    c: &crate::token::Validated,
     (prior, implied): (String, String),
     op: Implication,
 ) -> DomainResult<ImplicationResponse> {

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use crate::model::{Group, Role};
 
 use crate::assignment::Target as Grant;
-use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -14,6 +13,7 @@ use crate::store;
 pub use crate::store::grants::AssignmentQuery;
 use crate::store::grants::GrantKey;
 use crate::token::revocation::{Event, RevKey};
+use crate::token::Validated;
 
 /// A grant's target and actor, both known to exist.
 #[derive(Debug)]
@@ -433,7 +433,7 @@ mod tests {
 
         t.set_role(&alice, "member", GrantOp::Revoke).await.unwrap();
         // The token issued before the revocation carries the role: it is refused, not trimmed.
-        assert!(crate::auth::validate(&t, &token, false).await.is_err());
+        assert!(crate::token::validate(&t, &token, false).await.is_err());
         // A new one no longer carries it.
         let after = t.login_user(&alice, "alicealice").await;
         assert!(!after.has_role("member") && after.has_role("reader"));

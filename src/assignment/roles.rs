@@ -4,7 +4,6 @@ use crate::model::{Domain, Role};
 use serde_json::{Map, Value};
 
 use crate::audit::{Initiator, Operation};
-use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -12,6 +11,7 @@ use crate::rules::{check_description, check_name, NAME_MAX, SHORT_DESCRIPTION_MA
 use crate::store;
 use crate::store::roles::RoleChanges;
 use crate::token::revocation::{Event, RevKey};
+use crate::token::Validated;
 
 /// A role's fields as a create or update request gives them (absent: not given).
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]

@@ -3,13 +3,13 @@
 
 use crate::model::{Endpoint, Region, Service};
 
-use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
 use crate::rules::{check_description, check_len, new_id, NAME_MAX, SHORT_DESCRIPTION_MAX};
 use crate::store;
 pub use crate::store::catalog::EndpointQuery;
+use crate::token::Validated;
 
 /// Longest endpoint URL (Keystone's schema).
 pub const URL_MAX: usize = 225;

@@ -285,7 +285,7 @@ fn oauth2(r: &Reader<'_>) -> Result<OAuth2Section, ConfigError> {
     };
     Ok(OAuth2Section {
         authn_methods,
-        throttle: crate::throttle::Limits {
+        throttle: super::ThrottleLimits {
             failures_before_backoff: count("client_failure_threshold")?,
             max_backoff: Duration::from_secs(r.positive("oauth2", "client_max_backoff")?),
             source_failures_per_minute: count("source_failures_per_minute")?,

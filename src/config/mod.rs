@@ -202,7 +202,7 @@ pub struct OAuth2Section {
     /// Client authentication methods enabled.
     pub authn_methods: Vec<ClientAuthMethod>,
     /// Throttling of failed authentications.
-    pub throttle: crate::throttle::Limits,
+    pub throttle: ThrottleLimits,
     /// What the token endpoint issues.
     pub access_token_format: AccessTokenFormat,
     /// The `aud` of JWT access tokens, when not the issuer.
@@ -400,4 +400,31 @@ pub fn host_name() -> String {
     } else {
         "localhost".into()
     }
+}
+
+/// The authentication throttle's limits, from `[oauth2]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleLimits {
+    /// Consecutive failures of one client before back-off starts.
+    pub failures_before_backoff: u32,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+    /// Failures one source address may cause per minute.
+    pub source_failures_per_minute: u32,
+}
+
+/// Write a file readable by its owner only.
+pub fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(data)?;
+    Ok(())
 }

@@ -4,12 +4,12 @@
 //! that manages credentials applies them, and a unit test can prove each without a server.
 
 use super::{Credential, NewCredential};
-use crate::auth::Validated;
 use crate::context::Context;
+use crate::crypto::hashing::Secret;
 use crate::error::{DomainError, DomainResult};
-use crate::hashing::Secret;
 use crate::model::AccessRule;
 use crate::policy::{enforce, Action, Target};
+use crate::token::Validated;
 use std::net::IpAddr;
 
 /// Keystone's refusal of a restricted credential's token managing credentials.
@@ -312,11 +312,11 @@ mod tests {
         .await
         .unwrap();
         let token = t.tokens.issue(&data);
-        crate::auth::validate(&t, &token, false).await.unwrap();
+        crate::token::validate(&t, &token, false).await.unwrap();
         remove(&t, &caller, None, &alice, &cred.model.id)
             .await
             .unwrap();
-        assert!(crate::auth::validate(&t, &token, false).await.is_err());
+        assert!(crate::token::validate(&t, &token, false).await.is_err());
         let err = get(&t, &caller, &alice, &cred.model.id).await.unwrap_err();
         assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
     }

@@ -12,11 +12,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
-use crate::auth::{self, Validated};
 use crate::error::DomainError;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::token::TokenError;
+use crate::token::Validated;
 
 /// The caller's token, taken from `X-Auth-Token` or, failing that, `Authorization: Bearer` (RFC 6750).
 pub struct Caller(pub std::sync::Arc<Validated>);
@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Caller {
         let (token, bearer) =
             presented_token(&parts.headers).ok_or_else(DomainError::unauthorized)?;
         let cert = PeerCert::of(&parts.extensions);
-        let v = auth::validate_presented(state, token, cert.as_deref())
+        let v = crate::token::validate_presented(state, token, cert.as_deref())
             .await
             .map_err(|e| {
                 let message = match e {
@@ -78,15 +78,15 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The client certificate of the request's TLS connection (mutual TLS), if it presented one.
-pub struct PeerCert(pub Option<std::sync::Arc<crate::mtls::ClientCert>>);
+pub struct PeerCert(pub Option<std::sync::Arc<crate::transport::mtls::ClientCert>>);
 
 impl PeerCert {
     /// The certificate among a request's extensions.
     pub fn of(
         extensions: &axum::http::Extensions,
-    ) -> Option<std::sync::Arc<crate::mtls::ClientCert>> {
+    ) -> Option<std::sync::Arc<crate::transport::mtls::ClientCert>> {
         extensions
-            .get::<crate::peer_cert::TlsPeer>()
+            .get::<crate::transport::peer_cert::TlsPeer>()
             .and_then(|p| p.0.clone())
     }
 }

@@ -2,12 +2,12 @@
 
 use crate::model::{Domain, Group, User};
 
-use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
 use crate::store;
 use crate::token::revocation::{Event, RevKey};
+use crate::token::Validated;
 
 /// Longest group name (Keystone's column).
 pub const NAME_MAX: usize = crate::rules::GROUP_NAME_MAX;

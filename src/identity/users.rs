@@ -4,15 +4,15 @@ use crate::model::{Domain, Group, Project, User};
 use serde_json::{Map, Value};
 
 use crate::audit::{Initiator, Operation};
-use crate::auth::Validated;
 use crate::context::Context;
+use crate::crypto::hashing::Secret;
 use crate::error::{DomainError, DomainResult};
-use crate::hashing::Secret;
 use crate::identity::passwords::{self, UserOptions};
 use crate::policy::{enforce, Action, Target};
 use crate::store;
 use crate::store::users::UserChanges;
 use crate::token::revocation::{Event, RevKey};
+use crate::token::Validated;
 
 /// A user's fields as a create or update request gives them (absent: not given).
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]

@@ -7,7 +7,7 @@ use super::{client_proof, AuthMethod, ClientAuth, Form, OAuthError, Proof};
 use crate::audit::{Initiator, Outcome};
 use crate::context::Context;
 use crate::credential::{self, Credential};
-use crate::mtls::ClientCert;
+use crate::transport::mtls::ClientCert;
 use crate::view::UserView;
 
 /// Authenticate the client with one of the enabled methods: a secret, the connection's certificate, or a

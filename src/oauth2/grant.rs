@@ -3,7 +3,7 @@
 use super::{requested_roles, OAuthError};
 use crate::context::Context;
 use crate::credential::Credential;
-use crate::mtls::ClientCert;
+use crate::transport::mtls::ClientCert;
 use crate::view::UserView;
 
 /// An access token issued (no `Debug`: it is a bearer secret).

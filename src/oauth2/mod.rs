@@ -9,8 +9,8 @@ pub mod grant;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::crypto::hashing::Secret;
 use crate::error::DomainError;
-use crate::hashing::Secret;
 
 /// An error of the token endpoint, answered as `{"error", "error_description"}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,6 @@
 
 use crate::model::Domain;
 
-use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -10,6 +9,7 @@ use crate::rules::{check_description, check_name, PROJECT_NAME_MAX, SHORT_DESCRI
 use crate::store;
 use crate::store::domains::DomainChanges;
 use crate::token::revocation::{Event, RevKey};
+use crate::token::Validated;
 
 /// A domain's fields as a create or update request gives them (absent: not given).
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -180,7 +180,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(crate::auth::validate(&t, &token, false).await.is_err());
+        assert!(crate::token::validate(&t, &token, false).await.is_err());
         delete(&t, &admin, &d.id).await.unwrap();
         let err = load(&t, &d.id).await.unwrap_err();
         assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");

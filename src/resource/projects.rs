@@ -3,7 +3,6 @@
 
 use crate::model::{Domain, Project};
 
-use crate::auth::Validated;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -13,6 +12,7 @@ use crate::store;
 use crate::store::projects::ProjectChanges;
 pub use crate::store::projects::ProjectQuery;
 use crate::token::revocation::{Event, RevKey};
+use crate::token::Validated;
 
 /// Most tags a project may carry (Keystone's schema).
 pub const MAX_TAGS: usize = 80;

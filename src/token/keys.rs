@@ -42,7 +42,7 @@ pub struct KeyRing {
     /// The JWT signing keys derived from them.
     pub jwt: super::jwt::JwtKeys,
     /// The TLS session ticket keys derived from them.
-    pub tickets: Vec<crate::tls_tickets::TicketKey>,
+    pub tickets: Vec<crate::crypto::tickets::TicketKey>,
 }
 
 impl KeyRing {
@@ -82,7 +82,7 @@ impl KeyRing {
             keys: fernets,
             ids: keys.iter().map(|k| k.0).collect(),
             jwt: super::jwt::JwtKeys::derive(&raw),
-            tickets: crate::tls_tickets::derive(&raw),
+            tickets: crate::crypto::tickets::derive(&raw),
         })
     }
 }

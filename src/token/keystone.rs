@@ -191,7 +191,7 @@ mod tests {
             );
             assert_eq!(
                 t.keystone_cert
-                    .map(|b| crate::mtls::keystone_thumbprint(&b)),
+                    .map(|b| crate::transport::mtls::keystone_thumbprint(&b)),
                 (*version == 10)
                     .then(|| "gBC_zuGEKypM6PZ8PpRV8BiPehW_Oexhom_rdc14WCE=".to_string()),
                 "{version}"

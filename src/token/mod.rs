@@ -7,6 +7,9 @@ pub mod keys;
 pub mod keystone;
 pub mod revocation;
 pub mod subject;
+pub mod validation;
+
+pub use validation::{inspect, validate, validate_presented, Validated, ValidationCache};
 
 use std::sync::Arc;
 
@@ -140,12 +143,12 @@ impl TokenCodec {
 
     /// Seal TLS session state into a ticket under the primary key's ticket key.
     pub fn seal_ticket(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        crate::tls_tickets::seal(&self.ring.load().tickets, plain)
+        crate::crypto::tickets::seal(&self.ring.load().tickets, plain)
     }
 
     /// Open a TLS session ticket sealed under any loaded key's ticket key.
     pub fn open_ticket(&self, ticket: &[u8]) -> Option<Vec<u8>> {
-        crate::tls_tickets::open(&self.ring.load().tickets, ticket)
+        crate::crypto::tickets::open(&self.ring.load().tickets, ticket)
     }
 
     /// The numbers of the loaded keys, primary first.

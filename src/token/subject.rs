@@ -5,13 +5,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::auth::{self, Validated};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
-use crate::mtls::ClientCert;
 use crate::policy::{self, Action, Target};
 use crate::token::revocation::{Event, RevKey};
 use crate::token::TokenError;
+use crate::token::Validated;
+use crate::transport::mtls::ClientCert;
 
 /// Who asks about a subject token: the caller, and what came beside it.
 pub struct Asker<'a> {
@@ -32,7 +32,7 @@ pub async fn validate(
     token: &str,
     allow_expired: bool,
 ) -> DomainResult<Arc<Validated>> {
-    let v = auth::validate(cx, token, allow_expired)
+    let v = crate::token::validate(cx, token, allow_expired)
         .await
         .map_err(not_found)?;
     authorize(cx, asker, Action::ValidateToken, &v.user.id).await?;
@@ -54,7 +54,9 @@ pub async fn revoke(
     source: Option<IpAddr>,
     token: &str,
 ) -> DomainResult<()> {
-    let v = auth::validate(cx, token, false).await.map_err(not_found)?;
+    let v = crate::token::validate(cx, token, false)
+        .await
+        .map_err(not_found)?;
     authorize(cx, asker, Action::RevokeToken, &v.user.id).await?;
     let event = Event::now(
         &cx.clock,
@@ -87,7 +89,7 @@ async fn authorize(
         Err(e) => e,
     };
     if let Some(service) = asker.service_token {
-        match auth::validate_presented(cx, service.trim(), asker.cert).await {
+        match crate::token::validate_presented(cx, service.trim(), asker.cert).await {
             Ok(s) if policy::enforce(action, &s, target).is_ok() => return Ok(()),
             Err(e @ TokenError::Unavailable) => return Err(e.into_domain()),
             _ => {}

@@ -284,7 +284,7 @@ impl TestServer {
             &db,
             &lintel::audit::Audit::off(),
             &Bootstrap::defaults(
-                lintel::hashing::hash_blocking(ADMIN_PASSWORD).unwrap(),
+                lintel::crypto::hashing::hash_blocking(ADMIN_PASSWORD).unwrap(),
                 &config.v3_url(),
                 &["public"],
             ),

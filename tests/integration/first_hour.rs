@@ -93,7 +93,7 @@ fn a_specific_bind_address_is_the_endpoint_and_in_the_certificate() {
     let url = openrc_var(dir.path(), "OS_AUTH_URL");
     assert_eq!(url, format!("https://127.0.0.2:{port}/v3"));
     let cert = dir.path().join("data/tls/cert.pem");
-    assert!(lintel::self_signed::covers(&cert, "127.0.0.2"));
+    assert!(lintel::transport::self_signed::covers(&cert, "127.0.0.2"));
     // The certificate verifies for that address: a client that trusts it reaches the API there.
     assert_eq!(get_with_ca(&url, &cert), reqwest::StatusCode::OK);
     let log = stop(child);
@@ -110,10 +110,10 @@ fn a_wildcard_bind_names_the_host_and_says_it_guessed() {
     assert_eq!(url, format!("https://{host}:{port}/v3"));
     let cert = dir.path().join("data/tls/cert.pem");
     assert!(
-        lintel::self_signed::covers(&cert, &host),
+        lintel::transport::self_signed::covers(&cert, &host),
         "the certificate names {host}"
     );
-    assert!(lintel::self_signed::covers(&cert, "127.0.0.1"));
+    assert!(lintel::transport::self_signed::covers(&cert, "127.0.0.1"));
     // Connect by that name only where it resolves to loopback: tests never reach another address.
     let resolved: Vec<std::net::SocketAddr> =
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
@@ -513,7 +513,7 @@ fn an_install_served_on_another_address_tells_clients_that_address_and_a_bootstr
     let cert = dir.path().join("data/tls/cert.pem");
     // The certificate is made again for the new address as the server starts.
     for _ in 0..100 {
-        if lintel::self_signed::covers(&cert, "127.0.0.2") {
+        if lintel::transport::self_signed::covers(&cert, "127.0.0.2") {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -10,7 +10,7 @@ use axum_server::accept::Accept;
 use tokio_rustls::server::TlsStream;
 use tower_http::add_extension::AddExtension;
 
-use crate::mtls::{ClientCert, Trust};
+use crate::transport::mtls::{ClientCert, Trust};
 
 /// The client certificate of the connection a request came on, if it presented one.
 #[derive(Clone, Debug, Default)]

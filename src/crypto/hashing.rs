@@ -300,8 +300,8 @@ const MAX_M_COST: u32 = 256 * 1024;
 /// Verify synchronously, in the thread's reusable memory, comparing in constant time.
 pub fn verify_blocking(secret: &str, phc: &str) -> bool {
     use subtle::ConstantTimeEq;
-    if crate::legacy_hash::is_legacy(phc) {
-        return crate::legacy_hash::verify(secret.as_bytes(), phc);
+    if crate::crypto::legacy_hash::is_legacy(phc) {
+        return crate::crypto::legacy_hash::verify(secret.as_bytes(), phc);
     }
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;

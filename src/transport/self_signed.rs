@@ -58,7 +58,7 @@ pub fn ensure(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let generated = rcgen::generate_simple_self_signed(wanted.clone())?;
-    crate::server::write_private(&key, generated.key_pair.serialize_pem().as_bytes())?;
+    crate::config::write_private(&key, generated.key_pair.serialize_pem().as_bytes())?;
     // Written beside and renamed into place: a client (or a second node) reading OS_CACERT while this runs sees
     // the old file or the whole new one, never a half-written PEM.
     let partial = dir.join("cert.pem.partial");
