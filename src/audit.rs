@@ -523,11 +523,7 @@ impl SetLen for std::fs::File {
 }
 
 /// Record an import in the audit trail: one event per kind it wrote rows of, with how many.
-pub fn keystone_import(
-    audit: &Audit,
-    report: &crate::store::import::Report,
-    now: chrono::NaiveDateTime,
-) {
+pub fn keystone_import(audit: &Audit, report: &lintel_import::Report, now: chrono::NaiveDateTime) {
     let who = Initiator {
         method: Some("keystone-import".into()),
         ..Default::default()

@@ -365,7 +365,7 @@ async fn keystone_import(
     merge: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    use lintel::store::import::{self, ImportOptions};
+    use lintel_import::{self as import, ImportOptions};
     let db = Db::connect(&config.database, &config.default.data_dir)
         .await
         .context("connecting to Lintel's database")?;

@@ -144,7 +144,7 @@ impl RevocationIndex {
     }
 
     /// The events the cursor has not seen yet (all of them the first time), page by page, with the cursor past
-    /// them (src/store/follow.rs). Neither is applied: the caller decides up to when each event revokes, and moves
+    /// them (store/src/follow.rs). Neither is applied: the caller decides up to when each event revokes, and moves
     /// the cursor on ([`Self::read_up_to`]) only once it has applied them, so that a failure in between reads them
     /// again rather than loses them.
     pub async fn unseen(

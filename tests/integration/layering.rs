@@ -10,8 +10,7 @@ const HTTP_SIDE: &[&str] = &[
     "src/server.rs",
     "src/main.rs",
     "src/metrics.rs",
-    "src/conn_limit.rs",
-    "src/peer_cert.rs",
+    "src/transport/",
 ];
 
 /// Words that show HTTP reaching into a module.

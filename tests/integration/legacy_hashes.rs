@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::common::TestServer;
 
-/// What Keystone 30's hashers made of this password (see src/legacy_hash.rs for how).
+/// What Keystone 30's hashers made of this password (see src/crypto/legacy_hash.rs for how).
 const SECRET: &str = "correct horse battery staple";
 const BCRYPT: &str = "$2b$04$KBtnQs1jXU3uygAE5LlueOI/xMSwzkB0QHfa/THSUjeuPuNIguwuS";
 const PBKDF2: &str = "$pbkdf2-sha512$1000$9eXIP9X1ynGi7U2Z0ATurA$AN4fcokB0QEyzrXxc6S0SMbDTx3bFa4nmGOeCIb3dhDI2DbxoOX1NZwUjDHfsAQZigtwouV2syv+KzHAeCCOZg";

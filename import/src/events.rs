@@ -6,9 +6,9 @@ use entity::revocation_event;
 use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::{ImportError, Plan, Report};
-use crate::bulk::keys_of;
 use crate::keystone::Tables;
-use crate::Db;
+use lintel_store::bulk::keys_of;
+use lintel_store::Db;
 
 /// An event's meaning, for telling whether Lintel holds it already.
 fn meaning(

@@ -5,13 +5,13 @@ use std::collections::{HashMap, HashSet};
 use sea_orm::ActiveValue::Set;
 
 use super::{extra, micros, parents_first, Held, ImportError, Plan, Report};
-use crate::bulk::keys_of;
 use crate::keystone::Tables;
-use crate::Db;
 use entity::{
     access_rule, application_credential as app_cred, application_credential_access_rule as ac_rule,
     application_credential_role as ac_role, endpoint, region, service,
 };
+use lintel_store::bulk::keys_of;
+use lintel_store::Db;
 
 impl Plan {
     pub(super) async fn catalog(
@@ -184,7 +184,7 @@ impl Plan {
                     "application credentials",
                     "its user or project was not imported",
                 );
-            } else if !super::usable_name(&name, crate::rules::NAME_MAX) {
+            } else if !super::usable_name(&name, lintel_model::rules::NAME_MAX) {
                 report.skip("application credentials", super::UNUSABLE_NAME);
             } else if !held.claim(format!("{user_id}/{name}")) {
                 report.skip(

@@ -18,10 +18,10 @@ use serde_json::Value;
 
 use sea_orm::EntityTrait;
 
-use super::bulk::{all_rows, insert_batches, keys_of};
-use super::keystone::{Row, Source, SourceError, Tables};
-use super::Db;
-use crate::error::DomainError;
+use crate::keystone::{Row, Source, SourceError, Tables};
+use lintel_model::error::DomainError;
+use lintel_store::bulk::{all_rows, insert_batches, keys_of};
+use lintel_store::Db;
 
 /// Keystone's sentinel rows: the root of all domains, and a global role's domain.
 const ROOT_DOMAIN: &str = "<<keystone.domain.root>>";
@@ -36,7 +36,7 @@ const UNUSABLE_NAME: &str =
 /// Whether Lintel's API would take `name` (rules::check_name, at most `max` characters) and every database can
 /// store it (no NUL: PostgreSQL refuses one in text). Keystone's database may hold what its API never would.
 fn usable_name(name: &str, max: usize) -> bool {
-    !name.contains('\0') && crate::rules::check_name(name, max).is_ok()
+    !name.contains('\0') && lintel_model::rules::check_name(name, max).is_ok()
 }
 
 /// The tables an import reads.
@@ -213,6 +213,7 @@ pub async fn run(
 mod catalog;
 mod events;
 mod identity;
+pub mod keystone;
 mod roles;
 
 /// The rows to write, by kind, in an order that satisfies every reference.
@@ -339,7 +340,7 @@ impl Plan {
             if held.ids.contains(&id) {
                 report.kind("domains").present += 1;
                 domains.insert(id);
-            } else if !usable_name(&name, crate::rules::PROJECT_NAME_MAX) {
+            } else if !usable_name(&name, lintel_model::rules::PROJECT_NAME_MAX) {
                 report.skip("domains", UNUSABLE_NAME);
             } else if !held.claim(name.clone()) {
                 report.skip("domains", "another domain already has its name");
@@ -392,7 +393,7 @@ impl Plan {
                 report.skip("projects", "its domain was not imported");
             } else if parent.as_ref().is_some_and(|p| !projects.contains(p)) {
                 report.skip("projects", "its parent was not imported");
-            } else if !usable_name(&name, crate::rules::PROJECT_NAME_MAX) {
+            } else if !usable_name(&name, lintel_model::rules::PROJECT_NAME_MAX) {
                 report.skip("projects", UNUSABLE_NAME);
             } else if !held.claim(format!("{domain_id}/{name}")) {
                 report.skip(

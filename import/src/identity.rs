@@ -6,10 +6,10 @@ use sea_orm::ActiveValue::Set;
 use serde_json::Value;
 
 use super::{micros, Held, ImportError, Plan, Report};
-use crate::bulk::keys_of;
 use crate::keystone::{Row, Tables};
-use crate::Db;
 use entity::{group, user, user_group_membership as membership};
+use lintel_store::bulk::keys_of;
+use lintel_store::Db;
 
 impl Plan {
     pub(super) async fn users(
@@ -79,7 +79,7 @@ impl Plan {
                 report.skip("users", "its domain was not imported");
                 continue;
             }
-            if !super::usable_name(&name, crate::rules::NAME_MAX) {
+            if !super::usable_name(&name, lintel_model::rules::NAME_MAX) {
                 report.skip("users", super::UNUSABLE_NAME);
                 continue;
             }
@@ -158,7 +158,7 @@ impl Plan {
                 imported.insert(id);
             } else if !domains.contains(&domain_id) {
                 report.skip("groups", "its domain was not imported");
-            } else if !super::usable_name(&name, crate::rules::GROUP_NAME_MAX) {
+            } else if !super::usable_name(&name, lintel_model::rules::GROUP_NAME_MAX) {
                 report.skip("groups", super::UNUSABLE_NAME);
             } else if !held.claim(format!("{domain_id}/{name}")) {
                 report.skip("groups", "another group in its domain already has its name");

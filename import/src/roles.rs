@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use sea_orm::ActiveValue::Set;
 
 use super::{extra, Held, ImportError, Plan, Report, NULL_DOMAIN};
-use crate::bulk::keys_of;
 use crate::keystone::Tables;
-use crate::Db;
 use entity::{assignment, implied_role, role};
+use lintel_store::bulk::keys_of;
+use lintel_store::Db;
 
 impl Plan {
     pub(super) async fn roles(
@@ -55,7 +55,7 @@ impl Plan {
                 imported.insert(id);
             } else if domain_id.as_ref().is_some_and(|d| !domains.contains(d)) {
                 report.skip("roles", "its domain was not imported");
-            } else if !super::usable_name(&name, crate::rules::NAME_MAX) {
+            } else if !super::usable_name(&name, lintel_model::rules::NAME_MAX) {
                 report.skip("roles", super::UNUSABLE_NAME);
             } else if !held.claim(key) {
                 report.skip("roles", "another role already has its name");
