@@ -407,3 +407,55 @@ pub async fn delete_endpoint(cx: &Context, c: &Validated, id: &str) -> DomainRes
     cx.view.forget_catalog();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::context;
+
+    fn fields(v: serde_json::Value) -> RegionFields {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_region_tree_never_gets_a_cycle() {
+        let t = context().await;
+        let admin = t.admin().await;
+        create_region(&t, &admin, None, fields(serde_json::json!({"id": "a"})))
+            .await
+            .unwrap();
+        create_region(
+            &t,
+            &admin,
+            None,
+            fields(serde_json::json!({"id": "b", "parent_region_id": "a"})),
+        )
+        .await
+        .unwrap();
+        let err = update_region(
+            &t,
+            &admin,
+            "a",
+            fields(serde_json::json!({"parent_region_id": "b"})),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Invalid(m) if m.contains("Circular reference")),
+            "{err:?}"
+        );
+        let err = create_region(
+            &t,
+            &admin,
+            Some("c".into()),
+            fields(serde_json::json!({"id": "d"})),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(_)), "{err:?}");
+        let err = create_region(&t, &admin, None, fields(serde_json::json!({"id": "a"})))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Conflict(_)), "{err:?}");
+    }
+}

@@ -369,3 +369,111 @@ pub async fn tags(
 pub async fn by_ids(cx: &Context, ids: Vec<String>) -> DomainResult<Vec<Project>> {
     store::projects::by_ids(&cx.db, ids).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::context;
+    use serde_json::json;
+
+    fn fields(v: serde_json::Value) -> ProjectFields {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn project_id(found: Found) -> String {
+        match found {
+            Found::Project(p, _) => p.id,
+            Found::Domain(d) => panic!("a domain: {d:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parent_with_children_is_kept_and_a_child_stays_in_its_parents_domain() {
+        let t = context().await;
+        let admin = t.admin().await;
+        let parent = project_id(
+            create(&t, &admin, fields(json!({"name": "p"})))
+                .await
+                .unwrap(),
+        );
+        let child = project_id(
+            create(
+                &t,
+                &admin,
+                fields(json!({"name": "c", "parent_id": parent})),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(
+            load(&t, &child).await.unwrap().parent_id.as_deref(),
+            Some(parent.as_str())
+        );
+        let err = delete(&t, &admin, &parent).await.unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Forbidden(m) if m.contains("child projects")),
+            "{err:?}"
+        );
+
+        let other = domains::create(
+            &t,
+            &admin,
+            serde_json::from_value(json!({"name": "d2"})).unwrap(),
+        )
+        .await
+        .unwrap();
+        let err = create(
+            &t,
+            &admin,
+            fields(json!({"name": "x", "parent_id": parent, "domain_id": other.id})),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Invalid(m) if m.contains("same domain")),
+            "{err:?}"
+        );
+
+        delete(&t, &admin, &child).await.unwrap();
+        delete(&t, &admin, &parent).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn disabling_a_project_revokes_tokens_scoped_to_it() {
+        let t = context().await;
+        let (_, member) = t.member("alice").await;
+        let token = t.tokens.issue(&member.data);
+        let admin = t.admin().await;
+        update(
+            &t,
+            &admin,
+            &t.admin.project_id,
+            fields(json!({"enabled": false})),
+        )
+        .await
+        .unwrap();
+        assert!(crate::token::validate(&t, &token, false).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_acting_domain_must_be_a_root_and_a_member_creates_nothing() {
+        let t = context().await;
+        let admin = t.admin().await;
+        let err = create(
+            &t,
+            &admin,
+            fields(json!({"name": "d", "is_domain": true, "parent_id": t.admin.project_id})),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Invalid(m) if m.contains("root projects")),
+            "{err:?}"
+        );
+        let (_, member) = t.member("alice").await;
+        let err = create(&t, &member, fields(json!({"name": "mine"})))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    }
+}
