@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{AccessRule, AppCred, Role};
+use crate::model::{AccessRule, AppCred, Role, Which};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::NaiveDateTime;
@@ -24,7 +24,7 @@ use crate::store;
 pub use crate::model::credential::{Credential, RuleRef};
 
 mod manage;
-pub use manage::{create, get, list_of, remove, remove_rule, rule, rules};
+pub use manage::{create, get, list_of, remove, remove_rule, rotate, rule, rules, MAX_GRACE};
 
 /// A role named in a create request.
 #[derive(Debug, Clone)]
@@ -213,6 +213,13 @@ async fn insert(
         tls_client_auth_issuer_dn: bindings.issuer_dn,
         tls_client_auth_x5t_s256: bindings.x5t_s256,
         jwks: bindings.jwks,
+        prior_secret_hash: None,
+        prior_secret_retires_at: None,
+        rotated_at: None,
+        last_used_at: None,
+        last_used_from: None,
+        last_used_node: None,
+        prior_last_used_at: None,
     };
     if !store::credentials::insert(db, row, &role_ids, &req.access_rules, limit).await? {
         return Err(over_limit(limit.unwrap_or_default()));
@@ -261,10 +268,44 @@ pub struct SecretCache {
     clock: crate::clock::Clock,
 }
 
-/// A verified secret's HMAC tag and when it was last presented (Unix seconds, on the service clock).
+/// What was verified for one credential: up to one secret per slot (current, previous), and when and from where
+/// the credential was last used (what the usage writer reads).
 struct Seen {
-    tag: [u8; 32],
+    slots: [Option<Slot>; 2],
+    /// Unix seconds of the last use, on the service clock (the idle lapse reads it).
     used: std::sync::atomic::AtomicI64,
+    /// Unix seconds of the last use noted in `last`, which is updated at most once a second.
+    noted: std::sync::atomic::AtomicI64,
+    /// The last use.
+    last: std::sync::Mutex<LastUse>,
+}
+
+/// A verified secret: its HMAC tag, and which stored hash it matched (a digest of the PHC string), so a rotation
+/// decides whether the vouch still counts.
+#[derive(Clone, Copy)]
+struct Slot {
+    tag: [u8; 32],
+    hash: [u8; 8],
+}
+
+/// A credential's last use as this node saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastUse {
+    /// When (the service clock).
+    pub at: NaiveDateTime,
+    /// From where.
+    pub from: Option<std::net::IpAddr>,
+    /// With which secret.
+    pub which: Which,
+}
+
+/// The digest a vouch carries of the hash it was checked against.
+fn hash_digest(phc: &str) -> [u8; 8] {
+    use sha2::Digest;
+    let d = Sha256::digest(phc.as_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
 }
 
 /// How long a verified secret is remembered without being presented.
@@ -296,35 +337,92 @@ impl SecretCache {
         mac.finalize().into_bytes().into()
     }
 
-    /// Whether this secret was verified for this credential recently (constant-time comparison of HMAC tags);
-    /// a hit keeps the entry alive.
-    pub fn hit(&self, id: &str, secret: &Secret) -> bool {
+    /// The digest of the hash this secret was verified against for this credential recently (constant-time
+    /// comparison of HMAC tags), if it was; a hit keeps the entry alive. Whether that hash still counts is the
+    /// caller's to decide against the credential (a rotation may have retired it).
+    pub fn hit(&self, id: &str, secret: &Secret) -> Option<[u8; 8]> {
         use std::sync::atomic::Ordering::Relaxed;
-        let Some(seen) = self.seen.get(id) else {
-            return false;
-        };
+        let seen = self.seen.get(id)?;
         let now = self.clock.unix();
         if now - seen.used.load(Relaxed) > SECRET_IDLE_SECS {
             self.seen.invalidate(id);
-            return false;
+            return None;
         }
-        let hit = bool::from(seen.tag.ct_eq(&self.tag(id, secret)));
-        if hit {
+        let tag = self.tag(id, secret);
+        let mut found = None;
+        for slot in seen.slots.iter().flatten() {
+            if bool::from(slot.tag.ct_eq(&tag)) {
+                found = Some(slot.hash);
+            }
+        }
+        if found.is_some() {
             seen.used.store(now, Relaxed);
         }
-        hit
+        found
     }
 
-    /// Remember a secret that argon2 verified, as an HMAC tag under a per-process key (never the secret).
-    pub fn remember(&self, id: &str, secret: &Secret) {
-        let seen = Seen {
+    /// Remember a secret that argon2 verified against `hash` (the `which` one), as an HMAC tag under a
+    /// per-process key (never the secret), beside the other slot's.
+    pub fn remember(&self, id: &str, which: Which, secret: &Secret, hash: &str) {
+        let mut slots = self.seen.get(id).map(|s| s.slots).unwrap_or_default();
+        slots[which as usize] = Some(Slot {
             tag: self.tag(id, secret),
+            hash: hash_digest(hash),
+        });
+        let at = self.clock.now();
+        let seen = Seen {
+            slots,
             used: self.clock.unix().into(),
+            noted: 0.into(),
+            last: std::sync::Mutex::new(LastUse {
+                at,
+                from: None,
+                which,
+            }),
         };
         self.seen.insert(id.to_string(), Arc::new(seen));
     }
 
-    /// Forget a credential (deleted on this node).
+    /// Note a use of a credential whose secret was just proven: cheap enough for the token path (a lock at most
+    /// once a second per credential; nothing written here).
+    fn used(&self, id: &str, which: Which, from: Option<std::net::IpAddr>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(seen) = self.seen.get(id) else {
+            return;
+        };
+        let now = self.clock.unix();
+        seen.used.store(now, Relaxed);
+        let last = seen.noted.swap(now, Relaxed);
+        let mut l = seen
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last != now || l.from != from || l.which != which {
+            *l = LastUse {
+                at: self.clock.now(),
+                from,
+                which,
+            };
+        }
+    }
+
+    /// Every credential's last use this node has seen since `since` (for the usage writer).
+    pub fn uses_since(&self, since: i64) -> Vec<(String, LastUse)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.seen
+            .iter()
+            .filter(|(_, s)| s.noted.load(Relaxed) >= since)
+            .map(|(id, s)| {
+                let l = *s
+                    .last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                (id.to_string(), l)
+            })
+            .collect()
+    }
+
+    /// Forget a credential (deleted or rotated on this node).
     pub fn forget(&self, id: &str) {
         self.seen.invalidate(id);
     }
@@ -369,7 +467,7 @@ pub async fn verify_counting(
     count_failure: bool,
 ) -> DomainResult<Verdict> {
     let vouched = cx.secrets.hit(id, secret);
-    if !vouched {
+    if vouched.is_none() {
         if let Some(wait) = cx.throttle.check(id, source) {
             return Ok(Err(Rejection::Throttled(wait)));
         }
@@ -380,32 +478,82 @@ pub async fn verify_counting(
         }
         return Ok(Err(Rejection::Unknown));
     };
-    // Boxed, as every step off the hot path: inline, its state would enlarge every token request's future.
-    let ok = vouched || Box::pin(cx.hasher.verify(id, secret, &cred.model.secret_hash)).await?;
-    if !ok {
-        if count_failure {
-            cx.throttle.failed(id, source);
-        }
-        return Ok(Err(Rejection::BadSecret));
-    }
-    if !vouched {
-        cx.secrets.remember(id, secret);
-        cx.throttle.succeeded(id, source);
-        if crate::crypto::legacy_hash::is_legacy(&cred.model.secret_hash) {
-            // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
-            let upgraded = Box::pin(async {
-                let new = cx.hasher.hash(secret).await?;
-                store::credentials::replace_hash(&cx.db, id, &cred.model.secret_hash, &new).await
-            });
-            match upgraded.await {
-                Ok(()) => cx.view.forget_credential(id),
-                Err(e) => {
-                    crate::crypto::legacy_hash::upgrade_failed("application credential", id, &e);
+    let now = cx.clock.now();
+    // A vouch counts while the hash it was checked against is live: a rotation's grace ending retires it here,
+    // on every node that knows the credential as it is now.
+    let still = vouched.and_then(|d| {
+        cred.model
+            .live_hashes(now)
+            .find(|(_, h)| hash_digest(h) == d)
+            .map(|(w, _)| w)
+    });
+    let which = match still {
+        Some(w) => w,
+        None => {
+            if vouched.is_some() {
+                if let Some(wait) = cx.throttle.check(id, source) {
+                    return Ok(Err(Rejection::Throttled(wait)));
                 }
+            }
+            // Boxed, as every step off the hot path: inline, its state would enlarge every token request's future.
+            let Some(w) = Box::pin(matching(cx, id, secret, &cred.model, now)).await? else {
+                if count_failure {
+                    cx.throttle.failed(id, source);
+                }
+                return Ok(Err(Rejection::BadSecret));
+            };
+            proven(cx, id, secret, &cred.model, w, source).await;
+            w
+        }
+    };
+    cx.secrets.used(id, which, source);
+    admit(cx, cred).await
+}
+
+/// Which of a credential's live secrets this one is, by argon2 (the current first).
+async fn matching(
+    cx: &Context,
+    id: &str,
+    secret: &Secret,
+    model: &crate::model::AppCred,
+    now: NaiveDateTime,
+) -> DomainResult<Option<Which>> {
+    for (w, h) in model.live_hashes(now) {
+        if cx.hasher.verify(id, secret, h).await? {
+            return Ok(Some(w));
+        }
+    }
+    Ok(None)
+}
+
+/// After argon2 proved a secret: remember it, clear the back-off, and move a Keystone hash to argon2id.
+async fn proven(
+    cx: &Context,
+    id: &str,
+    secret: &Secret,
+    model: &crate::model::AppCred,
+    which: Which,
+    source: Option<std::net::IpAddr>,
+) {
+    let hash = match which {
+        Which::Current => model.secret_hash.as_str(),
+        Which::Prior => model.prior_secret_hash.as_deref().unwrap_or_default(),
+    };
+    cx.secrets.remember(id, which, secret, hash);
+    cx.throttle.succeeded(id, source);
+    if which == Which::Current && crate::crypto::legacy_hash::is_legacy(hash) {
+        // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
+        let upgraded = async {
+            let new = cx.hasher.hash(secret).await?;
+            store::credentials::replace_hash(&cx.db, id, hash, &new).await
+        };
+        match upgraded.await {
+            Ok(()) => cx.view.forget_credential(id),
+            Err(e) => {
+                crate::crypto::legacy_hash::upgrade_failed("application credential", id, &e);
             }
         }
     }
-    admit(cx, cred).await
 }
 
 /// A credential by id: from the authorization view, else the database.
@@ -635,14 +783,21 @@ mod tests {
         let clock = crate::clock::Clock::system();
         let cache = SecretCache::new(clock.clone());
         let secret = Secret::new("s3cret");
-        cache.remember("c1", &secret);
+        cache.remember("c1", Which::Current, &secret, "hash-1");
         for _ in 0..3 {
             clock.advance(Duration::from_secs(590));
-            assert!(cache.hit("c1", &secret), "in use: kept");
+            assert_eq!(
+                cache.hit("c1", &secret),
+                Some(hash_digest("hash-1")),
+                "in use: kept"
+            );
         }
-        assert!(!cache.hit("c1", &Secret::new("guess")));
+        assert!(cache.hit("c1", &Secret::new("guess")).is_none());
         clock.advance(Duration::from_secs(601));
-        assert!(!cache.hit("c1", &secret), "unused for 601 s: lapsed");
+        assert!(
+            cache.hit("c1", &secret).is_none(),
+            "unused for 601 s: lapsed"
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub enum Action {
     ListApplicationCredentials,
     CreateApplicationCredential,
     DeleteApplicationCredential,
+    /// A Lintel extension: a new secret under the same id (docs/service-accounts.md).
+    RotateApplicationCredential,
     GetAccessRule,
     ListAccessRules,
     DeleteAccessRule,
@@ -205,7 +207,8 @@ pub fn allows(action: Action, c: &Caller<'_>, t: &Target<'_>) -> bool {
         // Application credentials and access rules belong to their user (Keystone's `rule:owner`); only the
         // user creates them. Access rules have no project-scoped admin clause in Keystone: a system reader reads
         // them, a system admin deletes them.
-        CreateApplicationCredential => is_self,
+        // Rotating is creating a secret: the same rule as creating a credential.
+        CreateApplicationCredential | RotateApplicationCredential => is_self,
         GetApplicationCredential | ListApplicationCredentials => admin || system_reader || is_self,
         GetAccessRule | ListAccessRules => system_reader || is_self,
         DeleteApplicationCredential => admin || is_self,
@@ -241,6 +244,12 @@ mod tests {
 
     // Keystone 30 (keystone master 30ef2ffa) default policies, evaluated for:
     // [admin, system_reader, domain_manager, domain_reader, project_member, service, owner]
+    // Lintel's extensions, with the rule they follow (rotation is creation's rule: only the owner).
+    const LINTEL: &[(&str, [bool; 7])] = &[(
+        "rotate_application_credential",
+        [false, false, false, false, false, false, true],
+    )];
+
     const KEYSTONE: &[(&str, [bool; 7])] = &[
         ("get_user", [true, true, true, true, false, false, true]), // admin or system reader or (reader and token.domain.id == target.user.domain_id) or user_id == target.user.id
         ("list_users", [true, true, true, true, false, false, false]), // admin or system reader or (reader and domain_id == target.domain_id); target.domain_id only set for domain-scoped tokens (= caller's domain)
@@ -540,7 +549,7 @@ mod tests {
         };
         let mut seen = std::collections::HashSet::new();
         let mut wrong = Vec::new();
-        for (name, expected) in KEYSTONE {
+        for (name, expected) in KEYSTONE.iter().chain(LINTEL) {
             let action = Action::iter()
                 .find(|a| <&str>::from(*a) == *name)
                 .unwrap_or_else(|| panic!("{name}: no such action"));

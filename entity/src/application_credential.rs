@@ -37,6 +37,21 @@ pub struct Model {
     /// Public JWK Set (JSON) whose keys may sign its client assertions (`private_key_jwt`).
     #[sea_orm(column_type = "Text", nullable)]
     pub jwks: Option<String>,
+    /// The secret before the last rotation (argon2 PHC string), accepted until `prior_secret_retires_at`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub prior_secret_hash: Option<String>,
+    /// When the previous secret stops working.
+    pub prior_secret_retires_at: Option<DateTime>,
+    /// When the secret was last rotated.
+    pub rotated_at: Option<DateTime>,
+    /// When the current secret was last used (written behind, at most once a minute).
+    pub last_used_at: Option<DateTime>,
+    /// The source address of that use.
+    pub last_used_from: Option<String>,
+    /// The node that served it.
+    pub last_used_node: Option<String>,
+    /// When the previous secret was last used.
+    pub prior_last_used_at: Option<DateTime>,
 }
 
 /// Relations of `application_credential`.

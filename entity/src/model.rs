@@ -108,6 +108,13 @@ both_ways!(
         tls_client_auth_issuer_dn,
         tls_client_auth_x5t_s256,
         jwks,
+        prior_secret_hash,
+        prior_secret_retires_at,
+        rotated_at,
+        last_used_at,
+        last_used_from,
+        last_used_node,
+        prior_last_used_at,
     ]
 );
 both_ways!(node, lintel_model::Peer, [id, seq, beat]);

@@ -207,6 +207,14 @@ impl Plan {
                     tls_client_auth_issuer_dn: Set(None),
                     tls_client_auth_x5t_s256: Set(None),
                     jwks: Set(None),
+                    // Keystone rotates by a new credential and keeps no use: an imported one starts fresh.
+                    prior_secret_hash: Set(None),
+                    prior_secret_retires_at: Set(None),
+                    rotated_at: Set(None),
+                    last_used_at: Set(None),
+                    last_used_from: Set(None),
+                    last_used_node: Set(None),
+                    prior_last_used_at: Set(None),
                 });
                 creds.insert(internal, id);
             }

@@ -9,6 +9,7 @@ mod m20261201_000004_client_assertion_jti;
 mod m20261207_000005_view_change;
 mod m20261207_000006_node;
 mod m20261207_000007_password_rules;
+mod m20261207_000008_rotation_and_use;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000005_view_change::Migration),
             Box::new(m20261207_000006_node::Migration),
             Box::new(m20261207_000007_password_rules::Migration),
+            Box::new(m20261207_000008_rotation_and_use::Migration),
         ]
     }
 }

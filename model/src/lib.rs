@@ -205,6 +205,41 @@ pub struct AppCred {
     pub tls_client_auth_x5t_s256: Option<String>,
     /// RFC 7523 `private_key_jwt`: a JWK or JWK Set (JSON).
     pub jwks: Option<String>,
+    /// The secret before the last rotation, accepted until `prior_secret_retires_at`.
+    pub prior_secret_hash: Option<String>,
+    /// When the previous secret stops working.
+    pub prior_secret_retires_at: Option<NaiveDateTime>,
+    /// When the secret was last rotated.
+    pub rotated_at: Option<NaiveDateTime>,
+    /// When the current secret was last used (written behind, at most once a minute).
+    pub last_used_at: Option<NaiveDateTime>,
+    /// The source address of that use.
+    pub last_used_from: Option<String>,
+    /// The node that served it.
+    pub last_used_node: Option<String>,
+    /// When the previous secret was last used.
+    pub prior_last_used_at: Option<NaiveDateTime>,
+}
+
+impl AppCred {
+    /// The hashes a presented secret may match at `now`: the current one, and the previous one during its grace.
+    pub fn live_hashes(&self, now: NaiveDateTime) -> impl Iterator<Item = (Which, &str)> {
+        let prior = self
+            .prior_secret_hash
+            .as_deref()
+            .filter(|_| self.prior_secret_retires_at.is_some_and(|t| now < t));
+        std::iter::once((Which::Current, self.secret_hash.as_str()))
+            .chain(prior.map(|h| (Which::Prior, h)))
+    }
+}
+
+/// Which of a credential's secrets a client presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Which {
+    /// The one the last rotation (or the creation) gave.
+    Current,
+    /// The one before it, during its grace window.
+    Prior,
 }
 
 /// A node of the cluster as its row shows it (each node beats into its row; see Lintel's docs/consistency.md).

@@ -47,6 +47,13 @@ pub fn routes() -> Routes {
             remove,
             op("Delete an application credential").empty(204, "Deleted"),
         )
+        .post(
+            "/v3/users/{user_id}/application_credentials/{id}/rotate",
+            rotate,
+            op("Rotate a credential's secret under the same id (Lintel; the answer holds the new secret, once)")
+                .json::<RotateRequest>()
+                .ok::<AppCredResponse>(200, "Rotated"),
+        )
         .get(
             "/v3/users/{user_id}/access_rules",
             list_rules,
@@ -141,9 +148,17 @@ pub struct AppCredView {
     /// `private_key_jwt` keys (only when set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<Value>,
-    /// The secret (only in the answer to its creation).
+    /// The secret (only in the answer to its creation or rotation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// When its current secret was last used, as far as the last minute's write shows (Lintel; never used: null).
+    pub last_used_at: Option<String>,
+    /// When its secret was last rotated (Lintel; only after a rotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<String>,
+    /// Until when its previous secret works (Lintel; only during a rotation's grace window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
 }
 
 impl AppCredView {
@@ -182,6 +197,12 @@ impl AppCredView {
             tls_client_auth_x5t_s256: m.tls_client_auth_x5t_s256.clone(),
             jwks: m.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             secret: secret.map(|s| s.expose().to_owned()),
+            last_used_at: m.last_used_at.map(crate::auth::iso),
+            rotated_at: m.rotated_at.map(crate::auth::iso),
+            previous_secret_expires_at: m
+                .prior_secret_retires_at
+                .filter(|t| *t > state.clock.now())
+                .map(crate::auth::iso),
         }
     }
 }
@@ -452,6 +473,41 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     credential::remove(&state, &c, source, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../application_credentials/{id}/rotate`: `{}` for the configured grace window, or a shorter one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// What to change about the rotation.
+    #[serde(default)]
+    pub application_credential: Option<RotateFields>,
+}
+
+/// The rotation's one setting.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateFields {
+    /// Seconds the previous secret keeps working (default `[application_credential] rotation_grace`, at most
+    /// 604800).
+    pub grace_period: Option<u64>,
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
+    Path((user_id, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<RotateRequest>,
+) -> ApiResult<Json<AppCredResponse>> {
+    let grace = body
+        .application_credential
+        .and_then(|f| f.grace_period)
+        .map(std::time::Duration::from_secs);
+    let (cred, secret) = credential::rotate(&state, &c, source, &user_id, &id, grace).await?;
+    Ok(Json(AppCredResponse {
+        application_credential: AppCredView::of(&state, &cred, Some(&secret)),
+    }))
 }
 
 async fn list_rules(

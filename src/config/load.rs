@@ -254,6 +254,22 @@ fn auth(r: &Reader<'_>, warnings: &mut Vec<String>) -> Result<AuthSection, Confi
             "user_limit",
             "expected a whole number (-1: unlimited)",
         )?,
+        app_cred_rotation_grace: {
+            let secs: u64 = r.parse(
+                "application_credential",
+                "rotation_grace",
+                "expected seconds",
+            )?;
+            // A previous secret always retires: never "until someone remembers".
+            if secs > crate::credential::MAX_GRACE.as_secs() {
+                return Err(r.bad(
+                    "application_credential",
+                    "rotation_grace",
+                    "at most 604800 (7 days)",
+                ));
+            }
+            Duration::from_secs(secs)
+        },
     })
 }
 

@@ -175,6 +175,9 @@ pub struct AuthSection {
     pub passwords: PasswordRules,
     /// Most application credentials per user (negative: unlimited; `[application_credential] user_limit`).
     pub app_cred_user_limit: i64,
+    /// How long a credential's previous secret keeps working after a rotation (`[application_credential]
+    /// rotation_grace`, at most 7 days).
+    pub app_cred_rotation_grace: Duration,
 }
 
 /// Keystone's password rules from `[security_compliance]`; every one is off by default.

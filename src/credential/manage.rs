@@ -69,6 +69,64 @@ pub async fn remove(
     super::delete(cx, &caller.initiator(source), &cred).await
 }
 
+/// Give one of `user_id`'s credentials a new secret under the same id (a Lintel extension). The current secret
+/// keeps working for `grace` (at most [`MAX_GRACE`]), then retires on its own; a second rotation while it works is
+/// refused, so a credential never has more than two live secrets.
+pub async fn rotate(
+    cx: &Context,
+    caller: &Validated,
+    source: Option<IpAddr>,
+    user_id: &str,
+    id: &str,
+    grace: Option<std::time::Duration>,
+) -> DomainResult<(Credential, Secret)> {
+    let cred = owned(cx, caller, user_id, id, Action::RotateApplicationCredential).await?;
+    refuse_restricted(cx, caller).await?;
+    let now = cx.clock.now();
+    let m = &cred.model;
+    if let Some(until) = m.prior_secret_retires_at.filter(|t| *t > now) {
+        return Err(DomainError::Conflict(format!(
+            "Application credential {id} was rotated at {}; its previous secret works until {}. It can be \
+             rotated again after that.",
+            crate::auth::iso(m.rotated_at.unwrap_or(now)),
+            crate::auth::iso(until)
+        )));
+    }
+    let grace = grace.unwrap_or(cx.config.auth.app_cred_rotation_grace);
+    if grace > MAX_GRACE {
+        return Err(DomainError::validation(format!(
+            "grace_period. {} is more than the {} seconds allowed",
+            grace.as_secs(),
+            MAX_GRACE.as_secs()
+        )));
+    }
+    let secret = super::generate_secret();
+    let hash = cx.hasher.hash(&secret).await?;
+    let retires = now + chrono::Duration::from_std(grace).unwrap_or_default();
+    if !crate::store::credentials::rotate(&cx.db, id, &m.secret_hash, &hash, now, retires).await? {
+        return Err(DomainError::Conflict(format!(
+            "Application credential {id} changed while it was rotated; try again."
+        )));
+    }
+    // Here and on every other node: the view reads the new hashes, and vouches are weighed against them.
+    cx.secrets.forget(id);
+    cx.view.forget_credential(id);
+    cx.audit_change(
+        &caller.initiator(source),
+        crate::audit::Operation::Updated,
+        "application_credential",
+        id,
+        &[("rotated", "secret"), ("user", user_id)],
+    );
+    let cred = super::load(cx, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Application Credential", id))?;
+    Ok((cred, secret))
+}
+
+/// The longest a previous secret may keep working after a rotation.
+pub const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// A user's access rules.
 pub async fn rules(
     cx: &Context,
@@ -319,5 +377,69 @@ mod tests {
         assert!(crate::token::validate(&t, &token, false).await.is_err());
         let err = get(&t, &caller, &alice, &cred.model.id).await.unwrap_err();
         assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    }
+
+    async fn works(t: &TestContext, id: &str, secret: &Secret) -> bool {
+        matches!(
+            crate::credential::verify(t, id, secret, None).await,
+            Ok(Ok(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn a_rotation_keeps_the_id_and_retires_the_old_secret_after_its_grace() {
+        let t = context().await;
+        let (alice, caller) = t.member("alice").await;
+        let (cred, old) = create(&t, &caller, None, &alice, new("ci")).await.unwrap();
+        let id = cred.model.id.clone();
+        assert!(works(&t, &id, &old).await, "vouched from now on");
+
+        let hour = std::time::Duration::from_secs(3600);
+        let (rotated, fresh) = rotate(&t, &caller, None, &alice, &id, Some(hour))
+            .await
+            .unwrap();
+        assert_eq!(rotated.model.id, id);
+        assert_ne!(fresh.expose(), old.expose());
+        assert!(
+            works(&t, &id, &fresh).await && works(&t, &id, &old).await,
+            "both during the grace"
+        );
+        let err = rotate(&t, &caller, None, &alice, &id, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Conflict(m) if m.contains("rotated again after")),
+            "{err:?}"
+        );
+
+        t.clock.advance(hour + std::time::Duration::from_secs(1));
+        // The old secret is in the verified-secret cache: the vouch no longer counts once its hash retired.
+        assert!(!works(&t, &id, &old).await, "retired");
+        assert!(works(&t, &id, &fresh).await);
+        // A second rotation is allowed now, and never beyond seven days of grace.
+        let err = rotate(&t, &caller, None, &alice, &id, Some(MAX_GRACE * 2))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(_)), "{err:?}");
+        rotate(&t, &caller, None, &alice, &id, None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_rotates_and_never_with_a_restricted_credentials_token() {
+        let t = context().await;
+        let (alice, alice_t) = t.member("alice").await;
+        let (_, bob_t) = t.member("bob").await;
+        let (cred, secret) = create(&t, &alice_t, None, &alice, new("ci")).await.unwrap();
+        let id = cred.model.id.clone();
+        let err = rotate(&t, &bob_t, None, &alice, &id, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        let via = app_cred_login(&t, &id, &secret).await;
+        let err = rotate(&t, &via, None, &alice, &id, None).await.unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Forbidden(m) if m == RESTRICTED),
+            "{err:?}"
+        );
     }
 }

@@ -303,3 +303,50 @@ pub async fn prune_jtis(db: &Db, cutoff: NaiveDateTime) -> DomainResult<u64> {
     txn.commit().await?;
     Ok(done.rows_affected)
 }
+
+/// Make `new_hash` the credential's secret and keep the current one until `retires_at`, unless the credential
+/// was rotated (or deleted) since its secret was `old_hash`: false then, and nothing is written.
+pub async fn rotate(
+    db: &Db,
+    id: &str,
+    old_hash: &str,
+    new_hash: &str,
+    now: chrono::NaiveDateTime,
+    retires_at: chrono::NaiveDateTime,
+) -> DomainResult<bool> {
+    use sea_orm::sea_query::Expr;
+    let txn = db.write().await?;
+    let done = app_cred::Entity::update_many()
+        .col_expr(
+            app_cred::Column::PriorSecretHash,
+            Expr::col(app_cred::Column::SecretHash).into(),
+        )
+        .col_expr(
+            app_cred::Column::PriorLastUsedAt,
+            Expr::col(app_cred::Column::LastUsedAt).into(),
+        )
+        .col_expr(app_cred::Column::SecretHash, Expr::value(new_hash))
+        .col_expr(
+            app_cred::Column::PriorSecretRetiresAt,
+            Expr::value(retires_at),
+        )
+        .col_expr(app_cred::Column::RotatedAt, Expr::value(now))
+        .col_expr(
+            app_cred::Column::LastUsedAt,
+            Expr::value(Option::<chrono::NaiveDateTime>::None),
+        )
+        .col_expr(
+            app_cred::Column::LastUsedFrom,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            app_cred::Column::LastUsedNode,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(app_cred::Column::Id.eq(id))
+        .filter(app_cred::Column::SecretHash.eq(old_hash))
+        .exec(&txn.txn)
+        .await?;
+    txn.commit().await?;
+    Ok(done.rows_affected == 1)
+}

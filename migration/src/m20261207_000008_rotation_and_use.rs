@@ -1,0 +1,87 @@
+//! Rotation without a new id and usage you can see: a credential keeps its previous secret until a retirement
+//! time after a rotation, and when each secret was last used (from where, on which node), written behind the token
+//! path at most once a minute per credential.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+/// Adds the columns to `application_credential`.
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum ApplicationCredential {
+    Table,
+    PriorSecretHash,
+    PriorSecretRetiresAt,
+    RotatedAt,
+    LastUsedAt,
+    LastUsedFrom,
+    LastUsedNode,
+    PriorLastUsedAt,
+}
+
+/// A timestamp column with microseconds on every backend.
+fn timestamp(manager: &SchemaManager, col: impl IntoIden) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    if manager.get_database_backend() == DbBackend::MySql {
+        def.custom(Alias::new("DATETIME(6)"));
+    } else {
+        def.date_time();
+    }
+    def
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use ApplicationCredential as C;
+        // One column per statement: SQLite's ALTER TABLE adds one at a time.
+        let columns = [
+            ColumnDef::new(C::PriorSecretHash).text().null().to_owned(),
+            timestamp(manager, C::PriorSecretRetiresAt)
+                .null()
+                .to_owned(),
+            timestamp(manager, C::RotatedAt).null().to_owned(),
+            timestamp(manager, C::LastUsedAt).null().to_owned(),
+            ColumnDef::new(C::LastUsedFrom)
+                .string_len(64)
+                .null()
+                .to_owned(),
+            ColumnDef::new(C::LastUsedNode)
+                .string_len(64)
+                .null()
+                .to_owned(),
+            timestamp(manager, C::PriorLastUsedAt).null().to_owned(),
+        ];
+        for mut def in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(C::Table)
+                        .add_column(&mut def)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use ApplicationCredential as C;
+        for col in [
+            C::PriorSecretHash,
+            C::PriorSecretRetiresAt,
+            C::RotatedAt,
+            C::LastUsedAt,
+            C::LastUsedFrom,
+            C::LastUsedNode,
+            C::PriorLastUsedAt,
+        ] {
+            manager
+                .alter_table(Table::alter().table(C::Table).drop_column(col).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
