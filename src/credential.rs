@@ -24,6 +24,7 @@ use crate::store;
 pub use crate::model::credential::{Credential, RuleRef};
 
 mod manage;
+pub mod usage;
 pub use manage::{create, get, list_of, remove, remove_rule, rotate, rule, rules, MAX_GRACE};
 
 /// A role named in a create request.
@@ -690,6 +691,40 @@ async fn delete(
         &[("user", &cred.model.user_id)],
     );
     Ok(())
+}
+
+/// Delete the credentials whose expiry passed more than `expired_for` ago (each revoking its tokens, audited as
+/// the reaper's); with `dry_run`, only say which. What was (or would be) deleted.
+pub async fn reap(
+    cx: &Context,
+    expired_for: Duration,
+    dry_run: bool,
+) -> DomainResult<Vec<AppCred>> {
+    const BATCH: u64 = 500;
+    let before = cx.clock.now() - chrono::Duration::from_std(expired_for).unwrap_or_default();
+    let who = crate::audit::Initiator {
+        method: Some("reaper".into()),
+        ..Default::default()
+    };
+    let mut reaped = Vec::new();
+    loop {
+        let batch = store::credentials::expired_before(&cx.db, before, BATCH).await?;
+        let last = (batch.len() as u64) < BATCH;
+        if dry_run {
+            reaped.extend(batch);
+            break;
+        }
+        for m in batch {
+            if let Some(cred) = load(cx, &m.id).await? {
+                delete(cx, &who, &cred).await?;
+            }
+            reaped.push(m);
+        }
+        if last {
+            break;
+        }
+    }
+    Ok(reaped)
 }
 
 /// A user's access rules.

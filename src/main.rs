@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Application credentials kept by the operator.
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsAction,
+    },
     /// Validate a configuration file and exit; the database is tried too (5 s at most) unless --offline.
     CheckConfig {
         /// Check the file only, without connecting to the database.
@@ -63,6 +68,19 @@ enum Command {
         #[arg(long)]
         merge: bool,
         /// Read Keystone's database and print what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialsAction {
+    /// Delete the application credentials that expired long ago (revoking their tokens), with a report.
+    Reap {
+        /// How long ago they must have expired: 30d, 12h, 90m.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expired_for: std::time::Duration,
+        /// Print what would be deleted; delete nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -355,6 +373,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             merge,
             dry_run,
         } => keystone_import(&config, &from, merge, dry_run).await,
+        Command::Credentials {
+            action:
+                CredentialsAction::Reap {
+                    expired_for,
+                    dry_run,
+                },
+        } => reap(config, expired_for, dry_run).await,
     }
 }
 
@@ -481,5 +506,40 @@ async fn first_run(config: &Config, db: &Db) -> anyhow::Result<()> {
     let marker = config.default.data_dir.join(bootstrap::GENERATED_ENDPOINT);
     lintel::config::write_private(&marker, config.v3_url().as_bytes())?;
     println!("First start: bootstrapped an admin user. Credentials: {} (source it, then `openstack token issue`)", path.display());
+    Ok(())
+}
+
+/// `lintel credentials reap`: one report line per credential, then a summary.
+async fn reap(
+    config: Config,
+    expired_for: std::time::Duration,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let cx = lintel::server::build_context(config).await?;
+    let result = lintel::credential::reap(&cx, expired_for, dry_run).await;
+    // A command is not a node the others should wait for.
+    let _ = lintel::store::nodes::remove(&cx.db, &cx.node.id).await;
+    cx.audit.close();
+    let reaped = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for c in &reaped {
+        println!(
+            "{} {} (user {}, project {}, expired {})",
+            if dry_run { "would delete" } else { "deleted" },
+            c.id,
+            c.user_id,
+            c.project_id,
+            c.expires_at.map(lintel::auth::iso).unwrap_or_default()
+        );
+    }
+    println!(
+        "{} application credential(s) {} that expired more than {} ago",
+        reaped.len(),
+        if dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        },
+        humantime::format_duration(expired_for)
+    );
     Ok(())
 }

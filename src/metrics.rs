@@ -52,6 +52,14 @@ pub struct Metrics {
     pub throttled: Counter,
     /// Database errors met while serving requests.
     pub database_errors: Counter,
+    /// Application credentials expiring within 7 days.
+    pub credentials_expiring_7d: Gauge,
+    /// Application credentials expiring within 30 days.
+    pub credentials_expiring_30d: Gauge,
+    /// Application credentials not used for 90 days.
+    pub credentials_unused_90d: Gauge,
+    /// Application credentials whose previous secret still works after a rotation.
+    pub credential_rotations_pending: Gauge,
     registry: Registry,
 }
 
@@ -70,6 +78,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         hash_runs: Counter::default(),
         throttled: Counter::default(),
         database_errors: Counter::default(),
+        credentials_expiring_7d: Gauge::default(),
+        credentials_expiring_30d: Gauge::default(),
+        credentials_unused_90d: Gauge::default(),
+        credential_rotations_pending: Gauge::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -106,6 +118,26 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "database_errors",
         "Database errors while serving requests",
         m.database_errors.clone(),
+    );
+    registry.register(
+        "application_credentials_expiring_7d",
+        "Application credentials expiring within 7 days",
+        m.credentials_expiring_7d.clone(),
+    );
+    registry.register(
+        "application_credentials_expiring_30d",
+        "Application credentials expiring within 30 days",
+        m.credentials_expiring_30d.clone(),
+    );
+    registry.register(
+        "application_credentials_unused_90d",
+        "Application credentials not used for 90 days",
+        m.credentials_unused_90d.clone(),
+    );
+    registry.register(
+        "application_credential_rotations_pending",
+        "Application credentials whose previous secret still works after a rotation",
+        m.credential_rotations_pending.clone(),
     );
     Metrics { registry, ..m }
 });

@@ -90,6 +90,7 @@ pub async fn serve_on(state: AppState, listener: std::net::TcpListener) -> anyho
     tokio::spawn(follow_changes(state.clone()));
     tokio::spawn(announce_changes(state.clone()));
     tokio::spawn(summarise_throttled(state.clone()));
+    tokio::spawn(write_usage(state.clone()));
     if let Some(addr) = config.server.metrics_bind {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -298,6 +299,26 @@ async fn announce_changes(state: AppState) {
             tracing::warn!(error = %e, "announcing changes to the other nodes failed; trying again");
             state.view.requeue(changes);
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// Write credentials' last uses behind the token path, and refresh the credential gauges once a minute.
+async fn write_usage(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.auth.app_cred_usage_flush);
+    let mut writer = crate::credential::usage::Writer::default();
+    let mut measured: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        if let Err(e) = writer.flush(&state).await {
+            tracing::warn!(error = %e, "writing credentials' last use failed; it is retried");
+        }
+        let now = state.clock.instant();
+        if measured.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(60)) {
+            measured = Some(now);
+            if let Err(e) = crate::credential::usage::measure(&state).await {
+                tracing::warn!(error = %e, "counting application credentials for the metrics failed");
+            }
         }
     }
 }

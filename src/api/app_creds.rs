@@ -435,6 +435,10 @@ async fn create(
 pub struct ListFilters {
     /// Exact name.
     pub name: Option<String>,
+    /// Only those not used since this time (never used included; Lintel).
+    pub unused_since: Option<String>,
+    /// Only those expiring before this time (Lintel).
+    pub expires_before: Option<String>,
 }
 
 async fn list(
@@ -443,9 +447,16 @@ async fn list(
     Path(user_id): Path<String>,
     Query(f): Query<ListFilters>,
 ) -> ApiResult<Json<AppCredsResponse>> {
+    let unused_since = f.unused_since.as_deref().map(parse_time).transpose()?;
+    let expires_before = f.expires_before.as_deref().map(parse_time).transpose()?;
     let application_credentials = credential::list_of(&state, &c, &user_id, f.name.as_deref())
         .await?
         .iter()
+        .filter(|cr| {
+            let m = &cr.model;
+            unused_since.is_none_or(|t| m.last_used_at.is_none_or(|u| u < t))
+                && expires_before.is_none_or(|t| m.expires_at.is_some_and(|e| e < t))
+        })
         .map(|cr| AppCredView::of(&state, cr, None))
         .collect();
     Ok(Json(AppCredsResponse {

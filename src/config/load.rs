@@ -270,6 +270,9 @@ fn auth(r: &Reader<'_>, warnings: &mut Vec<String>) -> Result<AuthSection, Confi
             }
             Duration::from_secs(secs)
         },
+        app_cred_usage_flush: Duration::from_secs(
+            r.positive("application_credential", "usage_flush_interval")?,
+        ),
     })
 }
 

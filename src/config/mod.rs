@@ -178,6 +178,9 @@ pub struct AuthSection {
     /// How long a credential's previous secret keeps working after a rotation (`[application_credential]
     /// rotation_grace`, at most 7 days).
     pub app_cred_rotation_grace: Duration,
+    /// How often the last uses noted in memory are written (`[application_credential] usage_flush_interval`); one
+    /// credential's at most once a minute whatever this is.
+    pub app_cred_usage_flush: Duration,
 }
 
 /// Keystone's password rules from `[security_compliance]`; every one is off by default.

@@ -350,3 +350,110 @@ pub async fn rotate(
     txn.commit().await?;
     Ok(done.rows_affected == 1)
 }
+
+/// One use of a credential to record: when, from where, on which node, with which secret.
+#[derive(Debug, Clone)]
+pub struct Use {
+    /// The credential.
+    pub id: String,
+    /// When.
+    pub at: NaiveDateTime,
+    /// The source address, as text.
+    pub from: Option<String>,
+    /// The node that served it.
+    pub node: String,
+    /// Whether the previous secret (during a rotation's grace) was used.
+    pub prior: bool,
+}
+
+/// Record uses, each moving a credential's last use forward only (several nodes write; the latest wins), in one
+/// transaction. A credential deleted meanwhile is skipped.
+pub async fn record_uses(db: &Db, uses: &[Use]) -> DomainResult<()> {
+    use sea_orm::sea_query::{Condition, Expr};
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let txn = db.write().await?;
+    for u in uses {
+        let (at, q) = if u.prior {
+            (
+                app_cred::Column::PriorLastUsedAt,
+                app_cred::Entity::update_many()
+                    .col_expr(app_cred::Column::PriorLastUsedAt, Expr::value(u.at)),
+            )
+        } else {
+            (
+                app_cred::Column::LastUsedAt,
+                app_cred::Entity::update_many()
+                    .col_expr(app_cred::Column::LastUsedAt, Expr::value(u.at))
+                    .col_expr(app_cred::Column::LastUsedFrom, Expr::value(u.from.clone()))
+                    .col_expr(app_cred::Column::LastUsedNode, Expr::value(u.node.clone())),
+            )
+        };
+        q.filter(app_cred::Column::Id.eq(u.id.as_str()))
+            .filter(Condition::any().add(at.is_null()).add(at.lt(u.at)))
+            .exec(&txn.txn)
+            .await?;
+    }
+    Ok(txn.commit().await?)
+}
+
+/// Counts an operator watches: credentials expiring within 7 and 30 days, unused for 90 days (or never used and
+/// older than that), and in a rotation's grace window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Expiring within 7 days.
+    pub expiring_7d: u64,
+    /// Expiring within 30 days.
+    pub expiring_30d: u64,
+    /// Not used for 90 days.
+    pub unused_90d: u64,
+    /// Whose previous secret still works.
+    pub rotations_pending: u64,
+}
+
+/// [`Stats`] at `now`.
+pub async fn stats(db: &Db, now: NaiveDateTime) -> DomainResult<Stats> {
+    use sea_orm::sea_query::Condition;
+    let days = |n: i64| chrono::Duration::days(n);
+    let count = |c: Condition| app_cred::Entity::find().filter(c).count(&db.conn);
+    let expiring = |n: i64| {
+        Condition::all()
+            .add(app_cred::Column::ExpiresAt.gt(now))
+            .add(app_cred::Column::ExpiresAt.lte(now + days(n)))
+    };
+    let long_ago = now - days(90);
+    Ok(Stats {
+        expiring_7d: count(expiring(7)).await?,
+        expiring_30d: count(expiring(30)).await?,
+        unused_90d: count(
+            Condition::any()
+                .add(app_cred::Column::LastUsedAt.lt(long_ago))
+                .add(
+                    Condition::all()
+                        .add(app_cred::Column::LastUsedAt.is_null())
+                        .add(app_cred::Column::CreatedAt.lt(long_ago)),
+                ),
+        )
+        .await?,
+        rotations_pending: count(
+            Condition::all().add(app_cred::Column::PriorSecretRetiresAt.gt(now)),
+        )
+        .await?,
+    })
+}
+
+/// Credentials whose expiry passed before `before` (the reaper's candidates), at most `limit`.
+pub async fn expired_before(
+    db: &Db,
+    before: NaiveDateTime,
+    limit: u64,
+) -> DomainResult<Vec<AppCred>> {
+    Ok(app_cred::Entity::find()
+        .filter(app_cred::Column::ExpiresAt.lt(before))
+        .order_by_asc(app_cred::Column::ExpiresAt)
+        .limit(limit)
+        .all(&db.conn)
+        .await?
+        .modeled())
+}

@@ -30,4 +30,5 @@ mod password_rules;
 mod proxy;
 mod resumption;
 mod revocation_race;
+mod rotation;
 mod sample_config;
