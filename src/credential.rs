@@ -25,6 +25,7 @@ pub use crate::model::credential::{Credential, RuleRef};
 
 mod manage;
 pub mod usage;
+pub mod witness;
 pub use manage::{create, get, list_of, remove, remove_rule, rotate, rule, rules, MAX_GRACE};
 
 /// A role named in a create request.
@@ -221,8 +222,11 @@ async fn insert(
         last_used_from: None,
         last_used_node: None,
         prior_last_used_at: None,
+        rotation_required_at: None,
     };
-    if !store::credentials::insert(db, row, &role_ids, &req.access_rules, limit).await? {
+    // The person who saw the secret: they answer for it if they lose access (service accounts' credentials).
+    let witness = who.user_id.as_deref().unwrap_or(user_id);
+    if !store::credentials::insert(db, row, &role_ids, &req.access_rules, limit, witness).await? {
         return Err(over_limit(limit.unwrap_or_default()));
     }
     let cred = load(cx, &id)
@@ -438,6 +442,8 @@ pub enum Rejection {
     BadSecret,
     /// Past its expiry.
     Expired,
+    /// A person who saw its secret lost access, and the rotation deadline passed.
+    RotationOverdue,
     /// Its user or project is disabled.
     Disabled,
     /// Too many recent failures: retry after this long (no secret was checked).
@@ -507,6 +513,10 @@ pub async fn verify_counting(
             w
         }
     };
+    if which == Which::Current && witness::overdue(cx, &cred.model, now) {
+        // Someone who saw this secret lost access and nobody rotated it in time.
+        return Ok(Err(Rejection::RotationOverdue));
+    }
     cx.secrets.used(id, which, source);
     admit(cx, cred).await
 }

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub credentials_unused_90d: Gauge,
     /// Application credentials whose previous secret still works after a rotation.
     pub credential_rotations_pending: Gauge,
+    /// Service-account credentials marked "rotation required" (a person who saw the secret lost access).
+    pub rotations_required: Counter,
     registry: Registry,
 }
 
@@ -82,6 +84,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         credentials_expiring_30d: Gauge::default(),
         credentials_unused_90d: Gauge::default(),
         credential_rotations_pending: Gauge::default(),
+        rotations_required: Counter::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -138,6 +141,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "application_credential_rotations_pending",
         "Application credentials whose previous secret still works after a rotation",
         m.credential_rotations_pending.clone(),
+    );
+    registry.register(
+        "application_credential_rotations_required",
+        "Service-account credentials marked rotation required because a person who saw the secret lost access",
+        m.rotations_required.clone(),
     );
     Metrics { registry, ..m }
 });

@@ -91,6 +91,8 @@ pub enum Action {
     DeleteApplicationCredential,
     /// A Lintel extension: a new secret under the same id (docs/service-accounts.md).
     RotateApplicationCredential,
+    /// A Lintel extension: create and list a project's service accounts, and manage their credentials.
+    ManageServiceAccounts,
     GetAccessRule,
     ListAccessRules,
     DeleteAccessRule,
@@ -209,6 +211,10 @@ pub fn allows(action: Action, c: &Caller<'_>, t: &Target<'_>) -> bool {
         // them, a system admin deletes them.
         // Rotating is creating a secret: the same rule as creating a credential.
         CreateApplicationCredential | RotateApplicationCredential => is_self,
+        // A project's service accounts are its managers' (Keystone's manager persona, on that project).
+        ManageServiceAccounts => {
+            admin || (c.has("manager") && t.project_id.is_some_and(|p| c.project_id == Some(p)))
+        }
         GetApplicationCredential | ListApplicationCredentials => admin || system_reader || is_self,
         GetAccessRule | ListAccessRules => system_reader || is_self,
         DeleteApplicationCredential => admin || is_self,
@@ -245,10 +251,18 @@ mod tests {
     // Keystone 30 (keystone master 30ef2ffa) default policies, evaluated for:
     // [admin, system_reader, domain_manager, domain_reader, project_member, service, owner]
     // Lintel's extensions, with the rule they follow (rotation is creation's rule: only the owner).
-    const LINTEL: &[(&str, [bool; 7])] = &[(
-        "rotate_application_credential",
-        [false, false, false, false, false, false, true],
-    )];
+    const LINTEL: &[(&str, [bool; 7])] = &[
+        (
+            "rotate_application_credential",
+            [false, false, false, false, false, false, true],
+        ),
+        // Only an admin among these personas (the project member is no manager): a project manager is tested
+        // in identity::service_accounts.
+        (
+            "manage_service_accounts",
+            [true, false, false, false, false, false, false],
+        ),
+    ];
 
     const KEYSTONE: &[(&str, [bool; 7])] = &[
         ("get_user", [true, true, true, true, false, false, true]), // admin or system reader or (reader and token.domain.id == target.user.domain_id) or user_id == target.user.id

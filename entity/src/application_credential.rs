@@ -52,6 +52,8 @@ pub struct Model {
     pub last_used_node: Option<String>,
     /// When the previous secret was last used.
     pub prior_last_used_at: Option<DateTime>,
+    /// When a person who saw the current secret lost access to its project (rotate it).
+    pub rotation_required_at: Option<DateTime>,
 }
 
 /// Relations of `application_credential`.

@@ -8,6 +8,7 @@ pub mod access_rule;
 pub mod application_credential;
 pub mod application_credential_access_rule;
 pub mod application_credential_role;
+pub mod application_credential_witness;
 pub mod assignment;
 pub mod client_assertion_jti;
 pub mod domain;

@@ -41,6 +41,7 @@ both_ways!(
         last_active_at,
         password_created_at,
         password_self_service,
+        service_project_id,
     ]
 );
 both_ways!(
@@ -115,6 +116,22 @@ both_ways!(
         last_used_from,
         last_used_node,
         prior_last_used_at,
+        rotation_required_at,
     ]
 );
 both_ways!(node, lintel_model::Peer, [id, seq, beat]);
+both_ways!(
+    assignment,
+    lintel_model::Assignment,
+    [kind, actor_id, target_id, role_id, inherited]
+);
+both_ways!(
+    implied_role,
+    lintel_model::Implication,
+    [prior_role_id, implied_role_id]
+);
+both_ways!(
+    view_change,
+    lintel_model::ViewChange,
+    [id, kind, item_id, changed_at]
+);

@@ -41,6 +41,9 @@ pub struct Model {
     pub password_created_at: Option<DateTime>,
     /// Whether the user set the current password itself (`POST /v3/users/{id}/password`).
     pub password_self_service: bool,
+    /// The project that owns this user when it is a service account (no password; managed by the project's
+    /// managers); none for a person.
+    pub service_project_id: Option<String>,
 }
 
 /// Relations of `user`.

@@ -215,6 +215,7 @@ impl Plan {
                     last_used_from: Set(None),
                     last_used_node: Set(None),
                     prior_last_used_at: Set(None),
+                    rotation_required_at: Set(None),
                 });
                 creds.insert(internal, id);
             }

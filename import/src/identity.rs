@@ -122,6 +122,8 @@ impl Plan {
                 password_self_service: Set(pw
                     .and_then(|p| p.flag("self_service"))
                     .unwrap_or(false)),
+                // Keystone has no service accounts: every imported user is a person.
+                service_project_id: Set(None),
             });
             imported.insert(id);
         }

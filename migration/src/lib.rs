@@ -10,6 +10,7 @@ mod m20261207_000005_view_change;
 mod m20261207_000006_node;
 mod m20261207_000007_password_rules;
 mod m20261207_000008_rotation_and_use;
+mod m20261207_000009_service_accounts;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -26,6 +27,22 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000006_node::Migration),
             Box::new(m20261207_000007_password_rules::Migration),
             Box::new(m20261207_000008_rotation_and_use::Migration),
+            Box::new(m20261207_000009_service_accounts::Migration),
         ]
     }
+}
+
+/// A timestamp column with microseconds on every backend (MariaDB's DATETIME keeps whole seconds otherwise).
+pub(crate) fn timestamp(
+    manager: &sea_orm_migration::SchemaManager,
+    col: impl sea_orm_migration::prelude::IntoIden,
+) -> sea_orm_migration::prelude::ColumnDef {
+    use sea_orm_migration::prelude::{Alias, ColumnDef};
+    let mut def = ColumnDef::new(col);
+    if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
+        def.custom(Alias::new("DATETIME(6)"));
+    } else {
+        def.date_time();
+    }
+    def
 }

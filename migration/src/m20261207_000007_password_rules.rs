@@ -3,7 +3,8 @@
 //! (`minimum_password_age`), and its earlier password hashes (`unique_last_password_count`).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::timestamp;
 
 /// Adds the columns to `user` and creates `password_history`.
 #[derive(DeriveMigrationName)]
@@ -26,17 +27,6 @@ enum PasswordHistory {
     UserId,
     PasswordHash,
     CreatedAt,
-}
-
-/// A timestamp column with microseconds on every backend.
-fn timestamp(manager: &SchemaManager, col: impl IntoIden) -> ColumnDef {
-    let mut def = ColumnDef::new(col);
-    if manager.get_database_backend() == DbBackend::MySql {
-        def.custom(Alias::new("DATETIME(6)"));
-    } else {
-        def.date_time();
-    }
-    def
 }
 
 #[async_trait::async_trait]

@@ -3,7 +3,8 @@
 //! path at most once a minute per credential.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::timestamp;
 
 /// Adds the columns to `application_credential`.
 #[derive(DeriveMigrationName)]
@@ -19,17 +20,6 @@ enum ApplicationCredential {
     LastUsedFrom,
     LastUsedNode,
     PriorLastUsedAt,
-}
-
-/// A timestamp column with microseconds on every backend.
-fn timestamp(manager: &SchemaManager, col: impl IntoIden) -> ColumnDef {
-    let mut def = ColumnDef::new(col);
-    if manager.get_database_backend() == DbBackend::MySql {
-        def.custom(Alias::new("DATETIME(6)"));
-    } else {
-        def.date_time();
-    }
-    def
 }
 
 #[async_trait::async_trait]

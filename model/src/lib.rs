@@ -48,6 +48,8 @@ pub struct User {
     pub password_created_at: Option<NaiveDateTime>,
     /// Whether the user set it (rather than an administrator).
     pub password_self_service: bool,
+    /// The project that owns this user when it is a service account; none for a person.
+    pub service_project_id: Option<String>,
 }
 
 /// A project (Keystone's domains are projects too, but Lintel keeps them apart: [`Domain`]).
@@ -219,6 +221,8 @@ pub struct AppCred {
     pub last_used_node: Option<String>,
     /// When the previous secret was last used.
     pub prior_last_used_at: Option<NaiveDateTime>,
+    /// When a person who saw the current secret lost access to its project.
+    pub rotation_required_at: Option<NaiveDateTime>,
 }
 
 impl AppCred {
@@ -251,4 +255,41 @@ pub struct Peer {
     pub seq: i64,
     /// When its last beat began, on its own clock.
     pub beat: NaiveDateTime,
+}
+
+/// A role granted to a user or group on a project, a domain or the system, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// `UserProject`, `GroupDomain`, ... (who, on what).
+    pub kind: String,
+    /// The user or group.
+    pub actor_id: String,
+    /// The project or domain id, or `system`.
+    pub target_id: String,
+    /// The role.
+    pub role_id: String,
+    /// Whether it is inherited by the target's projects.
+    pub inherited: bool,
+}
+
+/// A role implication rule: holding the prior role implies the other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Implication {
+    /// The role held.
+    pub prior_role_id: String,
+    /// The role it implies.
+    pub implied_role_id: String,
+}
+
+/// A notice that a cached thing changed, for the other nodes (the `view_change` feed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewChange {
+    /// Its place in the feed.
+    pub id: i64,
+    /// What kind of thing (`user`, `project`, `catalog`, `all`, ...).
+    pub kind: String,
+    /// Which one, when one.
+    pub item_id: Option<String>,
+    /// When.
+    pub changed_at: NaiveDateTime,
 }

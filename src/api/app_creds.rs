@@ -159,6 +159,9 @@ pub struct AppCredView {
     /// Until when its previous secret works (Lintel; only during a rotation's grace window).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<String>,
+    /// Since when it must be rotated: a person who saw its secret lost access (Lintel; service accounts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_required_at: Option<String>,
 }
 
 impl AppCredView {
@@ -203,6 +206,7 @@ impl AppCredView {
                 .prior_secret_retires_at
                 .filter(|t| *t > state.clock.now())
                 .map(crate::auth::iso),
+            rotation_required_at: m.rotation_required_at.map(crate::auth::iso),
         }
     }
 }

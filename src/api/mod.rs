@@ -13,6 +13,7 @@ pub mod oauth2_metadata;
 pub mod oauth2_revoke;
 pub mod projects;
 pub mod roles;
+pub mod service_accounts;
 pub mod users;
 
 use crate::http::routes::Routes;
@@ -37,6 +38,7 @@ fn all_routes() -> Routes {
         .merge(grants::routes())
         .merge(catalog::routes())
         .merge(app_creds::routes())
+        .merge(service_accounts::routes())
         .merge(oauth2::routes())
         .merge(oauth2_introspect::routes())
         .merge(oauth2_revoke::routes())

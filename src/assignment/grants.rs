@@ -169,6 +169,7 @@ pub async fn grant(
             .await?
             .ok_or_else(|| a.missing(role_id))?;
             crate::cluster::settle(cx, &events).await?;
+            crate::credential::witness::after(cx, &events).await?;
         }
     }
     let operation = match op {

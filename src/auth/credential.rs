@@ -72,6 +72,7 @@ pub(crate) async fn app_cred_token(
         Err(
             Rejection::BadSecret
             | Rejection::Expired
+            | Rejection::RotationOverdue
             | Rejection::Disabled
             | Rejection::Assertion(_),
         ) => return Err(DomainError::unauthorized_msg(AUTH_FAILED)),

@@ -273,6 +273,11 @@ fn auth(r: &Reader<'_>, warnings: &mut Vec<String>) -> Result<AuthSection, Confi
         app_cred_usage_flush: Duration::from_secs(
             r.positive("application_credential", "usage_flush_interval")?,
         ),
+        app_cred_rotation_deadline: Duration::from_secs(r.parse(
+            "application_credential",
+            "rotation_deadline",
+            "expected seconds (0: none)",
+        )?),
     })
 }
 

@@ -181,6 +181,9 @@ pub struct AuthSection {
     /// How often the last uses noted in memory are written (`[application_credential] usage_flush_interval`); one
     /// credential's at most once a minute whatever this is.
     pub app_cred_usage_flush: Duration,
+    /// How long a service account's credential marked "rotation required" keeps its secret (`[application_credential]
+    /// rotation_deadline`; zero: until rotated).
+    pub app_cred_rotation_deadline: Duration,
 }
 
 /// Keystone's password rules from `[security_compliance]`; every one is off by default.

@@ -16,7 +16,8 @@ use std::net::IpAddr;
 const RESTRICTED: &str = "You are not authorized to perform the requested action: Using method \
                           'application_credential' is not allowed for managing additional application credentials.";
 
-/// Create a credential for `user_id` on the caller's project, with at most the caller's roles.
+/// Create a credential for `user_id` on the caller's project, with at most the caller's roles; or, for a service
+/// account, by a manager of its project, on that project with at most the account's roles.
 pub async fn create(
     cx: &Context,
     caller: &Validated,
@@ -24,15 +25,54 @@ pub async fn create(
     user_id: &str,
     new: NewCredential,
 ) -> DomainResult<(Credential, Secret)> {
-    owner_rule(caller, Action::CreateApplicationCredential, user_id)?;
+    let who = caller.initiator(source);
+    if let Err(denied) = owner_rule(caller, Action::CreateApplicationCredential, user_id) {
+        let project_id = managed_service_account(cx, caller, user_id)
+            .await?
+            .ok_or(denied)?;
+        refuse_restricted(cx, caller).await?;
+        let target = crate::assignment::Target::Project(project_id.clone());
+        let roles = crate::assignment::effective_roles(&cx.db, user_id, &target).await?;
+        return super::insert(cx, &who, user_id, &project_id, &roles, new).await;
+    }
     refuse_restricted(cx, caller).await?;
     let project_id = caller.project_id().ok_or_else(|| {
         DomainError::Invalid(
             "Application credentials must be created with a project-scoped token.".into(),
         )
     })?;
-    let who = caller.initiator(source);
     super::insert(cx, &who, user_id, project_id, &caller.data.role_ids, new).await
+}
+
+/// The project of `user_id` when it is a service account the caller manages.
+async fn managed_service_account(
+    cx: &Context,
+    caller: &Validated,
+    user_id: &str,
+) -> DomainResult<Option<String>> {
+    let Some(user) = crate::store::find::<crate::model::User>(&cx.db, user_id).await? else {
+        return Ok(None);
+    };
+    Ok(user
+        .service_project_id
+        .filter(|p| crate::identity::service_accounts::allowed(caller, p).is_ok()))
+}
+
+/// `action` on what `user_id` owns: the owner's (or a reader's or admin's, by the policy), or a service account's
+/// manager's.
+async fn owner_or_manager(
+    cx: &Context,
+    caller: &Validated,
+    action: Action,
+    user_id: &str,
+) -> DomainResult<()> {
+    match owner_rule(caller, action, user_id) {
+        Ok(()) => Ok(()),
+        Err(denied) => match managed_service_account(cx, caller, user_id).await? {
+            Some(_) => Ok(()),
+            None => Err(denied),
+        },
+    }
 }
 
 /// A user's credentials, optionally only the one with `name`.
@@ -42,7 +82,7 @@ pub async fn list_of(
     user_id: &str,
     name: Option<&str>,
 ) -> DomainResult<Vec<Credential>> {
-    owner_rule(caller, Action::ListApplicationCredentials, user_id)?;
+    owner_or_manager(cx, caller, Action::ListApplicationCredentials, user_id).await?;
     super::list(cx, user_id, name).await
 }
 
@@ -103,7 +143,16 @@ pub async fn rotate(
     let secret = super::generate_secret();
     let hash = cx.hasher.hash(&secret).await?;
     let retires = now + chrono::Duration::from_std(grace).unwrap_or_default();
-    if !crate::store::credentials::rotate(&cx.db, id, &m.secret_hash, &hash, now, retires).await? {
+    let rotated = crate::store::credentials::rotate(
+        &cx.db,
+        id,
+        &m.secret_hash,
+        &hash,
+        now,
+        retires,
+        &caller.user.id,
+    );
+    if !rotated.await? {
         return Err(DomainError::Conflict(format!(
             "Application credential {id} changed while it was rotated; try again."
         )));
@@ -187,7 +236,7 @@ async fn owned(
 ) -> DomainResult<Credential> {
     match super::load(cx, id).await? {
         Some(cred) if cred.model.user_id == user_id => {
-            owner_rule(caller, action, user_id)?;
+            owner_or_manager(cx, caller, action, user_id).await?;
             Ok(cred)
         }
         Some(cred)

@@ -128,6 +128,7 @@ pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<
     })
     .await?;
     crate::cluster::settle(cx, &events).await?;
+    crate::credential::witness::after(cx, &events).await?;
     Ok(())
 }
 
@@ -184,7 +185,8 @@ pub async fn membership(
             if !store::groups::remove_member(&cx.db, group_id, user_id, &event).await? {
                 return Err(not_a_member());
             }
-            crate::cluster::settle(cx, &[event]).await?;
+            crate::cluster::settle(cx, std::slice::from_ref(&event)).await?;
+            crate::credential::witness::after(cx, &[event]).await?;
         }
     }
     Ok(())

@@ -3,4 +3,5 @@
 
 pub mod groups;
 pub mod passwords;
+pub mod service_accounts;
 pub mod users;

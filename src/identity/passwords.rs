@@ -313,6 +313,7 @@ mod tests {
             last_active_at: None,
             password_created_at: None,
             password_self_service: false,
+            service_project_id: None,
         }
     }
 
@@ -466,6 +467,7 @@ mod tests {
         let u = User {
             password_created_at: Some(at(1, 9)),
             password_self_service: true,
+            service_project_id: None,
             ..user()
         };
         assert!(check_self_service(&rules, &u, &none, at(1, 9)).is_ok());
@@ -478,6 +480,7 @@ mod tests {
         // An administrator's reset may be changed at once.
         let reset = User {
             password_self_service: false,
+            service_project_id: None,
             ..u.clone()
         };
         assert!(check_self_service(&rules, &reset, &none, at(1, 9)).is_ok());

@@ -161,6 +161,7 @@ pub async fn create(
         options: options.stored(),
         last_active_at: Some(now),
         password_self_service: false,
+        service_project_id: None,
     };
     let extra = merge_extra(&empty, f.extra)?;
     let created = store::users::insert(&cx.db, User { extra, ..empty }).await?;
@@ -238,6 +239,7 @@ pub async fn update(
     let updated = store::users::update(&cx.db, &u, changes, &events).await?;
     cx.view.forget_user(id);
     crate::cluster::settle(cx, &events).await?;
+    crate::credential::witness::after(cx, &events).await?;
     cx.audit_change(
         who,
         Operation::Updated,
@@ -260,7 +262,8 @@ pub async fn delete(
     let event = Event::now(&cx.clock, RevKey::User(id.to_string()));
     store::users::delete(&cx.db, u, &event).await?;
     cx.view.forget_user(id);
-    crate::cluster::settle(cx, &[event]).await?;
+    crate::cluster::settle(cx, std::slice::from_ref(&event)).await?;
+    crate::credential::witness::after(cx, &[event]).await?;
     cx.audit_change(who, Operation::Deleted, "user", id, &[]);
     Ok(())
 }

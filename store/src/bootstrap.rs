@@ -148,6 +148,7 @@ pub async fn run(db: &Db, b: &Bootstrap) -> DomainResult<Bootstrapped> {
                 last_active_at: Set(Some(now)),
                 password_created_at: Set(Some(now)),
                 password_self_service: Set(false),
+                service_project_id: Set(None),
             }
             .insert(t)
             .await?

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::Db;
 use crate::error::DomainResult;
+use crate::Modeled;
 
 /// Write notices, one row each, in one transaction.
 pub async fn record(
@@ -35,13 +36,14 @@ pub async fn newer(
     db: &Db,
     cursor: &super::follow::Cursor,
     limit: u64,
-) -> DomainResult<Vec<view_change::Model>> {
+) -> DomainResult<Vec<crate::model::ViewChange>> {
     Ok(view_change::Entity::find()
         .filter(super::follow::unseen(view_change::Column::Id, cursor))
         .order_by_asc(view_change::Column::Id)
         .limit(limit)
         .all(&db.conn)
-        .await?)
+        .await?
+        .modeled())
 }
 
 /// The newest notice's id (0: none), where a starting node begins to read: what came before is in its database

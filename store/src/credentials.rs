@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use entity::{
     access_rule, application_credential as app_cred,
     application_credential_access_rule as cred_rule, application_credential_role as cred_role,
-    client_assertion_jti as jti, role, user,
+    application_credential_witness as witness, client_assertion_jti as jti, role, user,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -36,6 +36,7 @@ pub async fn insert(
     role_ids: &[String],
     rules: &[RuleRef],
     limit: Option<u64>,
+    witness: &str,
 ) -> DomainResult<bool> {
     let txn = db.write().await?;
     if let Some(limit) = limit {
@@ -76,6 +77,13 @@ pub async fn insert(
             Err(e) => return Err(e.into()),
         }
     }
+    witness::ActiveModel {
+        application_credential_id: Set(id.clone()),
+        user_id: Set(witness.to_string()),
+        seen_at: Set(now),
+    }
+    .insert(&txn.txn)
+    .await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -313,6 +321,7 @@ pub async fn rotate(
     new_hash: &str,
     now: chrono::NaiveDateTime,
     retires_at: chrono::NaiveDateTime,
+    rotator: &str,
 ) -> DomainResult<bool> {
     use sea_orm::sea_query::Expr;
     let txn = db.write().await?;
@@ -343,12 +352,72 @@ pub async fn rotate(
             app_cred::Column::LastUsedNode,
             Expr::value(Option::<String>::None),
         )
+        .col_expr(
+            app_cred::Column::RotationRequiredAt,
+            Expr::value(Option::<chrono::NaiveDateTime>::None),
+        )
         .filter(app_cred::Column::Id.eq(id))
         .filter(app_cred::Column::SecretHash.eq(old_hash))
         .exec(&txn.txn)
         .await?;
+    if done.rows_affected != 1 {
+        return Ok(false);
+    }
+    // Who saw the new secret: the rotator alone (those who saw the old one saw a secret that is retiring).
+    witness::Entity::delete_many()
+        .filter(witness::Column::ApplicationCredentialId.eq(id))
+        .exec(&txn.txn)
+        .await?;
+    witness::ActiveModel {
+        application_credential_id: Set(id.to_string()),
+        user_id: Set(rotator.to_string()),
+        seen_at: Set(now),
+    }
+    .insert(&txn.txn)
+    .await?;
     txn.commit().await?;
-    Ok(done.rows_affected == 1)
+    Ok(true)
+}
+
+/// The credentials whose current secret `user_id` saw, with their owner and project.
+pub async fn witnessed_by(db: &Db, user_id: &str) -> DomainResult<Vec<AppCred>> {
+    let ids: Vec<String> = witness::Entity::find()
+        .filter(witness::Column::UserId.eq(user_id))
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|w| w.application_credential_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(app_cred::Entity::find()
+        .filter(app_cred::Column::Id.is_in(ids))
+        .all(&db.conn)
+        .await?
+        .modeled())
+}
+
+/// Mark credentials "rotation required" from `now` (those already marked keep their first mark); which were
+/// marked now.
+pub async fn require_rotation(
+    db: &Db,
+    ids: &[String],
+    now: chrono::NaiveDateTime,
+) -> DomainResult<u64> {
+    use sea_orm::sea_query::Expr;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let txn = db.write().await?;
+    let done = app_cred::Entity::update_many()
+        .col_expr(app_cred::Column::RotationRequiredAt, Expr::value(now))
+        .filter(app_cred::Column::Id.is_in(ids.iter().cloned()))
+        .filter(app_cred::Column::RotationRequiredAt.is_null())
+        .exec(&txn.txn)
+        .await?;
+    txn.commit().await?;
+    Ok(done.rows_affected)
 }
 
 /// One use of a credential to record: when, from where, on which node, with which secret.

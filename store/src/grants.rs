@@ -7,6 +7,7 @@ use crate::error::DomainResult;
 use crate::model::grant::Target as Grant;
 use crate::model::revocation::Event;
 use crate::Db;
+use crate::Modeled;
 
 /// One grant: a role for a user or group on a target.
 #[derive(Debug, Clone)]
@@ -103,7 +104,10 @@ pub struct AssignmentQuery<'a> {
 }
 
 /// The direct (not inherited) grants matching the filters.
-pub async fn assignments(db: &Db, f: &AssignmentQuery<'_>) -> DomainResult<Vec<assignment::Model>> {
+pub async fn assignments(
+    db: &Db,
+    f: &AssignmentQuery<'_>,
+) -> DomainResult<Vec<crate::model::Assignment>> {
     let mut query = assignment::Entity::find().filter(assignment::Column::Inherited.eq(false));
     if let Some(p) = f.project_id {
         query = query
@@ -128,5 +132,5 @@ pub async fn assignments(db: &Db, f: &AssignmentQuery<'_>) -> DomainResult<Vec<a
             .filter(assignment::Column::ActorId.eq(u))
             .filter(assignment::Column::Kind.starts_with("User"));
     }
-    Ok(query.all(&db.conn).await?)
+    Ok(query.all(&db.conn).await?.modeled())
 }

@@ -122,8 +122,8 @@ pub async fn delete(
 }
 
 /// Every implication rule.
-pub async fn implications(db: &Db) -> DomainResult<Vec<implied_role::Model>> {
-    Ok(implied_role::Entity::find().all(&db.conn).await?)
+pub async fn implications(db: &Db) -> DomainResult<Vec<crate::model::Implication>> {
+    Ok(implied_role::Entity::find().all(&db.conn).await?.modeled())
 }
 
 /// The roles one role implies directly.

@@ -275,3 +275,13 @@ pub async fn clear_failed_logins(db: &Db, user_id: &str) -> DomainResult<()> {
         .await?;
     Ok(txn.commit().await?)
 }
+
+/// A project's service accounts, by name.
+pub async fn service_accounts(db: &Db, project_id: &str) -> DomainResult<Vec<User>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::ServiceProjectId.eq(project_id))
+        .order_by_asc(user::Column::Name)
+        .all(&db.conn)
+        .await?
+        .modeled())
+}

@@ -42,6 +42,19 @@ async fn show(s: &TestServer, admin: &str, uid: &str, id: &str) -> Value {
     s.call(Method::GET, &path, Some(admin), None).await.2["application_credential"].clone()
 }
 
+/// `last_used_at` once the writer put it there (within 5 s), or null.
+async fn last_used(s: &TestServer, admin: &str, uid: &str, id: &str) -> Value {
+    let mut used = Value::Null;
+    for _ in 0..50 {
+        used = show(s, admin, uid, id).await["last_used_at"].clone();
+        if used.is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    used
+}
+
 #[tokio::test]
 async fn a_rotated_secret_works_on_both_nodes_until_the_old_one_retires() {
     each_backend(|backend| async move {
@@ -64,15 +77,10 @@ async fn a_rotated_secret_works_on_both_nodes_until_the_old_one_retires() {
             );
         }
         // The use reaches the database behind the token path, within the writer's interval.
-        let mut used = Value::Null;
-        for _ in 0..50 {
-            used = show(&a, &admin, uid, id).await["last_used_at"].clone();
-            if used.is_string() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(used.is_string(), "{backend}: last_used_at moved");
+        assert!(
+            last_used(&a, &admin, uid, id).await.is_string(),
+            "{backend}: last_used_at moved"
+        );
 
         let rotate = format!("/v3/users/{uid}/application_credentials/{id}/rotate");
         let body = json!({"application_credential": {"grace_period": 600}});
@@ -124,7 +132,12 @@ async fn a_rotated_secret_works_on_both_nodes_until_the_old_one_retires() {
         assert!(shown.get("secret").is_none() && shown.get("previous_secret_expires_at").is_none());
         assert!(shown["rotated_at"].is_string(), "{backend}: {shown}");
 
-        // Filters: it was used, so it is not unused since long ago; it never expires.
+        // Filters: the new secret was used (once that is written), so it is not unused since long ago; it never
+        // expires.
+        assert!(
+            last_used(&a, &admin, uid, id).await.is_string(),
+            "{backend}: the new secret's use"
+        );
         let list = |q: &str| format!("/v3/users/{uid}/application_credentials?{q}");
         let (_, _, l) = a
             .call(
@@ -225,4 +238,97 @@ async fn the_reaper_deletes_only_what_expired_long_ago() {
         "{left:?}"
     );
     s.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_accounts_credential_outlives_its_creator_and_past_the_deadline_needs_a_rotation()
+{
+    each_backend(|backend| async move {
+        let s = TestServer::start_with(
+            backend,
+            "[application_credential]\nrotation_deadline = 60\nusage_flush_interval = 1\n",
+        )
+        .await;
+        let admin = s.admin_token().await;
+        // Carol manages the admin project.
+        let (_, _, u) = s
+            .call(
+                Method::POST,
+                "/v3/users",
+                Some(&admin),
+                Some(json!({"user": {"name": "carol", "password": "carol-pw"}})),
+            )
+            .await;
+        let carol = u["user"]["id"].as_str().unwrap().to_string();
+        let (_, _, p) = s
+            .call(Method::GET, "/v3/projects?name=admin", Some(&admin), None)
+            .await;
+        let project = p["projects"][0]["id"].as_str().unwrap().to_string();
+        let (_, _, r) = s
+            .call(Method::GET, "/v3/roles?name=manager", Some(&admin), None)
+            .await;
+        let manager = r["roles"][0]["id"].as_str().unwrap().to_string();
+        let grant = format!("/v3/projects/{project}/users/{carol}/roles/{manager}");
+        s.call(Method::PUT, &grant, Some(&admin), None).await;
+        let (_, carol_t, _) = s.password_token("carol", "carol-pw", Some("admin")).await;
+
+        let accounts = format!("/v3/projects/{project}/service_accounts");
+        let body = json!({"service_account": {"name": "ci-bot", "roles": ["member"]}});
+        let (status, _, sa) = s
+            .call(Method::POST, &accounts, Some(&carol_t), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{backend}: {sa}");
+        let sa = sa["service_account"]["id"].as_str().unwrap().to_string();
+        let creds = format!("/v3/users/{sa}/application_credentials");
+        let body = json!({"application_credential": {"name": "ci"}});
+        let (status, _, cred) = s
+            .call(Method::POST, &creds, Some(&carol_t), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{backend}: {cred}");
+        let id = cred["application_credential"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let secret = cred["application_credential"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // Carol leaves: the credential keeps working, marked for rotation.
+        s.call(
+            Method::DELETE,
+            &format!("/v3/users/{carol}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(oauth(&s, &id, &secret).await, StatusCode::OK, "{backend}");
+        let shown = show(&s, &admin, &sa, &id).await;
+        assert!(
+            shown["rotation_required_at"].is_string(),
+            "{backend}: {shown}"
+        );
+        // A minute later nobody rotated it: its secret is refused; the admin rotates it, and the new one works.
+        s.clock.advance(Duration::from_secs(61));
+        assert_eq!(
+            settles(&s, &id, &secret, StatusCode::UNAUTHORIZED).await,
+            StatusCode::UNAUTHORIZED,
+            "{backend}"
+        );
+        let admin = s.admin_token().await;
+        let rotate = format!("{creds}/{id}/rotate");
+        let (status, _, rotated) = s
+            .call(Method::POST, &rotate, Some(&admin), Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {rotated}");
+        let fresh = rotated["application_credential"]["secret"]
+            .as_str()
+            .unwrap();
+        assert_eq!(oauth(&s, &id, fresh).await, StatusCode::OK, "{backend}");
+        assert!(rotated["application_credential"]
+            .get("rotation_required_at")
+            .is_none());
+        s.stop().await;
+    })
+    .await;
 }
