@@ -37,6 +37,8 @@ pub struct Context {
     pub audit: crate::audit::Audit,
     /// This node among the others: its id and how fresh what it holds is.
     pub node: crate::cluster::Node,
+    /// Token issuance quotas per credential and per project.
+    pub quotas: crate::credential::quota::Quotas,
 }
 
 impl Context {
@@ -62,6 +64,7 @@ impl Context {
         let view = AuthzView::new(clock.clone());
         let secrets = crate::credential::SecretCache::new(clock.clone());
         let node = crate::cluster::Node::new(&clock);
+        let quotas = crate::credential::quota::Quotas::new(&config.oauth2);
         Context {
             clock,
             config,
@@ -76,6 +79,7 @@ impl Context {
             assertions: Default::default(),
             audit,
             node,
+            quotas,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::store;
 pub use crate::model::credential::{Credential, RuleRef};
 
 mod manage;
+pub mod quota;
 pub mod usage;
 pub mod witness;
 pub use manage::{create, get, list_of, remove, remove_rule, rotate, rule, rules, MAX_GRACE};

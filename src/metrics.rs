@@ -19,6 +19,13 @@ pub struct Issue {
 }
 
 /// Labels of a validation.
+/// An application credential refused by an issuance quota (only the top offenders are named).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Offender {
+    /// The credential's id.
+    pub credential: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Validation {
     /// `valid` or `invalid`.
@@ -62,6 +69,10 @@ pub struct Metrics {
     pub credential_rotations_pending: Gauge,
     /// Service-account credentials marked "rotation required" (a person who saw the secret lost access).
     pub rotations_required: Counter,
+    /// Token requests refused by an issuance quota.
+    pub quota_refusals: Counter,
+    /// Refusals in the last minute of the top offenders.
+    pub quota_offenders: Family<Offender, Gauge>,
     registry: Registry,
 }
 
@@ -85,6 +96,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         credentials_unused_90d: Gauge::default(),
         credential_rotations_pending: Gauge::default(),
         rotations_required: Counter::default(),
+        quota_refusals: Counter::default(),
+        quota_offenders: Family::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -146,6 +159,16 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "application_credential_rotations_required",
         "Service-account credentials marked rotation required because a person who saw the secret lost access",
         m.rotations_required.clone(),
+    );
+    registry.register(
+        "issuance_quota_refusals",
+        "Token requests refused by an issuance quota ([oauth2] credential_issue_rate, project_issue_rate)",
+        m.quota_refusals.clone(),
+    );
+    registry.register(
+        "issuance_quota_top_offenders",
+        "Refusals in the last minute of the credentials refused most (at most 10)",
+        m.quota_offenders.clone(),
     );
     Metrics { registry, ..m }
 });

@@ -316,6 +316,7 @@ async fn write_usage(state: AppState) {
         let now = state.clock.instant();
         if measured.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(60)) {
             measured = Some(now);
+            state.quotas.report();
             if let Err(e) = crate::credential::usage::measure(&state).await {
                 tracing::warn!(error = %e, "counting application credentials for the metrics failed");
             }

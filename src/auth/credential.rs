@@ -77,6 +77,7 @@ pub(crate) async fn app_cred_token(
             | Rejection::Assertion(_),
         ) => return Err(DomainError::unauthorized_msg(AUTH_FAILED)),
     };
+    cx.quotas.admit(&cred.model)?;
     credential_token(cx, &cred, &user, now, expiry).await
 }
 

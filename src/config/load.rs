@@ -308,6 +308,16 @@ fn oauth2(r: &Reader<'_>) -> Result<OAuth2Section, ConfigError> {
         u32::try_from(r.positive("oauth2", name)?).map_err(|_| r.bad("oauth2", name, "too large"))
     };
     Ok(OAuth2Section {
+        credential_issue_rate: r.parse(
+            "oauth2",
+            "credential_issue_rate",
+            "expected tokens per minute (0: no limit)",
+        )?,
+        project_issue_rate: r.parse(
+            "oauth2",
+            "project_issue_rate",
+            "expected tokens per minute (0: no limit)",
+        )?,
         authn_methods,
         throttle: super::ThrottleLimits {
             failures_before_backoff: count("client_failure_threshold")?,

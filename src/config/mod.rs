@@ -218,6 +218,10 @@ pub struct OAuth2Section {
     pub jwt_audience: Option<String>,
     /// The signature algorithm of JWT access tokens.
     pub jwt_algorithm: jsonwebtoken::Algorithm,
+    /// Tokens one application credential may be issued per minute (0: no limit).
+    pub credential_issue_rate: u32,
+    /// Tokens the application credentials of one project may be issued per minute together (0: no limit).
+    pub project_issue_rate: u32,
 }
 
 /// `[server]`, `[oslo_middleware]`, `[tls]` and `[metrics]`: how requests reach Lintel.

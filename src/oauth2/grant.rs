@@ -27,6 +27,8 @@ pub async fn issue(
     scope: Option<&str>,
     cert: Option<&ClientCert>,
 ) -> Result<Issued, OAuthError> {
+    // Past a quota: `slow_down` with Retry-After (the client authenticated; its secret was right).
+    cx.quotas.admit(&cred.model).map_err(OAuthError::from)?;
     let mut data =
         crate::auth::credential_token(cx, cred, user, now, crate::auth::default_expiry(cx, now))
             .await

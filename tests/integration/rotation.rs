@@ -332,3 +332,41 @@ async fn a_service_accounts_credential_outlives_its_creator_and_past_the_deadlin
     })
     .await;
 }
+
+#[tokio::test]
+async fn past_its_issuance_quota_a_credential_gets_slow_down_and_others_do_not() {
+    let s = TestServer::start_with("sqlite", "[oauth2]\ncredential_issue_rate = 2\n").await;
+    let admin = s.admin_token().await;
+    let mut ids = Vec::new();
+    for name in ["greedy", "polite"] {
+        let (_, c) = s
+            .create_admin_credential(&admin, json!({"name": name, "secret": "s3cret"}))
+            .await;
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(oauth(&s, &ids[0], "s3cret").await, StatusCode::OK);
+    assert_eq!(oauth(&s, &ids[0], "s3cret").await, StatusCode::OK);
+    let resp = s
+        .client
+        .post(format!("{}/v3/OS-OAUTH2/token", s.base))
+        .basic_auth(&ids[0], Some("s3cret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down", "{body}");
+    assert_eq!(
+        oauth(&s, &ids[1], "s3cret").await,
+        StatusCode::OK,
+        "another credential is untouched"
+    );
+    s.stop().await;
+}
