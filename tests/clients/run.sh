@@ -36,6 +36,19 @@ fi
 # shellcheck source=../lib/venv.sh
 . "$here/../lib/venv.sh"
 ensure_venv clients "$venv" "$python" "$req"
+# The repository's openstack CLI plugin (osc-lintel/), installed again whenever its sources change.
+plugin="$repo/osc-lintel"
+plugin_stamp="$venv/.lintel-osc.sha256"
+plugin_sum="$(cd -- "$plugin" && find . -name '*.py' -o -name '*.toml' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [[ "$plugin_sum" != "$(cat -- "$plugin_stamp" 2>/dev/null || true)" ]]; then
+    echo "clients: installing $plugin into $venv" >&2
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall "$plugin"
+    echo "$plugin_sum" >"$plugin_stamp"
+    # stevedore caches the CLI's entry points: a reinstalled plugin's new commands must not hide behind it.
+    rm -rf -- "$venv/cache"
+fi
+# The CLI's caches (stevedore's entry points) live with the venv, not in the user's home.
+export XDG_CACHE_HOME="$venv/cache"
 
 if [[ "$setup_only" == 1 ]]; then
     echo "clients: venv ready at $venv" >&2

@@ -1,0 +1,1 @@
+"""python-openstackclient plugin for Lintel's extensions."""
