@@ -76,7 +76,13 @@ fn secret_cache(c: &mut Criterion) {
     let cache = SecretCache::new(lintel::clock::Clock::system());
     let id = "0d8d2ace9e1e43a28db4563eb34cd7de";
     let secret = Secret::new("secret-secret-secret");
-    cache.remember(id, lintel::model::Which::Current, &secret, "stored-hash");
+    cache.remember(
+        id,
+        lintel::model::Which::Current,
+        &secret,
+        "stored-hash",
+        None,
+    );
     c.bench_function("credential/secret_cache_hit", |b| {
         b.iter(|| cache.hit(black_box(id), black_box(&secret)));
     });

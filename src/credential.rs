@@ -286,12 +286,12 @@ struct Seen {
     last: std::sync::Mutex<LastUse>,
 }
 
-/// A verified secret: its HMAC tag, and which stored hash it matched (a digest of the PHC string), so a rotation
-/// decides whether the vouch still counts.
-#[derive(Clone, Copy)]
+/// A verified secret: its HMAC tag, and the stored hash it matched, so that a rotation decides whether the vouch
+/// still counts (compared as strings: no digest on the token path).
+#[derive(Clone)]
 struct Slot {
     tag: [u8; 32],
-    hash: [u8; 8],
+    hash: Arc<str>,
 }
 
 /// A credential's last use as this node saw it.
@@ -305,17 +305,47 @@ pub struct LastUse {
     pub which: Which,
 }
 
-/// The digest a vouch carries of the hash it was checked against.
-fn hash_digest(phc: &str) -> [u8; 8] {
-    use sha2::Digest;
-    let d = Sha256::digest(phc.as_bytes());
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&d[..8]);
-    out
+/// A cache hit: the entry, and the stored hash the secret was verified against.
+pub struct Vouch {
+    seen: Arc<Seen>,
+    hash: Arc<str>,
+}
+
+impl Vouch {
+    /// The stored hash the secret matched when argon2 verified it.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
 }
 
 /// How long a verified secret is remembered without being presented.
 const SECRET_IDLE_SECS: i64 = 600;
+
+impl Seen {
+    /// Note a use: the lock is taken at most once a second per credential, so clients hammering one credential
+    /// from many connections do not queue on it.
+    fn note(&self, clock: &crate::clock::Clock, which: Which, from: Option<std::net::IpAddr>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = clock.unix();
+        let last = self.noted.load(Relaxed);
+        if last == now
+            || self
+                .noted
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = LastUse {
+            at: clock.now(),
+            from,
+            which,
+        };
+    }
+}
 
 impl SecretCache {
     /// An empty cache whose entries lapse after [`SECRET_IDLE_SECS`] unused on `clock` (moka's own idle
@@ -343,10 +373,10 @@ impl SecretCache {
         mac.finalize().into_bytes().into()
     }
 
-    /// The digest of the hash this secret was verified against for this credential recently (constant-time
-    /// comparison of HMAC tags), if it was; a hit keeps the entry alive. Whether that hash still counts is the
-    /// caller's to decide against the credential (a rotation may have retired it).
-    pub fn hit(&self, id: &str, secret: &Secret) -> Option<[u8; 8]> {
+    /// This secret, if it was verified for this credential recently (constant-time comparison of HMAC tags), with
+    /// the hash it matched; a hit keeps the entry alive. Whether that hash still counts is the caller's to decide
+    /// against the credential (a rotation may have retired it).
+    pub fn hit(&self, id: &str, secret: &Secret) -> Option<Vouch> {
         use std::sync::atomic::Ordering::Relaxed;
         let seen = self.seen.get(id)?;
         let now = self.clock.unix();
@@ -358,58 +388,44 @@ impl SecretCache {
         let mut found = None;
         for slot in seen.slots.iter().flatten() {
             if bool::from(slot.tag.ct_eq(&tag)) {
-                found = Some(slot.hash);
+                found = Some(slot.hash.clone());
             }
         }
-        if found.is_some() {
-            seen.used.store(now, Relaxed);
-        }
-        found
+        let hash = found?;
+        seen.used.store(now, Relaxed);
+        Some(Vouch { seen, hash })
     }
 
     /// Remember a secret that argon2 verified against `hash` (the `which` one), as an HMAC tag under a
-    /// per-process key (never the secret), beside the other slot's.
-    pub fn remember(&self, id: &str, which: Which, secret: &Secret, hash: &str) {
-        let mut slots = self.seen.get(id).map(|s| s.slots).unwrap_or_default();
+    /// per-process key (never the secret), beside the other slot's; the use is noted.
+    pub fn remember(
+        &self,
+        id: &str,
+        which: Which,
+        secret: &Secret,
+        hash: &str,
+        from: Option<std::net::IpAddr>,
+    ) {
+        let mut slots = self
+            .seen
+            .get(id)
+            .map(|s| s.slots.clone())
+            .unwrap_or_default();
         slots[which as usize] = Some(Slot {
             tag: self.tag(id, secret),
-            hash: hash_digest(hash),
+            hash: hash.into(),
         });
-        let at = self.clock.now();
         let seen = Seen {
             slots,
             used: self.clock.unix().into(),
-            noted: 0.into(),
+            noted: self.clock.unix().into(),
             last: std::sync::Mutex::new(LastUse {
-                at,
-                from: None,
+                at: self.clock.now(),
+                from,
                 which,
             }),
         };
         self.seen.insert(id.to_string(), Arc::new(seen));
-    }
-
-    /// Note a use of a credential whose secret was just proven: cheap enough for the token path (a lock at most
-    /// once a second per credential; nothing written here).
-    fn used(&self, id: &str, which: Which, from: Option<std::net::IpAddr>) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let Some(seen) = self.seen.get(id) else {
-            return;
-        };
-        let now = self.clock.unix();
-        seen.used.store(now, Relaxed);
-        let last = seen.noted.swap(now, Relaxed);
-        let mut l = seen
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last != now || l.from != from || l.which != which {
-            *l = LastUse {
-                at: self.clock.now(),
-                from,
-                which,
-            };
-        }
     }
 
     /// Every credential's last use this node has seen since `since` (for the usage writer).
@@ -489,10 +505,10 @@ pub async fn verify_counting(
     let now = cx.clock.now();
     // A vouch counts while the hash it was checked against is live: a rotation's grace ending retires it here,
     // on every node that knows the credential as it is now.
-    let still = vouched.and_then(|d| {
+    let still = vouched.as_ref().and_then(|v| {
         cred.model
             .live_hashes(now)
-            .find(|(_, h)| hash_digest(h) == d)
+            .find(|(_, h)| *h == v.hash())
             .map(|(w, _)| w)
     });
     let which = match still {
@@ -518,7 +534,9 @@ pub async fn verify_counting(
         // Someone who saw this secret lost access and nobody rotated it in time.
         return Ok(Err(Rejection::RotationOverdue));
     }
-    cx.secrets.used(id, which, source);
+    if let Some(v) = &vouched {
+        v.seen.note(&cx.clock, which, source);
+    }
     admit(cx, cred).await
 }
 
@@ -551,7 +569,7 @@ async fn proven(
         Which::Current => model.secret_hash.as_str(),
         Which::Prior => model.prior_secret_hash.as_deref().unwrap_or_default(),
     };
-    cx.secrets.remember(id, which, secret, hash);
+    cx.secrets.remember(id, which, secret, hash, source);
     cx.throttle.succeeded(id, source);
     if which == Which::Current && crate::crypto::legacy_hash::is_legacy(hash) {
         // Keystone's hash verified: from now on the secret is kept as argon2id. Best effort, as for passwords.
@@ -829,14 +847,11 @@ mod tests {
         let clock = crate::clock::Clock::system();
         let cache = SecretCache::new(clock.clone());
         let secret = Secret::new("s3cret");
-        cache.remember("c1", Which::Current, &secret, "hash-1");
+        cache.remember("c1", Which::Current, &secret, "hash-1", None);
         for _ in 0..3 {
             clock.advance(Duration::from_secs(590));
-            assert_eq!(
-                cache.hit("c1", &secret),
-                Some(hash_digest("hash-1")),
-                "in use: kept"
-            );
+            let hit = cache.hit("c1", &secret).map(|v| v.hash().to_string());
+            assert_eq!(hit.as_deref(), Some("hash-1"), "in use: kept");
         }
         assert!(cache.hit("c1", &Secret::new("guess")).is_none());
         clock.advance(Duration::from_secs(601));

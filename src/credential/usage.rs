@@ -18,10 +18,11 @@ pub const WRITE_EVERY: Duration = Duration::seconds(60);
 /// Most uses written in one pass (the rest wait for the next).
 const BATCH: usize = 500;
 
-/// What this node has written, per credential: the use it wrote and when it wrote it.
+/// What this node has written, per credential and secret (a previous secret's use never holds back the current
+/// one's): the use it wrote and when it wrote it.
 #[derive(Default)]
 pub struct Writer {
-    written: HashMap<String, (NaiveDateTime, NaiveDateTime)>,
+    written: HashMap<(String, Which), (NaiveDateTime, NaiveDateTime)>,
 }
 
 impl Writer {
@@ -31,7 +32,7 @@ impl Writer {
         let since = cx.clock.unix() - WRITE_EVERY.num_seconds() * 60;
         let mut batch = Vec::new();
         for (id, u) in cx.secrets.uses_since(since) {
-            let due = match self.written.get(&id) {
+            let due = match self.written.get(&(id.clone(), u.which)) {
                 Some((used, wrote)) => u.at > *used && now - *wrote >= WRITE_EVERY,
                 None => true,
             };
@@ -47,7 +48,8 @@ impl Writer {
         }
         crate::store::credentials::record_uses(&cx.db, &batch).await?;
         for u in &batch {
-            self.written.insert(u.id.clone(), (u.at, now));
+            let which = if u.prior { Which::Prior } else { Which::Current };
+            self.written.insert((u.id.clone(), which), (u.at, now));
         }
         // What was written an hour ago matters no more: a later use is due at once anyway.
         self.written
