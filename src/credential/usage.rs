@@ -48,7 +48,11 @@ impl Writer {
         }
         crate::store::credentials::record_uses(&cx.db, &batch).await?;
         for u in &batch {
-            let which = if u.prior { Which::Prior } else { Which::Current };
+            let which = if u.prior {
+                Which::Prior
+            } else {
+                Which::Current
+            };
             self.written.insert((u.id.clone(), which), (u.at, now));
         }
         // What was written an hour ago matters no more: a later use is due at once anyway.
