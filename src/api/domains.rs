@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::{ListLinks, SelfLink};
 use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::resource::domains::{self, DomainFields};
 use crate::state::AppState;
 
@@ -157,9 +157,10 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<DomainRequest>,
 ) -> ApiResult<(StatusCode, Json<DomainResponse>)> {
-    let created = domains::create(&state, &c, body.domain).await?;
+    let created = domains::create(&state, &c, &c.initiator(source), body.domain).await?;
     let domain = DomainView::of(&state, &created);
     Ok((StatusCode::CREATED, Json(DomainResponse { domain })))
 }
@@ -167,10 +168,11 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DomainRequest>,
 ) -> ApiResult<Json<DomainResponse>> {
-    let updated = domains::update(&state, &c, &id, body.domain).await?;
+    let updated = domains::update(&state, &c, &c.initiator(source), &id, body.domain).await?;
     let domain = DomainView::of(&state, &updated);
     Ok(Json(DomainResponse { domain }))
 }
@@ -178,8 +180,9 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    domains::delete(&state, &c, &id).await?;
+    domains::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

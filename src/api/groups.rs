@@ -11,7 +11,7 @@ use crate::api::users::UsersResponse;
 use crate::api::{ListLinks, SelfLink};
 use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::identity::groups::{self, GroupFields, Membership};
 use crate::state::AppState;
 
@@ -169,9 +169,10 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<GroupRequest>,
 ) -> ApiResult<(StatusCode, Json<GroupResponse>)> {
-    let created = groups::create(&state, &c, body.group).await?;
+    let created = groups::create(&state, &c, &c.initiator(source), body.group).await?;
     let group = GroupView::of(&state, created);
     Ok((StatusCode::CREATED, Json(GroupResponse { group })))
 }
@@ -179,10 +180,11 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<GroupResponse>> {
-    let updated = groups::update(&state, &c, &id, body.group).await?;
+    let updated = groups::update(&state, &c, &c.initiator(source), &id, body.group).await?;
     let group = GroupView::of(&state, updated);
     Ok(Json(GroupResponse { group }))
 }
@@ -190,9 +192,10 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    groups::delete(&state, &c, &id).await?;
+    groups::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -212,33 +215,37 @@ async fn members(
 async fn add_member(
     state: State<AppState>,
     caller: Caller,
+    source: SourceAddr,
     path: Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    membership(state, caller, path, Membership::Add).await
+    membership(state, caller, source, path, Membership::Add).await
 }
 
 async fn check_member(
     state: State<AppState>,
     caller: Caller,
+    source: SourceAddr,
     path: Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    membership(state, caller, path, Membership::Check).await
+    membership(state, caller, source, path, Membership::Check).await
 }
 
 async fn remove_member(
     state: State<AppState>,
     caller: Caller,
+    source: SourceAddr,
     path: Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    membership(state, caller, path, Membership::Remove).await
+    membership(state, caller, source, path, Membership::Remove).await
 }
 
 async fn membership(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path((gid, uid)): Path<(String, String)>,
     op: Membership,
 ) -> ApiResult<StatusCode> {
-    groups::membership(&state, &c, &gid, &uid, op).await?;
+    groups::membership(&state, &c, &c.initiator(source), &gid, &uid, op).await?;
     Ok(StatusCode::NO_CONTENT)
 }

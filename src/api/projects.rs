@@ -13,7 +13,7 @@ use crate::api::{ListLinks, SelfLink};
 use crate::error::DomainError;
 use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
-use crate::http::{Caller, JsonBody};
+use crate::http::{Caller, JsonBody, SourceAddr};
 use crate::resource::projects::{self, Found, ProjectFields, ProjectQuery, Tags};
 use crate::state::AppState;
 
@@ -261,9 +261,10 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     JsonBody(body): JsonBody<ProjectRequest>,
 ) -> ApiResult<(StatusCode, Json<ProjectResponse>)> {
-    let created = projects::create(&state, &c, body.project).await?;
+    let created = projects::create(&state, &c, &c.initiator(source), body.project).await?;
     let project = ProjectView::found(&state, created);
     Ok((StatusCode::CREATED, Json(ProjectResponse { project })))
 }
@@ -271,10 +272,11 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProjectRequest>,
 ) -> ApiResult<Json<ProjectResponse>> {
-    let updated = projects::update(&state, &c, &id, body.project).await?;
+    let updated = projects::update(&state, &c, &c.initiator(source), &id, body.project).await?;
     let project = ProjectView::found(&state, updated);
     Ok(Json(ProjectResponse { project }))
 }
@@ -282,9 +284,10 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     Caller(c): Caller,
+    SourceAddr(source): SourceAddr,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    projects::delete(&state, &c, &id).await?;
+    projects::delete(&state, &c, &c.initiator(source), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

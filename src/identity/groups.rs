@@ -2,6 +2,7 @@
 
 use crate::model::{Domain, Group, User};
 
+use crate::audit::{Initiator, Operation};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -76,7 +77,12 @@ fn check_fields(f: &GroupFields) -> DomainResult<()> {
 }
 
 /// Create a group in the given domain (default: the caller's).
-pub async fn create(cx: &Context, caller: &Validated, f: GroupFields) -> DomainResult<Group> {
+pub async fn create(
+    cx: &Context,
+    caller: &Validated,
+    who: &Initiator,
+    f: GroupFields,
+) -> DomainResult<Group> {
     let name = f
         .name
         .clone()
@@ -94,13 +100,16 @@ pub async fn create(cx: &Context, caller: &Validated, f: GroupFields) -> DomainR
         description: f.description.flatten(),
         created_at: cx.clock.now(),
     };
-    store::groups::insert(&cx.db, row).await
+    let created = store::groups::insert(&cx.db, row).await?;
+    cx.audit_change(who, Operation::Created, "group", &created.id, &[]);
+    Ok(created)
 }
 
 /// Rename a group or change its description; its domain cannot change.
 pub async fn update(
     cx: &Context,
     caller: &Validated,
+    who: &Initiator,
     id: &str,
     f: GroupFields,
 ) -> DomainResult<Group> {
@@ -112,11 +121,18 @@ pub async fn update(
         ));
     }
     check_fields(&f)?;
-    store::groups::update(&cx.db, &g, f.name, f.description).await
+    let updated = store::groups::update(&cx.db, &g, f.name, f.description).await?;
+    cx.audit_change(who, Operation::Updated, "group", id, &[]);
+    Ok(updated)
 }
 
 /// Delete a group and its grants; its members' tokens are revoked (they may carry the group's roles).
-pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete(
+    cx: &Context,
+    caller: &Validated,
+    who: &Initiator,
+    id: &str,
+) -> DomainResult<()> {
     let g = load(cx, id).await?;
     enforce(Action::DeleteGroup, caller, in_domain(&g.domain_id))?;
     let clock = &cx.clock;
@@ -129,6 +145,7 @@ pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<
     .await?;
     crate::cluster::settle(cx, &events).await?;
     crate::credential::witness::after(cx, &events).await?;
+    cx.audit_change(who, Operation::Deleted, "group", id, &[]);
     Ok(())
 }
 
@@ -154,6 +171,7 @@ pub enum Membership {
 pub async fn membership(
     cx: &Context,
     caller: &Validated,
+    who: &Initiator,
     group_id: &str,
     user_id: &str,
     op: Membership,
@@ -174,6 +192,13 @@ pub async fn membership(
         Membership::Add => {
             store::groups::add_member(&cx.db, group_id, user_id).await?;
             cx.view.forget_authorizations();
+            cx.audit_change(
+                who,
+                Operation::Created,
+                "group_membership",
+                group_id,
+                &[("user", user_id)],
+            );
         }
         Membership::Check => {
             if !store::groups::is_member(&cx.db, group_id, user_id).await? {
@@ -187,6 +212,13 @@ pub async fn membership(
             }
             crate::cluster::settle(cx, std::slice::from_ref(&event)).await?;
             crate::credential::witness::after(cx, &[event]).await?;
+            cx.audit_change(
+                who,
+                Operation::Deleted,
+                "group_membership",
+                group_id,
+                &[("user", user_id)],
+            );
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 use crate::model::Domain;
 
+use crate::audit::{Initiator, Operation};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -78,7 +79,12 @@ fn check(name: Option<&str>, description: Option<&str>) -> DomainResult<()> {
 }
 
 /// Create a domain (also reached as `POST /v3/projects` with `is_domain`).
-pub async fn create(cx: &Context, caller: &Validated, f: DomainFields) -> DomainResult<Domain> {
+pub async fn create(
+    cx: &Context,
+    caller: &Validated,
+    who: &Initiator,
+    f: DomainFields,
+) -> DomainResult<Domain> {
     enforce(Action::CreateDomain, caller, Target::default())?;
     let name = f
         .name
@@ -92,7 +98,9 @@ pub async fn create(cx: &Context, caller: &Validated, f: DomainFields) -> Domain
         enabled: f.enabled.unwrap_or(true),
         created_at: cx.clock.now(),
     };
-    store::domains::insert(&cx.db, row).await
+    let created = store::domains::insert(&cx.db, row).await?;
+    cx.audit_change(who, Operation::Created, "domain", &created.id, &[]);
+    Ok(created)
 }
 
 /// Change a domain (also reached as `PATCH /v3/projects/{id}`); disabling it revokes every token scoped to it or
@@ -100,6 +108,7 @@ pub async fn create(cx: &Context, caller: &Validated, f: DomainFields) -> Domain
 pub async fn update(
     cx: &Context,
     caller: &Validated,
+    who: &Initiator,
     id: &str,
     f: DomainFields,
 ) -> DomainResult<Domain> {
@@ -121,11 +130,17 @@ pub async fn update(
     let updated = store::domains::update(&cx.db, &d, changes, &events).await?;
     cx.view.forget_domain(id);
     crate::cluster::settle(cx, &events).await?;
+    cx.audit_change(who, Operation::Updated, "domain", id, &[]);
     Ok(updated)
 }
 
 /// Delete a disabled domain with its grants (also reached as `DELETE /v3/projects/{id}`).
-pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete(
+    cx: &Context,
+    caller: &Validated,
+    who: &Initiator,
+    id: &str,
+) -> DomainResult<()> {
     enforce(Action::DeleteDomain, caller, this(id))?;
     let d = load(cx, id).await?;
     if d.enabled {
@@ -137,6 +152,7 @@ pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<
     store::domains::delete(&cx.db, d, &event).await?;
     cx.view.forget_domain(id);
     crate::cluster::settle(cx, &[event]).await?;
+    cx.audit_change(who, Operation::Deleted, "domain", id, &[]);
     Ok(())
 }
 
@@ -153,10 +169,17 @@ mod tests {
     async fn an_enabled_domain_is_not_deleted_and_disabling_revokes_its_users_tokens() {
         let t = context().await;
         let admin = t.admin().await;
-        let d = create(&t, &admin, fields(serde_json::json!({"name": "lab"})))
+        let d = create(
+            &t,
+            &admin,
+            &t.admin_initiator(),
+            fields(serde_json::json!({"name": "lab"})),
+        )
+        .await
+        .unwrap();
+        let err = delete(&t, &admin, &t.admin_initiator(), &d.id)
             .await
-            .unwrap();
-        let err = delete(&t, &admin, &d.id).await.unwrap_err();
+            .unwrap_err();
         assert!(
             matches!(&err, DomainError::Forbidden(m) if m.contains("please disable it first")),
             "{err:?}"
@@ -175,13 +198,16 @@ mod tests {
         update(
             &t,
             &admin,
+            &t.admin_initiator(),
             &d.id,
             fields(serde_json::json!({"enabled": false})),
         )
         .await
         .unwrap();
         assert!(crate::token::validate(&t, &token, false).await.is_err());
-        delete(&t, &admin, &d.id).await.unwrap();
+        delete(&t, &admin, &t.admin_initiator(), &d.id)
+            .await
+            .unwrap();
         let err = load(&t, &d.id).await.unwrap_err();
         assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
     }
@@ -191,9 +217,14 @@ mod tests {
         let t = context().await;
         let alice = t.user_with_role("alice", "alice pw", "manager").await;
         let caller = t.login_user(&alice, "alice pw").await;
-        let err = create(&t, &caller, fields(serde_json::json!({"name": "mine"})))
-            .await
-            .unwrap_err();
+        let err = create(
+            &t,
+            &caller,
+            &t.admin_initiator(),
+            fields(serde_json::json!({"name": "mine"})),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::model::{Domain, Project};
 
+use crate::audit::{Initiator, Operation};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::policy::{enforce, Action, Target};
@@ -157,9 +158,14 @@ pub async fn get(cx: &Context, caller: &Validated, id: &str) -> DomainResult<Fou
 }
 
 /// Create a project (or, with `is_domain`, a domain).
-pub async fn create(cx: &Context, caller: &Validated, f: ProjectFields) -> DomainResult<Found> {
+pub async fn create(
+    cx: &Context,
+    caller: &Validated,
+    who: &Initiator,
+    f: ProjectFields,
+) -> DomainResult<Found> {
     if f.is_domain == Some(true) {
-        return create_acting_domain(cx, caller, f).await;
+        return create_acting_domain(cx, caller, who, f).await;
     }
     let name = f
         .name
@@ -201,6 +207,7 @@ pub async fn create(cx: &Context, caller: &Validated, f: ProjectFields) -> Domai
         created_at: cx.clock.now(),
     };
     let created = store::projects::insert(&cx.db, row, &tags).await?;
+    cx.audit_change(who, Operation::Created, "project", &created.id, &[]);
     Ok(Found::Project(created, tags))
 }
 
@@ -208,6 +215,7 @@ pub async fn create(cx: &Context, caller: &Validated, f: ProjectFields) -> Domai
 async fn create_acting_domain(
     cx: &Context,
     caller: &Validated,
+    who: &Initiator,
     f: ProjectFields,
 ) -> DomainResult<Found> {
     if f.domain_id.is_some() || f.parent_id.clone().flatten().is_some() {
@@ -216,7 +224,7 @@ async fn create_acting_domain(
         ));
     }
     let name = f.name.clone().unwrap_or_default();
-    let created = domains::create(cx, caller, f.into_domain())
+    let created = domains::create(cx, caller, who, f.into_domain())
         .await
         .map_err(|e| match e {
             DomainError::Conflict(_) => DomainError::Conflict(format!(
@@ -232,6 +240,7 @@ async fn create_acting_domain(
 pub async fn update(
     cx: &Context,
     caller: &Validated,
+    who: &Initiator,
     id: &str,
     f: ProjectFields,
 ) -> DomainResult<Found> {
@@ -241,7 +250,7 @@ pub async fn update(
                 return Err(DomainError::NotFound(m));
             }
             return Ok(Found::Domain(
-                domains::update(cx, caller, id, f.into_domain()).await?,
+                domains::update(cx, caller, who, id, f.into_domain()).await?,
             ));
         }
         other => other?,
@@ -274,18 +283,24 @@ pub async fn update(
     let updated = store::projects::update(&cx.db, &p, changes, &events).await?;
     cx.view.forget_project(id);
     crate::cluster::settle(cx, &events).await?;
+    cx.audit_change(who, Operation::Updated, "project", id, &[]);
     let tags = store::projects::tags(&cx.db, id).await?;
     Ok(Found::Project(updated, tags))
 }
 
 /// Delete a project without children (or the domain of that id) with its grants; its tokens are revoked.
-pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<()> {
+pub async fn delete(
+    cx: &Context,
+    caller: &Validated,
+    who: &Initiator,
+    id: &str,
+) -> DomainResult<()> {
     let p = match load(cx, id).await {
         Err(DomainError::NotFound(m)) => {
             if domains::find(cx, id).await?.is_none() {
                 return Err(DomainError::NotFound(m));
             }
-            return domains::delete(cx, caller, id).await;
+            return domains::delete(cx, caller, who, id).await;
         }
         other => other?,
     };
@@ -298,6 +313,7 @@ pub async fn delete(cx: &Context, caller: &Validated, id: &str) -> DomainResult<
     }
     cx.view.forget_project(id);
     crate::cluster::settle(cx, &[event]).await?;
+    cx.audit_change(who, Operation::Deleted, "project", id, &[]);
     Ok(())
 }
 
@@ -392,14 +408,20 @@ mod tests {
         let t = context().await;
         let admin = t.admin().await;
         let parent = project_id(
-            create(&t, &admin, fields(json!({"name": "p"})))
-                .await
-                .unwrap(),
+            create(
+                &t,
+                &admin,
+                &t.admin_initiator(),
+                fields(json!({"name": "p"})),
+            )
+            .await
+            .unwrap(),
         );
         let child = project_id(
             create(
                 &t,
                 &admin,
+                &t.admin_initiator(),
                 fields(json!({"name": "c", "parent_id": parent})),
             )
             .await
@@ -409,7 +431,9 @@ mod tests {
             load(&t, &child).await.unwrap().parent_id.as_deref(),
             Some(parent.as_str())
         );
-        let err = delete(&t, &admin, &parent).await.unwrap_err();
+        let err = delete(&t, &admin, &t.admin_initiator(), &parent)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, DomainError::Forbidden(m) if m.contains("child projects")),
             "{err:?}"
@@ -418,6 +442,7 @@ mod tests {
         let other = domains::create(
             &t,
             &admin,
+            &t.admin_initiator(),
             serde_json::from_value(json!({"name": "d2"})).unwrap(),
         )
         .await
@@ -425,6 +450,7 @@ mod tests {
         let err = create(
             &t,
             &admin,
+            &t.admin_initiator(),
             fields(json!({"name": "x", "parent_id": parent, "domain_id": other.id})),
         )
         .await
@@ -434,8 +460,12 @@ mod tests {
             "{err:?}"
         );
 
-        delete(&t, &admin, &child).await.unwrap();
-        delete(&t, &admin, &parent).await.unwrap();
+        delete(&t, &admin, &t.admin_initiator(), &child)
+            .await
+            .unwrap();
+        delete(&t, &admin, &t.admin_initiator(), &parent)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -447,6 +477,7 @@ mod tests {
         update(
             &t,
             &admin,
+            &t.admin_initiator(),
             &t.admin.project_id,
             fields(json!({"enabled": false})),
         )
@@ -462,6 +493,7 @@ mod tests {
         let err = create(
             &t,
             &admin,
+            &t.admin_initiator(),
             fields(json!({"name": "d", "is_domain": true, "parent_id": t.admin.project_id})),
         )
         .await
@@ -471,9 +503,14 @@ mod tests {
             "{err:?}"
         );
         let (_, member) = t.member("alice").await;
-        let err = create(&t, &member, fields(json!({"name": "mine"})))
-            .await
-            .unwrap_err();
+        let err = create(
+            &t,
+            &member,
+            &t.admin_initiator(),
+            fields(json!({"name": "mine"})),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
     }
 }

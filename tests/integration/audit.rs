@@ -31,6 +31,31 @@ async fn audited_on(backend: &'static str) {
     let s = TestServer::start_with(backend, "[audit]\ndestination = file\n").await;
     let file = std::path::Path::new(&s.data_dir()).join("audit.log");
     let admin = s.admin_token().await;
+    // Projects and groups are audited by their domain operations too.
+    let (_, _, p) = s
+        .call(
+            Method::POST,
+            "/v3/projects",
+            Some(&admin),
+            Some(json!({"project": {"name": "audited-project"}})),
+        )
+        .await;
+    let pid = p["project"]["id"].as_str().unwrap().to_string();
+    s.call(
+        Method::DELETE,
+        &format!("/v3/projects/{pid}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    s.call(
+        Method::POST,
+        "/v3/groups",
+        Some(&admin),
+        Some(json!({"group": {"name": "audited-group"}})),
+    )
+    .await;
+
     let (status, _, _) = s.password_token("admin", "wrong password", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, cred) = s
@@ -122,6 +147,9 @@ async fn audited_on(backend: &'static str) {
     );
 
     let wanted = [
+        ("created.project", "success"),
+        ("deleted.project", "success"),
+        ("created.group", "success"),
         ("authenticate", "success"),
         ("authenticate", "failure"),
         ("created.application_credential", "success"),
@@ -133,7 +161,7 @@ async fn audited_on(backend: &'static str) {
         ("deleted.token", "success"),
         ("deleted.application_credential", "success"),
     ];
-    let (text, events) = events(&file, 13).await;
+    let (text, events) = events(&file, 16).await;
     for (action, outcome) in wanted {
         assert!(
             events
