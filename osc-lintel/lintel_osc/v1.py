@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
+from openstackclient.identity import common as identity_common
 from osc_lib.command import command
 
 
 def _user_id(app, given: str | None) -> str:
-    """The user named (by name or ID) or, by default, the authenticated one."""
+    """The user named (by name or ID, as every identity command resolves it) or, by default, the authenticated one."""
     if not given:
         return app.client_manager.auth_ref.user_id
-    identity = app.client_manager.identity
-    try:
-        return identity.users.get(given).id
-    except Exception:  # noqa: BLE001 - not an id: look it up by name
-        found = identity.users.list(name=given)
-        if len(found) != 1:
-            raise
-        return found[0].id
+    return identity_common.find_user(app.client_manager.identity, given).id
 
 
 def _project_id(app, given: str | None) -> str:
     """The project named (by name or ID) or, by default, the token's."""
     if not given:
         return app.client_manager.auth_ref.project_id
-    identity = app.client_manager.identity
-    try:
-        return identity.projects.get(given).id
-    except Exception:  # noqa: BLE001 - not an id: look it up by name
-        found = identity.projects.list(name=given)
-        if len(found) != 1:
-            raise
-        return found[0].id
+    return identity_common.find_project(app.client_manager.identity, given).id
 
 
 def _title(key: str) -> str:

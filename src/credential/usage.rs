@@ -15,6 +15,9 @@ use crate::store::credentials::Use;
 /// The most often one credential's last use is written.
 pub const WRITE_EVERY: Duration = Duration::seconds(60);
 
+/// How long this node remembers what it wrote (a use older than that is due at once anyway).
+const REMEMBERED: Duration = Duration::hours(1);
+
 /// Most uses written in one pass (the rest wait for the next).
 const BATCH: usize = 500;
 
@@ -29,7 +32,7 @@ impl Writer {
     /// Write the uses noted since each credential's last write, where that write is a minute old; how many.
     pub async fn flush(&mut self, cx: &Context) -> DomainResult<usize> {
         let now = cx.clock.now();
-        let since = cx.clock.unix() - WRITE_EVERY.num_seconds() * 60;
+        let since = cx.clock.unix() - REMEMBERED.num_seconds();
         let mut batch = Vec::new();
         for (id, u) in cx.secrets.uses_since(since) {
             let due = match self.written.get(&(id.clone(), u.which)) {
@@ -55,9 +58,8 @@ impl Writer {
             };
             self.written.insert((u.id.clone(), which), (u.at, now));
         }
-        // What was written an hour ago matters no more: a later use is due at once anyway.
         self.written
-            .retain(|_, (_, wrote)| now - *wrote < Duration::hours(1));
+            .retain(|_, (_, wrote)| now - *wrote < REMEMBERED);
         Ok(batch.len())
     }
 }
