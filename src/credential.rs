@@ -27,7 +27,9 @@ mod manage;
 pub mod quota;
 pub mod usage;
 pub mod witness;
-pub use manage::{create, get, list_of, remove, remove_rule, rotate, rule, rules, MAX_GRACE};
+pub use manage::{
+    create, get, list_of, remove, remove_rule, rotate, rule, rules, Rotation, MAX_GRACE,
+};
 
 /// A role named in a create request.
 #[derive(Debug, Clone)]
@@ -57,7 +59,13 @@ pub struct NewCredential {
     pub access_rules: Vec<RuleRef>,
     /// Other ways the client may authenticate.
     pub bindings: Bindings,
+    /// Tokens per minute it may be issued on each node (a Lintel extension; overrides
+    /// `[oauth2] credential_issue_rate`).
+    pub issue_rate: Option<u32>,
 }
+
+/// The highest `issue_rate` a credential may carry (tokens per minute per node).
+pub const MAX_ISSUE_RATE: u32 = 1_000_000;
 
 /// Client authentication beyond the secret (RFC 8705, RFC 7523), as a create request names it.
 #[derive(Debug, Default, Clone)]
@@ -112,21 +120,19 @@ fn check_bindings(b: &Bindings) -> DomainResult<StoredBindings> {
             "application_credential.tls_client_auth_x5t_s256. '{t}' is not a base64url SHA-256 thumbprint (43 characters)"
         )));
     }
-    let jwks = b
-        .jwks
-        .as_ref()
-        .map(|v| {
-            crate::client_assertion::public_jwks(v).map_err(|why| {
-                DomainError::validation(format!("application_credential.jwks. {why}"))
-            })
-        })
-        .transpose()?;
+    let jwks = b.jwks.as_ref().map(checked_jwks).transpose()?;
     Ok(StoredBindings {
         subject_dn,
         issuer_dn,
         x5t_s256: b.x5t_s256.clone(),
         jwks,
     })
+}
+
+/// A JWK or JWK Set as a request gives it, checked (public, usable keys) and normalised for storage.
+fn checked_jwks(v: &serde_json::Value) -> DomainResult<String> {
+    crate::client_assertion::public_jwks(v)
+        .map_err(|why| DomainError::validation(format!("application_credential.jwks. {why}")))
 }
 
 /// Keystone's refusal of a credential beyond `[application_credential] user_limit`.
@@ -193,6 +199,15 @@ async fn insert(
     }
     let role_ids = assignment::with_implied(cx, wanted).await?;
     let bindings = check_bindings(&req.bindings)?;
+    let issue_rate = match req.issue_rate {
+        None => None,
+        Some(r @ 1..=MAX_ISSUE_RATE) => Some(i32::try_from(r).unwrap_or(i32::MAX)),
+        Some(r) => {
+            return Err(DomainError::validation(format!(
+                "application_credential.issue_rate. {r} is not between 1 and {MAX_ISSUE_RATE}"
+            )))
+        }
+    };
     let secret = req.secret.clone().unwrap_or_else(generate_secret);
     if secret.expose().is_empty() {
         return Err(DomainError::validation(
@@ -224,6 +239,8 @@ async fn insert(
         last_used_node: None,
         prior_last_used_at: None,
         rotation_required_at: None,
+        prior_jwks: None,
+        issue_rate,
     };
     // The person who saw the secret: they answer for it if they lose access (service accounts' credentials).
     let witness = who.user_id.as_deref().unwrap_or(user_id);
@@ -428,6 +445,27 @@ impl SecretCache {
         self.seen.insert(id.to_string(), Arc::new(seen));
     }
 
+    /// Note a use of a credential that proved itself without a secret (a certificate or an assertion), for the
+    /// usage writer: no secret is remembered.
+    pub fn used(&self, id: &str, which: Which, from: Option<std::net::IpAddr>) {
+        if let Some(seen) = self.seen.get(id) {
+            seen.note(&self.clock, which, from);
+            return;
+        }
+        let now = self.clock.unix();
+        let seen = Seen {
+            slots: [None, None],
+            used: now.into(),
+            noted: now.into(),
+            last: std::sync::Mutex::new(LastUse {
+                at: self.clock.now(),
+                from,
+                which,
+            }),
+        };
+        self.seen.insert(id.to_string(), Arc::new(seen));
+    }
+
     /// Every credential's last use this node has seen since `since` (for the usage writer).
     pub fn uses_since(&self, since: i64) -> Vec<(String, LastUse)> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -618,6 +656,7 @@ pub async fn verify_certificate(
     cx: &Context,
     id: &str,
     cert: &crate::transport::mtls::ClientCert,
+    source: Option<std::net::IpAddr>,
 ) -> DomainResult<Verdict> {
     let Some(cred) = find(cx, id).await? else {
         return Ok(Err(Rejection::Unknown));
@@ -634,21 +673,40 @@ pub async fn verify_certificate(
     if !(by_ca || by_thumbprint) {
         return Ok(Err(Rejection::BadSecret));
     }
+    cx.secrets.used(id, Which::Current, source);
     admit(cx, cred).await
 }
 
 /// Authenticate by a signed client assertion (`private_key_jwt`, RFC 7523): verified against the credential's
 /// JWK Set, each `jti` accepted once.
-pub async fn verify_assertion(cx: &Context, id: &str, assertion: &str) -> DomainResult<Verdict> {
+pub async fn verify_assertion(
+    cx: &Context,
+    id: &str,
+    assertion: &str,
+    source: Option<std::net::IpAddr>,
+) -> DomainResult<Verdict> {
     use crate::client_assertion as ca;
     let Some(cred) = find(cx, id).await? else {
         return Ok(Err(Rejection::Unknown));
     };
-    let Some(jwks) = cred.model.jwks.as_deref() else {
+    if cred.model.jwks.is_none() {
         return Ok(Err(Rejection::BadSecret));
-    };
-    let now = cx.clock.unix();
-    let v = match ca::verify(assertion, jwks, id, &cx.config.token_endpoint(), now) {
+    }
+    let (now, unix) = (cx.clock.now(), cx.clock.unix());
+    let mut verdict = Err(ca::AssertionError::BadSignature);
+    // The current keys first; during a rotation's grace, the previous ones too. The answer names what was wrong
+    // with the assertion under the keys that verified its signature, if any did.
+    for (which, jwks) in cred.model.live_jwks(now) {
+        match ca::verify(assertion, jwks, id, &cx.config.token_endpoint(), unix) {
+            Ok(v) => {
+                verdict = Ok((which, v));
+                break;
+            }
+            Err(ca::AssertionError::BadSignature) => {}
+            Err(e) => verdict = Err(e),
+        }
+    }
+    let (which, v) = match verdict {
         Ok(v) => v,
         Err(e) => return Ok(Err(Rejection::Assertion(e))),
     };
@@ -656,6 +714,7 @@ pub async fn verify_assertion(cx: &Context, id: &str, assertion: &str) -> Domain
     if !cx.assertions.first_use(&key) || !record_jti(cx, key, v.exp).await? {
         return Ok(Err(Rejection::Assertion(ca::AssertionError::Replayed)));
     }
+    cx.secrets.used(id, which, source);
     admit(cx, cred).await
 }
 

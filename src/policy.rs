@@ -91,6 +91,8 @@ pub enum Action {
     DeleteApplicationCredential,
     /// A Lintel extension: a new secret under the same id (docs/service-accounts.md).
     RotateApplicationCredential,
+    /// A Lintel extension: give a credential an issuance rate above `[oauth2] credential_issue_rate`.
+    RaiseIssueRate,
     /// A Lintel extension: create and list a project's service accounts, and manage their credentials.
     ManageServiceAccounts,
     GetAccessRule,
@@ -211,6 +213,8 @@ pub fn allows(action: Action, c: &Caller<'_>, t: &Target<'_>) -> bool {
         // them, a system admin deletes them.
         // Rotating is creating a secret: the same rule as creating a credential.
         CreateApplicationCredential | RotateApplicationCredential => is_self,
+        // More than the operator's default rate is the operator's to give.
+        RaiseIssueRate => admin,
         // A project's service accounts are its managers' (Keystone's manager persona, on that project).
         ManageServiceAccounts => {
             admin || (c.has("manager") && t.project_id.is_some_and(|p| c.project_id == Some(p)))
@@ -260,6 +264,11 @@ mod tests {
         // in identity::service_accounts.
         (
             "manage_service_accounts",
+            [true, false, false, false, false, false, false],
+        ),
+        // The operator's: an owner cannot lift the default rate on their own credential.
+        (
+            "raise_issue_rate",
             [true, false, false, false, false, false, false],
         ),
     ];

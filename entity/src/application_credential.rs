@@ -54,6 +54,11 @@ pub struct Model {
     pub prior_last_used_at: Option<DateTime>,
     /// When a person who saw the current secret lost access to its project (rotate it).
     pub rotation_required_at: Option<DateTime>,
+    /// The key set before the last rotation, verifying assertions until `prior_secret_retires_at`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub prior_jwks: Option<String>,
+    /// Tokens per minute this credential may be issued (overrides `[oauth2] credential_issue_rate`).
+    pub issue_rate: Option<i32>,
 }
 
 /// Relations of `application_credential`.

@@ -117,6 +117,8 @@ both_ways!(
         last_used_node,
         prior_last_used_at,
         rotation_required_at,
+        prior_jwks,
+        issue_rate,
     ]
 );
 both_ways!(node, lintel_model::Peer, [id, seq, beat]);

@@ -216,6 +216,8 @@ impl Plan {
                     last_used_node: Set(None),
                     prior_last_used_at: Set(None),
                     rotation_required_at: Set(None),
+                    prior_jwks: Set(None),
+                    issue_rate: Set(None),
                 });
                 creds.insert(internal, id);
             }

@@ -11,6 +11,7 @@ mod m20261207_000006_node;
 mod m20261207_000007_password_rules;
 mod m20261207_000008_rotation_and_use;
 mod m20261207_000009_service_accounts;
+mod m20261207_000010_key_rotation_and_quota;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_password_rules::Migration),
             Box::new(m20261207_000008_rotation_and_use::Migration),
             Box::new(m20261207_000009_service_accounts::Migration),
+            Box::new(m20261207_000010_key_rotation_and_quota::Migration),
         ]
     }
 }
@@ -45,4 +47,44 @@ pub(crate) fn timestamp(
         def.date_time();
     }
     def
+}
+
+/// Add columns to a table, one statement each (SQLite's ALTER TABLE adds one at a time).
+pub(crate) async fn add_columns(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    columns: impl IntoIterator<Item = ColumnDef>,
+) -> Result<(), DbErr> {
+    let table = table.into_iden();
+    for mut def in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table.clone())
+                    .add_column(&mut def)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drop columns from a table, one statement each.
+pub(crate) async fn drop_columns<C: IntoIden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    columns: impl IntoIterator<Item = C>,
+) -> Result<(), DbErr> {
+    let table = table.into_iden();
+    for col in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table.clone())
+                    .drop_column(col)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
 }

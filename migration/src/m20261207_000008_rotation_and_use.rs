@@ -26,7 +26,6 @@ enum ApplicationCredential {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         use ApplicationCredential as C;
-        // One column per statement: SQLite's ALTER TABLE adds one at a time.
         let columns = [
             ColumnDef::new(C::PriorSecretHash).text().null().to_owned(),
             timestamp(manager, C::PriorSecretRetiresAt)
@@ -44,34 +43,24 @@ impl MigrationTrait for Migration {
                 .to_owned(),
             timestamp(manager, C::PriorLastUsedAt).null().to_owned(),
         ];
-        for mut def in columns {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(C::Table)
-                        .add_column(&mut def)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        crate::add_columns(manager, C::Table, columns).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         use ApplicationCredential as C;
-        for col in [
-            C::PriorSecretHash,
-            C::PriorSecretRetiresAt,
-            C::RotatedAt,
-            C::LastUsedAt,
-            C::LastUsedFrom,
-            C::LastUsedNode,
-            C::PriorLastUsedAt,
-        ] {
-            manager
-                .alter_table(Table::alter().table(C::Table).drop_column(col).to_owned())
-                .await?;
-        }
-        Ok(())
+        crate::drop_columns(
+            manager,
+            C::Table,
+            [
+                C::PriorSecretHash,
+                C::PriorSecretRetiresAt,
+                C::RotatedAt,
+                C::LastUsedAt,
+                C::LastUsedFrom,
+                C::LastUsedNode,
+                C::PriorLastUsedAt,
+            ],
+        )
+        .await
     }
 }

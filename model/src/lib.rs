@@ -223,6 +223,10 @@ pub struct AppCred {
     pub prior_last_used_at: Option<NaiveDateTime>,
     /// When a person who saw the current secret lost access to its project.
     pub rotation_required_at: Option<NaiveDateTime>,
+    /// The `private_key_jwt` key set before the last rotation, verifying assertions while the previous secret works.
+    pub prior_jwks: Option<String>,
+    /// Tokens per minute it may be issued on each node, overriding `[oauth2] credential_issue_rate`.
+    pub issue_rate: Option<i32>,
 }
 
 impl AppCred {
@@ -234,6 +238,20 @@ impl AppCred {
             .filter(|_| self.prior_secret_retires_at.is_some_and(|t| now < t));
         std::iter::once((Which::Current, self.secret_hash.as_str()))
             .chain(prior.map(|h| (Which::Prior, h)))
+    }
+
+    /// The key sets an assertion may be signed with at `now`: the current one, and the previous one during the
+    /// rotation's grace.
+    pub fn live_jwks(&self, now: NaiveDateTime) -> impl Iterator<Item = (Which, &str)> {
+        let prior = self
+            .prior_jwks
+            .as_deref()
+            .filter(|_| self.prior_secret_retires_at.is_some_and(|t| now < t));
+        self.jwks
+            .as_deref()
+            .map(|j| (Which::Current, j))
+            .into_iter()
+            .chain(prior.map(|j| (Which::Prior, j)))
     }
 }
 

@@ -162,6 +162,13 @@ pub struct AppCredView {
     /// Since when it must be rotated: a person who saw its secret lost access (Lintel; service accounts only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_required_at: Option<String>,
+    /// Its own issuance rate, tokens per minute per node (Lintel; only when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_rate: Option<i32>,
+    /// The previous `private_key_jwt` keys, verifying assertions until `previous_secret_expires_at` (Lintel; only
+    /// during a rotation's grace window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_jwks: Option<Value>,
 }
 
 impl AppCredView {
@@ -207,6 +214,11 @@ impl AppCredView {
                 .filter(|t| *t > state.clock.now())
                 .map(crate::auth::iso),
             rotation_required_at: m.rotation_required_at.map(crate::auth::iso),
+            issue_rate: m.issue_rate,
+            previous_jwks: m
+                .live_jwks(state.clock.now())
+                .find(|(w, _)| *w == crate::model::Which::Prior)
+                .and_then(|(_, j)| serde_json::from_str(j).ok()),
         }
     }
 }
@@ -295,6 +307,9 @@ pub struct NewAppCred {
     /// `private_key_jwt` keys.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// Tokens per minute it may be issued on each node (Lintel; overrides `[oauth2] credential_issue_rate`;
+    /// above it only for an admin).
+    pub issue_rate: Option<u32>,
 }
 
 /// `{"application_credential": {...}}` as a create request.
@@ -349,6 +364,7 @@ impl NewAppCred {
                 x5t_s256: self.tls_client_auth_x5t_s256,
                 jwks: self.jwks,
             },
+            issue_rate: self.issue_rate,
         })
     }
 }
@@ -499,13 +515,16 @@ pub struct RotateRequest {
     pub application_credential: Option<RotateFields>,
 }
 
-/// The rotation's one setting.
+/// What a rotation may change beside the secret.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateFields {
     /// Seconds the previous secret keeps working (default `[application_credential] rotation_grace`, at most
     /// 604800).
     pub grace_period: Option<u64>,
+    /// New `private_key_jwt` keys: the previous ones keep verifying assertions for the same grace window.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
 }
 
 async fn rotate(
@@ -515,11 +534,12 @@ async fn rotate(
     Path((user_id, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RotateRequest>,
 ) -> ApiResult<Json<AppCredResponse>> {
-    let grace = body
-        .application_credential
-        .and_then(|f| f.grace_period)
-        .map(std::time::Duration::from_secs);
-    let (cred, secret) = credential::rotate(&state, &c, source, &user_id, &id, grace).await?;
+    let fields = body.application_credential.unwrap_or_default();
+    let rotation = credential::Rotation {
+        grace: fields.grace_period.map(std::time::Duration::from_secs),
+        jwks: fields.jwks,
+    };
+    let (cred, secret) = credential::rotate(&state, &c, source, &user_id, &id, rotation).await?;
     Ok(Json(AppCredResponse {
         application_credential: AppCredView::of(&state, &cred, Some(&secret)),
     }))

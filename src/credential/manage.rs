@@ -26,6 +26,13 @@ pub async fn create(
     new: NewCredential,
 ) -> DomainResult<(Credential, Secret)> {
     let who = caller.initiator(source);
+    let default_rate = cx.config.oauth2.credential_issue_rate;
+    if new
+        .issue_rate
+        .is_some_and(|r| default_rate > 0 && r > default_rate)
+    {
+        enforce(Action::RaiseIssueRate, caller, Target::default())?;
+    }
     if let Err(denied) = owner_rule(caller, Action::CreateApplicationCredential, user_id) {
         let project_id = managed_service_account(cx, caller, user_id)
             .await?
@@ -118,7 +125,7 @@ pub async fn rotate(
     source: Option<IpAddr>,
     user_id: &str,
     id: &str,
-    grace: Option<std::time::Duration>,
+    rotation: Rotation,
 ) -> DomainResult<(Credential, Secret)> {
     let cred = owned(cx, caller, user_id, id, Action::RotateApplicationCredential).await?;
     refuse_restricted(cx, caller).await?;
@@ -132,7 +139,9 @@ pub async fn rotate(
             crate::auth::iso(until)
         )));
     }
-    let grace = grace.unwrap_or(cx.config.auth.app_cred_rotation_grace);
+    let grace = rotation
+        .grace
+        .unwrap_or(cx.config.auth.app_cred_rotation_grace);
     if grace > MAX_GRACE {
         return Err(DomainError::validation(format!(
             "grace_period. {} is more than the {} seconds allowed",
@@ -140,17 +149,30 @@ pub async fn rotate(
             MAX_GRACE.as_secs()
         )));
     }
+    let jwks = rotation
+        .jwks
+        .as_ref()
+        .map(super::checked_jwks)
+        .transpose()?;
+    if jwks.is_some() && m.jwks.is_none() {
+        return Err(DomainError::validation(
+            "application_credential.jwks. This credential has no private_key_jwt keys to roll over",
+        ));
+    }
     let secret = super::generate_secret();
     let hash = cx.hasher.hash(&secret).await?;
     let retires = now + chrono::Duration::from_std(grace).unwrap_or_default();
     let rotated = crate::store::credentials::rotate(
         &cx.db,
-        id,
-        &m.secret_hash,
-        &hash,
-        now,
-        retires,
-        &caller.user.id,
+        crate::store::credentials::Rotated {
+            id,
+            old_hash: &m.secret_hash,
+            new_hash: &hash,
+            jwks: jwks.as_deref(),
+            now,
+            retires_at: retires,
+            rotator: &caller.user.id,
+        },
     );
     if !rotated.await? {
         return Err(DomainError::Conflict(format!(
@@ -165,12 +187,31 @@ pub async fn rotate(
         crate::audit::Operation::Updated,
         "application_credential",
         id,
-        &[("rotated", "secret"), ("user", user_id)],
+        &[
+            (
+                "rotated",
+                if jwks.is_some() {
+                    "secret,jwks"
+                } else {
+                    "secret"
+                },
+            ),
+            ("user", user_id),
+        ],
     );
     let cred = super::load(cx, id)
         .await?
         .ok_or_else(|| DomainError::not_found("Application Credential", id))?;
     Ok((cred, secret))
+}
+
+/// What a rotation may change beside the secret.
+#[derive(Debug, Default)]
+pub struct Rotation {
+    /// How long the previous secret (and keys) keep working; `[application_credential] rotation_grace` if unset.
+    pub grace: Option<std::time::Duration>,
+    /// New `private_key_jwt` keys, for a credential that has some.
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// The longest a previous secret may keep working after a rotation.
@@ -281,6 +322,7 @@ mod tests {
             unrestricted: None,
             access_rules: Vec::new(),
             bindings: Bindings::default(),
+            issue_rate: None,
         }
     }
 
@@ -313,6 +355,34 @@ mod tests {
         let mut names: Vec<String> = cred.roles.iter().map(|r| r.name.clone()).collect();
         names.sort();
         assert_eq!(names, ["member", "reader"], "member implies reader");
+    }
+
+    #[tokio::test]
+    async fn a_rate_above_the_operators_default_is_an_admins_to_give() {
+        let t = crate::testing::context_with("[oauth2]\ncredential_issue_rate = 10\n").await;
+        let (alice, caller) = t.member("alice").await;
+        let rated = |name: &str, r: u32| NewCredential {
+            issue_rate: Some(r),
+            ..new(name)
+        };
+        let (cred, _) = create(&t, &caller, None, &alice, rated("slow", 5))
+            .await
+            .unwrap();
+        assert_eq!(cred.model.issue_rate, Some(5), "lower: anyone's own choice");
+        let err = create(&t, &caller, None, &alice, rated("fast", 20))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        let err = create(&t, &caller, None, &alice, rated("zero", 0))
+            .await
+            .unwrap_err();
+        says_invalid(err, "issue_rate");
+        let admin = t.admin().await;
+        let admin_id = admin.user.id.clone();
+        let (cred, _) = create(&t, &admin, None, &admin_id, rated("batch", 20))
+            .await
+            .unwrap();
+        assert_eq!(cred.model.issue_rate, Some(20));
     }
 
     #[tokio::test]
@@ -435,6 +505,13 @@ mod tests {
         )
     }
 
+    fn grace(d: std::time::Duration) -> Rotation {
+        Rotation {
+            grace: Some(d),
+            jwks: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_rotation_keeps_the_id_and_retires_the_old_secret_after_its_grace() {
         let t = context().await;
@@ -444,7 +521,7 @@ mod tests {
         assert!(works(&t, &id, &old).await, "vouched from now on");
 
         let hour = std::time::Duration::from_secs(3600);
-        let (rotated, fresh) = rotate(&t, &caller, None, &alice, &id, Some(hour))
+        let (rotated, fresh) = rotate(&t, &caller, None, &alice, &id, grace(hour))
             .await
             .unwrap();
         assert_eq!(rotated.model.id, id);
@@ -453,7 +530,7 @@ mod tests {
             works(&t, &id, &fresh).await && works(&t, &id, &old).await,
             "both during the grace"
         );
-        let err = rotate(&t, &caller, None, &alice, &id, None)
+        let err = rotate(&t, &caller, None, &alice, &id, Rotation::default())
             .await
             .unwrap_err();
         assert!(
@@ -466,11 +543,13 @@ mod tests {
         assert!(!works(&t, &id, &old).await, "retired");
         assert!(works(&t, &id, &fresh).await);
         // A second rotation is allowed now, and never beyond seven days of grace.
-        let err = rotate(&t, &caller, None, &alice, &id, Some(MAX_GRACE * 2))
+        let err = rotate(&t, &caller, None, &alice, &id, grace(MAX_GRACE * 2))
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(_)), "{err:?}");
-        rotate(&t, &caller, None, &alice, &id, None).await.unwrap();
+        rotate(&t, &caller, None, &alice, &id, Rotation::default())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -480,12 +559,14 @@ mod tests {
         let (_, bob_t) = t.member("bob").await;
         let (cred, secret) = create(&t, &alice_t, None, &alice, new("ci")).await.unwrap();
         let id = cred.model.id.clone();
-        let err = rotate(&t, &bob_t, None, &alice, &id, None)
+        let err = rotate(&t, &bob_t, None, &alice, &id, Rotation::default())
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
         let via = app_cred_login(&t, &id, &secret).await;
-        let err = rotate(&t, &via, None, &alice, &id, None).await.unwrap_err();
+        let err = rotate(&t, &via, None, &alice, &id, Rotation::default())
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, DomainError::Forbidden(m) if m == RESTRICTED),
             "{err:?}"

@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
 use crate::config::OAuth2Section;
 use crate::error::{DomainError, DomainResult};
@@ -21,6 +21,9 @@ pub const TOP: usize = 10;
 /// The quotas of one node.
 pub struct Quotas {
     credential: Option<DefaultKeyedRateLimiter<String>>,
+    /// Credentials with a rate of their own (`issue_rate`), each its own limiter, keyed by id and rate; idle ones
+    /// are dropped (a minute idle refills a limiter anyway).
+    overrides: moka::sync::Cache<(String, u32), std::sync::Arc<DefaultDirectRateLimiter>>,
     project: Option<DefaultKeyedRateLimiter<String>>,
     refused: Mutex<HashMap<String, u64>>,
 }
@@ -34,6 +37,10 @@ impl Quotas {
     pub fn new(c: &OAuth2Section) -> Quotas {
         Quotas {
             credential: limiter(c.credential_issue_rate),
+            overrides: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(std::time::Duration::from_secs(300))
+                .build(),
             project: limiter(c.project_issue_rate),
             refused: Mutex::default(),
         }
@@ -41,27 +48,41 @@ impl Quotas {
 
     /// One more token for `cred`, or how many seconds to wait.
     pub fn admit(&self, cred: &AppCred) -> DomainResult<()> {
-        let checks = [
-            (&self.credential, &cred.id),
-            (&self.project, &cred.project_id),
-        ];
-        for (limiter, key) in checks {
-            let Some(limiter) = limiter else { continue };
-            if let Err(not_until) = limiter.check_key(key) {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                let mut refused = self
-                    .refused
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // Bounded: a flood of distinct credentials keeps at most 10,000 counters between two reports.
-                if refused.len() < 10_000 || refused.contains_key(&cred.id) {
-                    *refused.entry(cred.id.clone()).or_default() += 1;
-                }
-                crate::metrics::metrics().quota_refusals.inc();
-                return Err(DomainError::Throttled(wait.as_secs().max(1)));
-            }
+        let own = cred
+            .issue_rate
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(NonZeroU32::new);
+        let verdict = match own {
+            Some(rate) => self
+                .overrides
+                .get_with((cred.id.clone(), rate.get()), || {
+                    std::sync::Arc::new(governor::RateLimiter::direct(Quota::per_minute(rate)))
+                })
+                .check(),
+            None => self
+                .credential
+                .as_ref()
+                .map_or(Ok(()), |l| l.check_key(&cred.id)),
+        };
+        let verdict = verdict.and_then(|()| {
+            self.project
+                .as_ref()
+                .map_or(Ok(()), |l| l.check_key(&cred.project_id))
+        });
+        let Err(not_until) = verdict else {
+            return Ok(());
+        };
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: a flood of distinct credentials keeps at most 10,000 counters between two reports.
+        if refused.len() < 10_000 || refused.contains_key(&cred.id) {
+            *refused.entry(cred.id.clone()).or_default() += 1;
         }
-        Ok(())
+        crate::metrics::metrics().quota_refusals.inc();
+        Err(DomainError::Throttled(wait.as_secs().max(1)))
     }
 
     /// Publish the top offenders since the last report to the metrics (replacing the last ones), and forget
@@ -117,6 +138,8 @@ mod tests {
             last_used_node: None,
             prior_last_used_at: None,
             rotation_required_at: None,
+            prior_jwks: None,
+            issue_rate: None,
         }
     }
 
@@ -137,6 +160,11 @@ mod tests {
         assert!(q.admit(&b).is_err(), "the project's rate");
         q.admit(&c).unwrap();
         q.admit(&c).unwrap();
+        // A credential with a rate of its own is held to it, whatever the default.
+        let mut d = cred("d", "p3");
+        d.issue_rate = Some(1);
+        q.admit(&d).unwrap();
+        assert!(q.admit(&d).is_err(), "its own rate");
         q.report();
         let offenders = crate::metrics::metrics().quota_offenders.clone();
         let a_label = crate::metrics::Offender {
@@ -151,5 +179,12 @@ mod tests {
         for _ in 0..1000 {
             t.quotas.admit(&cred("a", "p")).unwrap();
         }
+        // ... except for a credential given a rate of its own.
+        let mut e = cred("e", "p");
+        e.issue_rate = Some(3);
+        for _ in 0..3 {
+            t.quotas.admit(&e).unwrap();
+        }
+        assert!(t.quotas.admit(&e).is_err());
     }
 }

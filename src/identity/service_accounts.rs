@@ -129,6 +129,7 @@ mod tests {
             unrestricted: None,
             access_rules: Vec::new(),
             bindings: Bindings::default(),
+            issue_rate: None,
         }
     }
 
@@ -208,7 +209,7 @@ mod tests {
             Err(Rejection::RotationOverdue)
         );
         let dave_t = t.login_user(&dave, "dave pw").await;
-        let (_, fresh) = crate::credential::rotate(&t, &dave_t, None, &sa, &id, None)
+        let (_, fresh) = crate::credential::rotate(&t, &dave_t, None, &sa, &id, Default::default())
             .await
             .unwrap();
         assert_eq!(

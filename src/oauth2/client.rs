@@ -66,11 +66,11 @@ async fn verify_proof(
         Proof::Secret(auth) => return verify_client(cx, &auth, source).await,
         // The other methods run boxed, so that their state does not enlarge the secret's future.
         Proof::Certificate(id) => match cert {
-            Some(c) => Box::pin(credential::verify_certificate(cx, &id, c)).await,
+            Some(c) => Box::pin(credential::verify_certificate(cx, &id, c, source)).await,
             None => return Err(OAuthError::InvalidClient),
         },
         Proof::Assertion { id, assertion } => {
-            Box::pin(credential::verify_assertion(cx, &id, &assertion.0)).await
+            Box::pin(credential::verify_assertion(cx, &id, &assertion.0, source)).await
         }
     };
     match verdict.map_err(OAuthError::from)? {

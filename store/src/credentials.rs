@@ -312,20 +312,49 @@ pub async fn prune_jtis(db: &Db, cutoff: NaiveDateTime) -> DomainResult<u64> {
     Ok(done.rows_affected)
 }
 
+/// A rotation as the store writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotated<'a> {
+    /// The credential.
+    pub id: &'a str,
+    /// Its secret's hash as the rotation read it.
+    pub old_hash: &'a str,
+    /// The new secret's hash.
+    pub new_hash: &'a str,
+    /// New `private_key_jwt` keys (the current ones are kept as the previous ones), or none to keep the keys.
+    pub jwks: Option<&'a str>,
+    /// When.
+    pub now: chrono::NaiveDateTime,
+    /// When the previous secret (and keys) stop working.
+    pub retires_at: chrono::NaiveDateTime,
+    /// Who rotated: the one witness of the new secret.
+    pub rotator: &'a str,
+}
+
 /// Make `new_hash` the credential's secret and keep the current one until `retires_at`, unless the credential
 /// was rotated (or deleted) since its secret was `old_hash`: false then, and nothing is written.
-pub async fn rotate(
-    db: &Db,
-    id: &str,
-    old_hash: &str,
-    new_hash: &str,
-    now: chrono::NaiveDateTime,
-    retires_at: chrono::NaiveDateTime,
-    rotator: &str,
-) -> DomainResult<bool> {
-    use sea_orm::sea_query::Expr;
+pub async fn rotate(db: &Db, r: Rotated<'_>) -> DomainResult<bool> {
+    use sea_orm::sea_query::{Expr, SimpleExpr};
+    let Rotated {
+        id,
+        old_hash,
+        new_hash,
+        jwks,
+        now,
+        retires_at,
+        rotator,
+    } = r;
+    let (prior_jwks, jwks): (SimpleExpr, SimpleExpr) = match jwks {
+        Some(new) => (Expr::col(app_cred::Column::Jwks).into(), Expr::value(new)),
+        None => (
+            Expr::value(Option::<String>::None),
+            Expr::col(app_cred::Column::Jwks).into(),
+        ),
+    };
     let txn = db.write().await?;
     let done = app_cred::Entity::update_many()
+        .col_expr(app_cred::Column::PriorJwks, prior_jwks)
+        .col_expr(app_cred::Column::Jwks, jwks)
         .col_expr(
             app_cred::Column::PriorSecretHash,
             Expr::col(app_cred::Column::SecretHash).into(),

@@ -349,7 +349,8 @@ async fn private_key_jwt_clients_sign_assertions() {
 async fn private_key_jwt_on(backend: &'static str) {
     let s = TestServer::start_with(
         backend,
-        "[oauth2]\noauth2_authn_methods = client_secret_basic,private_key_jwt\n",
+        "[oauth2]\noauth2_authn_methods = client_secret_basic,private_key_jwt\n\
+         [application_credential]\nusage_flush_interval = 1\n",
     )
     .await;
     let admin = s.admin_token().await;
@@ -393,6 +394,25 @@ async fn private_key_jwt_on(backend: &'static str) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["token"]["application_credential"]["id"], id.as_str());
 
+    // The assertion's use shows as the credential's last use, as a secret's would.
+    let path = format!(
+        "/v3/users/{}/application_credentials/{id}",
+        cred["user_id"].as_str().unwrap()
+    );
+    let mut used = Value::Null;
+    for _ in 0..200 {
+        used = s.call(Method::GET, &path, Some(&admin), None).await.2["application_credential"]
+            ["last_used_at"]
+            .clone();
+        if used.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        used.is_string(),
+        "{backend}: last_used_at after an assertion"
+    );
     // Each refusal is invalid_client, and says which rule the assertion broke.
     let (forger, _) = es256_key("k1");
     for (a, what, message) in [
@@ -433,12 +453,70 @@ async fn private_key_jwt_on(backend: &'static str) {
             "{what}: {body}"
         );
     }
+    // A rotation rolls the keys over with the secret: both key sets sign during the grace, only the new one after.
+    let (key2, jwk2) = es256_key("k2");
+    let uid = cred["user_id"].as_str().unwrap();
+    let rotate = format!("/v3/users/{uid}/application_credentials/{id}/rotate");
+    let body = json!({"application_credential": {"grace_period": 600, "jwks": {"keys": [jwk2]}}});
+    let (status, _, rotated) = s
+        .call(Method::POST, &rotate, Some(&admin), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{backend}: {rotated}");
+    let rotated = &rotated["application_credential"];
+    assert_eq!(rotated["jwks"]["keys"][0]["kid"], "k2", "{backend}");
+    assert_eq!(
+        rotated["previous_jwks"]["keys"][0]["kid"], "k1",
+        "{backend}"
+    );
+    for (k, kid, jti) in [(&key, "k1", "r-1"), (&key2, "k2", "r-2")] {
+        let a = assertion(k, kid, &claims(jti, now + 120, &aud));
+        let (status, body) = token_request(&s, &s.client, None, &form(&a)).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{backend}: {kid} in the grace: {body}"
+        );
+    }
+    s.clock.advance(std::time::Duration::from_secs(601));
+    let later = s.clock.unix();
+    let mut outcome = (StatusCode::OK, Value::Null);
+    for n in 0..50 {
+        // The node serves again at its next beat after its clock moved.
+        let a = assertion(
+            &key,
+            "k1",
+            &json!({"iss": id, "sub": id, "aud": aud, "exp": later + 120, "iat": later, "jti": format!("old-{n}")}),
+        );
+        outcome = token_request(&s, &s.client, None, &form(&a)).await;
+        if outcome.0 == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        outcome.0,
+        StatusCode::UNAUTHORIZED,
+        "{backend}: k1 retired: {}",
+        outcome.1
+    );
+    let a = assertion(
+        &key2,
+        "k2",
+        &json!({"iss": id, "sub": id, "aud": aud, "exp": later + 120, "iat": later, "jti": "new-1"}),
+    );
+    let (status, body) = token_request(&s, &s.client, None, &form(&a)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{backend}: k2 after the grace: {body}"
+    );
+
     // An assertion beside a secret is a malformed request.
     let (status, body) = token_request(
         &s,
         &s.client,
         Some("Basic YTpi"),
-        &form(&assertion(&key, "k1", &claims("j-6", now + 60, &aud))),
+        &form(&assertion(&key2, "k2", &claims("j-6", later + 60, &aud))),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

@@ -368,5 +368,19 @@ async fn past_its_issuance_quota_a_credential_gets_slow_down_and_others_do_not()
         StatusCode::OK,
         "another credential is untouched"
     );
+    // An admin may give a credential a rate of its own above the default; it is shown, and it holds.
+    let (status, c) = s
+        .create_admin_credential(
+            &admin,
+            json!({"name": "batch", "secret": "s3cret", "issue_rate": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["issue_rate"], 4);
+    let id = c["id"].as_str().unwrap();
+    for _ in 0..4 {
+        assert_eq!(oauth(&s, id, "s3cret").await, StatusCode::OK);
+    }
+    assert_eq!(oauth(&s, id, "s3cret").await, StatusCode::TOO_MANY_REQUESTS);
     s.stop().await;
 }
