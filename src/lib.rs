@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod credential;
 pub mod crypto;
+pub mod federation;
 pub mod http;
 pub mod identity;
 pub mod log_sink;

@@ -98,6 +98,21 @@ pub enum Action {
     GetAccessRule,
     ListAccessRules,
     DeleteAccessRule,
+    ListIdentityProviders,
+    GetIdentityProvider,
+    CreateIdentityProvider,
+    UpdateIdentityProvider,
+    DeleteIdentityProvider,
+    ListMappings,
+    GetMapping,
+    CreateMapping,
+    UpdateMapping,
+    DeleteMapping,
+    ListProtocols,
+    GetProtocol,
+    CreateProtocol,
+    UpdateProtocol,
+    DeleteProtocol,
 }
 
 /// Keystone's name of the rule (`identity:get_user`), as a 403 names it.
@@ -205,6 +220,22 @@ pub fn allows(action: Action, c: &Caller<'_>, t: &Target<'_>) -> bool {
         | CreateDomain | UpdateDomain | DeleteDomain | CreateRegion | UpdateRegion
         | DeleteRegion | CreateService | UpdateService | DeleteService | CreateEndpoint
         | UpdateEndpoint | DeleteEndpoint => admin,
+        // Federation: admins write, admins and system readers read.
+        ListIdentityProviders
+        | GetIdentityProvider
+        | ListMappings
+        | GetMapping
+        | ListProtocols
+        | GetProtocol => admin || system_reader,
+        CreateIdentityProvider
+        | UpdateIdentityProvider
+        | DeleteIdentityProvider
+        | CreateMapping
+        | UpdateMapping
+        | DeleteMapping
+        | CreateProtocol
+        | UpdateProtocol
+        | DeleteProtocol => admin,
         // Tokens: services validate; only an admin or the token's own user revokes.
         ValidateToken => admin || system_reader || c.has("service") || is_self,
         RevokeToken => admin || is_self,
@@ -526,6 +557,66 @@ mod tests {
             "delete_access_rule",
             [false, false, false, false, false, false, true],
         ), // (admin and system_scope:all) or user_id == target.user.id; project-scoped admin false, system reader lacks admin
+        (
+            "list_identity_providers",
+            [true, true, false, false, false, false, false],
+        ), // admin or system reader
+        (
+            "get_identity_provider",
+            [true, true, false, false, false, false, false],
+        ), // admin or system reader
+        (
+            "list_mappings",
+            [true, true, false, false, false, false, false],
+        ), // admin or system reader
+        (
+            "get_mapping",
+            [true, true, false, false, false, false, false],
+        ), // admin or system reader
+        (
+            "list_protocols",
+            [true, true, false, false, false, false, false],
+        ), // admin or system reader
+        (
+            "get_protocol",
+            [true, true, false, false, false, false, false],
+        ), // admin or system reader
+        (
+            "create_identity_provider",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "update_identity_provider",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "delete_identity_provider",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "create_mapping",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "update_mapping",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "delete_mapping",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "create_protocol",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "update_protocol",
+            [true, false, false, false, false, false, false],
+        ), // admin
+        (
+            "delete_protocol",
+            [true, false, false, false, false, false, false],
+        ), // admin
     ];
 
     /// The personas of the table, each a caller and the target it acts on.

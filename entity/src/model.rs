@@ -137,3 +137,33 @@ both_ways!(
     lintel_model::ViewChange,
     [id, kind, item_id, changed_at]
 );
+both_ways!(
+    identity_provider,
+    lintel_model::federation::IdentityProvider,
+    [
+        id,
+        enabled,
+        description,
+        domain_id,
+        authorization_ttl,
+        audience,
+        max_token_lifetime,
+        require_jti,
+        trust_bundle,
+    ]
+);
+both_ways!(
+    federation_mapping,
+    lintel_model::federation::Mapping,
+    [id, rules, schema_version]
+);
+both_ways!(
+    federation_protocol,
+    lintel_model::federation::Protocol,
+    [id, idp_id, mapping_id, remote_id_attribute]
+);
+both_ways!(
+    federated_user,
+    lintel_model::federation::FederatedUser,
+    [idp_id, protocol_id, unique_id, user_id, display_name]
+);

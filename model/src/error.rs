@@ -77,7 +77,7 @@ impl DomainError {
         // Keystone capitalises only its two-word credential kinds ("Could not find user: x." but
         // "Could not find Application Credential: x.").
         let kind = match kind {
-            "Application Credential" | "Access Rule" => kind.to_string(),
+            "Application Credential" | "Access Rule" | "Identity Provider" => kind.to_string(),
             other => other.to_lowercase(),
         };
         DomainError::NotFound(format!("Could not find {kind}: {id}."))

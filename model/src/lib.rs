@@ -11,6 +11,7 @@ pub mod credential;
 #[cfg(feature = "db")]
 pub mod db_error;
 pub mod error;
+pub mod federation;
 pub mod grant;
 pub mod revocation;
 pub mod rules;

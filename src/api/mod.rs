@@ -5,6 +5,7 @@ pub mod auth_tokens;
 pub mod catalog;
 pub mod discovery;
 pub mod domains;
+pub mod federation;
 pub mod grants;
 pub mod groups;
 pub mod oauth2;
@@ -39,6 +40,7 @@ fn all_routes() -> Routes {
         .merge(catalog::routes())
         .merge(app_creds::routes())
         .merge(service_accounts::routes())
+        .merge(federation::routes())
         .merge(oauth2::routes())
         .merge(oauth2_introspect::routes())
         .merge(oauth2_revoke::routes())

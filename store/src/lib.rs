@@ -11,6 +11,7 @@ pub mod changes;
 pub mod credentials;
 pub mod db;
 pub mod domains;
+pub mod federation;
 pub mod follow;
 pub mod grants;
 pub mod groups;
@@ -142,6 +143,8 @@ stored! {
     crate::model::Endpoint => endpoint,
     crate::model::AccessRule => access_rule,
     crate::model::AppCred => application_credential,
+    crate::model::federation::IdentityProvider => identity_provider,
+    crate::model::federation::Mapping => federation_mapping,
 }
 
 /// Rows to model types at the store's edge (`.into()` for one row).
