@@ -72,7 +72,7 @@ const MAX_JWKS_BYTES: usize = 16 * 1024;
 
 /// Whether a public key can verify assertions: an Ed25519 point, a P-256 or P-384 point, or an RSA key of
 /// 2048 to 4096 bits. Checked in full here, because the JWT library trusts the key material it is given.
-fn usable(k: &Jwk) -> Result<(), String> {
+pub(crate) fn usable(k: &Jwk) -> Result<(), String> {
     use base64::Engine;
     let b64 = |s: &str| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -39,6 +39,8 @@ pub struct Context {
     pub node: crate::cluster::Node,
     /// Token issuance quotas per credential and per project.
     pub quotas: crate::credential::quota::Quotas,
+    /// Identity providers' keys.
+    pub federation_keys: crate::federation::jwt::Keys,
 }
 
 impl Context {
@@ -65,6 +67,7 @@ impl Context {
         let secrets = crate::credential::SecretCache::new(clock.clone());
         let node = crate::cluster::Node::new(&clock);
         let quotas = crate::credential::quota::Quotas::new(&config.oauth2);
+        let federation_keys = crate::federation::jwt::Keys::new(&config.federation);
         Context {
             clock,
             config,
@@ -80,6 +83,7 @@ impl Context {
             audit,
             node,
             quotas,
+            federation_keys,
         }
     }
 

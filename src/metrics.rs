@@ -19,6 +19,15 @@ pub struct Issue {
 }
 
 /// Labels of a validation.
+/// A federated sign-in: the provider (only registered ones are named) and `success` or why not.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignIn {
+    /// The identity provider's id.
+    pub provider: String,
+    /// `success`, or the refusal's reason.
+    pub outcome: &'static str,
+}
+
 /// An application credential refused by an issuance quota (only the top offenders are named).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Offender {
@@ -73,6 +82,8 @@ pub struct Metrics {
     pub quota_refusals: Counter,
     /// Refusals in the last minute of the top offenders.
     pub quota_offenders: Family<Offender, Gauge>,
+    /// Federated sign-ins by provider and outcome.
+    pub federated_sign_ins: Family<SignIn, Counter>,
     registry: Registry,
 }
 
@@ -98,6 +109,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rotations_required: Counter::default(),
         quota_refusals: Counter::default(),
         quota_offenders: Family::default(),
+        federated_sign_ins: Family::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -169,6 +181,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "issuance_quota_top_offenders",
         "Refusals in the last minute of the credentials refused most (at most 10)",
         m.quota_offenders.clone(),
+    );
+    registry.register(
+        "federated_sign_ins",
+        "Sign-ins through identity providers, by provider and outcome",
+        m.federated_sign_ins.clone(),
     );
     Metrics { registry, ..m }
 });

@@ -323,14 +323,23 @@ async fn issue(
 ) -> ApiResult<Response> {
     let nocatalog = flag("nocatalog", &q.nocatalog)?;
     let data = auth::authenticate(&state, body.auth, source).await?;
+    issued(&state, data, !nocatalog).await
+}
+
+/// A new token's answer: 201, the token in `X-Subject-Token`, its body (with the catalog if asked).
+pub(crate) async fn issued(
+    state: &AppState,
+    data: crate::token::TokenData,
+    with_catalog: bool,
+) -> ApiResult<Response> {
     let token = state.tokens.issue(&data);
-    let v = crate::token::inspect(&state, data)
+    let v = crate::token::inspect(state, data)
         .await
         .map_err(|e| match e {
             TokenError::Unavailable => e.into_domain(),
             _ => DomainError::unauthorized(),
         })?;
-    let body = token_body(&state, &v, !nocatalog).await?;
+    let body = token_body(state, &v, with_catalog).await?;
     Ok(with_subject(StatusCode::CREATED, &token, body))
 }
 

@@ -20,6 +20,7 @@ const IDPS: &str = "/v3/OS-FEDERATION/identity_providers";
 const IDP: &str = "/v3/OS-FEDERATION/identity_providers/{idp_id}";
 const PROTOCOLS: &str = "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols";
 const PROTOCOL: &str = "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}";
+const AUTH: &str = "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}/auth";
 const MAPPINGS: &str = "/v3/OS-FEDERATION/mappings";
 const MAPPING: &str = "/v3/OS-FEDERATION/mappings/{mapping_id}";
 
@@ -114,6 +115,18 @@ pub fn routes() -> Routes {
             MAPPING,
             delete_mapping,
             op("Delete a mapping").empty(204, "Deleted"),
+        )
+        .post(
+            AUTH,
+            sign_in,
+            op("Sign in with the identity provider's token (Authorization: Bearer): an unscoped token")
+                .empty(201, "The token, in X-Subject-Token"),
+        )
+        .get(
+            AUTH,
+            sign_in,
+            op("Sign in, as POST does (Keystone answers both)")
+                .empty(201, "The token, in X-Subject-Token"),
         )
 }
 
@@ -565,4 +578,33 @@ async fn delete_mapping(
 ) -> ApiResult<StatusCode> {
     manage::delete_mapping(&state, &c, source, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The bearer token of an `Authorization` header.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    SourceAddr(source): SourceAddr,
+    Path((idp, protocol)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    let token = bearer(&headers).ok_or_else(|| {
+        crate::error::DomainError::unauthorized_msg(
+            "An identity provider's token is required (Authorization: Bearer).",
+        )
+    })?;
+    let proof = crate::federation::signin::Proof::Jwt(token);
+    let data = crate::federation::signin::sign_in(&state, &idp, &protocol, proof, source).await?;
+    crate::api::auth_tokens::issued(&state, data, true).await
 }

@@ -38,6 +38,7 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
     let token = token(&r, &default)?;
     let auth = auth(&r, &mut warnings)?;
     let mut oauth2 = oauth2(&r)?;
+    let federation = federation(&r)?;
     let audit = audit(&r, &default)?;
     let keystone_keys = match r.string("keystone_import", "fernet_key_repository")? {
         s if s.is_empty() => None,
@@ -88,6 +89,7 @@ pub(super) fn from_ini(ini: &Ini, path: &str) -> Result<Config, ConfigError> {
         token,
         auth,
         oauth2,
+        federation,
         server,
         audit,
         keystone_keys,
@@ -278,6 +280,33 @@ fn auth(r: &Reader<'_>, warnings: &mut Vec<String>) -> Result<AuthSection, Confi
             "rotation_deadline",
             "expected seconds (0: none)",
         )?),
+    })
+}
+
+fn federation(r: &Reader<'_>) -> Result<super::FederationSection, ConfigError> {
+    let lifetime = r.positive("federation", "max_token_lifetime")?;
+    if lifetime > 86_400 {
+        return Err(r.bad("federation", "max_token_lifetime", "at most 86400 seconds"));
+    }
+    let ca_pem = match r.string("federation", "ca_file")? {
+        f if f.is_empty() => None,
+        f => {
+            let pem = std::fs::read(&f)
+                .map_err(|e| r.bad("federation", "ca_file", &format!("{f}: {e}")))?;
+            if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
+                return Err(r.bad("federation", "ca_file", &format!("{f}: no PEM certificate")));
+            }
+            Some(pem)
+        }
+    };
+    Ok(super::FederationSection {
+        ca_pem,
+        jwks_max_age: Duration::from_secs(r.positive("federation", "jwks_max_age")?),
+        jwks_refresh_interval: Duration::from_secs(
+            r.positive("federation", "jwks_refresh_interval")?,
+        ),
+        clock_skew: r.parse("federation", "clock_skew", "expected seconds")?,
+        max_token_lifetime: lifetime,
     })
 }
 

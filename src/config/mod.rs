@@ -224,6 +224,21 @@ pub struct OAuth2Section {
     pub project_issue_rate: u32,
 }
 
+/// `[federation]`: how identity providers' tokens are fetched and checked.
+#[derive(Debug, Clone)]
+pub struct FederationSection {
+    /// CA certificates (PEM, read at load) trusted for providers' discovery and JWKS (None: the web PKI roots).
+    pub ca_pem: Option<Vec<u8>>,
+    /// How long fetched keys are used before they are fetched again.
+    pub jwks_max_age: Duration,
+    /// Least time between two fetches of one provider's keys for an unknown `kid`.
+    pub jwks_refresh_interval: Duration,
+    /// Clock difference allowed on `exp`, `nbf`, `iat`, in seconds.
+    pub clock_skew: u64,
+    /// The longest a provider's token may be valid for, in seconds.
+    pub max_token_lifetime: u64,
+}
+
 /// `[server]`, `[oslo_middleware]`, `[tls]` and `[metrics]`: how requests reach Lintel.
 #[derive(Debug, Clone)]
 pub struct ServerSection {
@@ -276,6 +291,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// `[oauth2]`.
     pub oauth2: OAuth2Section,
+    /// `[federation]`.
+    pub federation: FederationSection,
     /// `[server]`, `[oslo_middleware]`, `[tls]`, `[metrics]`.
     pub server: ServerSection,
     /// `[audit]`.

@@ -179,6 +179,14 @@ async fn provider_row(cx: &Context, id: &str) -> DomainResult<IdentityProvider> 
         .ok_or_else(|| DomainError::not_found("Identity Provider", id))
 }
 
+/// After revocation events were saved: every node honours them before the change is acknowledged, and service
+/// accounts' credentials whose secret one of those users saw need a rotation.
+async fn taken_away(cx: &Context, events: &[Event]) -> DomainResult<()> {
+    crate::cluster::settle(cx, events).await?;
+    crate::credential::witness::after(cx, events).await?;
+    Ok(())
+}
+
 /// Revoke every token of every user a provider's sign-ins made.
 async fn provider_events(cx: &Context, idp_id: &str) -> DomainResult<Vec<Event>> {
     let users = store::federation::users_of_provider(&cx.db, idp_id).await?;
@@ -283,8 +291,9 @@ pub async fn update_provider(
     } else {
         Vec::new()
     };
-    let idp = store::federation::update_provider(&cx.db, idp, remote_ids.as_deref()).await?;
-    store::revocations::record(&cx.db, &events).await?;
+    let idp =
+        store::federation::update_provider(&cx.db, idp, remote_ids.as_deref(), &events).await?;
+    taken_away(cx, &events).await?;
     audit(
         cx,
         c,
@@ -309,6 +318,7 @@ pub async fn delete_provider(
     provider_row(cx, id).await?;
     let events = provider_events(cx, id).await?;
     store::federation::delete_provider(&cx.db, id, &events).await?;
+    taken_away(cx, &events).await?;
     audit(cx, c, source, Deleted, "identity_provider", id, &[]);
     Ok(())
 }
@@ -402,6 +412,7 @@ pub async fn update_mapping(
     let events = mapping_events(cx, id).await?;
     let m = store::update_row(&cx.db, m).await?;
     store::revocations::record(&cx.db, &events).await?;
+    taken_away(cx, &events).await?;
     audit(cx, c, source, Updated, "mapping", id, &[]);
     Ok(m)
 }
@@ -417,6 +428,7 @@ pub async fn delete_mapping(
     let m = mapping_row(cx, id).await?;
     let events = mapping_events(cx, id).await?;
     store::federation::delete_mapping(&cx.db, m, &events).await?;
+    taken_away(cx, &events).await?;
     audit(cx, c, source, Deleted, "mapping", id, &[]);
     Ok(())
 }
@@ -552,6 +564,7 @@ pub async fn delete_protocol(
     let p = protocol_row(cx, idp_id, id).await?;
     let events = provider_events(cx, idp_id).await?;
     store::federation::delete_protocol(&cx.db, p, &events).await?;
+    taken_away(cx, &events).await?;
     audit(
         cx,
         c,

@@ -231,6 +231,18 @@ impl Rules {
         Ok(rules)
     }
 
+    /// Whether a rule names `value` literally in a condition's list (how an operator lets a Kubernetes namespace's
+    /// `default` service account sign in: by naming it).
+    pub fn names(&self, value: &str) -> bool {
+        self.0.iter().flat_map(|r| &r.remote).any(|c| {
+            c.regex != Some(true)
+                && [&c.any_one_of, &c.whitelist]
+                    .into_iter()
+                    .flatten()
+                    .any(|l| l.iter().any(|v| v == value))
+        })
+    }
+
     /// Apply the rules to the claims: what the sign-in maps to, or None when no rule names a user.
     pub fn apply(&self, claims: &Value) -> Option<Mapped> {
         let mut out = Mapped::default();

@@ -3,8 +3,10 @@
 //! here without Apache, or a SPIFFE X.509-SVID — mapped by Keystone's rules to a federated user. See
 //! docs/federation.md.
 
+pub mod jwt;
 pub mod manage;
 pub mod mapping;
+pub mod signin;
 pub mod svid;
 
 pub use manage::{ProtocolFields, Provider, ProviderFields};

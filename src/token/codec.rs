@@ -15,7 +15,14 @@ const VERSION: u8 = 1;
 const VERSION_BOUND: u8 = 2;
 
 /// Authentication methods, as bits in the payload.
-const METHODS: &[&str] = &["password", "token", "application_credential"];
+/// Appended only: a bit means the same method on every node of every version.
+const METHODS: &[&str] = &[
+    "password",
+    "token",
+    "application_credential",
+    "openid",
+    "mapped",
+];
 
 /// An id: 16 bytes when it is a 32-character lowercase hex UUID (almost always), else its text.
 #[derive(Serialize, Deserialize)]

@@ -118,11 +118,12 @@ pub async fn insert_provider(
     Ok(created.into())
 }
 
-/// Write a provider's changed fields and, when given, its new remote ids.
+/// Write a provider's changed fields and, when given, its new remote ids, saving `events`, in one transaction.
 pub async fn update_provider(
     db: &Db,
     idp: IdentityProvider,
     remote_ids: Option<&[String]>,
+    events: &[Event],
 ) -> DomainResult<IdentityProvider> {
     let txn = db.write().await?;
     let id = idp.id.clone();
@@ -136,6 +137,9 @@ pub async fn update_provider(
             .exec(&txn.txn)
             .await?;
         put_remote_ids(&txn, &id, ids).await?;
+    }
+    for e in events {
+        super::revocations::save(&txn, e).await?;
     }
     txn.commit().await?;
     Ok(updated.into())
@@ -314,7 +318,17 @@ pub async fn insert_federated_user(db: &Db, u: User, link: FederatedUser) -> Dom
     if taken.is_some() {
         return Ok(false);
     }
-    user::ActiveModel::from(u).insert(&txn.txn).await?;
+    // The same subject through another protocol of the provider is the same user.
+    if user::Entity::find_by_id(u.id.clone())
+        .one(&txn.txn)
+        .await?
+        .is_none()
+    {
+        let name = u.name.clone();
+        crate::unique(user::ActiveModel::from(u).insert(&txn.txn).await, || {
+            DomainError::duplicate("user", "name", &name)
+        })?;
+    }
     match federated_user::ActiveModel::from(link)
         .insert(&txn.txn)
         .await
@@ -322,6 +336,41 @@ pub async fn insert_federated_user(db: &Db, u: User, link: FederatedUser) -> Dom
         Ok(_) => {}
         Err(e) if crate::is_unique_violation(&e) => return Ok(false),
         Err(e) => return Err(e.into()),
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Make a user's group memberships exactly `groups` (a federated sign-in's mapped groups); whether any changed.
+pub async fn set_groups(db: &Db, user_id: &str, groups: &[String]) -> DomainResult<bool> {
+    use entity::user_group_membership as m;
+    let txn = db.write().await?;
+    let now: Vec<String> = m::Entity::find()
+        .filter(m::Column::UserId.eq(user_id))
+        .all(&txn.txn)
+        .await?
+        .into_iter()
+        .map(|r| r.group_id)
+        .collect();
+    let gone: Vec<&String> = now.iter().filter(|g| !groups.contains(g)).collect();
+    let new: Vec<&String> = groups.iter().filter(|g| !now.contains(g)).collect();
+    if gone.is_empty() && new.is_empty() {
+        return Ok(false);
+    }
+    if !gone.is_empty() {
+        m::Entity::delete_many()
+            .filter(m::Column::UserId.eq(user_id))
+            .filter(m::Column::GroupId.is_in(gone.into_iter().cloned()))
+            .exec(&txn.txn)
+            .await?;
+    }
+    for g in new {
+        m::ActiveModel {
+            user_id: sea_orm::Set(user_id.to_string()),
+            group_id: sea_orm::Set(g.clone()),
+        }
+        .insert(&txn.txn)
+        .await?;
     }
     txn.commit().await?;
     Ok(true)

@@ -12,6 +12,7 @@ mod app_creds;
 mod audit;
 mod cli;
 mod common;
+mod federated_signin;
 mod federation;
 mod first_hour;
 mod fixture;

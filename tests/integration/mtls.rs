@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use crate::common::TestServer;
 
 /// A test PKI: one CA and the PEM bundles (certificate + key) of client certificates.
-struct Pki {
+pub(crate) struct Pki {
     _dir: tempfile::TempDir,
-    ca_file: String,
+    pub(crate) ca_file: String,
     ca: rcgen::Certificate,
     ca_key: rcgen::KeyPair,
 }
@@ -32,7 +32,7 @@ fn dn(cn: &str) -> rcgen::DistinguishedName {
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -47,6 +47,15 @@ impl Pki {
             ca,
             ca_key,
         }
+    }
+
+    /// A server certificate for `host` (an IP address or name): PEM certificate and key.
+    pub(crate) fn server_cert(&self, host: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+        p.distinguished_name = dn(host);
+        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
     }
 
     fn client_params(cn: &str) -> rcgen::CertificateParams {
@@ -326,7 +335,7 @@ async fn certificate_clients_on(backend: &'static str) {
 }
 
 /// An ES256 key pair: the signing key and its public JWK.
-fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
+pub(crate) fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
     let sk = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
     let point = sk.verifying_key().to_encoded_point(false);
     let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
@@ -335,7 +344,7 @@ fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
     (jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()), jwk)
 }
 
-fn assertion(key: &jsonwebtoken::EncodingKey, kid: &str, claims: &Value) -> String {
+pub(crate) fn assertion(key: &jsonwebtoken::EncodingKey, kid: &str, claims: &Value) -> String {
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.kid = Some(kid.into());
     jsonwebtoken::encode(&h, claims, key).unwrap()
