@@ -182,9 +182,29 @@ async fn grant(
     // Before anything the token carries is read (src/cluster.rs).
     let now = state.clock.now();
     state.node.serving(&state.clock)?;
+    if form.grant_type.as_deref() == Some(oauth2::jwt_bearer::GRANT_TYPE) {
+        return Box::pin(bearer_grant(state, now, form, source)).await;
+    }
     let (cred, user) =
         oauth2::client::authenticate(state, source, authorization, cert, form).await?;
     oauth2::grant::issue(state, now, &cred, &user, form.scope.as_deref(), cert).await
+}
+
+/// RFC 7523 §2.1: the assertion is the proof; no client authentication is needed.
+async fn bearer_grant(
+    state: &AppState,
+    now: chrono::NaiveDateTime,
+    form: &crate::oauth2::Form,
+    source: Option<std::net::IpAddr>,
+) -> Result<oauth2::grant::Issued, OAuthError> {
+    let assertion = form
+        .assertion
+        .as_ref()
+        .filter(|a| !a.0.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest("The parameter assertion is required.".into()))?;
+    let data =
+        oauth2::jwt_bearer::grant(state, now, &assertion.0, form.scope.as_deref(), source).await?;
+    oauth2::grant::access_token(state, now, data, None).await
 }
 
 #[cfg(test)]

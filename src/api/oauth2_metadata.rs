@@ -56,7 +56,7 @@ pub struct Metadata {
     pub introspection_endpoint: String,
     /// The revocation endpoint (RFC 7009).
     pub revocation_endpoint: String,
-    /// `client_credentials`.
+    /// `client_credentials`, and the JWT bearer grant (RFC 7523) for identity providers' tokens.
     pub grant_types_supported: Vec<&'static str>,
     /// None: there is no authorization endpoint.
     pub response_types_supported: Vec<&'static str>,
@@ -108,7 +108,7 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         token_endpoint: format!("{base}/token"),
         introspection_endpoint: format!("{base}/introspect"),
         revocation_endpoint: format!("{base}/revoke"),
-        grant_types_supported: vec!["client_credentials"],
+        grant_types_supported: vec!["client_credentials", crate::oauth2::jwt_bearer::GRANT_TYPE],
         response_types_supported: vec![],
         token_endpoint_auth_methods_supported: methods.clone(),
         introspection_endpoint_auth_methods_supported: introspection_methods,

@@ -163,7 +163,8 @@ pub fn oauth_status(e: &OAuthError) -> StatusCode {
     match e {
         OAuthError::InvalidRequest(_)
         | OAuthError::UnsupportedGrantType(_)
-        | OAuthError::InvalidScope(_) => StatusCode::BAD_REQUEST,
+        | OAuthError::InvalidScope(_)
+        | OAuthError::InvalidGrant(_) => StatusCode::BAD_REQUEST,
         OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => {
             StatusCode::UNAUTHORIZED
         }

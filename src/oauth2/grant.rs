@@ -57,8 +57,21 @@ pub async fn issue(
     }
     // Whatever the method, a token requested over mutual TLS is bound to that certificate (RFC 8705 §3).
     data.cert = cert.map(|c| c.binding);
+    let mut issued = access_token(cx, now, data, Some(&cred.model.id)).await?;
+    issued.scope = scope.map(|names| names.join(" "));
+    Ok(issued)
+}
+
+/// The access token for `data` (project-scoped), Fernet or an RFC 9068 JWT as configured; `client_id` names the
+/// application credential, if one asked.
+pub async fn access_token(
+    cx: &Context,
+    now: chrono::NaiveDateTime,
+    data: crate::token::TokenData,
+    client_id: Option<&str>,
+) -> Result<Issued, OAuthError> {
     let access_token = if cx.config.jwt_access_tokens() {
-        jwt_access_token(cx, &data, cred).await?
+        jwt_access_token(cx, &data, client_id).await?
     } else {
         cx.tokens.issue(&data)
     };
@@ -66,7 +79,7 @@ pub async fn issue(
     Ok(Issued {
         access_token,
         expires_in,
-        scope: scope.map(|names| names.join(" ")),
+        scope: None,
     })
 }
 
@@ -74,8 +87,11 @@ pub async fn issue(
 async fn jwt_access_token(
     cx: &Context,
     data: &crate::token::TokenData,
-    cred: &Credential,
+    client_id: Option<&str>,
 ) -> Result<String, OAuthError> {
+    let crate::token::Scope::Project(project_id) = &data.scope else {
+        return Err(OAuthError::ServerError);
+    };
     use crate::token::jwt::{Claims, Confirmation, LintelClaims};
     let names = cx
         .view
@@ -84,7 +100,7 @@ async fn jwt_access_token(
         .map_err(OAuthError::from)?;
     let project = cx
         .view
-        .project(&cx.db, &cred.model.project_id)
+        .project(&cx.db, project_id)
         .await
         .map_err(OAuthError::from)?
         .ok_or(OAuthError::InvalidClient)?;
@@ -95,7 +111,8 @@ async fn jwt_access_token(
         exp: data.expires_at.and_utc().timestamp(),
         iat: data.issued_at.and_utc().timestamp(),
         jti: data.audit_ids.first().cloned().unwrap_or_default(),
-        client_id: cred.model.id.clone(),
+        // A federated workload has no client: the user it signed in as stands for it.
+        client_id: client_id.unwrap_or(&data.user_id).to_string(),
         scope: names.join(" "),
         roles: names,
         project_id: project.id.clone(),

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod grant;
+pub mod jwt_bearer;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -30,6 +31,9 @@ pub enum OAuthError {
     /// 400 `invalid_scope`.
     #[error("{0}")]
     InvalidScope(String),
+    /// 400 `invalid_grant`: the assertion of a JWT bearer grant was refused (RFC 7523 §3.1).
+    #[error("{0}")]
+    InvalidGrant(String),
     /// 503 `temporarily_unavailable` with `Retry-After`.
     #[error("The server is busy verifying other clients; retry shortly.")]
     TemporarilyUnavailable,
@@ -57,6 +61,7 @@ impl OAuthError {
             OAuthError::InvalidClient | OAuthError::InvalidClientAssertion(_) => "invalid_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthError::SlowDown(_) => "slow_down",
             OAuthError::AccessDenied(_) => "access_denied",
@@ -163,6 +168,8 @@ pub struct Form {
     pub client_assertion_type: Option<String>,
     /// `client_assertion`.
     pub client_assertion: Option<SecretText>,
+    /// `assertion` (the JWT bearer grant, RFC 7523 §2.1).
+    pub assertion: Option<SecretText>,
 }
 
 /// Decode an `application/x-www-form-urlencoded` body; other content types carry no parameters (as Keystone).
@@ -213,6 +220,7 @@ pub fn parse_form(content_type: Option<&str>, body: &[u8]) -> Result<Form, OAuth
             "token_type_hint" => form.token_type_hint.replace(v).is_some(),
             "client_assertion_type" => form.client_assertion_type.replace(v).is_some(),
             "client_assertion" => form.client_assertion.replace(SecretText(v)).is_some(),
+            "assertion" => form.assertion.replace(SecretText(v)).is_some(),
             _ => false,
         };
         if slot_taken {
@@ -230,7 +238,7 @@ pub fn check_grant(form: &Form) -> Result<(), OAuthError> {
         None | Some("") => Err(OAuthError::InvalidRequest(
             "The parameter grant_type is required.".into(),
         )),
-        Some("client_credentials") => Ok(()),
+        Some("client_credentials" | jwt_bearer::GRANT_TYPE) => Ok(()),
         Some(other) => Err(OAuthError::UnsupportedGrantType(
             other.chars().take(64).collect(),
         )),

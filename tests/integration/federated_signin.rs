@@ -256,6 +256,29 @@ async fn kubernetes_and_github_tokens_sign_in_as_their_rules_say() {
         let (st, _, body) = sign_in(&s, "gh", &once).await;
         assert_eq!(st, StatusCode::CREATED, "{backend}: {body}");
 
+        // The same token shape on the OAuth 2.0 endpoint (RFC 7523 §2.1): an access token with nothing stored.
+        let grant = |assertion: String, scope: Option<String>| {
+            let mut form = vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string()),
+                ("assertion", assertion),
+            ];
+            form.extend(scope.map(|sc| ("scope", sc)));
+            s.client.post(format!("{}/v3/OS-OAUTH2/token", s.base)).form(&form).send()
+        };
+        let resp = grant(issuer.sign(&gh("run-3", "refs/heads/main")), None).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{backend}");
+        let body: Value = resp.json().await.unwrap();
+        let (st, v) = s.validate(&admin, body["access_token"].as_str().unwrap()).await;
+        assert_eq!(st, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(v["token"]["project"]["id"], ci.as_str(), "{backend}: the user's one project");
+        assert_eq!(v["token"]["methods"], json!(["openid"]));
+        let resp = grant(issuer.sign(&gh("run-4", "refs/heads/main")), Some("project:elsewhere".into())).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{backend}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_scope");
+        let resp = grant(issuer.sign(&gh("run-5", "refs/heads/feature")), None).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{backend}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
+
         // Every refusal is Keystone's 401, and an audit event.
         let (other_key, _) = es256_key("k9");
         let unknown_kid = assertion(&other_key, "k9", &k8s("system:serviceaccount:ci:builder", "ci", json!({})));

@@ -707,7 +707,13 @@ async fn introspection_revocation_and_metadata_on(backend: &'static str) {
             meta["revocation_endpoint"],
             format!("{}/v3/OS-OAUTH2/revoke", s.base)
         );
-        assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            meta["grant_types_supported"],
+            json!([
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            ])
+        );
         assert_eq!(
             meta["token_endpoint_auth_methods_supported"],
             json!(["client_secret_basic", "client_secret_post"])
