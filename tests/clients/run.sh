@@ -47,6 +47,18 @@ if [[ "$plugin_sum" != "$(cat -- "$plugin_stamp" 2>/dev/null || true)" ]]; then
     # stevedore caches the CLI's entry points: a reinstalled plugin's new commands must not hide behind it.
     rm -rf -- "$venv/cache"
 fi
+# node-oidc-provider, the identity provider of test_federation.py, from its lock file (npm registry). No Node.js
+# is a failure, never a skipped test.
+idp="$here/idp"
+idp_stamp="$idp/node_modules/.lintel-lock.sha256"
+idp_sum="$(sha256sum -- "$idp/package-lock.json" | cut -d' ' -f1)"
+if [[ "$idp_sum" != "$(cat -- "$idp_stamp" 2>/dev/null || true)" ]]; then
+    command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for tests/clients/idp" >&2; exit 1; }
+    echo "clients: installing node-oidc-provider into $idp/node_modules" >&2
+    (cd -- "$idp" && npm ci --no-audit --no-fund --silent)
+    echo "$idp_sum" >"$idp_stamp"
+fi
+
 # The CLI's caches (stevedore's entry points) live with the venv, not in the user's home.
 export XDG_CACHE_HOME="$venv/cache"
 
