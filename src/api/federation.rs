@@ -12,7 +12,7 @@ use crate::api::{ListLinks, SelfLink};
 use crate::federation::{manage, ProtocolFields, Provider, ProviderFields};
 use crate::http::error::ApiResult;
 use crate::http::routes::{op, Routes};
-use crate::http::{Caller, JsonBody, SourceAddr};
+use crate::http::{Caller, JsonBody, PeerCert, SourceAddr};
 use crate::model::federation::{Mapping, Protocol};
 use crate::state::AppState;
 
@@ -593,18 +593,24 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// A token in `Authorization: Bearer`, or else the connection's client certificate (a SPIFFE X.509-SVID).
 async fn sign_in(
     State(state): State<AppState>,
     SourceAddr(source): SourceAddr,
+    PeerCert(cert): PeerCert,
     Path((idp, protocol)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<axum::response::Response> {
-    let token = bearer(&headers).ok_or_else(|| {
-        crate::error::DomainError::unauthorized_msg(
-            "An identity provider's token is required (Authorization: Bearer).",
-        )
-    })?;
-    let proof = crate::federation::signin::Proof::Jwt(token);
+    use crate::federation::signin::Proof;
+    let proof =
+        match (bearer(&headers), cert.as_deref()) {
+            (Some(token), _) => Proof::Jwt(token),
+            (None, Some(c)) => Proof::Svid(c),
+            (None, None) => return Err(crate::error::DomainError::unauthorized_msg(
+                "An identity provider's token (Authorization: Bearer) or X.509-SVID is required.",
+            )
+            .into()),
+        };
     let data = crate::federation::signin::sign_in(&state, &idp, &protocol, proof, source).await?;
     crate::api::auth_tokens::issued(&state, data, true).await
 }

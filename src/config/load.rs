@@ -307,6 +307,7 @@ fn federation(r: &Reader<'_>) -> Result<super::FederationSection, ConfigError> {
         ),
         clock_skew: r.parse("federation", "clock_skew", "expected seconds")?,
         max_token_lifetime: lifetime,
+        x509_svids: r.boolean("federation", "x509_svids")?,
     })
 }
 

@@ -237,6 +237,8 @@ pub struct FederationSection {
     pub clock_skew: u64,
     /// The longest a provider's token may be valid for, in seconds.
     pub max_token_lifetime: u64,
+    /// Whether the listener asks for client certificates, for SPIFFE X.509-SVID sign-ins.
+    pub x509_svids: bool,
 }
 
 /// `[server]`, `[oslo_middleware]`, `[tls]` and `[metrics]`: how requests reach Lintel.
@@ -379,7 +381,8 @@ impl Config {
     pub fn requests_client_certs(&self) -> bool {
         !self.server.insecure_http
             && (self.server.client_ca_file.is_some()
-                || self.oauth2_method(ClientAuthMethod::SelfSignedTlsClientAuth))
+                || self.oauth2_method(ClientAuthMethod::SelfSignedTlsClientAuth)
+                || self.federation.x509_svids)
     }
 
     /// The token endpoint's URL: the `aud` a client assertion must name.

@@ -22,8 +22,8 @@ use super::mapping::{DomainRef, Mapped, Rules, UserKind};
 pub enum Proof<'a> {
     /// A provider's JWT (`Authorization: Bearer`, or an RFC 7523 assertion).
     Jwt(&'a str),
-    /// The claims of a SPIFFE X.509-SVID the TLS handshake and the provider's trust bundle verified.
-    Claims(serde_json::Value),
+    /// The chain of a TLS client certificate: a SPIFFE X.509-SVID, verified against the provider's trust bundle.
+    Svid(&'a crate::transport::mtls::ClientCert),
 }
 
 /// A sign-in that did not get through: why (for the audit trail and metrics) and what the client is told.
@@ -184,7 +184,7 @@ async fn attempt_sign_in(
     }
     let claims = match proof {
         Proof::Jwt(token) => verified_claims(cx, &idp, token).await?,
-        Proof::Claims(c) => c,
+        Proof::Svid(cert) => svid_claims(cx, &idp, cert).await?,
     };
     attempt.subject = claims["sub"].as_str().map(str::to_string);
     let mapping = store::find::<Mapping>(&cx.db, &protocol.mapping_id)
@@ -257,6 +257,33 @@ async fn verified_claims(
         }
     }
     Ok(v.claims)
+}
+
+/// A SPIFFE X.509-SVID's claims: it chains to the provider's trust bundle, and its trust domain is one of the
+/// provider's remote ids.
+async fn svid_claims(
+    cx: &Context,
+    idp: &IdentityProvider,
+    cert: &crate::transport::mtls::ClientCert,
+) -> Result<serde_json::Value, Failed> {
+    let bundle = idp.trust_bundle.as_deref().ok_or_else(|| {
+        refused(
+            "no trust bundle",
+            "The identity provider takes no X.509-SVIDs (it has no trust_bundle).",
+        )
+    })?;
+    let id = super::svid::verify(&cert.chain, bundle).map_err(|why| {
+        tracing::info!(provider = %idp.id, why, "X.509-SVID refused");
+        refused(
+            "bad svid",
+            "The client certificate is not an X.509-SVID of the identity provider.",
+        )
+    })?;
+    let remote_ids = store::federation::remote_ids(&cx.db, &idp.id).await?;
+    if !remote_ids.contains(&id.trust_domain) {
+        return Err(Refusal::Issuer.into());
+    }
+    Ok(id.claims())
 }
 
 /// The service account of a Kubernetes token when it is a namespace's `default` one

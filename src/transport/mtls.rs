@@ -36,6 +36,9 @@ pub struct ClientCert {
     pub ca_verified: bool,
     /// The thumbprints tokens issued over this connection carry.
     pub binding: CertBinding,
+    /// The chain as presented, the end entity first (a SPIFFE X.509-SVID is verified against its provider's
+    /// trust bundle when it signs in).
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for ClientCert {
@@ -50,6 +53,12 @@ impl std::fmt::Debug for ClientCert {
 impl ClientCert {
     /// Read a DER certificate that the handshake already proved the client holds the key of.
     pub fn new(der: &[u8], ca_verified: bool) -> ClientCert {
+        Self::of_chain(&[CertificateDer::from(der.to_vec())], ca_verified)
+    }
+
+    /// Read a presented chain (the end entity first; never empty).
+    pub fn of_chain(chain: &[CertificateDer<'_>], ca_verified: bool) -> ClientCert {
+        let der: &[u8] = chain.first().map_or(&[], |c| c.as_ref());
         let parsed = x509_cert::Certificate::from_der(der).ok();
         let name = |n: &x509_cert::name::Name| n.to_string();
         ClientCert {
@@ -57,6 +66,8 @@ impl ClientCert {
             issuer: parsed.as_ref().map(|c| name(&c.tbs_certificate.issuer)),
             ca_verified,
             binding: CertBinding::of(der),
+            // Bounded by the TLS handshake's own limits on a certificate message.
+            chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
         }
     }
 }
@@ -257,7 +268,9 @@ pub fn server_config(
         let ca = ca_verifier(config, &provider)?;
         let verifier = Verifier {
             ca: ca.clone(),
-            accept_any: config.oauth2_method(crate::oauth2::AuthMethod::SelfSignedTlsClientAuth),
+            // SPIFFE X.509-SVIDs are verified against their provider's trust bundle after the handshake.
+            accept_any: config.oauth2_method(crate::oauth2::AuthMethod::SelfSignedTlsClientAuth)
+                || config.federation.x509_svids,
             provider,
         };
         let built = builder

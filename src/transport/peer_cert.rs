@@ -46,10 +46,12 @@ where
         let trust = self.trust.clone();
         Box::pin(async move {
             let (tls, service) = accepted.await?;
-            let peer = tls.get_ref().1.peer_certificates().and_then(|chain| {
-                let end = chain.first()?;
-                Some(Arc::new(ClientCert::new(end, trust.verifies(chain))))
-            });
+            let peer = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .filter(|chain| !chain.is_empty())
+                .map(|chain| Arc::new(ClientCert::of_chain(chain, trust.verifies(chain))));
             Ok((tls, AddExtension::new(service, TlsPeer(peer))))
         })
     }

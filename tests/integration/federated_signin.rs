@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::{each_backend, TestServer};
-use crate::mtls::{assertion, es256_key, Pki};
+use crate::mtls::{assertion, client_with, es256_key, Pki};
 
 /// An OpenID Connect issuer on loopback: `https://127.0.0.1:PORT/{tenant}` for any tenant, one key set.
 pub(crate) struct Issuer {
@@ -336,6 +336,49 @@ async fn kubernetes_and_github_tokens_sign_in_as_their_rules_say() {
             assert!(text.contains(reason), "{backend}: no audit event says {reason}");
         }
         assert!(text.contains("k8s:system:serviceaccount:ci:builder"), "{backend}: the subject is named");
+        s.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_spiffe_svid_over_mutual_tls_maps_as_its_rules_say() {
+    let workloads = Pki::new();
+    let strangers = Pki::new();
+    let (workloads, strangers) = (&workloads, &strangers);
+    each_backend(|backend| async move {
+        let s = TestServer::start_with(backend, "[federation]\nx509_svids = true\n").await;
+        let admin = s.admin_token().await;
+        let project = group_on_project(&s, &admin, "mesh", "mesh-project").await;
+        let rules = json!([{
+            "local": [{"user": {"name": "{0}"}}, {"group": {"name": "mesh", "domain": {"id": "default"}}}],
+            "remote": [{"type": "spiffe_id"}, {"type": "path", "any_one_of": ["^/ns/ci/"], "regex": true}]
+        }]);
+        provider(&s, &admin, "spire", "spiffe://example.org",
+                 json!({"trust_bundle": workloads.ca_pem()}), rules).await;
+        let post = |cert: Option<&crate::mtls::ClientCertificate>| {
+            let client = client_with(&s, cert);
+            let url = format!("{}/v3/OS-FEDERATION/identity_providers/spire/protocols/openid/auth", s.base);
+            async move { client.post(url).send().await.unwrap() }
+        };
+        let resp = post(Some(&workloads.svid("spiffe://example.org/ns/ci/sa/builder"))).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "{backend}");
+        let token = resp.headers()["x-subject-token"].to_str().unwrap().to_string();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["token"]["user"]["name"], "spiffe://example.org/ns/ci/sa/builder");
+        let (st, _, scoped) = rescope(&s, &token, &project).await;
+        assert_eq!(st, StatusCode::CREATED, "{backend}: {scoped}");
+
+        // Refused: another trust domain, another namespace, a CA the provider does not trust, no certificate.
+        for (cert, what) in [
+            (Some(workloads.svid("spiffe://other.org/ns/ci/sa/builder")), "trust domain"),
+            (Some(workloads.svid("spiffe://example.org/ns/prod/sa/builder")), "namespace"),
+            (Some(strangers.svid("spiffe://example.org/ns/ci/sa/builder")), "untrusted CA"),
+            (None, "no certificate"),
+        ] {
+            let resp = post(cert.as_ref()).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{backend}: {what}");
+        }
         s.stop().await;
     })
     .await;

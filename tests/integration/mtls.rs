@@ -19,7 +19,7 @@ pub(crate) struct Pki {
 }
 
 /// A client certificate: PEM of certificate and key together (for reqwest), and the DER.
-struct ClientCertificate {
+pub(crate) struct ClientCertificate {
     identity_pem: String,
     der: Vec<u8>,
 }
@@ -76,6 +76,24 @@ impl Pki {
         }
     }
 
+    /// A SPIFFE X.509-SVID for `spiffe_id` (its one URI SAN), issued by this CA.
+    pub(crate) fn svid(&self, spiffe_id: &str) -> ClientCertificate {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.subject_alt_names = vec![rcgen::SanType::URI(spiffe_id.try_into().unwrap())];
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        ClientCertificate {
+            identity_pem: format!("{}{}", cert.pem(), key.serialize_pem()),
+            der: cert.der().to_vec(),
+        }
+    }
+
+    /// The CA certificate (PEM).
+    pub(crate) fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
     fn self_signed(cn: &str) -> ClientCertificate {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = Self::client_params(cn).self_signed(&key).unwrap();
@@ -87,7 +105,7 @@ impl Pki {
 }
 
 /// A reqwest client trusting the server and presenting `cert`.
-fn client_with(s: &TestServer, cert: Option<&ClientCertificate>) -> reqwest::Client {
+pub(crate) fn client_with(s: &TestServer, cert: Option<&ClientCertificate>) -> reqwest::Client {
     let ca = std::fs::read(format!("{}/tls/cert.pem", s.data_dir())).unwrap();
     let mut b = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
