@@ -15,6 +15,8 @@ use crate::mtls::{assertion, client_with, es256_key, Pki};
 
 /// An OpenID Connect issuer on loopback: `https://127.0.0.1:PORT/{tenant}` for any tenant, one key set.
 pub(crate) struct Issuer {
+    /// How many times its JWKS was fetched.
+    pub(crate) fetches: Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) base: String,
     pub(crate) pki: Pki,
     pub(crate) key: jsonwebtoken::EncodingKey,
@@ -31,6 +33,8 @@ impl Issuer {
         listener.set_nonblocking(true).unwrap();
         let base = format!("https://{}", listener.local_addr().unwrap());
         let jwks = Arc::new(json!({"keys": [jwk]}));
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = fetches.clone();
         let origin = base.clone();
         let app = axum::Router::new()
             .route(
@@ -42,7 +46,10 @@ impl Issuer {
             )
             .route(
                 "/{tenant}/jwks",
-                get(|State(j): State<Arc<Value>>| async move { Json((*j).clone()) }),
+                get(move |State(j): State<Arc<Value>>| {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move { Json((*j).clone()) }
+                }),
             )
             .with_state(jwks);
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
@@ -57,6 +64,7 @@ impl Issuer {
             .handle(handle.clone());
         tokio::spawn(server.serve(app.into_make_service()));
         Issuer {
+            fetches,
             base,
             pki,
             key,
@@ -382,4 +390,66 @@ async fn a_spiffe_svid_over_mutual_tls_maps_as_its_rules_say() {
         s.stop().await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn keys_are_fetched_again_sparingly_and_kept_through_an_outage() {
+    let issuer = Issuer::start().await;
+    let conf = format!(
+        "[federation]\nca_file = {}\njwks_refresh_interval = 1\n",
+        issuer.pki.ca_file
+    );
+    let s = TestServer::start_with("sqlite", &conf).await;
+    let admin = s.admin_token().await;
+    let project = group_on_project(&s, &admin, "ops", "ops-project").await;
+    let rules = json!([{"local": [{"user": {"name": "{0}"}}, {"group": {"name": "ops", "domain": {"id": "default"}}}],
+                        "remote": [{"type": "sub"}]}]);
+    let iss = issuer.issuer("ops");
+    provider(&s, &admin, "ops", &iss, json!({}), rules).await;
+    let now = s.clock.unix();
+    let claims = |sub: &str| json!({"iss": iss, "sub": sub, "aud": "lintel-test", "exp": now + 300, "iat": now});
+    let (st, _, body) = sign_in(&s, "ops", &issuer.sign(&claims("robot"))).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let fetched = issuer.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(fetched, 1);
+    // Unknown kids: one fetch again at most per refresh interval (a second here), however many tokens name one.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (stranger, _) = es256_key("k-new");
+    for n in 0..5 {
+        let (st, _, _) = sign_in(
+            &s,
+            "ops",
+            &assertion(&stranger, "k-new", &claims(&format!("x{n}"))),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    // (Two on a machine so loaded that the five took over a second.)
+    let refetched = issuer.fetches.load(std::sync::atomic::Ordering::SeqCst) - fetched;
+    assert!(
+        (1..=2).contains(&refetched),
+        "fetched again {refetched} times for 5 tokens"
+    );
+    // The provider goes away: its keys are kept, and its tokens still sign in.
+    let token = issuer.sign(&claims("robot"));
+    drop(issuer);
+    let (st, unscoped, body) = sign_in(&s, "ops", &token).await;
+    assert_eq!(st, StatusCode::CREATED, "through the outage: {body}");
+    let (st, scoped, _) = rescope(&s, &unscoped, &project).await;
+    assert_eq!(st, StatusCode::CREATED);
+    // Deleting the mapping takes away what its sign-ins issued.
+    let (st, _, _) = s
+        .call(
+            Method::DELETE,
+            "/v3/OS-FEDERATION/mappings/ops-map",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = s.validate(&admin, &scoped).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "revoked with the mapping");
+    let (st, _, _) = sign_in(&s, "ops", &token).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "no mapping, no sign-in");
+    s.stop().await;
 }
