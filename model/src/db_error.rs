@@ -19,10 +19,18 @@ pub fn is_outage(e: &DbErr) -> bool {
         DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
         _ => return false,
     };
-    matches!(
-        sqlx,
-        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
-    )
+    match sqlx {
+        Sqlx::Io(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Tls(_) => true,
+        // SQLSTATE class 08 is a connection exception: among them a Galera node that is not (yet, or no more)
+        // part of the primary component answers 1047 (08S01) "WSREP has not yet prepared node for application
+        // use": the database is not there for now, as when it cannot be reached.
+        Sqlx::Database(d) => d.code().is_some_and(|c| c.starts_with("08")),
+        _ => false,
+    }
 }
 
 /// Whether a database error says the connection to the database was lost (not merely that none was free in
@@ -56,6 +64,16 @@ pub fn is_contention(e: &DbErr) -> bool {
         || d.message().contains("Lock wait timeout exceeded")
 }
 
+/// Whether a write found its row (or a row it refers to) deleted meanwhile: an update that matched no row, or a
+/// foreign key whose parent is gone.
+pub fn is_gone(e: &DbErr) -> bool {
+    matches!(e, DbErr::RecordNotUpdated)
+        || matches!(
+            e.sql_err(),
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+        )
+}
+
 impl From<DbErr> for DomainError {
     fn from(e: DbErr) -> Self {
         if let Some(count) = ON_ERROR.get() {
@@ -63,6 +81,11 @@ impl From<DbErr> for DomainError {
         }
         if is_outage(&e) {
             DomainError::StoreUnavailable(format!("database: {e}"))
+        } else if is_gone(&e) {
+            // A concurrent request deleted what this one was changing or referring to: no fault of the server.
+            DomainError::NotFound(
+                "Could not find the resource: it was deleted while this request ran.".into(),
+            )
         } else if is_contention(&e) {
             DomainError::Contention(format!("database: {e}"))
         } else {

@@ -354,3 +354,40 @@ pub async fn groups(cx: &Context, caller: &Validated, id: &str) -> DomainResult<
     };
     store::groups::of_user(&cx.db, &u.id).await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::DomainError;
+    use crate::store;
+    use crate::testing::context;
+
+    /// A password change whose user is deleted while the new password is hashed: the write finds no user, and
+    /// says so (404), instead of failing on the password history's foreign key (a 500 Schemathesis once found).
+    #[tokio::test]
+    async fn a_user_deleted_meanwhile_is_not_found_not_a_fault() {
+        let t = context().await;
+        let (id, _) = t.member("racer").await;
+        let read = store::find::<crate::model::User>(&t.db, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        let admin = t.admin().await;
+        super::delete(&t, &admin, &t.admin_initiator(), &id)
+            .await
+            .unwrap();
+        let changes = store::users::UserChanges {
+            password_hash: Some(Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into())),
+            new_password: Some(store::users::NewPassword {
+                expires_at: None,
+                set_at: t.clock.now(),
+                self_service: false,
+                keep: 3,
+            }),
+            ..Default::default()
+        };
+        let err = store::users::update(&t.db, &read, changes, &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::NotFound(_)), "{err:?}");
+    }
+}

@@ -87,6 +87,7 @@ pub async fn update(
 ) -> DomainResult<User> {
     let mut row: user::ActiveModel = old.clone().into();
     let replaces_hash = matches!(changes.password_hash, Some(Some(_)));
+    let new_name = changes.name.clone().unwrap_or_else(|| old.name.clone());
     if let Some(n) = changes.name {
         row.name = Set(n);
     }
@@ -117,6 +118,16 @@ pub async fn update(
         row.password_self_service = Set(p.self_service);
     }
     let txn = db.write().await?;
+    // The row first: a user deleted since it was read (its password was being hashed meanwhile) is a 404, and once
+    // the row is written it is held for the rest of the transaction, so the history below has its parent.
+    let updated = match row.update(&txn.txn).await {
+        Err(sea_orm::DbErr::RecordNotUpdated) => {
+            return Err(DomainError::not_found("user", &old.id));
+        }
+        written => super::unique(written, || {
+            DomainError::duplicate("user", "name", &new_name)
+        })?,
+    };
     if let (Some(p), true, Some(old_hash)) = (
         &changes.new_password,
         replaces_hash,
@@ -124,9 +135,6 @@ pub async fn update(
     ) {
         retire_hash(&txn, old, old_hash, p.keep).await?;
     }
-    let updated = super::unique(row.update(&txn.txn).await, || {
-        DomainError::duplicate("user", "name", &old.name)
-    })?;
     for e in events {
         super::revocations::save(&txn, e).await?;
     }
