@@ -19,6 +19,9 @@ Runs Lintel's tests. With no PART, runs all of them on every backend (what .ci/r
               per backend at once
   --tempest   OpenStack Tempest 47's identity tests (tests/tempest/selection.txt), pinned, in a venv it
               creates under target/tempest-venv, against a freshly started Lintel
+  --cluster   three Lintel nodes behind HAProxy over a three-node MariaDB Galera cluster, then over PostgreSQL
+              (scripts/cluster.sh; Debian's galera-4, mariadb-backup, haproxy installed if missing), with Lintel and
+              database nodes killed under load (tests/cluster/faults.py); not in --fast
   --import    a move from real Keystone 30 (pinned, in target/keystone-venv) on each backend at once:
               Keystone filled through its API, its database imported, the openstack CLI checking ids,
               passwords and secrets on Lintel
@@ -52,7 +55,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -h | --help) usage; exit 0 ;;
         --fast) fast=1 ;;
-        --lint | --rust | --bench | --ops | --clients | --tempest | --import) parts+=("${1#--}") ;;
+        --lint | --rust | --bench | --ops | --clients | --tempest | --import | --cluster) parts+=("${1#--}") ;;
         --backend)
             [ $# -ge 2 ] || { echo "error: --backend needs sqlite, postgres or mysql" >&2; exit 2; }
             backend=$2
@@ -68,7 +71,7 @@ if ((fast)); then
     [ -z "$backend" ] || [ "$backend" = sqlite ] || { echo "error: --fast runs on SQLite only" >&2; exit 2; }
     backend=sqlite
 fi
-[ ${#parts[@]} -gt 0 ] || parts=(lint rust bench ops clients tempest import)
+[ ${#parts[@]} -gt 0 ] || parts=(lint rust bench ops clients tempest import cluster)
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 
 case "$backend" in
@@ -169,12 +172,12 @@ trap 'stop_all; exit 143' TERM
 
 # --- first the build, and the virtualenvs while it builds -------------------------------------------------------
 needs_bin=0
-for p in rust bench ops clients tempest import; do want $p && needs_bin=1; done
+for p in rust bench ops clients tempest import cluster; do want $p && needs_bin=1; done
 if (want rust || want bench) && ! cargo nextest --version >/dev/null 2>&1; then
     echo "cargo-nextest is not installed: installing it (cargo install --locked cargo-nextest)"
     cargo install --locked cargo-nextest
 fi
-want clients && start venv-clients env LINTEL_CLIENTS_SETUP_ONLY=1 tests/clients/run.sh
+(want clients || want cluster) && start venv-clients env LINTEL_CLIENTS_SETUP_ONLY=1 tests/clients/run.sh
 want tempest && start venv-tempest env LINTEL_TEMPEST_SETUP_ONLY=1 tests/tempest/run.sh
 want import && start venv-import env LINTEL_IMPORT_SETUP_ONLY=1 tests/keystone_import/run.sh
 # The tests, the benchmark and the binary, in the one dev-profile build that every part uses.
@@ -199,9 +202,9 @@ cargo_cmd() {
 client_args=()
 ((fast)) && client_args=(--ignore=tests/clients/test_openapi_schemathesis.py)
 declare -A needs=([ops]="build" [clients]="build venv-clients" [tempest]="build venv-tempest"
-    [import]="build venv-import" [rust]="build" [bench]="build" [lint]="")
+    [import]="build venv-import" [cluster]="build venv-clients" [rust]="build" [bench]="build" [lint]="")
 waiting=()
-for p in ops clients tempest import; do want $p && waiting+=("$p"); done
+for p in ops clients tempest import cluster; do want $p && waiting+=("$p"); done
 launch() { # PART: start it, or skip it if what it needs failed
     local p=$1 n
     for n in ${needs[$p]}; do
@@ -213,6 +216,7 @@ launch() { # PART: start it, or skip it if what it needs failed
         clients) start clients tests/clients/run.sh "${client_args[@]}" ;;
         tempest) start tempest tests/tempest/run.sh ;;
         import) start import tests/keystone_import/run.sh ;;
+        cluster) start cluster tests/cluster/run.sh ;;
         *) eval "start $p $(cargo_cmd "$p")" ;;
     esac
 }

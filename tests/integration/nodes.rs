@@ -188,3 +188,44 @@ async fn follows_on(backend: &'static str) {
     b.stop().await;
     a.stop().await;
 }
+
+/// Galera certifies row changes by primary key and refuses to replicate a table without one: every table of the
+/// schema has a primary key, on every backend.
+#[tokio::test]
+async fn every_table_has_a_primary_key() {
+    use sea_orm::{ConnectionTrait, Statement};
+    crate::common::each_backend(|backend| async move {
+        let s = crate::common::TestServer::start(backend).await;
+        let q = match backend {
+            "mysql" => "SELECT t.table_name AS name FROM information_schema.tables t \
+                 WHERE t.table_schema = DATABASE() AND t.table_type = 'BASE TABLE' AND NOT EXISTS \
+                 (SELECT 1 FROM information_schema.table_constraints c WHERE c.table_schema = t.table_schema \
+                  AND c.table_name = t.table_name AND c.constraint_type = 'PRIMARY KEY')",
+            "postgres" => "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'r' AND n.nspname = current_schema() AND NOT EXISTS \
+                 (SELECT 1 FROM pg_constraint p WHERE p.conrelid = c.oid AND p.contype = 'p')",
+            _ => "SELECT m.name AS name FROM sqlite_master m WHERE m.type = 'table' \
+                 AND m.name NOT LIKE 'sqlite_%' AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.pk > 0)",
+        };
+        let rows = s
+            .db
+            .query_all(Statement::from_string(s.db.get_database_backend(), q))
+            .await
+            .unwrap();
+        let tables: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").unwrap())
+            .collect();
+        let tables_seen = s
+            .db
+            .query_all(Statement::from_string(
+                s.db.get_database_backend(),
+                "SELECT 1 FROM federation_mapping",
+            ))
+            .await;
+        assert!(tables_seen.is_ok(), "{backend}: the schema is there");
+        assert!(tables.is_empty(), "{backend}: tables without a primary key: {tables:?}");
+        s.stop().await;
+    })
+    .await;
+}

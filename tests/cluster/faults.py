@@ -1,0 +1,307 @@
+"""Faults under load on a running cluster (scripts/cluster.sh up): tokens are issued and validated and credentials
+created through HAProxy while Lintel and database nodes are killed and restarted, and the token keys rotated.
+
+Asserted: no acknowledged write is lost; no token that validated stops validating; only requests in flight on a
+killed node fail, and a retried request succeeds; a credential deleted through one node is refused by every node
+at once. Printed: each fault's failover gap (the longest time no request succeeded).
+
+    python tests/cluster/faults.py   (with scripts/cluster.sh env's variables in the environment)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+URL = os.environ["LINTEL_CLUSTER_URL"]
+CA = os.environ["LINTEL_CLUSTER_CACERT"]
+PASSWORD = os.environ["LINTEL_CLUSTER_ADMIN_PASSWORD"]
+BACKEND = os.environ["LINTEL_CLUSTER_BACKEND"]
+DIR = Path(os.environ["LINTEL_CLUSTER_DIR"])
+BIN = os.environ.get("LINTEL_BIN", str(Path(__file__).resolve().parents[2] / "target/debug/lintel"))
+NODES = [f"https://127.0.0.1:544{n}" for n in (1, 2, 3)]
+WORKERS = 4
+TIMEOUT = 10
+
+
+def session() -> requests.Session:
+    s = requests.Session()
+    s.verify = CA
+    s.trust_env = False
+    return s
+
+
+def admin_token(base: str = URL) -> str:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            r = session().post(f"{base}/v3/auth/tokens", json=body, timeout=TIMEOUT)
+            if r.status_code == 201:
+                return r.headers["X-Subject-Token"]
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no admin token from {base}")
+        time.sleep(0.5)
+
+
+@dataclass
+class Record:
+    """What the load saw: every outcome with its time, the writes acknowledged, the tokens that validated."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    events: list[tuple[float, bool, str]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    valid: list[str] = field(default_factory=list)
+
+    def note(self, ok: bool, what: str) -> None:
+        with self.lock:
+            self.events.append((time.monotonic(), ok, what))
+
+
+class Load:
+    """Workers issuing a token (client credentials), validating it, and now and then creating a credential."""
+
+    def __init__(self, admin: str, user_id: str, cred: tuple[str, str]) -> None:
+        self.admin, self.user_id, self.cred = admin, user_id, cred
+        self.record = Record()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.work, args=(i,), daemon=True) for i in range(WORKERS)]
+
+    def work(self, i: int) -> None:
+        s = session()
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                r = s.post(f"{URL}/v3/OS-OAUTH2/token", auth=self.cred,
+                           data={"grant_type": "client_credentials"}, timeout=TIMEOUT)
+                if r.status_code != 200:
+                    self.record.note(False, f"issue {r.status_code} {r.text[:120]}")
+                    continue
+                token = r.json()["access_token"]
+                v = s.get(f"{URL}/v3/auth/tokens", headers={"X-Auth-Token": self.admin,
+                                                           "X-Subject-Token": token}, timeout=TIMEOUT)
+                if v.status_code != 200:
+                    self.record.note(False, f"validate {v.status_code} {v.text[:120]}")
+                    continue
+                with self.record.lock:
+                    if len(self.record.valid) < 2000:
+                        self.record.valid.append(token)
+                if n % 10 == 0:
+                    c = s.post(f"{URL}/v3/users/{self.user_id}/application_credentials",
+                               headers={"X-Auth-Token": self.admin},
+                               json={"application_credential": {"name": f"load-{i}-{n}-{time.monotonic_ns()}"}},
+                               timeout=TIMEOUT)
+                    if c.status_code != 201:
+                        self.record.note(False, f"create {c.status_code} {c.text[:120]}")
+                        continue
+                    with self.record.lock:
+                        self.record.created.append(c.json()["application_credential"]["id"])
+                self.record.note(True, "ok")
+            except requests.RequestException as e:
+                self.record.note(False, f"{type(e).__name__}")
+                s = session()
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=TIMEOUT * 3)
+
+
+def gap(events: list[tuple[float, bool, str]], start: float, end: float) -> float:
+    """The longest time in [start, end] without a successful request, in seconds."""
+    last = start
+    longest = 0.0
+    for t, ok, _ in events:
+        if start <= t <= end and ok:
+            longest = max(longest, t - last)
+            last = t
+    return max(longest, end - last)
+
+
+def pid(path: Path) -> int:
+    return int(path.read_text().strip())
+
+
+def ready(base: str) -> bool:
+    try:
+        return session().get(f"{base}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait(cond, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def start_lintel(n: int) -> None:
+    d = DIR / f"lintel{n}"
+    with open(d / "serve.log", "ab") as out:
+        p = subprocess.Popen([BIN, "--config", str(d / "lintel.conf"), "serve"], cwd=d,
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    (d / "serve.pid").write_text(str(p.pid))
+    wait(lambda: ready(NODES[n - 1]), 60, f"lintel{n} ready")
+
+
+def galera_synced(n: int) -> bool:
+    r = subprocess.run(["mariadb", "--no-defaults", "-uroot", "-h127.0.0.1", f"-P332{n}", "-N", "-B", "-e",
+                        "SHOW STATUS LIKE 'wsrep_local_state_comment'"], capture_output=True, text=True)
+    return r.returncode == 0 and r.stdout.split("\t")[-1].strip() == "Synced"
+
+
+def start_galera(n: int) -> None:
+    d = DIR / f"galera{n}"
+    with open(d / "stdout.log", "ab") as out:
+        p = subprocess.Popen(["mariadbd", f"--defaults-file={d / 'my.cnf'}"], stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    (d / "launcher.pid").write_text(str(p.pid))
+    wait(lambda: galera_synced(n), 180, f"galera{n} synced")
+
+
+def galera_pid(n: int) -> int:
+    return pid(DIR / f"galera{n}" / "mysqld.pid")
+
+
+def revocation_holds_everywhere(admin: str, user_id: str) -> None:
+    """A credential deleted through one node: its token is refused by every node at once."""
+    s = session()
+    c = s.post(f"{NODES[0]}/v3/users/{user_id}/application_credentials", headers={"X-Auth-Token": admin},
+               json={"application_credential": {"name": f"doomed-{time.monotonic_ns()}"}}, timeout=TIMEOUT)
+    assert c.status_code == 201, c.text
+    cred = c.json()["application_credential"]
+    r = s.post(f"{NODES[1]}/v3/OS-OAUTH2/token", auth=(cred["id"], cred["secret"]),
+               data={"grant_type": "client_credentials"}, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    for base in NODES:
+        v = s.get(f"{base}/v3/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": token},
+                  timeout=TIMEOUT)
+        assert v.status_code == 200, (base, v.text)
+    d = s.delete(f"{NODES[2]}/v3/users/{user_id}/application_credentials/{cred['id']}",
+                 headers={"X-Auth-Token": admin}, timeout=TIMEOUT)
+    assert d.status_code == 204, d.text
+    for base in NODES:
+        v = s.get(f"{base}/v3/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": token},
+                  timeout=TIMEOUT)
+        assert v.status_code == 404, f"{base} still accepts a deleted credential's token: {v.status_code}"
+
+
+def main() -> int:
+    admin = admin_token()
+    s = session()
+    me = s.get(f"{URL}/v3/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": admin},
+               timeout=TIMEOUT).json()["token"]["user"]["id"]
+    c = s.post(f"{URL}/v3/users/{me}/application_credentials", headers={"X-Auth-Token": admin},
+               json={"application_credential": {"name": "load"}}, timeout=TIMEOUT)
+    assert c.status_code == 201, c.text
+    cred = (c.json()["application_credential"]["id"], c.json()["application_credential"]["secret"])
+    revocation_holds_everywhere(admin, me)
+
+    faults = []
+
+    def kill_lintel() -> None:
+        os.kill(pid(DIR / "lintel2" / "serve.pid"), signal.SIGKILL)
+        time.sleep(3)
+        start_lintel(2)
+
+    def rolling_restart() -> None:
+        for n in (1, 2, 3):
+            os.kill(pid(DIR / f"lintel{n}" / "serve.pid"), signal.SIGTERM)
+            time.sleep(1)
+            start_lintel(n)
+
+    def rotate_keys() -> None:
+        subprocess.run([BIN, "--config", str(DIR / "lintel1" / "lintel.conf"), "keys", "rotate"], check=True,
+                       capture_output=True, timeout=60)
+        time.sleep(3)
+
+    def kill_galera_node() -> None:
+        os.kill(galera_pid(3), signal.SIGKILL)
+        time.sleep(3)
+        start_galera(3)
+
+    def stop_galera_writer() -> None:
+        os.kill(galera_pid(1), signal.SIGTERM)
+        time.sleep(5)
+        start_galera(1)
+
+    faults.append(("kill -9 one Lintel node", kill_lintel))
+    if BACKEND == "galera":
+        faults.append(("kill -9 one Galera node, bring it back", kill_galera_node))
+        faults.append(("stop the Galera writer (HAProxy fails over)", stop_galera_writer))
+    faults.append(("restart every Lintel node one by one", rolling_restart))
+    faults.append(("rotate the token keys on one node", rotate_keys))
+
+    with Load(admin, me, cred) as load:
+        time.sleep(3)
+        windows = []
+        for name, fault in faults:
+            start = time.monotonic()
+            fault()
+            time.sleep(3)
+            windows.append((name, start, time.monotonic()))
+    rec = load.record
+    failures = [e for e in rec.events if not e[1]]
+    oks = sum(1 for e in rec.events if e[1])
+    print(f"cluster ({BACKEND}): {oks} load rounds succeeded, {len(failures)} failed; "
+          f"{len(rec.created)} credentials created, {len(rec.valid)} tokens validated")
+    problems = []
+    for name, start, end in windows:
+        g = gap(rec.events, start, end)
+        failed = [e for e in failures if start <= e[0] <= end]
+        print(f"  {name}: failover gap {g * 1000:.0f} ms, {len(failed)} failed requests")
+        kinds = sorted({e[2] for e in failed})
+        if kinds:
+            print(f"    failures: {kinds[:6]}")
+        if any(k.split(" ")[1:2] == ["500"] for k in kinds):
+            problems.append(f"{name}: a request was answered 500")
+        if name.startswith("kill -9 one Lintel") and len(failed) > 2 * WORKERS:
+            problems.append(f"{name}: {len(failed)} requests failed, more than were in flight")
+        if g > 30:
+            problems.append(f"{name}: no request succeeded for {g:.1f} s")
+    # Nothing acknowledged is lost; nothing that validated stops validating.
+    admin = admin_token()
+    lost = [i for i in rec.created
+            if s.get(f"{URL}/v3/users/{me}/application_credentials/{i}", headers={"X-Auth-Token": admin},
+                     timeout=TIMEOUT).status_code != 200]
+    if lost:
+        problems.append(f"{len(lost)} acknowledged credentials lost: {lost[:5]}")
+    invalid = [t for t in rec.valid[::20]
+               if s.get(f"{URL}/v3/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": t},
+                        timeout=TIMEOUT).status_code != 200]
+    if invalid:
+        problems.append(f"{len(invalid)} tokens that validated no longer do")
+    if failures and not windows:
+        problems.append("failures without a fault")
+    outside = [e for e in failures if not any(s0 <= e[0] <= s1 + 1 for _, s0, s1 in windows)]
+    if outside:
+        problems.append(f"{len(outside)} requests failed outside any fault: {sorted({e[2] for e in outside})[:5]}")
+    revocation_holds_everywhere(admin, me)
+    for p in problems:
+        print(f"FAIL: {p}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
