@@ -280,8 +280,9 @@ impl Rules {
                     out.group_names
                         .extend(all(names, &direct).map(|n| (n, domain.clone())));
                 }
+                // A project whose name has no single value is left out (the sign-in still maps).
                 for p in local.projects.iter().flatten() {
-                    if let Some(name) = one(Some(&p.name), &direct)? {
+                    if let Some(Some(name)) = one(Some(&p.name), &direct) {
                         out.projects.push(LocalProject { name, ..p.clone() });
                     }
                 }

@@ -214,7 +214,8 @@ async fn attempt_sign_in(
     }
     if mapped.user.kind != Some(UserKind::Local) {
         let groups = group_ids(cx, &idp, &mapped).await?;
-        if store::federation::set_groups(&cx.db, &user.id, &groups).await? {
+        let changed = store::federation::set_groups(&cx.db, &user.id, &groups).await?;
+        if provision(cx, &idp, &user, &mapped).await? || changed {
             cx.view.forget_authorizations();
         }
     }
@@ -410,6 +411,65 @@ async fn domain_of(cx: &Context, d: Option<&DomainRef>, default: &str) -> Result
             .id),
         _ => Ok(default.to_string()),
     }
+}
+
+/// Keystone's auto-provisioning: each mapped project (by name, in its domain or the provider's) is made if it is
+/// missing, and the user is granted the mapped roles on it (roles that do not exist are skipped); whether anything
+/// was added. Grants are only added here: taking one away is an administrator's act, revoked as any other.
+async fn provision(
+    cx: &Context,
+    idp: &IdentityProvider,
+    user: &User,
+    mapped: &Mapped,
+) -> Result<bool, Failed> {
+    use crate::model::grant::Target as Grant;
+    let mut added = false;
+    for p in &mapped.projects {
+        if p.name.is_empty() || p.name.len() > 64 {
+            continue;
+        }
+        let domain = domain_of(cx, p.domain.as_ref(), &idp.domain_id).await?;
+        let project = match store::projects::by_name(&cx.db, &domain, &p.name).await? {
+            Some(found) => found,
+            None => {
+                let new = crate::model::Project {
+                    id: crate::rules::new_id(),
+                    name: p.name.clone(),
+                    domain_id: domain.clone(),
+                    parent_id: None,
+                    description: Some(format!("Provisioned by identity provider {}", idp.id)),
+                    enabled: true,
+                    created_at: cx.clock.now(),
+                };
+                match store::projects::insert(&cx.db, new, &[]).await {
+                    Ok(made) => made,
+                    // Made by a sign-in on another node meanwhile.
+                    Err(DomainError::Conflict(_)) => {
+                        store::projects::by_name(&cx.db, &domain, &p.name)
+                            .await?
+                            .ok_or_else(|| DomainError::internal("provisioned project vanished"))?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let grant = Grant::Project(project.id.clone());
+        let key = store::grants::GrantKey {
+            grant: &grant,
+            group: false,
+            actor_id: &user.id,
+        };
+        for r in &p.roles {
+            let Some(role) = store::assignments::role_by_name(&cx.db, &r.name, None).await? else {
+                continue;
+            };
+            if !store::grants::exists(&cx.db, &key, &role.id).await? {
+                store::grants::insert(&cx.db, &key, &role.id).await?;
+                added = true;
+            }
+        }
+    }
+    Ok(added)
 }
 
 /// The ids of the mapped groups that exist (Keystone ignores the others).

@@ -144,6 +144,30 @@ def test_keystoneauth_oidc_client_credentials_gets_a_project_token(lintel_fed, i
     assert access.user_domain_id != "default", "a federated user lives in its provider's domain"
 
 
+def test_keystoneauth_oidc_access_token_gets_a_project_token(lintel_fed, idp, federated):
+    """`v3oidcaccesstoken`: the workload already holds the provider's token and hands it over as it is."""
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+
+    provider_token = requests.post(
+        f"{idp['issuer']}/token", data={"grant_type": "client_credentials", "scope": "lintel"},
+        auth=(CLIENT_ID, idp["secret"]), verify=str(idp["bundle"]), timeout=10)
+    provider_token.raise_for_status()
+    auth = v3.OidcAccessToken(
+        auth_url=lintel_fed.auth_url, identity_provider="node-idp", protocol="openid",
+        access_token=provider_token.json()["access_token"], project_name="fed-project",
+        project_domain_name="Default")
+    sess = session.Session(auth=auth, verify=str(lintel_fed.cacert))
+    assert sess.get_project_id() == federated
+    # A token that is not the provider's is refused with Keystone's 401.
+    forged = v3.OidcAccessToken(auth_url=lintel_fed.auth_url, identity_provider="node-idp", protocol="openid",
+                                access_token="eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", project_name="fed-project",
+                                project_domain_name="Default")
+    from keystoneauth1 import exceptions
+    with pytest.raises(exceptions.Unauthorized):
+        session.Session(auth=forged, verify=str(lintel_fed.cacert)).get_token()
+
+
 def test_openstack_cli_issues_a_token_through_the_provider(lintel_fed, idp, federated):
     env = {key: None for key in ("OS_USERNAME", "OS_PASSWORD", "OS_USER_DOMAIN_NAME", "OS_PROJECT_NAME",
                                  "OS_PROJECT_DOMAIN_NAME")}

@@ -252,17 +252,25 @@ async fn kubernetes_and_github_tokens_sign_in_as_their_rules_say() {
         // GitHub Actions: the repository and branch decide; each jti once.
         let gh_iss = issuer.issuer("gh");
         let gh_rules = json!([{
-            "local": [{"user": {"name": "{0}"}}, {"group": {"name": "k8s-ci", "domain": {"id": "default"}}}],
+            "local": [{"user": {"name": "{0}"}}, {"group": {"name": "k8s-ci", "domain": {"id": "default"}}},
+                      {"projects": [{"name": "gh-{1}", "roles": [{"name": "reader"}]}]}],
             "remote": [{"type": "sub"}, {"type": "repository", "any_one_of": ["org/app"]},
-                       {"type": "ref", "any_one_of": ["refs/heads/main"]}]
+                       {"type": "ref", "any_one_of": ["refs/heads/main"]}, {"type": "repository"}]
         }]);
         provider(&s, &admin, "gh", &gh_iss, json!({"require_jti": true, "max_token_lifetime": 900}), gh_rules).await;
         let gh = |jti: &str, reference: &str| json!({"iss": gh_iss, "aud": "lintel-test", "exp": now + 300, "iat": now,
             "sub": "repo:org/app:ref:refs/heads/main", "repository": "org/app", "ref": reference,
             "environment": "prod", "jti": jti});
         let once = issuer.sign(&gh("run-1", "refs/heads/main"));
-        let (st, _, body) = sign_in(&s, "gh", &once).await;
+        let (st, gh_token, body) = sign_in(&s, "gh", &once).await;
         assert_eq!(st, StatusCode::CREATED, "{backend}: {body}");
+        // The mapping's project is provisioned in the provider's domain, with the mapped role on it.
+        let (_, _, projects) = s.call(Method::GET, "/v3/projects?name=gh-org/app", Some(&admin), None).await;
+        let provisioned = projects["projects"][0]["id"].as_str().unwrap_or_default().to_string();
+        assert!(!provisioned.is_empty(), "{backend}: {projects}");
+        let (st, _, body) = rescope(&s, &gh_token, &provisioned).await;
+        assert_eq!(st, StatusCode::CREATED, "{backend}: {body}");
+        assert_eq!(body["token"]["roles"][0]["name"], "reader", "{backend}: {body}");
 
         // The same token shape on the OAuth 2.0 endpoint (RFC 7523 §2.1): an access token with nothing stored.
         let grant = |assertion: String, scope: Option<String>| {
@@ -273,12 +281,15 @@ async fn kubernetes_and_github_tokens_sign_in_as_their_rules_say() {
             form.extend(scope.map(|sc| ("scope", sc)));
             s.client.post(format!("{}/v3/OS-OAUTH2/token", s.base)).form(&form).send()
         };
+        // Roles on two projects now (the group's, the provisioned one): the request names one.
         let resp = grant(issuer.sign(&gh("run-3", "refs/heads/main")), None).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{backend}: which project?");
+        let resp = grant(issuer.sign(&gh("run-6", "refs/heads/main")), Some(format!("project:{ci} member"))).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{backend}");
         let body: Value = resp.json().await.unwrap();
         let (st, v) = s.validate(&admin, body["access_token"].as_str().unwrap()).await;
         assert_eq!(st, StatusCode::OK, "{backend}: {v}");
-        assert_eq!(v["token"]["project"]["id"], ci.as_str(), "{backend}: the user's one project");
+        assert_eq!(v["token"]["project"]["id"], ci.as_str(), "{backend}: the project asked for");
         assert_eq!(v["token"]["methods"], json!(["openid"]));
         let resp = grant(issuer.sign(&gh("run-4", "refs/heads/main")), Some("project:elsewhere".into())).await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{backend}");
