@@ -44,7 +44,7 @@ A backend whose URL is set but does not answer fails the run. --backend NAME kee
   LINTEL_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test scripts/test.sh --rust --backend postgres
 
 Needs: the Rust toolchain (1.95 or later), a C compiler, python3 with venv and pip, network access to crates.io
-and PyPI on the first run. The full run took 8 min 19 s cold on 2 cores (budget 20 minutes; docs/testing.md).
+and PyPI on the first run. The full run took 12 min 3 s cold on 2 cores (budget 20 minutes; docs/testing.md).
 EOF
 }
 
