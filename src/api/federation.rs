@@ -580,19 +580,6 @@ async fn delete_mapping(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The bearer token of an `Authorization` header.
-fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let v = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
 /// A token in `Authorization: Bearer`, or else the connection's client certificate (a SPIFFE X.509-SVID).
 async fn sign_in(
     State(state): State<AppState>,
@@ -603,7 +590,7 @@ async fn sign_in(
 ) -> ApiResult<axum::response::Response> {
     use crate::federation::signin::Proof;
     let proof =
-        match (bearer(&headers), cert.as_deref()) {
+        match (crate::http::bearer_token(&headers), cert.as_deref()) {
             (Some(token), _) => Proof::Jwt(token),
             (None, Some(c)) => Proof::Svid(c),
             (None, None) => return Err(crate::error::DomainError::unauthorized_msg(

@@ -157,16 +157,6 @@ async fn introspect(
     }
 }
 
-/// The caller's token, when it authenticates with one rather than as a client.
-fn caller_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(t) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        return Some(t.trim());
-    }
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// Authenticate the caller (a client, or a token) and check it holds `service` or `admin`.
 async fn authorize(
     state: &AppState,
@@ -180,7 +170,7 @@ async fn authorize(
             .iter()
             .any(|n| INTROSPECTING_ROLES.contains(&n.as_str()))
     };
-    let names = if let Some(token) = caller_token(headers) {
+    let names = if let Some(token) = crate::http::presented_token(headers).map(|(t, _)| t) {
         let v = crate::token::validate_presented(state, token, cert)
             .await
             .map_err(|e| match e {

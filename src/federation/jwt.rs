@@ -99,6 +99,8 @@ pub struct Keys {
     fetched: moka::sync::Cache<String, Arc<Fetched>>,
     /// When each issuer's keys were last asked for (unix seconds): bounds fetches for unknown `kid`s.
     asked: moka::sync::Cache<String, i64>,
+    /// Held while fetching, so that concurrent sign-ins make one fetch.
+    fetching: tokio::sync::Mutex<()>,
     max_age: i64,
     refresh_interval: i64,
 }
@@ -126,6 +128,7 @@ impl Keys {
             http: b.build().unwrap_or_default(),
             fetched: moka::sync::Cache::builder().max_capacity(1000).build(),
             asked: moka::sync::Cache::builder().max_capacity(1000).build(),
+            fetching: tokio::sync::Mutex::new(()),
             max_age: i64::try_from(c.jwks_max_age.as_secs()).unwrap_or(i64::MAX),
             refresh_interval: i64::try_from(c.jwks_refresh_interval.as_secs()).unwrap_or(i64::MAX),
         }
@@ -180,23 +183,32 @@ impl Keys {
         Ok(JwkSet { keys: usable })
     }
 
-    /// An issuer's keys for `kid`: the cached ones while fresh and holding it, else fetched again (at most every
-    /// refresh interval); the cached ones when the issuer cannot be reached.
+    /// An issuer's keys for `kid`: the cached ones while fresh and holding it, else fetched again, at most once
+    /// per refresh interval per issuer whether the last fetch worked or not (an unreachable issuer costs one
+    /// attempt per interval, not one per token); the cached ones when the issuer cannot be reached.
     async fn keys_for(
         &self,
         issuer: &str,
         kid: Option<&str>,
         now: i64,
     ) -> Result<Arc<Fetched>, Refusal> {
-        let cached = self.fetched.get(issuer);
-        let holds = |f: &Fetched| kid.is_none_or(|k| f.keys.find(k).is_some());
-        if let Some(f) = &cached {
-            if now - f.at < self.max_age && holds(f) {
-                return Ok(f.clone());
-            }
+        let usable = |f: &Arc<Fetched>| {
+            now - f.at < self.max_age && kid.is_none_or(|k| f.keys.find(k).is_some())
+        };
+        if let Some(f) = self.fetched.get(issuer).filter(usable) {
+            return Ok(f);
         }
-        let last = self.asked.get(issuer);
-        if cached.is_some() && last.is_some_and(|t| now - t < self.refresh_interval) {
+        // One fetch at a time: sign-ins that arrive meanwhile wait for it and read what it brought.
+        let _fetching = self.fetching.lock().await;
+        let cached = self.fetched.get(issuer);
+        if let Some(f) = cached.clone().filter(usable) {
+            return Ok(f);
+        }
+        if self
+            .asked
+            .get(issuer)
+            .is_some_and(|t| now - t < self.refresh_interval)
+        {
             return cached.ok_or(Refusal::KeysUnavailable);
         }
         self.asked.insert(issuer.to_string(), now);

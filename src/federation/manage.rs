@@ -379,9 +379,17 @@ pub async fn create_mapping(
 
 /// The users whose sign-ins went through protocols using a mapping.
 async fn mapping_events(cx: &Context, id: &str) -> DomainResult<Vec<Event>> {
+    let mut providers: Vec<String> = store::federation::protocols_using(&cx.db, id)
+        .await?
+        .into_iter()
+        .map(|p| p.idp_id)
+        .collect();
+    // A provider with several protocols on the mapping is revoked once.
+    providers.sort();
+    providers.dedup();
     let mut events = Vec::new();
-    for p in store::federation::protocols_using(&cx.db, id).await? {
-        events.extend(provider_events(cx, &p.idp_id).await?);
+    for idp in &providers {
+        events.extend(provider_events(cx, idp).await?);
     }
     Ok(events)
 }

@@ -7,7 +7,9 @@
 //! mod_auth_openidc gives, so Keystone mappings written for Apache keep working), or, inside an object claim, by a
 //! dotted path (`kubernetes.io.namespace`). Arrays are their elements; numbers and booleans their JSON text.
 
-use regex::RegexBuilder;
+use std::collections::HashMap;
+
+use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -21,10 +23,12 @@ pub const MAX_VALUES: usize = 200;
 /// The compiled size a `regex` condition may take (linear-time matching either way).
 const REGEX_SIZE: usize = 1 << 16;
 
-/// A mapping's rules, checked.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(transparent)]
-pub struct Rules(pub Vec<Rule>);
+/// A mapping's rules, checked, with their `regex` patterns compiled once.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    rules: Vec<Rule>,
+    patterns: HashMap<String, Regex>,
+}
 
 /// One rule.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,15 +187,16 @@ fn invalid(why: impl std::fmt::Display) -> DomainError {
 impl Rules {
     /// The rules of a request, checked as Keystone's schema and Lintel's bounds say.
     pub fn parse(v: &Value) -> DomainResult<Rules> {
-        let rules: Rules = serde_path_to_error::deserialize(v)
+        let rules: Vec<Rule> = serde_path_to_error::deserialize(v)
             .map_err(|e| invalid(format!("{} at {}", e.inner(), e.path())))?;
-        if rules.0.is_empty() {
+        if rules.is_empty() {
             return Err(invalid("[] is too short"));
         }
-        if rules.0.len() > MAX_RULES {
+        if rules.len() > MAX_RULES {
             return Err(invalid(format!("more than {MAX_RULES} rules")));
         }
-        for r in &rules.0 {
+        let mut patterns = HashMap::new();
+        for r in &rules {
             if r.remote.is_empty() || r.local.is_empty() {
                 return Err(invalid(
                     "a rule needs at least one local and one remote entry",
@@ -220,21 +225,25 @@ impl Rules {
                     }
                     if c.regex == Some(true) {
                         for p in list {
-                            pattern(p).map_err(|e| {
-                                invalid(format!("'{p}' is not a regular expression: {e}"))
-                            })?;
+                            let re = RegexBuilder::new(p)
+                                .size_limit(REGEX_SIZE)
+                                .build()
+                                .map_err(|e| {
+                                    invalid(format!("'{p}' is not a regular expression: {e}"))
+                                })?;
+                            patterns.insert(p.clone(), re);
                         }
                     }
                 }
             }
         }
-        Ok(rules)
+        Ok(Rules { rules, patterns })
     }
 
     /// Whether a rule names `value` literally in a condition's list (how an operator lets a Kubernetes namespace's
     /// `default` service account sign in: by naming it).
     pub fn names(&self, value: &str) -> bool {
-        self.0.iter().flat_map(|r| &r.remote).any(|c| {
+        self.rules.iter().flat_map(|r| &r.remote).any(|c| {
             c.regex != Some(true)
                 && [&c.any_one_of, &c.whitelist]
                     .into_iter()
@@ -247,8 +256,8 @@ impl Rules {
     pub fn apply(&self, claims: &Value) -> Option<Mapped> {
         let mut out = Mapped::default();
         let mut user = None;
-        for rule in &self.0 {
-            let Some(direct) = holds(&rule.remote, claims) else {
+        for rule in &self.rules {
+            let Some(direct) = holds(&rule.remote, claims, &self.patterns) else {
                 continue;
             };
             for local in &rule.local {
@@ -297,10 +306,6 @@ impl Rules {
     }
 }
 
-fn pattern(p: &str) -> Result<regex::Regex, regex::Error> {
-    RegexBuilder::new(p).size_limit(REGEX_SIZE).build()
-}
-
 /// A claim's values: by name, by `OIDC-<name>`, or by a dotted path into object claims.
 fn values(claims: &Value, kind: &str) -> Option<Vec<String>> {
     let v = claims
@@ -336,7 +341,11 @@ fn path<'a>(v: &'a Value, p: &str) -> Option<&'a Value> {
 }
 
 /// Whether every condition holds; the values plain conditions (and black/whitelists) stand for, in order.
-fn holds(remote: &[Remote], claims: &Value) -> Option<Vec<Vec<String>>> {
+fn holds(
+    remote: &[Remote],
+    claims: &Value,
+    patterns: &HashMap<String, Regex>,
+) -> Option<Vec<Vec<String>>> {
     let mut direct = Vec::new();
     for c in remote {
         let got = values(claims, &c.kind)?;
@@ -344,7 +353,7 @@ fn holds(remote: &[Remote], claims: &Value) -> Option<Vec<Vec<String>>> {
         let matches = |listed: &[String], value: &str| {
             listed.iter().any(|l| {
                 if is_re {
-                    pattern(l).is_ok_and(|r| r.is_match(value))
+                    patterns.get(l).is_some_and(|r| r.is_match(value))
                 } else {
                     l == value
                 }

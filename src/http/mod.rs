@@ -26,11 +26,14 @@ pub fn presented_token(headers: &HeaderMap) -> Option<(&str, bool)> {
     if let Some(t) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         return Some((t.trim(), false));
     }
+    bearer_token(headers).map(|t| (t, true))
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750), if that is how the request authenticates.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| (token.trim(), true))
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -108,15 +108,21 @@ pub async fn grant(
         )));
     }
     if !wanted.roles.is_empty() {
-        let names = cx.view.role_names(&cx.db, &role_ids).await?;
+        // Each held role with its name (a role deleted meanwhile is left out, and never mistaken for another).
+        let mut held = Vec::with_capacity(role_ids.len());
+        for id in &role_ids {
+            if let Some(r) = cx.view.role(&cx.db, id).await? {
+                held.push(r);
+            }
+        }
         let mut keep = Vec::new();
         for name in &wanted.roles {
-            let Some(i) = names.iter().position(|n| n == name) else {
+            let Some(r) = held.iter().find(|r| r.name == *name) else {
                 return Err(OAuthError::InvalidScope(format!(
                     "The requested scope is invalid: role '{name}' is not granted to this workload."
                 )));
             };
-            keep.push(role_ids[i].clone());
+            keep.push(r.id.clone());
         }
         let narrowed = crate::assignment::with_implied(cx, keep).await?;
         role_ids.retain(|r| narrowed.contains(r));
