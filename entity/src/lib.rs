@@ -30,5 +30,6 @@ pub mod role;
 pub mod service;
 pub mod token_key;
 pub mod user;
+pub mod user_credential_serial;
 pub mod user_group_membership;
 pub mod view_change;

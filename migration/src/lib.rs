@@ -13,6 +13,7 @@ mod m20261207_000008_rotation_and_use;
 mod m20261207_000009_service_accounts;
 mod m20261207_000010_key_rotation_and_quota;
 mod m20261207_000011_federation;
+mod m20261207_000012_credential_serial;
 
 /// Runs every Lintel schema migration in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000009_service_accounts::Migration),
             Box::new(m20261207_000010_key_rotation_and_quota::Migration),
             Box::new(m20261207_000011_federation::Migration),
+            Box::new(m20261207_000012_credential_serial::Migration),
         ]
     }
 }

@@ -115,7 +115,9 @@ fn public_message(e: &DomainError) -> String {
 fn retry_after(e: &DomainError) -> Option<HeaderValue> {
     match e {
         DomainError::Throttled(secs) => Some(HeaderValue::from(*secs)),
-        DomainError::Busy | DomainError::StoreUnavailable(_) => Some(HeaderValue::from_static("1")),
+        DomainError::Busy | DomainError::StoreUnavailable(_) | DomainError::Contention(_) => {
+            Some(HeaderValue::from_static("1"))
+        }
         _ => None,
     }
 }
@@ -128,6 +130,9 @@ fn domain_response(e: &DomainError) -> Response {
     let mut resp = envelope(status(e), &public_message(e));
     if let Some(v) = retry_after(e) {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if matches!(e, DomainError::Contention(_)) {
+        resp.extensions_mut().insert(crate::http::Collided);
     }
     resp
 }

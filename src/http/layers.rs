@@ -7,7 +7,8 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -41,13 +42,12 @@ fn oauth_shaped(path: &str) -> bool {
 
 /// A NUL character in the path or the query (`%00` is its only spelling in a URI) reaches no handler: no database
 /// stores one, and PostgreSQL fails a query that carries one.
-fn nul_in_uri(req: &Request) -> Option<Response> {
-    let uri = req.uri().path_and_query()?.as_str();
-    if !uri.contains("%00") {
+fn nul_in_uri(uri: &Uri) -> Option<Response> {
+    if !uri.path_and_query()?.as_str().contains("%00") {
         return None;
     }
     let message = "The request URL contains a NUL character (%00).";
-    Some(if oauth_shaped(req.uri().path()) {
+    Some(if oauth_shaped(uri.path()) {
         OAuthError::InvalidRequest(message.into()).into_response()
     } else {
         envelope(StatusCode::BAD_REQUEST, message)
@@ -58,7 +58,17 @@ fn nul_in_uri(req: &Request) -> Option<Response> {
 /// that refuses a request early (no token, say) would otherwise leave the body unread, and HTTP/1.1 would then
 /// close the connection under a keep-alive client's next request. An `Err` is the answer, given here: the body
 /// is too large (413, or RFC 6749's `invalid_request` on the OAuth 2.0 endpoints), cut off, or too slow (408).
+#[cfg(test)]
 async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, bytes) = buffered_parts(req, limit).await?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// [`buffered`], keeping the body as bytes (so that a collided write can be sent to its route again).
+async fn buffered_parts(
+    req: Request,
+    limit: usize,
+) -> Result<(axum::http::request::Parts, bytes::Bytes), Response> {
     let (parts, body) = req.into_parts();
     let too_large = || {
         if oauth_shaped(parts.uri.path()) {
@@ -85,7 +95,7 @@ async fn buffered(req: Request, limit: usize) -> Result<Request, Response> {
         return Err(too_large());
     }
     match tokio::time::timeout(BODY_READ_TIMEOUT, read_bounded(&mut body, limit)).await {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Ok(bytes)) => Ok((parts, bytes)),
         Ok(Err(BodyRefused::TooLarge(read))) => {
             drain(&mut body, read).await;
             Err(too_large())
@@ -247,9 +257,10 @@ where
         let peer = crate::http::proxy::peer(req.extensions());
         crate::http::proxy::strip_unbelieved(&self.state.config.server, req.headers_mut(), peer);
         let seen = Seen::of(&self.state, &req);
-        let answer = if req.body().size_hint().exact() == Some(0) {
-            // Most requests (every GET, the token validations) have no body: hand them on at once.
-            match nul_in_uri(&req) {
+        let answer = if req.body().size_hint().exact() == Some(0) && !writes(req.method()) {
+            // Most requests (every GET, the token validations) have no body and write nothing: hand them on at
+            // once.
+            match nul_in_uri(req.uri()) {
                 Some(refusal) => Answer::Ready {
                     resp: Some(refusal),
                 },
@@ -275,20 +286,40 @@ where
     }
 }
 
+/// Whether a request may write: only these are run again when their write collides.
+fn writes(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// How many more times a write that collided with a concurrent one is run (each time in a new transaction),
+/// before the client gets the 503 and `Retry-After`.
+const RETRIES: u32 = 3;
+
+/// The longest first pause before running a collided write again; it doubles with each attempt. The pause is a
+/// random fraction of it ("full jitter"), so that the writes that collided do not collide again in step.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// The pause before the `attempt`th run again (0 for the first).
+fn retry_pause(attempt: u32) -> Duration {
+    use rand::Rng;
+    let most = RETRY_PAUSE.as_micros() as u64 * (1 << attempt.min(8));
+    Duration::from_micros(rand::thread_rng().gen_range(0..=most))
+}
+
 /// Read a request's body, then hand it on; a refusal when the body is too large, cut off or too slow.
-async fn read_then_call<S>(req: Request, limit: usize, mut inner: S) -> Response
+async fn read_then_call<S>(req: Request, limit: usize, inner: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let http1 = req.version() <= axum::http::Version::HTTP_11;
-    match buffered(req, limit).await {
+    match buffered_parts(req, limit).await {
         // Refused after its body was read, so the connection stays usable.
-        Ok(req) => match nul_in_uri(&req) {
+        Ok((parts, body)) => match nul_in_uri(&parts.uri) {
             Some(refusal) => refusal,
-            None => match inner.call(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            },
+            None => retrying(parts, body, inner).await,
         },
         Err(mut resp) => {
             if http1 {
@@ -298,6 +329,48 @@ where
             }
             resp
         }
+    }
+}
+
+/// Call the route; while it answers that its write collided with a concurrent one and rolled back ([`Collided`],
+/// a deadlock, a serialization or a Galera certification failure), call it again with the same request, up to
+/// [`RETRIES`] times after a jittered pause. The OAuth 2.0 endpoints never say so: they write nothing on the
+/// request's path, and answer `temporarily_unavailable` themselves.
+///
+/// [`Collided`]: crate::http::Collided
+async fn retrying<S>(parts: Parts, body: bytes::Bytes, mut inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    use tower::ServiceExt;
+    let again = writes(&parts.method).then(|| parts.clone());
+    let mut resp = once(&mut inner, Request::from_parts(parts, body.clone().into())).await;
+    let Some(parts) = again else {
+        return resp;
+    };
+    for attempt in 0..RETRIES {
+        if resp.extensions().get::<crate::http::Collided>().is_none() {
+            break;
+        }
+        tokio::time::sleep(retry_pause(attempt)).await;
+        let _ = inner.ready().await;
+        resp = once(
+            &mut inner,
+            Request::from_parts(parts.clone(), body.clone().into()),
+        )
+        .await;
+    }
+    resp
+}
+
+/// One call of the route.
+async fn once<S>(inner: &mut S, req: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match inner.call(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
     }
 }
 
@@ -618,6 +691,78 @@ mod tests {
                 taken >= drained && (drained > 0 || taken <= 1),
                 "expect={expect}: {taken} chunks taken"
             );
+        }
+    }
+
+    /// A route that answers "collided" to its first `collisions` calls, counting calls and the bodies it got.
+    fn colliding(
+        collisions: usize,
+    ) -> (
+        impl Service<Request, Response = Response, Error = Infallible, Future = impl Send> + Clone,
+        std::sync::Arc<std::sync::Mutex<Vec<Bytes>>>,
+    ) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let calls = seen.clone();
+        let svc = tower::service_fn(move |req: Request| {
+            let calls = calls.clone();
+            async move {
+                let body = text(req).await;
+                let n = {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(body);
+                    calls.len()
+                };
+                let mut resp = if n <= collisions {
+                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                } else {
+                    StatusCode::CREATED.into_response()
+                };
+                if n <= collisions {
+                    resp.extensions_mut().insert(crate::http::Collided);
+                }
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        (svc, seen)
+    }
+
+    /// A write whose transaction collided is run again with the same body, within the bound, after pauses that
+    /// grow but stay below their bound; past the bound the client gets the 503; a GET is never run twice.
+    #[tokio::test(start_paused = true)]
+    async fn a_collided_write_is_run_again_within_a_bound() {
+        let req = || post(Body::from("{\"user\": {}}"));
+        let (svc, seen) = colliding(2);
+        let started = tokio::time::Instant::now();
+        let resp = read_then_call(req(), 1024, svc).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|b| b == "{\"user\": {}}"), "{seen:?}");
+        assert!(
+            started.elapsed() <= RETRY_PAUSE * 3,
+            "{:?}",
+            started.elapsed()
+        );
+
+        let (svc, seen) = colliding(usize::MAX);
+        let resp = read_then_call(req(), 1024, svc).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(seen.lock().unwrap().len(), 1 + RETRIES as usize);
+
+        let (svc, seen) = colliding(1);
+        let get = Request::get("/v3/users").body(Body::empty()).unwrap();
+        let resp = read_then_call(get, 1024, svc).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    /// The pauses are random within a bound that doubles.
+    #[test]
+    fn retry_pauses_are_jittered_within_a_doubling_bound() {
+        for attempt in 0..RETRIES {
+            let pauses: Vec<Duration> = (0..200).map(|_| retry_pause(attempt)).collect();
+            assert!(pauses.iter().all(|p| *p <= RETRY_PAUSE * (1 << attempt)));
+            assert!(pauses.iter().any(|p| *p != pauses[0]), "not all the same");
         }
     }
 }

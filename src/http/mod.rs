@@ -105,6 +105,12 @@ impl<S: Sync> FromRequestParts<S> for PeerCert {
 /// The client's address: the connection's peer, or the client behind a trusted proxy ([`proxy::source`]).
 pub struct SourceAddr(pub Option<std::net::IpAddr>);
 
+/// Marks an answer to a write that the database rolled back because it collided with a concurrent one (a
+/// deadlock, a serialization failure, a Galera certification failure): nothing was written, and the request
+/// layer may run the same request again (see `layers::retrying`).
+#[derive(Clone, Copy, Debug)]
+pub struct Collided;
+
 /// Who a failed authentication claimed to be (a client id or user id), for the access log line.
 #[derive(Clone, Debug)]
 pub struct AuthSubject(pub String);

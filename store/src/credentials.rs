@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use entity::{
     access_rule, application_credential as app_cred,
     application_credential_access_rule as cred_rule, application_credential_role as cred_role,
-    application_credential_witness as witness, client_assertion_jti as jti, role, user,
+    application_credential_witness as witness, client_assertion_jti as jti, role,
+    user_credential_serial as serial,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -88,14 +89,28 @@ pub async fn insert(
     Ok(true)
 }
 
-/// Whether a user has at least `n` credentials, read so that a concurrent create for the same user waits for this
-/// transaction: PostgreSQL and MariaDB lock the user's row and read the credentials with a locking read (the latest
-/// committed rows, not a snapshot); on SQLite the writer queue already serialises every write.
+/// Whether a user has at least `n` credentials, read so that a concurrent create for the same user cannot also
+/// pass: this transaction first writes the user's serial row, which on PostgreSQL and MariaDB makes a concurrent
+/// create wait for it, and on a Galera cluster, where that wait holds on one server only, makes the two write sets
+/// conflict so that only one commits (the other is rolled back and run again by the request layer). The credentials
+/// are then read with a locking read (the latest committed rows, not a snapshot). On SQLite the writer queue
+/// already serialises every write.
 async fn held_at_least(txn: &WriteTxn, user_id: &str, n: u64) -> DomainResult<bool> {
-    user::Entity::find_by_id(user_id)
-        .lock_exclusive()
-        .one(&txn.txn)
-        .await?;
+    use sea_orm::sea_query::{Expr, OnConflict};
+    serial::Entity::insert(serial::ActiveModel {
+        user_id: Set(user_id.to_string()),
+        serial: Set(1),
+    })
+    .on_conflict(
+        OnConflict::column(serial::Column::UserId)
+            .value(
+                serial::Column::Serial,
+                Expr::col((serial::Entity, serial::Column::Serial)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(&txn.txn)
+    .await?;
     let ids: Vec<String> = app_cred::Entity::find()
         .select_only()
         .column(app_cred::Column::Id)

@@ -150,33 +150,52 @@ impl Db {
     /// A database that holds tables but not Lintel's migration history (a Keystone database, most likely) is
     /// refused before anything is written. Returns the migrations it applied.
     pub async fn migrate(&self, url: &str) -> Result<Vec<String>, ConnectError> {
-        let outcome = self.locked(url, Lock::DbSync, async {
-            let tables = self.table_names().await?;
-            if !tables.is_empty() && !tables.iter().any(|t| t == "seaql_migrations") {
-                let mut shown: Vec<&str> = tables.iter().map(String::as_str).take(5).collect();
-                if tables.len() > shown.len() {
-                    shown.push("...");
+        // Checked before the lock too: on MariaDB taking it makes its table, which a foreign database must not get.
+        self.foreign_tables()
+            .await?
+            .map_err(ConnectError::Unusable)?;
+        let outcome = self
+            .locked(url, Lock::DbSync, async {
+                if let Err(refusal) = self.foreign_tables().await? {
+                    return Ok(Err(refusal));
                 }
-                return Ok(Err(format!(
-                    "the database already holds {} tables that Lintel did not create ({}); nothing was changed. \
-                     Point [database] connection at an empty database (to move from Keystone, import its data instead)",
-                    tables.len(),
-                    shown.join(", ")
-                )));
-            }
-            let pending: Vec<String> = Migrator::get_pending_migrations(&self.conn.raw)
-                .await?
-                .iter()
-                .map(|m| m.name().to_string())
-                .collect();
-            Migrator::up(&self.conn.raw, None).await?;
-            if !pending.is_empty() {
-                tracing::info!(migrations = ?pending, "database schema upgraded");
-            }
-            Ok(Ok(pending))
-        })
-        .await?;
+                let pending: Vec<String> = Migrator::get_pending_migrations(&self.conn.raw)
+                    .await?
+                    .iter()
+                    .map(|m| m.name().to_string())
+                    .collect();
+                Migrator::up(&self.conn.raw, None).await?;
+                if !pending.is_empty() {
+                    tracing::info!(migrations = ?pending, "database schema upgraded");
+                }
+                Ok(Ok(pending))
+            })
+            .await?;
         outcome.map_err(ConnectError::Unusable)
+    }
+
+    /// A refusal when the database holds tables but not Lintel's migration history (a Keystone database, most
+    /// likely).
+    async fn foreign_tables(&self) -> Result<Result<(), String>, DbErr> {
+        let tables: Vec<String> = self
+            .table_names()
+            .await?
+            .into_iter()
+            .filter(|t| t != super::lease::LEASE_TABLE)
+            .collect();
+        if tables.is_empty() || tables.iter().any(|t| t == "seaql_migrations") {
+            return Ok(Ok(()));
+        }
+        let mut shown: Vec<&str> = tables.iter().map(String::as_str).take(5).collect();
+        if tables.len() > shown.len() {
+            shown.push("...");
+        }
+        Ok(Err(format!(
+            "the database already holds {} tables that Lintel did not create ({}); nothing was changed. \
+             Point [database] connection at an empty database (to move from Keystone, import its data instead)",
+            tables.len(),
+            shown.join(", ")
+        )))
     }
 
     /// The tables of the connected database (the current schema on PostgreSQL).
@@ -203,7 +222,8 @@ impl Db {
     }
 
     /// Run `work` while holding a cluster-wide lock: a file lock beside a SQLite database, an advisory lock
-    /// on PostgreSQL, a named lock on MariaDB/MySQL (each held on its own connection, as they belong to a session).
+    /// on PostgreSQL (held on a connection of its own, as it belongs to a session), a lease row on MariaDB/MySQL
+    /// (a named lock would hold on one server of a Galera cluster only: see `lease`).
     pub async fn locked<T>(
         &self,
         url: &str,
@@ -240,24 +260,7 @@ impl Db {
                 release(session, format!("SELECT pg_advisory_unlock({key})"), name).await;
                 result
             }
-            DbBackend::MySql => {
-                let session = session(url).await?;
-                let got = session
-                    .query_one(Statement::from_string(
-                        DbBackend::MySql,
-                        format!("SELECT GET_LOCK('{name}', 600) AS l"),
-                    ))
-                    .await?
-                    .and_then(|row| row.try_get::<Option<i64>>("", "l").ok().flatten());
-                if got != Some(1) {
-                    return Err(DbErr::Custom(format!(
-                        "could not take the {name} lock within 600 s"
-                    )));
-                }
-                let result = work.await;
-                release(session, format!("SELECT RELEASE_LOCK('{name}')"), name).await;
-                result
-            }
+            DbBackend::MySql => super::lease::locked(&self.conn, name, work).await,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod groups;
 pub mod health;
 pub mod keys;
+mod lease;
 pub mod nodes;
 pub mod projects;
 pub mod revocations;

@@ -229,3 +229,79 @@ async fn every_table_has_a_primary_key() {
     })
     .await;
 }
+
+/// The cluster-wide locks (key rotation, db-sync) exclude each other across nodes on every backend. On MariaDB the
+/// lock is a lease row (a named lock holds on one Galera node only): a lease its holder left to lapse is taken over
+/// at once, and two nodes taking it at once never both hold it.
+#[tokio::test]
+async fn cluster_locks_exclude_across_nodes() {
+    use lintel::store::{DatabaseSection, Db, Lock};
+    use sea_orm::{ConnectionTrait, Statement};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    each_backend(|backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let database = crate::common::TestDatabase::create(backend, dir.path()).await;
+        let section = DatabaseSection {
+            url: database.url.clone(),
+            is_default: false,
+            max_pool_size: 4,
+            pool_timeout: std::time::Duration::from_secs(5),
+            connection_recycle_time: std::time::Duration::from_secs(3600),
+        };
+        let nodes = [
+            Db::connect(&section, dir.path()).await.unwrap(),
+            Db::connect(&section, dir.path()).await.unwrap(),
+        ];
+        nodes[0].migrate(&database.url).await.unwrap();
+        if backend == "mysql" {
+            // A holder that died with its lease lapsed: nobody waits for it.
+            let conn = sea_orm::Database::connect(&database.url).await.unwrap();
+            conn.execute(Statement::from_string(
+                sea_orm::DbBackend::MySql,
+                "UPDATE lintel_lock SET holder = 'gone', expires_at = UNIX_TIMESTAMP() - 1",
+            ))
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        let (inside, most, runs) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let work = |db: &Db| {
+            let url = database.url.clone();
+            let (inside, most, runs) = (&inside, &most, &runs);
+            let db = db.clone();
+            async move {
+                for _ in 0..3 {
+                    db.locked(&url, Lock::Keys, async {
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, sea_orm::DbErr>(())
+                    })
+                    .await
+                    .unwrap();
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            tokio::join!(work(&nodes[0]), work(&nodes[1]))
+        })
+        .await
+        .expect("both nodes got the lock in turn");
+        assert_eq!(runs.load(Ordering::SeqCst), 6, "{backend}");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            1,
+            "{backend}: held by one node at a time"
+        );
+        for db in nodes {
+            db.close().await;
+        }
+    })
+    .await;
+}
