@@ -6,6 +6,7 @@
 #   scripts/cluster.sh up [--postgres]   build and start it under target/cluster; prints the endpoints
 #   scripts/cluster.sh down              stop everything it started (by PID) and remove target/cluster
 #   scripts/cluster.sh env               the endpoints as shell assignments (after `up`)
+#   scripts/cluster.sh start NODE        start a stopped node again (lintel1-3, galera1-3) and wait for it
 #
 # Ports (loopback only): Galera SQL 3321-3323, group communication 4571-4573, IST 4581-4583, SST 4591-4593;
 # HAProxy: SQL 3330 (the writer), Lintel 5440; Lintel nodes 5441-5443.
@@ -119,9 +120,11 @@ galera_up() {
     mariadb --no-defaults -uroot -h127.0.0.1 -P3321 -e "CREATE DATABASE IF NOT EXISTS lintel"
 }
 
+# A server certificate, not a CA (webpki, as rustls clients use it, refuses a CA certificate as a server's).
 cert() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
         -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" >/dev/null 2>&1
 }
 
@@ -284,7 +287,7 @@ stop_pid() {
 
 down() {
     [[ -d "$dir" ]] || return 0
-    for n in 1 2 3; do stop_pid "$dir/lintel$n/serve.pid"; done
+    for n in 1 2 3 4 5; do stop_pid "$dir/lintel$n/serve.pid"; done
     stop_pid "$dir/haproxy.pid"
     for n in 3 2 1; do
         stop_pid "$dir/galera$n/mysqld.pid"
@@ -299,9 +302,20 @@ down() {
     log "down"
 }
 
+# Start one stopped node again (lintelN or galeraN) and wait until it serves or is Synced.
+start_one() {
+    [[ -f "$dir/backend" ]] || die "not up"
+    case "${1:-}" in
+        lintel[1-3]) lintel_start "${1#lintel}" ;;
+        galera[1-3]) galera_start "${1#galera}" ;;
+        *) die "start: name lintel1-3 or galera1-3" ;;
+    esac
+}
+
 case "${1:-}" in
     up) shift; up "$@" ;;
+    start) shift; start_one "$@" ;;
     down) down ;;
     env) env_out ;;
-    *) echo "usage: scripts/cluster.sh up [--postgres] | down | env" >&2; exit 2 ;;
+    *) echo "usage: scripts/cluster.sh up [--postgres] | down | env | start NODE" >&2; exit 2 ;;
 esac

@@ -37,6 +37,8 @@ pub struct Load {
     /// A new connection (TCP and TLS) for every request, its set-up counted in the latency: what a cron job or a
     /// `curl` in a script costs. Whether TLS resumes a session is the client configuration's choice.
     pub fresh: bool,
+    /// Keep the time of every expected answer, for [`Outcome::longest_gap`] (a failover run).
+    pub timeline: bool,
 }
 
 /// What one workload measured.
@@ -49,6 +51,8 @@ pub struct Outcome {
     pub errors: u64,
     /// Wall time the workload ran.
     pub elapsed: Duration,
+    /// When each expected answer came, in ms since the start (only with [`Load::timeline`]).
+    pub timeline: Vec<u32>,
 }
 
 impl Outcome {
@@ -72,6 +76,20 @@ impl Outcome {
         self.latency.max() as f64 / 1000.0
     }
 
+    /// The longest time no request got its expected answer (from the start, between answers, to the end).
+    pub fn longest_gap(&self) -> Duration {
+        let mut times = self.timeline.clone();
+        times.sort_unstable();
+        let end = self.elapsed.as_millis() as u32;
+        let mut last = 0;
+        let mut longest = 0;
+        for t in times.into_iter().chain([end]) {
+            longest = longest.max(t.saturating_sub(last));
+            last = t;
+        }
+        Duration::from_millis(u64::from(longest))
+    }
+
     /// Add another run of the same workload (latencies, statuses, errors and time).
     pub fn merge(&mut self, other: Outcome) {
         self.latency.add(&other.latency).ok();
@@ -80,6 +98,7 @@ impl Outcome {
         }
         self.errors += other.errors;
         self.elapsed += other.elapsed;
+        self.timeline.extend(other.timeline);
     }
 }
 
@@ -111,6 +130,7 @@ struct ConnResult {
     latency: Histogram<u64>,
     statuses: BTreeMap<u16, u64>,
     errors: u64,
+    timeline: Vec<u32>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -126,9 +146,13 @@ pub async fn run(target: SocketAddr, tls: Arc<rustls::ClientConfig>, load: Load)
     for conn in 0..load.connections {
         let source = (!load.sources.is_empty()).then(|| load.sources[conn % load.sources.len()]);
         let (tls, make) = (tls.clone(), load.make.clone());
-        let (expected, fresh) = (load.expected, load.fresh);
+        let how = How {
+            expected: load.expected,
+            fresh: load.fresh,
+            timeline: load.timeline.then_some(start),
+        };
         tasks.push(tokio::spawn(async move {
-            connection(target, source, tls, make, (expected, fresh), conn, deadline).await
+            connection(target, source, tls, make, how, conn, deadline).await
         }));
     }
     let mut out = Outcome {
@@ -136,6 +160,7 @@ pub async fn run(target: SocketAddr, tls: Arc<rustls::ClientConfig>, load: Load)
         statuses: BTreeMap::new(),
         errors: 0,
         elapsed: Duration::ZERO,
+        timeline: Vec::new(),
     };
     for t in tasks {
         if let Ok(r) = t.await {
@@ -144,6 +169,7 @@ pub async fn run(target: SocketAddr, tls: Arc<rustls::ClientConfig>, load: Load)
                 *out.statuses.entry(s).or_default() += n;
             }
             out.errors += r.errors;
+            out.timeline.extend(r.timeline);
         } else {
             out.errors += 1;
         }
@@ -180,19 +206,33 @@ async fn connect(
     Ok(sender)
 }
 
+/// How a connection judges and records its answers.
+struct How {
+    expected: fn(u16) -> bool,
+    fresh: bool,
+    /// The workload's start, when every expected answer's time is kept.
+    timeline: Option<Instant>,
+}
+
 async fn connection(
     target: SocketAddr,
     source: Option<IpAddr>,
     tls: Arc<rustls::ClientConfig>,
     make: MakeRequest,
-    (expected, fresh): (fn(u16) -> bool, bool),
+    how: How,
     conn: usize,
     deadline: Instant,
 ) -> ConnResult {
+    let How {
+        expected,
+        fresh,
+        timeline,
+    } = how;
     let mut r = ConnResult {
         latency: histogram(),
         statuses: BTreeMap::new(),
         errors: 0,
+        timeline: Vec::new(),
     };
     let mut sender: Option<Sender> = None;
     let mut i = 0u64;
@@ -228,6 +268,9 @@ async fn connection(
                 if expected(status) {
                     let us = sent.elapsed().as_micros().max(1) as u64;
                     r.latency.saturating_record(us);
+                    if let Some(start) = timeline {
+                        r.timeline.push(start.elapsed().as_millis() as u32);
+                    }
                 } else {
                     r.errors += 1;
                 }

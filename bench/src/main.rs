@@ -4,6 +4,7 @@
 // The load generator measures real time; only the service's decisions read lintel::clock.
 #![allow(clippy::disallowed_methods)]
 
+mod cluster;
 mod load;
 mod peers;
 mod report;
@@ -57,6 +58,10 @@ pub struct Args {
     /// Instead of Lintel's scenarios: Lintel beside a bare axum + rustls server, node-oidc-provider and Keystone.
     #[arg(long)]
     peers: bool,
+    /// Instead of Lintel's scenarios on a server of its own: one node of a running cluster and its HAProxy front
+    /// (`scripts/cluster.sh up`; `scripts/bench.sh --cluster` brings it up), then the failover gaps.
+    #[arg(long)]
+    cluster: bool,
     /// A virtualenv with keystone and gunicorn, for the Keystone peer.
     #[arg(long)]
     keystone_venv: Option<PathBuf>,
@@ -157,6 +162,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         bin.display()
     );
     let sizes = args.sizes();
+    if args.cluster {
+        let (table, failed) = cluster::run(sizes).await?;
+        println!("{table}");
+        return Ok(failed);
+    }
     let mut rows = Vec::new();
 
     let main = with_database(&args, "main", async |db| {

@@ -99,9 +99,7 @@ pub async fn run(
     let mut rows: Vec<(&'static str, &'static str, Row)> = Vec::new();
     let mut notes = Vec::new();
 
-    let (peer, srv) = bare(bare_bin, &cert, &key, lintel.cert.clone()).await?;
-    rows.extend(drive(&peer, &srv, sizes).await?);
-    drop(srv);
+    let (bare_peer, bare_srv) = bare(bare_bin, &cert, &key, lintel.cert.clone()).await?;
     let hot = f.hot.clone();
     let (service, subjects) = (f.service_token.clone(), f.subjects.clone());
     let me = Peer {
@@ -120,7 +118,10 @@ pub async fn run(
             ))
         }),
     };
-    rows.extend(drive(&me, lintel, sizes).await?);
+    let (paired, spread) = paired(&bare_peer, &bare_srv, &me, lintel, sizes).await?;
+    drop(bare_srv);
+    rows.extend(paired);
+    notes.push(spread);
     match &software.oidc_provider {
         Some(dir) => match oidc_provider(dir, &cert, &key, lintel.cert.clone()).await {
             Ok((p, srv)) => rows.extend(drive(&p, &srv, sizes).await?),
@@ -140,6 +141,47 @@ pub async fn run(
     Ok(crate::report::peers_table(&rows, &notes))
 }
 
+/// How many times each scenario runs on the bare server and on Lintel, alternating: the machine's speed drifts
+/// over a run (other tenants, frequency), and a ratio of two runs far apart measures the drift as much as Lintel.
+const ROUNDS: usize = 3;
+
+/// The bare server and Lintel, each scenario [`ROUNDS`] times, alternating; each one's rows merge its rounds
+/// (requests over time). With a note of each round's ratio, the spread the table's ratio stands on.
+async fn paired(
+    bare: &Peer,
+    bare_srv: &Server,
+    me: &Peer,
+    lintel: &Server,
+    sizes: Sizes,
+) -> anyhow::Result<(Vec<(&'static str, &'static str, Row)>, String)> {
+    let mut merged: Vec<(&'static str, &'static str, Row)> = Vec::new();
+    let mut spread = String::from("Lintel ÷ bare in each round (bare and Lintel alternating):");
+    for scenario in SCENARIOS {
+        let mut ratios = Vec::new();
+        for _ in 0..ROUNDS {
+            let b = drive_one(bare, bare_srv, scenario, sizes).await?;
+            let l = drive_one(me, lintel, scenario, sizes).await?;
+            ratios.push(l.outcome.rate() / b.outcome.rate());
+            for (name, row) in [(bare.name, b), (me.name, l)] {
+                match merged
+                    .iter_mut()
+                    .find(|(p, s, _)| *p == name && s == scenario)
+                {
+                    Some((_, _, m)) => {
+                        m.cpu_seconds += row.cpu_seconds;
+                        m.rss_mib = m.rss_mib.max(row.rss_mib);
+                        m.outcome.merge(row.outcome);
+                    }
+                    None => merged.push((name, scenario, row)),
+                }
+            }
+        }
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        spread.push_str(&format!("\n- {scenario}: {}", shown.join(", ")));
+    }
+    Ok((merged, spread))
+}
+
 /// Every scenario against `p`, with CPU and memory read from `measured`, its server process.
 async fn drive(
     p: &Peer,
@@ -148,7 +190,24 @@ async fn drive(
 ) -> anyhow::Result<Vec<(&'static str, &'static str, Row)>> {
     let mut rows = Vec::new();
     for scenario in SCENARIOS {
-        let (make, fresh, resume) = match *scenario {
+        rows.push((
+            p.name,
+            *scenario,
+            drive_one(p, measured, scenario, sizes).await?,
+        ));
+    }
+    Ok(rows)
+}
+
+/// One scenario against `p`.
+async fn drive_one(
+    p: &Peer,
+    measured: &Server,
+    scenario: &str,
+    sizes: Sizes,
+) -> anyhow::Result<Row> {
+    {
+        let (make, fresh, resume) = match scenario {
             "lightest request" => (p.light.clone(), false, true),
             "issue" => (p.issue.clone(), false, true),
             "validate" => (p.validate.clone(), false, true),
@@ -167,18 +226,14 @@ async fn drive(
             make,
             expected: |s| (200..300).contains(&s),
             fresh,
+            timeline: false,
         };
         measured.reset_peak();
         let cpu = measured.cpu_seconds();
         let outcome = load::run(p.addr, tls, l).await;
         let cpu = measured.cpu_seconds() - cpu;
-        rows.push((
-            p.name,
-            *scenario,
-            Row::new(scenario, outcome, cpu, measured.peak_rss_mib()),
-        ));
+        Ok(Row::new(scenario, outcome, cpu, measured.peak_rss_mib()))
     }
-    Ok(rows)
 }
 
 /// The limit: `lintel-bare` with the same certificate, answering every request with a fixed token-sized body.

@@ -1,7 +1,7 @@
 //! The scenarios, back to back on one server, and the scale pairs on another.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,7 +39,7 @@ fn refused(status: u16) -> bool {
     matches!(status, 401 | 429 | 503)
 }
 
-fn load(sizes: Sizes, make: MakeRequest) -> Load {
+pub fn load(sizes: Sizes, make: MakeRequest) -> Load {
     Load {
         connections: sizes.connections,
         duration: sizes.duration,
@@ -47,6 +47,7 @@ fn load(sizes: Sizes, make: MakeRequest) -> Load {
         make,
         expected: ok,
         fresh: false,
+        timeline: false,
     }
 }
 
@@ -69,12 +70,12 @@ async fn measure_with(
     Ok(Row::new(name, outcome, cpu, srv.peak_rss_mib()))
 }
 
-fn hot(f: &Fixture) -> MakeRequest {
+pub fn hot(f: &Fixture) -> MakeRequest {
     let hot = f.hot.clone();
     Arc::new(move |conn, _| Some(token_request(&hot[conn % hot.len()])))
 }
 
-fn validate(f: &Fixture) -> MakeRequest {
+pub fn validate(f: &Fixture) -> MakeRequest {
     let (service, subjects) = (f.service_token.clone(), f.subjects.clone());
     Arc::new(move |conn, i| {
         let subject = &subjects[(conn + i as usize) % subjects.len()];
@@ -82,6 +83,16 @@ fn validate(f: &Fixture) -> MakeRequest {
             "/v3/auth/tokens",
             &[("x-auth-token", &service), ("x-subject-token", subject)],
         ))
+    })
+}
+
+/// Each seeded cold credential once (shared by every run on the fixture), until they are used up.
+pub fn cold(f: &Fixture, sizes: Sizes) -> MakeRequest {
+    let next = f.cold_next.clone();
+    let cold_count = sizes.cold;
+    Arc::new(move |_, _| {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        (i < cold_count).then(|| token_request(&basic(&seed::seeded_id(COLD, i), SEEDED_SECRET)))
     })
 }
 
@@ -100,14 +111,8 @@ pub async fn main(
         rows.push(measure(srv, "issue-hot", load(sizes, hot(f))).await?);
     }
 
-    let next = Arc::new(AtomicUsize::new(0));
-    let cold_count = sizes.cold;
-    let cold: MakeRequest = Arc::new(move |_, _| {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        (i < cold_count).then(|| token_request(&basic(&seed::seeded_id(COLD, i), SEEDED_SECRET)))
-    });
     if want("issue-cold") {
-        rows.push(measure(srv, "issue-cold", load(sizes, cold)).await?);
+        rows.push(measure(srv, "issue-cold", load(sizes, cold(f, sizes))).await?);
     }
     // A new TLS connection per token, as cron jobs and scripts make them: full handshakes, then resumed ones.
     if want("issue-fresh-connection") {

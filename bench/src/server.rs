@@ -20,7 +20,11 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its self-signed certificate (PEM).
     pub cert: Vec<u8>,
+    /// The bootstrap admin's password.
+    pub admin_password: String,
     child: Option<Child>,
+    /// Processes measured with it that it did not start (a cluster's nodes).
+    others: Vec<u32>,
 }
 
 /// Write a configuration for `url` in `dir`, run `db-sync` and `bootstrap`.
@@ -112,7 +116,9 @@ impl Server {
             config: config.into(),
             addr,
             cert: Vec::new(),
+            admin_password: ADMIN_PASSWORD.into(),
             child: Some(child),
+            others: Vec::new(),
         };
         let started = Instant::now();
         loop {
@@ -150,7 +156,9 @@ impl Server {
             config: PathBuf::new(),
             addr,
             cert,
+            admin_password: ADMIN_PASSWORD.into(),
             child: Some(child),
+            others: Vec::new(),
         };
         let started = Instant::now();
         loop {
@@ -169,9 +177,30 @@ impl Server {
         }
     }
 
+    /// Servers someone else runs (a cluster's nodes, `processes` their PIDs), reached at `addr`; never stopped
+    /// from here.
+    pub fn external(
+        config: PathBuf,
+        addr: SocketAddr,
+        cert: Vec<u8>,
+        admin_password: String,
+        processes: Vec<u32>,
+    ) -> Server {
+        Server {
+            bin: PathBuf::new(),
+            config,
+            addr,
+            cert,
+            admin_password,
+            child: None,
+            others: processes,
+        }
+    }
+
     /// The server's process and every process under it (gunicorn's workers).
     fn pids(&self) -> Vec<u32> {
         let mut all: Vec<u32> = self.child.as_ref().map(Child::id).into_iter().collect();
+        all.extend(&self.others);
         let mut i = 0;
         while i < all.len() {
             let pid = all[i];

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::load;
 use crate::seed::{self, Owner};
-use crate::server::{Server, ADMIN_PASSWORD};
+use crate::server::Server;
 use crate::{Args, Backend, Sizes};
 
 /// The secret every seeded credential shares.
@@ -97,6 +97,10 @@ pub struct Fixture {
     pub subjects: Vec<String>,
     /// Owner of the seeded rows.
     pub owner: Owner,
+    /// A password-authenticated admin token (what may create credentials).
+    pub admin_token: String,
+    /// The next seeded cold credential to use (shared by every run on this fixture: each is used once).
+    pub cold_next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A request with a JSON body.
@@ -170,7 +174,7 @@ impl Fixture {
         let tls = load::tls_config(&srv.cert)?;
         let auth = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
-                "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}},
+                "name": "admin", "domain": {"id": "default"}, "password": srv.admin_password}}},
             "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
         let (status, headers, v) = call_json(
             srv,
@@ -243,6 +247,8 @@ impl Fixture {
             service_token,
             subjects,
             owner,
+            cold_next: Arc::default(),
+            admin_token,
         })
     }
 }

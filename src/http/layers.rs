@@ -343,7 +343,8 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     use tower::ServiceExt;
-    let again = writes(&parts.method).then(|| parts.clone());
+    // The OAuth 2.0 endpoints never collide (see above): their requests, the hot path, are not kept for a rerun.
+    let again = (writes(&parts.method) && !oauth_shaped(parts.uri.path())).then(|| parts.clone());
     let mut resp = once(&mut inner, Request::from_parts(parts, body.clone().into())).await;
     let Some(parts) = again else {
         return resp;

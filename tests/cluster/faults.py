@@ -207,6 +207,161 @@ def revocation_holds_everywhere(admin: str, user_id: str) -> None:
         assert v.status_code == 404, f"{base} still accepts a deleted credential's token: {v.status_code}"
 
 
+class RevocationProbe:
+    """While the faults run: again and again, a credential is created, a token issued for it, and the credential
+    deleted through the front; once the delete is acknowledged every node that answers must refuse the token.
+    Rounds that a fault interrupts (a refused write, a node down) are skipped, not counted."""
+
+    def __init__(self, admin: str, user_id: str) -> None:
+        self.admin, self.user_id = admin, user_id
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.violations: list[str] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def round(self, s: requests.Session) -> None:
+        h = {"X-Auth-Token": self.admin}
+        c = s.post(f"{URL}/v3/users/{self.user_id}/application_credentials", headers=h,
+                   json={"application_credential": {"name": f"probe-{time.monotonic_ns()}"}}, timeout=TIMEOUT)
+        if c.status_code != 201:
+            return
+        cred = c.json()["application_credential"]
+        r = s.post(f"{URL}/v3/OS-OAUTH2/token", auth=(cred["id"], cred["secret"]),
+                   data={"grant_type": "client_credentials"}, timeout=TIMEOUT)
+        token = r.json()["access_token"] if r.status_code == 200 else None
+        for _ in range(20):  # the delete must land, or the credential would outlive the probe
+            try:
+                d = s.delete(f"{URL}/v3/users/{self.user_id}/application_credentials/{cred['id']}",
+                             headers=h, timeout=TIMEOUT)
+                if d.status_code in (204, 404):
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        else:
+            return
+        if token is None or d.status_code != 204:
+            return
+        for base in NODES:
+            try:
+                v = session().get(f"{base}/v3/auth/tokens", headers={**h, "X-Subject-Token": token},
+                                  timeout=TIMEOUT)
+            except requests.RequestException:
+                continue  # that node is down: it answers nothing, so accepts nothing
+            if v.status_code == 200:
+                self.violations.append(f"{base} accepted a token of a credential deleted before")
+        self.rounds += 1
+
+    def run(self) -> None:
+        s = session()
+        while not self.stop.is_set():
+            try:
+                self.round(s)
+            except requests.RequestException:
+                s = session()
+            time.sleep(0.5)
+
+    def __enter__(self) -> RevocationProbe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=TIMEOUT * 25)
+
+
+def start_direct(n: int, galera: int, limit: int) -> str:
+    """A Lintel node of its own (not behind HAProxy) on Galera node `galera` directly, with a user_limit: what two
+    nodes writing through different database nodes do."""
+    d = DIR / f"lintel{n}"
+    d.mkdir(exist_ok=True)
+    conf = (DIR / "lintel1" / "lintel.conf").read_text()
+    conf = (conf.replace("127.0.0.1:3330/", f"127.0.0.1:332{galera}/")
+            .replace("bind = 127.0.0.1:5441", f"bind = 127.0.0.1:544{n}")
+            .replace(f"data_dir = {DIR / 'lintel1'}", f"data_dir = {d}"))
+    (d / "lintel.conf").write_text(conf + f"[application_credential]\nuser_limit = {limit}\n")
+    base = f"https://127.0.0.1:544{n}"
+    with open(d / "serve.log", "ab") as out:
+        p = subprocess.Popen([BIN, "--config", str(d / "lintel.conf"), "serve"], cwd=d,
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    (d / "serve.pid").write_text(str(p.pid))
+    wait(lambda: ready(base), 60, f"lintel{n} ready")
+    return base
+
+
+def cert_failures() -> int:
+    total = 0
+    for n in (1, 2, 3):
+        r = subprocess.run(["mariadb", "--no-defaults", "-uroot", "-h127.0.0.1", f"-P332{n}", "-N", "-B", "-e",
+                            "SHOW STATUS LIKE 'wsrep_local_cert_failures'"], capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip():
+            total += int(r.stdout.split("\t")[-1])
+    return total
+
+
+def user_limit_across_writers(admin: str) -> list[str]:
+    """Two nodes writing through two Galera nodes, creating credentials for one user at once: the limit holds (a
+    locking read holds on one server only; the serial row makes the two write sets conflict), and a create that
+    lost the race is retried, never answered 500 or 503."""
+    limit, rounds, per_node = 3, 5, 4
+    bases = [start_direct(4, 1, limit), start_direct(5, 2, limit)]
+    problems = []
+    s = session()
+    h = {"X-Auth-Token": admin}
+    project = s.get(f"{URL}/v3/auth/tokens", headers={**h, "X-Subject-Token": admin},
+                    timeout=TIMEOUT).json()["token"]["project"]["id"]
+    member = s.get(f"{URL}/v3/roles?name=member", headers=h, timeout=TIMEOUT).json()["roles"][0]["id"]
+    before = cert_failures()
+    try:
+        for r in range(rounds):
+            u = s.post(f"{URL}/v3/users", headers=h, json={"user": {
+                "name": f"limited-{r}-{time.monotonic_ns()}", "domain_id": "default", "password": "pw-" + "x" * 20}},
+                timeout=TIMEOUT)
+            assert u.status_code == 201, u.text
+            uid = u.json()["user"]["id"]
+            g = s.put(f"{URL}/v3/projects/{project}/users/{uid}/roles/{member}", headers=h, timeout=TIMEOUT)
+            assert g.status_code == 204, g.text
+            tokens = {}
+            for base in bases:
+                t = session().post(f"{base}/v3/auth/tokens", json={"auth": {"identity": {
+                    "methods": ["password"], "password": {"user": {"id": uid, "password": "pw-" + "x" * 20}}},
+                    "scope": {"project": {"id": project}}}}, timeout=TIMEOUT)
+                assert t.status_code == 201, t.text
+                tokens[base] = t.headers["X-Subject-Token"]
+            go = threading.Barrier(len(bases) * per_node)
+            statuses: list[int] = []
+
+            def create(base: str, i: int) -> None:
+                sess = session()
+                go.wait()
+                c = sess.post(f"{base}/v3/users/{uid}/application_credentials",
+                              headers={"X-Auth-Token": tokens[base]},
+                              json={"application_credential": {"name": f"c-{i}-{base[-4:]}"}}, timeout=TIMEOUT)
+                statuses.append(c.status_code)
+
+            threads = [threading.Thread(target=create, args=(b, i)) for b in bases for i in range(per_node)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            have = s.get(f"{URL}/v3/users/{uid}/application_credentials", headers=h,
+                         timeout=TIMEOUT).json()["application_credentials"]
+            if len(have) > limit:
+                problems.append(f"user_limit {limit} exceeded across writers: {len(have)} credentials")
+            if sorted(statuses) != sorted([201] * len(have) + [403] * (len(statuses) - len(have))):
+                problems.append(f"user_limit across writers: answers {sorted(statuses)}, {len(have)} stored")
+    finally:
+        for n in (4, 5):
+            try:
+                os.kill(pid(DIR / f"lintel{n}" / "serve.pid"), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+    print(f"  user_limit across two writers: {rounds} rounds of {len(bases) * per_node} concurrent creates, "
+          f"{cert_failures() - before} certification failures retried")
+    return problems
+
+
 def main() -> int:
     admin = admin_token()
     s = session()
@@ -253,7 +408,7 @@ def main() -> int:
     faults.append(("restart every Lintel node one by one", rolling_restart))
     faults.append(("rotate the token keys on one node", rotate_keys))
 
-    with Load(admin, me, cred) as load:
+    with Load(admin, me, cred) as load, RevocationProbe(admin, me) as probe:
         time.sleep(3)
         windows = []
         for name, fault in faults:
@@ -297,7 +452,14 @@ def main() -> int:
     outside = [e for e in failures if not any(s0 <= e[0] <= s1 + 1 for _, s0, s1 in windows)]
     if outside:
         problems.append(f"{len(outside)} requests failed outside any fault: {sorted({e[2] for e in outside})[:5]}")
+    print(f"  revocation during the faults: {probe.rounds} deletes acknowledged, each token then refused by "
+          f"every node that answered" if not probe.violations else "  revocation during the faults: FAILED")
+    problems += probe.violations[:5]
+    if probe.rounds < len(windows):
+        problems.append(f"only {probe.rounds} revocation rounds completed during the faults")
     revocation_holds_everywhere(admin, me)
+    if BACKEND == "galera":
+        problems += user_limit_across_writers(admin)
     for p in problems:
         print(f"FAIL: {p}")
     return 1 if problems else 0
