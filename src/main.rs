@@ -160,6 +160,8 @@ fn init_logging(config: &Config) {
         builder
             .event_format(lintel::log_sink::TextFormat::new())
             .init();
+        // Without colours an access line is plain text: written directly, the same bytes (log_sink::access).
+        lintel::log_sink::write_access_directly(!ansi);
     }
     for w in &config.warnings {
         tracing::warn!("{w}");

@@ -488,7 +488,9 @@ fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
             latency_us,
             subject,
         };
-        tracing::info!(target: crate::log_sink::ACCESS_TARGET, "{line}");
+        if !crate::log_sink::access(&line) {
+            tracing::info!(target: crate::log_sink::ACCESS_TARGET, "{line}");
+        }
     }
     resp
 }

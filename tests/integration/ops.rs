@@ -364,6 +364,18 @@ async fn systemd_protocol_prefix_readiness_metrics_reload_and_drain() {
     let mut node = node;
     let status = node.child.wait().unwrap();
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
+
+    // Each request's access line, written at exit at the latest, in the text format's shape (time, level, target,
+    // then the fields; written without tracing's formatter, byte for byte what it would write).
+    let log = std::fs::read_to_string(conf.with_extension("log")).unwrap();
+    let line = regex::Regex::new(
+        r"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z  INFO lintel::access: request_id=req-[0-9a-f-]{36} source=127\.0\.0\.1 method=POST route=\S*/v3/auth/tokens status=201 latency_us=\d+$",
+    )
+    .unwrap();
+    assert!(
+        line.is_match(&log),
+        "no access line for the token request in:\n{log}"
+    );
 }
 
 async fn client_credentials(
