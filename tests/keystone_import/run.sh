@@ -48,7 +48,17 @@ fi
 # Nothing of the caller's OpenStack environment leaks in.
 while IFS= read -r v; do unset "$v"; done < <(env | sed -n 's/^\(OS_[A-Z_]*\)=.*/\1/p')
 rm -rf -- "$work"; mkdir -p -- "$work"/{etc,tls,lintel}
-port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# Keystone listens only after db_sync and bootstrap (seconds later): a port from the kernel's ephemeral range could be
+# taken meanwhile as the source port of some outgoing connection (the cluster part makes many), so one below it.
+port=$("$python" -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for p in random.sample(range(20000, min(lo, 32768)), 200):
+    try:
+        socket.socket().bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+')
 pids=()
 # Every server this run starts is stopped by its PID, and waited for, however the run ends.
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
