@@ -81,19 +81,8 @@ impl Cluster {
         ))
     }
 
-    fn kill(&self, what: &str) -> anyhow::Result<()> {
-        let pid = self.pid(what)?;
-        anyhow::ensure!(
-            Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status()?
-                .success(),
-            "kill -9 {what} ({pid})"
-        );
-        Ok(())
-    }
-
-    /// Start a killed node again and wait until it serves (or is Synced).
+    /// Start a killed node again and wait until it serves (or is Synced and, the first Galera node, HAProxy's
+    /// writer again: the next run is to kill the writer, not a backup).
     fn start(&self, what: &str) -> anyhow::Result<()> {
         let out = Command::new(&self.script)
             .args(["start", what])
@@ -104,6 +93,26 @@ impl Cluster {
             "scripts/cluster.sh start {what}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if what == "galera1" {
+            for _ in 0..100 {
+                let writer = Command::new("mariadb")
+                    .args([
+                        "--no-defaults",
+                        "-uroot",
+                        "-h127.0.0.1",
+                        "-P3330",
+                        "-N",
+                        "-B",
+                    ])
+                    .args(["-e", "SELECT @@wsrep_node_name"])
+                    .output()?;
+                if String::from_utf8_lossy(&writer.stdout).trim() == "galera1" {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            anyhow::bail!("HAProxy did not make galera1 its writer again within 20 s");
+        }
         Ok(())
     }
 }
@@ -172,7 +181,16 @@ pub async fn run(sizes: Sizes) -> anyhow::Result<(String, bool)> {
         let running = load::run(front.addr, tls, l);
         let killing = async {
             tokio::time::sleep(third).await;
-            c.kill(victim)
+            // kill(1) off the runtime's threads, which drive the load meanwhile.
+            let pid = c.pid(victim)?;
+            tokio::task::spawn_blocking(move || {
+                let killed = Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status()?;
+                anyhow::ensure!(killed.success(), "kill -9 {pid}");
+                Ok(())
+            })
+            .await?
         };
         let (outcome, killed): (Outcome, _) = tokio::join!(running, killing);
         killed?;

@@ -28,9 +28,20 @@ pub fn is_outage(e: &DbErr) -> bool {
         // SQLSTATE class 08 is a connection exception: among them a Galera node that is not (yet, or no more)
         // part of the primary component answers 1047 (08S01) "WSREP has not yet prepared node for application
         // use": the database is not there for now, as when it cannot be reached.
-        Sqlx::Database(d) => d.code().is_some_and(|c| c.starts_with("08")),
+        Sqlx::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08")) || galera_without_quorum(d.message())
+        }
         _ => false,
     }
+}
+
+/// Whether a MariaDB error says its Galera node is not in the primary component (for instance 1180 at commit,
+/// "Error while appending streaming replication fragment (provider status: Not connected to Primary Component)",
+/// while the cluster re-forms after a node died): nothing was written, and the database is not there for writes
+/// until it has re-formed, an outage like 1047's, not a fault. Its SQLSTATE is the catch-all HY000, so the message
+/// says it.
+fn galera_without_quorum(message: &str) -> bool {
+    message.contains("Not connected to Primary Component")
 }
 
 /// Whether a database error says the connection to the database was lost (not merely that none was free in
@@ -97,6 +108,16 @@ impl From<DbErr> for DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_galera_node_out_of_the_primary_component_is_an_outage() {
+        assert!(galera_without_quorum(
+            "Error while appending streaming replication fragment(provider status: Not connected to Primary Component)"
+        ));
+        assert!(!galera_without_quorum(
+            "Duplicate entry 'x' for key 'PRIMARY'"
+        ));
+    }
 
     #[test]
     fn an_unreachable_database_is_an_outage_and_a_refused_statement_is_not() {

@@ -275,7 +275,7 @@ where
             let inner = std::mem::replace(&mut self.inner, clone);
             let limit = self.state.config.server.max_request_body_size;
             Answer::Buffered {
-                fut: Box::pin(read_then_call(req, limit, inner)),
+                fut: Box::pin(read_then_call(req, limit, seen.route, inner)),
             }
         };
         AroundFuture {
@@ -310,7 +310,7 @@ fn retry_pause(attempt: u32) -> Duration {
 }
 
 /// Read a request's body, then hand it on; a refusal when the body is too large, cut off or too slow.
-async fn read_then_call<S>(req: Request, limit: usize, inner: S) -> Response
+async fn read_then_call<S>(req: Request, limit: usize, route: &'static str, inner: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -319,7 +319,7 @@ where
         // Refused after its body was read, so the connection stays usable.
         Ok((parts, body)) => match nul_in_uri(&parts.uri) {
             Some(refusal) => refusal,
-            None => retrying(parts, body, inner).await,
+            None => retrying(parts, body, route, inner).await,
         },
         Err(mut resp) => {
             if http1 {
@@ -332,36 +332,62 @@ where
     }
 }
 
+/// How long a request may have run and still be run again: a collision that took its time (a lock wait that timed
+/// out, SQLite's busy timeout) has already waited; running it again would hold a connection that long again.
+const RETRY_WITHIN: Duration = Duration::from_secs(1);
+
+/// Routes never run again: their handler acts before its write can collide, in a way a second run would repeat or
+/// refuse. A password authentication counts a failure against the user (in memory, then in the database), and
+/// verifies argon2 again; a federated sign-in spends its token's `jti` before provisioning the user. (The OAuth 2.0
+/// endpoints write nothing on their path and answer `temporarily_unavailable` themselves.)
+fn never_rerun(route: &str) -> bool {
+    route == "/v3/auth/tokens" || route.ends_with("/protocols/{protocol_id}/auth")
+}
+
 /// Call the route; while it answers that its write collided with a concurrent one and rolled back ([`Collided`],
 /// a deadlock, a serialization or a Galera certification failure), call it again with the same request, up to
-/// [`RETRIES`] times after a jittered pause. The OAuth 2.0 endpoints never say so: they write nothing on the
-/// request's path, and answer `temporarily_unavailable` themselves.
+/// [`RETRIES`] times after a jittered pause, unless a transaction of that run committed (its first write would be
+/// made twice, or refused the second time), the route is one of [`never_rerun`], or the request has run for
+/// [`RETRY_WITHIN`].
 ///
 /// [`Collided`]: crate::http::Collided
-async fn retrying<S>(parts: Parts, body: bytes::Bytes, mut inner: S) -> Response
+async fn retrying<S>(
+    parts: Parts,
+    body: bytes::Bytes,
+    route: &'static str,
+    mut inner: S,
+) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     use tower::ServiceExt;
-    // The OAuth 2.0 endpoints never collide (see above): their requests, the hot path, are not kept for a rerun.
-    let again = (writes(&parts.method) && !oauth_shaped(parts.uri.path())).then(|| parts.clone());
-    let mut resp = once(&mut inner, Request::from_parts(parts, body.clone().into())).await;
-    let Some(parts) = again else {
-        return resp;
-    };
-    for attempt in 0..RETRIES {
-        if resp.extensions().get::<crate::http::Collided>().is_none() {
-            break;
+    let rerunnable =
+        writes(&parts.method) && !oauth_shaped(parts.uri.path()) && !never_rerun(route);
+    if !rerunnable {
+        // Not kept for a rerun: the token endpoints are the hot path.
+        return once(&mut inner, Request::from_parts(parts, body.into())).await;
+    }
+    let started = tokio::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        let committed = Arc::new(AtomicBool::new(false));
+        let req = Request::from_parts(parts.clone(), body.clone().into());
+        let resp = crate::store::COMMITTED
+            .scope(committed.clone(), once(&mut inner, req))
+            .await;
+        let again = resp.extensions().get::<crate::http::Collided>().is_some()
+            && !committed.load(Ordering::Relaxed)
+            && attempt < RETRIES
+            && started.elapsed() < RETRY_WITHIN;
+        if !again {
+            return resp;
         }
         tokio::time::sleep(retry_pause(attempt)).await;
+        attempt += 1;
         let _ = inner.ready().await;
-        resp = once(
-            &mut inner,
-            Request::from_parts(parts.clone(), body.clone().into()),
-        )
-        .await;
     }
-    resp
 }
 
 /// One call of the route.
@@ -741,7 +767,7 @@ mod tests {
         };
         let (svc, seen) = colliding(2);
         let started = tokio::time::Instant::now();
-        let resp = read_then_call(req(), 1024, svc).await;
+        let resp = read_then_call(req(), 1024, "/v3/users", svc).await;
         assert_eq!(resp.status(), StatusCode::CREATED);
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 3);
@@ -753,7 +779,7 @@ mod tests {
         );
 
         let (svc, seen) = colliding(usize::MAX);
-        let resp = read_then_call(req(), 1024, svc).await;
+        let resp = read_then_call(req(), 1024, "/v3/users", svc).await;
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(seen.lock().unwrap().len(), 1 + RETRIES as usize);
 
@@ -762,10 +788,46 @@ mod tests {
             post(Body::from("grant_type=client_credentials")),
         ] {
             let (svc, seen) = colliding(1);
-            let resp = read_then_call(once, 1024, svc).await;
+            let resp = read_then_call(once, 1024, "/v3/users", svc).await;
             assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(seen.lock().unwrap().len(), 1, "a GET or the token endpoint");
         }
+    }
+
+    /// A run that committed a transaction before it collided is not run again (its first write would be made
+    /// twice); nor is a route that acts before it writes (a password authentication counts the failure).
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_committed_or_counts_first_is_not_run_again() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let committing = tower::service_fn(move |_req: Request| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = crate::store::COMMITTED
+                .try_with(|c| c.store(true, std::sync::atomic::Ordering::Relaxed));
+            let mut resp = StatusCode::SERVICE_UNAVAILABLE.into_response();
+            resp.extensions_mut().insert(crate::http::Collided);
+            async { Ok::<_, Infallible>(resp) }
+        });
+        let req = Request::post("/v3/projects/p/service_accounts")
+            .body(Body::from("{}"))
+            .unwrap();
+        let resp = read_then_call(
+            req,
+            1024,
+            "/v3/projects/{project_id}/service_accounts",
+            committing,
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let (svc, seen) = colliding(1);
+        let req = Request::post("/v3/auth/tokens")
+            .body(Body::from("{}"))
+            .unwrap();
+        let resp = read_then_call(req, 1024, "/v3/auth/tokens", svc).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     /// The pauses are random within a bound that doubles.

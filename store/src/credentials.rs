@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use entity::{
     access_rule, application_credential as app_cred,
     application_credential_access_rule as cred_rule, application_credential_role as cred_role,
-    application_credential_witness as witness, client_assertion_jti as jti, role,
+    application_credential_witness as witness, client_assertion_jti as jti, role, user,
     user_credential_serial as serial,
 };
 use sea_orm::{
@@ -90,13 +90,19 @@ pub async fn insert(
 }
 
 /// Whether a user has at least `n` credentials, read so that a concurrent create for the same user cannot also
-/// pass: this transaction first writes the user's serial row, which on PostgreSQL and MariaDB makes a concurrent
+/// pass: this transaction locks the user's row and writes the user's serial row, which on PostgreSQL and MariaDB makes a concurrent
 /// create wait for it, and on a Galera cluster, where that wait holds on one server only, makes the two write sets
 /// conflict so that only one commits (the other is rolled back and run again by the request layer). The credentials
 /// are then read with a locking read (the latest committed rows, not a snapshot). On SQLite the writer queue
 /// already serialises every write.
 async fn held_at_least(txn: &WriteTxn, user_id: &str, n: u64) -> DomainResult<bool> {
     use sea_orm::sea_query::{Expr, OnConflict};
+    // The user's row first, as a delete of the user takes it first too (its cascade reaches the serial row): the
+    // two then queue, instead of each holding what the other waits for.
+    user::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(&txn.txn)
+        .await?;
     serial::Entity::insert(serial::ActiveModel {
         user_id: Set(user_id.to_string()),
         serial: Set(1),

@@ -45,10 +45,22 @@ pub struct WriteTxn {
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
+tokio::task_local! {
+    /// Set by the request layer around one run of a route: becomes true when a write transaction commits during
+    /// it. A route that collided after committing something must not be run again (its first write would be made
+    /// twice, or refused the second time).
+    pub static COMMITTED: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
 impl WriteTxn {
     /// Commit the transaction.
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let done = self.txn.commit().await;
+        if done.is_ok() {
+            // Outside a request (tools, background tasks) nobody is asking.
+            let _ = COMMITTED.try_with(|c| c.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
+        done
     }
 }
 
@@ -260,7 +272,14 @@ impl Db {
                 release(session, format!("SELECT pg_advisory_unlock({key})"), name).await;
                 result
             }
-            DbBackend::MySql => super::lease::locked(&self.conn, name, work).await,
+            DbBackend::MySql => {
+                let session = session(url).await?;
+                // A migration half done is worse than one finished without the lock: it is not stopped.
+                let stoppable = !matches!(lock, Lock::DbSync);
+                let result = super::lease::locked(&session, name, stoppable, work).await;
+                session.close().await.ok();
+                result
+            }
         }
     }
 

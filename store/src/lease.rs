@@ -4,16 +4,17 @@
 //! different database nodes (a failover in HAProxy between the two, or nodes configured on different servers) would
 //! both get "the" lock. A row does replicate, and two nodes that set it at once write the same row: Galera's
 //! certification lets one commit and fails the other, as InnoDB's row lock does on a single server. Time is the
-//! database's own (`UNIX_TIMESTAMP()`), so the nodes' clocks do not matter; a holder that dies leaves a lease that
-//! lapses after [`TTL`], and a holder that cannot renew its lease stops its work (the work's transaction is
-//! dropped, so rolled back) rather than go on without it.
+//! database server's (`UNIX_TIMESTAMP()`), so the Lintel nodes' clocks do not matter (a Galera cluster's own nodes
+//! must agree, as NTP keeps them, within a fraction of [`TTL`]). A holder that dies leaves a lease that lapses
+//! after [`TTL`]. A holder that cannot renew its lease before it would lapse stops its work (the work's transaction
+//! is dropped, so rolled back) rather than go on without it, unless stopping would do harm: schema migrations
+//! (MariaDB's DDL commits as it goes) run to their end, with an error in the log. The lease statements use a
+//! connection of their own, so a busy pool cannot starve the renewal.
 
 use std::time::Duration;
 
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
-
-use super::health::Guarded;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
 
 /// How long a lease lasts without renewal.
 const TTL: Duration = Duration::from_secs(30);
@@ -37,10 +38,12 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::MySql, sql, values)
 }
 
-/// Run `work` holding the lease `name`.
+/// Run `work` holding the lease `name` (statements on `conn`, a connection of the lease's own). `stoppable`: whether
+/// the work is stopped when the lease cannot be kept.
 pub async fn locked<T>(
-    conn: &Guarded,
+    conn: &DatabaseConnection,
     name: &str,
+    stoppable: bool,
     work: impl std::future::Future<Output = Result<T, DbErr>>,
 ) -> Result<T, DbErr> {
     let holder = crate::rules::new_id();
@@ -49,14 +52,26 @@ pub async fn locked<T>(
         tokio::pin!(work);
         let mut renewal = tokio::time::interval(RENEW);
         renewal.tick().await; // the first tick is at once: the lease is fresh
+                              // Until when the lease surely holds: renewed (or taken) then, with a margin for the round trip.
+        let mut holds_until = tokio::time::Instant::now() + TTL - RENEW;
+        let mut warned = false;
         loop {
             tokio::select! {
                 out = &mut work => break out,
                 _ = renewal.tick() => {
-                    if !renew(conn, name, &holder).await {
-                        break Err(DbErr::Custom(format!(
-                            "lost the {name} lock (not renewed in time); the work was stopped and not committed"
-                        )));
+                    let asked = tokio::time::Instant::now();
+                    if matches!(tokio::time::timeout(RENEW, renew(conn, name, &holder)).await, Ok(true)) {
+                        holds_until = asked + TTL - RENEW;
+                    } else if tokio::time::Instant::now() >= holds_until {
+                        if stoppable {
+                            break Err(DbErr::Custom(format!(
+                                "lost the {name} lock (not renewed in time); the work was stopped and not committed"
+                            )));
+                        }
+                        if !warned {
+                            tracing::error!("the {name} lock could not be renewed; its work goes on to its end");
+                            warned = true;
+                        }
                     }
                 }
             }
@@ -75,14 +90,29 @@ pub async fn locked<T>(
 }
 
 /// Wait until the lease is ours (or [`WAIT`] has passed).
-async fn take(conn: &Guarded, name: &str, holder: &str) -> Result<(), DbErr> {
+async fn take(conn: &DatabaseConnection, name: &str, holder: &str) -> Result<(), DbErr> {
     conn.execute_unprepared(TABLE).await?;
-    conn.execute(stmt(
-        "INSERT IGNORE INTO lintel_lock (name, holder, expires_at) VALUES (?, '', 0)",
-        vec![name.into()],
-    ))
-    .await?;
     let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // Two nodes making the row at once on two Galera nodes collide: the loser tries again.
+        match conn
+            .execute(stmt(
+                "INSERT IGNORE INTO lintel_lock (name, holder, expires_at) VALUES (?, '', 0)",
+                vec![name.into()],
+            ))
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if lintel_model::db_error::is_contention(&e) => {}
+            Err(e) => return Err(e),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(DbErr::Custom(format!(
+                "could not make the {name} lock's row"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     loop {
         // A collision with another taker (a deadlock, a certification failure) is a lost race, not an error.
         match conn
@@ -110,7 +140,7 @@ async fn take(conn: &Guarded, name: &str, holder: &str) -> Result<(), DbErr> {
 }
 
 /// Extend our lease; false when it is no longer ours (it lapsed and another took it) or cannot be written.
-async fn renew(conn: &Guarded, name: &str, holder: &str) -> bool {
+async fn renew(conn: &DatabaseConnection, name: &str, holder: &str) -> bool {
     let renewed = conn
         .execute(stmt(
             "UPDATE lintel_lock SET expires_at = UNIX_TIMESTAMP() + ? \
@@ -129,7 +159,7 @@ async fn renew(conn: &Guarded, name: &str, holder: &str) -> bool {
     }
 }
 
-async fn still_ours(conn: &Guarded, name: &str, holder: &str) -> bool {
+async fn still_ours(conn: &DatabaseConnection, name: &str, holder: &str) -> bool {
     conn.query_one(stmt(
         "SELECT 1 AS ours FROM lintel_lock WHERE name = ? AND holder = ? AND expires_at >= UNIX_TIMESTAMP()",
         vec![name.into(), holder.into()],

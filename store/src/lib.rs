@@ -29,7 +29,7 @@ use sea_orm::{
     ModelTrait, PrimaryKeyTrait,
 };
 
-pub use db::{ConnectError, DatabaseSection, Db, Lock, WriteTxn};
+pub use db::{ConnectError, DatabaseSection, Db, Lock, WriteTxn, COMMITTED};
 
 // The model this store converts its rows to, and its error type (with the database errors' conversion).
 use lintel_model as model;

@@ -305,58 +305,76 @@ def user_limit_across_writers(admin: str) -> list[str]:
     locking read holds on one server only; the serial row makes the two write sets conflict), and a create that
     lost the race is retried, never answered 500 or 503."""
     limit, rounds, per_node = 3, 5, 4
-    bases = [start_direct(4, 1, limit), start_direct(5, 2, limit)]
-    problems = []
-    s = session()
-    h = {"X-Auth-Token": admin}
-    project = s.get(f"{URL}/v3/auth/tokens", headers={**h, "X-Subject-Token": admin},
-                    timeout=TIMEOUT).json()["token"]["project"]["id"]
-    member = s.get(f"{URL}/v3/roles?name=member", headers=h, timeout=TIMEOUT).json()["roles"][0]["id"]
-    before = cert_failures()
+    problems: list[str] = []
     try:
-        for r in range(rounds):
-            u = s.post(f"{URL}/v3/users", headers=h, json={"user": {
-                "name": f"limited-{r}-{time.monotonic_ns()}", "domain_id": "default", "password": "pw-" + "x" * 20}},
-                timeout=TIMEOUT)
-            assert u.status_code == 201, u.text
-            uid = u.json()["user"]["id"]
-            g = s.put(f"{URL}/v3/projects/{project}/users/{uid}/roles/{member}", headers=h, timeout=TIMEOUT)
-            assert g.status_code == 204, g.text
-            tokens = {}
-            for base in bases:
-                t = session().post(f"{base}/v3/auth/tokens", json={"auth": {"identity": {
-                    "methods": ["password"], "password": {"user": {"id": uid, "password": "pw-" + "x" * 20}}},
-                    "scope": {"project": {"id": project}}}}, timeout=TIMEOUT)
-                assert t.status_code == 201, t.text
-                tokens[base] = t.headers["X-Subject-Token"]
-            go = threading.Barrier(len(bases) * per_node)
-            statuses: list[int] = []
-
-            def create(base: str, i: int) -> None:
-                sess = session()
-                go.wait()
-                c = sess.post(f"{base}/v3/users/{uid}/application_credentials",
-                              headers={"X-Auth-Token": tokens[base]},
-                              json={"application_credential": {"name": f"c-{i}-{base[-4:]}"}}, timeout=TIMEOUT)
-                statuses.append(c.status_code)
-
-            threads = [threading.Thread(target=create, args=(b, i)) for b in bases for i in range(per_node)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            have = s.get(f"{URL}/v3/users/{uid}/application_credentials", headers=h,
-                         timeout=TIMEOUT).json()["application_credentials"]
-            if len(have) > limit:
-                problems.append(f"user_limit {limit} exceeded across writers: {len(have)} credentials")
-            if sorted(statuses) != sorted([201] * len(have) + [403] * (len(statuses) - len(have))):
-                problems.append(f"user_limit across writers: answers {sorted(statuses)}, {len(have)} stored")
+        bases = [start_direct(4, 1, limit), start_direct(5, 2, limit)]
+        return limit_rounds(admin, bases, limit, rounds, per_node, problems)
     finally:
         for n in (4, 5):
             try:
                 os.kill(pid(DIR / f"lintel{n}" / "serve.pid"), signal.SIGTERM)
             except (OSError, ValueError):
                 pass
+
+
+def eventually(read, ok, limit: float = 5.0):
+    """`read()` until `ok(value)` (another Galera node may not have applied a write yet), at most `limit` s."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = read()
+        if ok(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def limit_rounds(admin: str, bases: list[str], limit: int, rounds: int, per_node: int,
+                 problems: list[str]) -> list[str]:
+    s = session()
+    h = {"X-Auth-Token": admin}
+    project = s.get(f"{URL}/v3/auth/tokens", headers={**h, "X-Subject-Token": admin},
+                    timeout=TIMEOUT).json()["token"]["project"]["id"]
+    member = s.get(f"{URL}/v3/roles?name=member", headers=h, timeout=TIMEOUT).json()["roles"][0]["id"]
+    before = cert_failures()
+    for r in range(rounds):
+        u = s.post(f"{URL}/v3/users", headers=h, json={"user": {
+            "name": f"limited-{r}-{time.monotonic_ns()}", "domain_id": "default", "password": "pw-" + "x" * 20}},
+            timeout=TIMEOUT)
+        assert u.status_code == 201, u.text
+        uid = u.json()["user"]["id"]
+        g = s.put(f"{URL}/v3/projects/{project}/users/{uid}/roles/{member}", headers=h, timeout=TIMEOUT)
+        assert g.status_code == 204, g.text
+        tokens = {}
+        for base in bases:
+            # The node reads its own Galera node, which may not have applied the user and the grant yet.
+            t = eventually(lambda: session().post(f"{base}/v3/auth/tokens", json={"auth": {"identity": {
+                "methods": ["password"], "password": {"user": {"id": uid, "password": "pw-" + "x" * 20}}},
+                "scope": {"project": {"id": project}}}}, timeout=TIMEOUT), lambda t: t.status_code == 201)
+            assert t.status_code == 201, t.text
+            tokens[base] = t.headers["X-Subject-Token"]
+        go = threading.Barrier(len(bases) * per_node)
+        statuses: list[int] = []
+
+        def create(base: str, i: int) -> None:
+            sess = session()
+            go.wait()
+            c = sess.post(f"{base}/v3/users/{uid}/application_credentials",
+                          headers={"X-Auth-Token": tokens[base]},
+                          json={"application_credential": {"name": f"c-{i}-{base[-4:]}"}}, timeout=TIMEOUT)
+            statuses.append(c.status_code)
+
+        threads = [threading.Thread(target=create, args=(b, i)) for b in bases for i in range(per_node)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        made = statuses.count(201)
+        have = eventually(lambda: s.get(f"{URL}/v3/users/{uid}/application_credentials", headers=h,
+                                        timeout=TIMEOUT).json()["application_credentials"],
+                          lambda have: len(have) >= made)
+        if len(have) > limit:
+            problems.append(f"user_limit {limit} exceeded across writers: {len(have)} credentials")
+        if sorted(statuses) != sorted([201] * len(have) + [403] * (len(statuses) - len(have))):
+            problems.append(f"user_limit across writers: answers {sorted(statuses)}, {len(have)} stored")
     print(f"  user_limit across two writers: {rounds} rounds of {len(bases) * per_node} concurrent creates, "
           f"{cert_failures() - before} certification failures retried")
     return problems
