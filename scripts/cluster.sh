@@ -203,6 +203,8 @@ key_store = database
 key_encryption_key = $kek
 [server]
 bind = 127.0.0.1:544$n
+# Behind HAProxy in TCP mode every connection comes from HAProxy: a per-source cap would cap the whole front.
+max_connections_per_source = 0
 [tls]
 cert_file = $dir/tls/cert.pem
 key_file = $dir/tls/key.pem
