@@ -144,38 +144,36 @@ impl FormatTime for Timestamp {
 
 /// Write the current time as [`Timestamp`] does.
 fn now(w: &mut impl std::fmt::Write) -> std::fmt::Result {
-    {
-        thread_local! {
-            static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-        }
-        #[allow(clippy::disallowed_methods)] // a log line's timestamp, not a decision
-        let now = std::time::SystemTime::now();
-        let Ok(since) = now.duration_since(std::time::UNIX_EPOCH) else {
-            return w.write_str("1970-01-01T00:00:00.000000Z");
-        };
-        let mut fraction = *b".000000Z";
-        let mut micros = since.subsec_micros();
-        for digit in fraction[1..7].iter_mut().rev() {
-            *digit = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
-        let fraction = std::str::from_utf8(&fraction).unwrap_or(".000000Z");
-        SECOND.with_borrow_mut(|(second, text)| {
-            if *second != since.as_secs() {
-                let Some(at) = i64::try_from(since.as_secs())
-                    .ok()
-                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                else {
-                    return w.write_str("1970-01-01T00:00:00.000000Z");
-                };
-                text.clear();
-                write!(text, "{}", at.format("%Y-%m-%dT%H:%M:%S"))?;
-                *second = since.as_secs();
-            }
-            w.write_str(text)?;
-            w.write_str(fraction)
-        })
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
+    #[allow(clippy::disallowed_methods)] // a log line's timestamp, not a decision
+    let now = std::time::SystemTime::now();
+    let Ok(since) = now.duration_since(std::time::UNIX_EPOCH) else {
+        return w.write_str("1970-01-01T00:00:00.000000Z");
+    };
+    let mut fraction = *b".000000Z";
+    let mut micros = since.subsec_micros();
+    for digit in fraction[1..7].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    let fraction = std::str::from_utf8(&fraction).unwrap_or(".000000Z");
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != since.as_secs() {
+            let Some(at) = i64::try_from(since.as_secs())
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            else {
+                return w.write_str("1970-01-01T00:00:00.000000Z");
+            };
+            text.clear();
+            write!(text, "{}", at.format("%Y-%m-%dT%H:%M:%S"))?;
+            *second = since.as_secs();
+        }
+        w.write_str(text)?;
+        w.write_str(fraction)
+    })
 }
 
 /// Whether access lines are written here directly rather than through tracing's formatter (`main` decides: the
@@ -195,7 +193,7 @@ pub fn access(line: &dyn std::fmt::Display) -> bool {
     if !DIRECT.load(std::sync::atomic::Ordering::Relaxed) {
         return false;
     }
-    if !tracing::enabled!(target: "lintel::access", Level::INFO) {
+    if !tracing::enabled!(target: ACCESS_TARGET, Level::INFO) {
         return true;
     }
     thread_local! {

@@ -741,15 +741,12 @@ mod tests {
                     calls.push(body);
                     calls.len()
                 };
-                let mut resp = if n <= collisions {
-                    StatusCode::SERVICE_UNAVAILABLE.into_response()
-                } else {
-                    StatusCode::CREATED.into_response()
-                };
-                if n <= collisions {
-                    resp.extensions_mut().insert(crate::http::Collided);
+                if n > collisions {
+                    return Ok::<_, Infallible>(StatusCode::CREATED.into_response());
                 }
-                Ok::<_, Infallible>(resp)
+                let mut resp = StatusCode::SERVICE_UNAVAILABLE.into_response();
+                resp.extensions_mut().insert(crate::http::Collided);
+                Ok(resp)
             }
         });
         (svc, seen)

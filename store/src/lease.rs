@@ -51,8 +51,9 @@ pub async fn locked<T>(
     let outcome = {
         tokio::pin!(work);
         let mut renewal = tokio::time::interval(RENEW);
-        renewal.tick().await; // the first tick is at once: the lease is fresh
-                              // Until when the lease surely holds: renewed (or taken) then, with a margin for the round trip.
+        // The first tick is at once: the lease is fresh.
+        renewal.tick().await;
+        // Until when the lease surely holds: renewed (or taken) then, with a margin for the round trip.
         let mut holds_until = tokio::time::Instant::now() + TTL - RENEW;
         let mut warned = false;
         loop {
@@ -94,37 +95,11 @@ async fn take(conn: &DatabaseConnection, name: &str, holder: &str) -> Result<(),
     conn.execute_unprepared(TABLE).await?;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        // Two nodes making the row at once on two Galera nodes collide: the loser tries again.
-        match conn
-            .execute(stmt(
-                "INSERT IGNORE INTO lintel_lock (name, holder, expires_at) VALUES (?, '', 0)",
-                vec![name.into()],
-            ))
-            .await
-        {
-            Ok(_) => break,
-            Err(e) if lintel_model::db_error::is_contention(&e) => {}
-            Err(e) => return Err(e),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(DbErr::Custom(format!(
-                "could not make the {name} lock's row"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    loop {
-        // A collision with another taker (a deadlock, a certification failure) is a lost race, not an error.
-        match conn
-            .execute(stmt(
-                "UPDATE lintel_lock SET holder = ?, expires_at = UNIX_TIMESTAMP() + ? \
-                 WHERE name = ? AND expires_at < UNIX_TIMESTAMP()",
-                vec![holder.into(), (TTL.as_secs() as i64).into(), name.into()],
-            ))
-            .await
-        {
-            Ok(r) if r.rows_affected() == 1 => return Ok(()),
-            Ok(_) => {}
+        // A collision with another taker (a deadlock, a certification failure; also two nodes making the row at
+        // once) is a lost race, not an error.
+        match claim(conn, name, holder).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
             Err(e) if lintel_model::db_error::is_contention(&e) => {}
             Err(e) => return Err(e),
         }
@@ -137,6 +112,23 @@ async fn take(conn: &DatabaseConnection, name: &str, holder: &str) -> Result<(),
         let pause = rand::thread_rng().gen_range(100..=400);
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
+}
+
+/// One attempt: make the lease's row if it is missing, then take the lease if it has lapsed.
+async fn claim(conn: &DatabaseConnection, name: &str, holder: &str) -> Result<bool, DbErr> {
+    conn.execute(stmt(
+        "INSERT IGNORE INTO lintel_lock (name, holder, expires_at) VALUES (?, '', 0)",
+        vec![name.into()],
+    ))
+    .await?;
+    let taken = conn
+        .execute(stmt(
+            "UPDATE lintel_lock SET holder = ?, expires_at = UNIX_TIMESTAMP() + ? \
+             WHERE name = ? AND expires_at < UNIX_TIMESTAMP()",
+            vec![holder.into(), (TTL.as_secs() as i64).into(), name.into()],
+        ))
+        .await?;
+    Ok(taken.rows_affected() == 1)
 }
 
 /// Extend our lease; false when it is no longer ours (it lapsed and another took it) or cannot be written.
