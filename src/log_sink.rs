@@ -189,7 +189,7 @@ pub fn write_access_directly(on: bool) {
 /// and the registry's work per event, the visit of the message, the formatter's own buffer): with it, the access
 /// line was about a sixth of the lightest request's cost. The filter still decides (`LINTEL_LOG=warn` turns access
 /// lines off). False when the caller is to log through tracing instead (JSON, colours, or not set up).
-pub fn access(line: &dyn std::fmt::Display) -> bool {
+pub fn access(line: impl FnOnce(&mut String)) -> bool {
     if !DIRECT.load(std::sync::atomic::Ordering::Relaxed) {
         return false;
     }
@@ -201,9 +201,14 @@ pub fn access(line: &dyn std::fmt::Display) -> bool {
     }
     TEXT.with_borrow_mut(|text| {
         text.clear();
-        if now(text).is_err() || writeln!(text, "  INFO {ACCESS_TARGET}: {line}").is_err() {
+        if now(text).is_err() {
             return;
         }
+        text.push_str("  INFO ");
+        text.push_str(ACCESS_TARGET);
+        text.push_str(": ");
+        line(text);
+        text.push('\n');
         let hold = !NO_HOLDING.load(std::sync::atomic::Ordering::Relaxed);
         // Nowhere to report a failed write to standard error, as for tracing's own lines.
         let _ = Line { hold }.write(text.as_bytes());

@@ -46,7 +46,7 @@ pub struct Validation {
 pub struct Route {
     /// HTTP method.
     pub method: &'static str,
-    /// Route template (bounded: never the raw path), from [`route_label`].
+    /// Route template (bounded: never the raw path): the one its route was registered with.
     pub route: &'static str,
     /// `2xx`, `4xx`, ...
     pub status: &'static str,

@@ -49,7 +49,8 @@ pub struct Args {
     /// Also run the scale pairs (1,000 vs 1,000,000 credentials; 0 vs 100,000 revocation events).
     #[arg(long)]
     scale: bool,
-    /// Run only these scenarios of the main set (comma-separated names; `ceiling` always runs).
+    /// Run only these scenarios of the main set (comma-separated names; `ceiling` always runs); with `--peers`,
+    /// only the peers' rows whose name starts with one of them (`lightest`, `issue`, `validate`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// A few seconds in all with tiny counts: proves the benchmark still runs (used by the tests).
@@ -178,6 +179,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             let software = peers::PeerSoftware {
                 keystone_venv: args.keystone_venv.clone(),
                 oidc_provider: args.oidc_provider.clone(),
+                only: args.only.clone(),
             };
             let bare = std::env::current_exe()?.with_file_name("lintel-bare");
             println!(

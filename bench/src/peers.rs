@@ -49,6 +49,8 @@ pub struct PeerSoftware {
     pub keystone_venv: Option<PathBuf>,
     /// The directory holding `oidc-provider.mjs` and its `node_modules`.
     pub oidc_provider: Option<PathBuf>,
+    /// Only the scenarios whose name starts with one of these (all when empty).
+    pub only: Vec<String>,
 }
 
 fn free_addr() -> anyhow::Result<SocketAddr> {
@@ -118,13 +120,20 @@ pub async fn run(
             ))
         }),
     };
-    let (paired, spread) = paired(&bare_peer, &bare_srv, &me, lintel, sizes).await?;
+    let scenarios: Vec<&'static str> = SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| {
+            software.only.is_empty() || software.only.iter().any(|o| s.starts_with(o.as_str()))
+        })
+        .collect();
+    let (paired, spread) = paired(&bare_peer, &bare_srv, &me, lintel, &scenarios, sizes).await?;
     drop(bare_srv);
     rows.extend(paired);
     notes.push(spread);
     match &software.oidc_provider {
         Some(dir) => match oidc_provider(dir, &cert, &key, lintel.cert.clone()).await {
-            Ok((p, srv)) => rows.extend(drive(&p, &srv, sizes).await?),
+            Ok((p, srv)) => rows.extend(drive(&p, &srv, &scenarios, sizes).await?),
             Err(e) => notes.push(format!("node-oidc-provider did not run: {e:#}")),
         },
         None => {
@@ -133,7 +142,7 @@ pub async fn run(
     }
     match &software.keystone_venv {
         Some(venv) => match keystone(venv, &cert, &key, lintel.cert.clone()).await {
-            Ok((p, srv, _dir)) => rows.extend(drive(&p, &srv, sizes).await?),
+            Ok((p, srv, _dir)) => rows.extend(drive(&p, &srv, &scenarios, sizes).await?),
             Err(e) => notes.push(format!("Keystone did not run: {e:#}")),
         },
         None => notes.push("Keystone: not prepared (scripts/bench.sh --peers does)".into()),
@@ -141,26 +150,47 @@ pub async fn run(
     Ok(crate::report::peers_table(&rows, &notes))
 }
 
-/// How many times each scenario runs on the bare server and on Lintel, alternating: the machine's speed drifts
-/// over a run (other tenants, frequency), and a ratio of two runs far apart measures the drift as much as Lintel.
-const ROUNDS: usize = 3;
+/// How many times `--duration` each scenario runs on the bare server and on Lintel, in slices of [`SLICE`].
+const ROUNDS: u32 = 3;
 
-/// The bare server and Lintel, each scenario [`ROUNDS`] times, alternating; each one's rows merge its rounds
-/// (requests over time). With a note of each round's ratio, the spread the table's ratio stands on.
+/// The bare server and Lintel take turns this long each. The machine's speed drifts over seconds (other tenants,
+/// frequency): three rounds of five seconds gave one scenario's ratio 0.65–0.97 in one run. Slices of a second,
+/// each pair in the other order from the last (bare–Lintel, Lintel–bare), see the same drift on both sides.
+const SLICE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The bare server and Lintel, each scenario in [`ROUNDS`] × `--duration` of alternating [`SLICE`]s; each one's
+/// rows merge its slices (requests over time). With a note of the median and quartiles of the slices' ratios:
+/// the spread the table's ratio stands on.
 async fn paired(
     bare: &Peer,
     bare_srv: &Server,
     me: &Peer,
     lintel: &Server,
+    scenarios: &[&'static str],
     sizes: Sizes,
 ) -> anyhow::Result<(Vec<(&'static str, &'static str, Row)>, String)> {
+    let slice = sizes.duration.min(SLICE);
+    let pairs = (ROUNDS * (sizes.duration.as_millis() / slice.as_millis()).max(1) as u32) as usize;
+    let short = Sizes {
+        duration: slice,
+        ..sizes
+    };
     let mut merged: Vec<(&'static str, &'static str, Row)> = Vec::new();
-    let mut spread = String::from("Lintel ÷ bare in each round (bare and Lintel alternating):");
-    for scenario in SCENARIOS {
+    let mut spread = format!(
+        "Lintel ÷ bare over {pairs} pairs of {} ms slices, each pair in turn bare first and Lintel first: \
+         median (quartiles)",
+        slice.as_millis()
+    );
+    for scenario in scenarios {
         let mut ratios = Vec::new();
-        for _ in 0..ROUNDS {
-            let b = drive_one(bare, bare_srv, scenario, sizes).await?;
-            let l = drive_one(me, lintel, scenario, sizes).await?;
+        for i in 0..pairs {
+            let (b, l) = if i % 2 == 0 {
+                let b = drive_one(bare, bare_srv, scenario, short).await?;
+                (b, drive_one(me, lintel, scenario, short).await?)
+            } else {
+                let l = drive_one(me, lintel, scenario, short).await?;
+                (drive_one(bare, bare_srv, scenario, short).await?, l)
+            };
             ratios.push(l.outcome.rate() / b.outcome.rate());
             for (name, row) in [(bare.name, b), (me.name, l)] {
                 match merged
@@ -176,8 +206,14 @@ async fn paired(
                 }
             }
         }
-        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
-        spread.push_str(&format!("\n- {scenario}: {}", shown.join(", ")));
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        spread.push_str(&format!(
+            "\n- {scenario}: {:.3} ({:.3}–{:.3})",
+            at(0.5),
+            at(0.25),
+            at(0.75)
+        ));
     }
     Ok((merged, spread))
 }
@@ -186,10 +222,11 @@ async fn paired(
 async fn drive(
     p: &Peer,
     measured: &Server,
+    scenarios: &[&'static str],
     sizes: Sizes,
 ) -> anyhow::Result<Vec<(&'static str, &'static str, Row)>> {
     let mut rows = Vec::new();
-    for scenario in SCENARIOS {
+    for scenario in scenarios {
         rows.push((
             p.name,
             *scenario,

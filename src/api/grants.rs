@@ -3,6 +3,7 @@
 //! call, a typed response out.
 
 use crate::error::DomainResult;
+use crate::metrics::route_label;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::Json;
@@ -48,61 +49,64 @@ pub fn routes() -> Routes {
             "a group's role on a domain",
         ),
     ] {
-        let list = format!("/v3/{target}/{{target_id}}/{actor}/{{actor_id}}/roles");
-        let one = format!("{list}/{{role_id}}");
+        // Templates live as long as the router (interned once, as every route label).
+        let list = route_label(&format!(
+            "/v3/{target}/{{target_id}}/{actor}/{{actor_id}}/roles"
+        ));
+        let one = route_label(&format!("{list}/{{role_id}}"));
         r = r
             .get(
-                &list,
+                list,
                 list_grants,
                 op(list_summary).ok::<RolesResponse>(200, "The roles"),
             )
             .put(
-                &one,
+                one,
                 create_grant,
                 op(format!("Grant {one_summary}")).empty(204, "Granted"),
             )
             .head(
-                &one,
+                one,
                 check_grant,
                 op(format!("Check {one_summary}")).empty(204, "Granted"),
             )
             .get(
-                &one,
+                one,
                 check_grant,
                 op(format!("Check {one_summary}")).empty(204, "Granted"),
             )
             .delete(
-                &one,
+                one,
                 revoke_grant,
                 op(format!("Revoke {one_summary}")).empty(204, "Revoked"),
             );
     }
     for actor in ["users", "groups"] {
-        let list = format!("/v3/system/{actor}/{{actor_id}}/roles");
-        let one = format!("{list}/{{role_id}}");
+        let list = route_label(&format!("/v3/system/{actor}/{{actor_id}}/roles"));
+        let one = route_label(&format!("{list}/{{role_id}}"));
         r = r
             .get(
-                &list,
+                list,
                 list_system_grants,
                 op("List system roles").ok::<RolesResponse>(200, "The roles"),
             )
             .put(
-                &one,
+                one,
                 create_system_grant,
                 op("Grant a system role").empty(204, "Granted"),
             )
             .head(
-                &one,
+                one,
                 check_system_grant,
                 op("Check a system role").empty(204, "Granted"),
             )
             .get(
-                &one,
+                one,
                 check_system_grant,
                 op("Check a system role").empty(204, "Granted"),
             )
             .delete(
-                &one,
+                one,
                 revoke_system_grant,
                 op("Revoke a system role").empty(204, "Revoked"),
             );

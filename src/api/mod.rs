@@ -23,7 +23,6 @@ pub use crate::rules::{
     GROUP_NAME_MAX, NAME_MAX, PROJECT_NAME_MAX, SHORT_DESCRIPTION_MAX,
 };
 use crate::state::AppState;
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 
 /// Every route of the API, with its documentation.
@@ -49,12 +48,7 @@ fn all_routes() -> Routes {
 
 /// Build the whole application router over the given state.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.server.max_request_body_size;
-    all_routes()
-        .into_router()
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(crate::http::layers::AroundLayer::new(state.clone()))
-        .with_state(state)
+    all_routes().into_router(&state).with_state(state)
 }
 
 /// The OpenAPI 3.1 document of every route (what `/openapi.json` serves and `docs/openapi.json` holds).

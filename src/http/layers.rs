@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -171,22 +171,18 @@ struct Seen {
     id: [u8; 40],
     method: Method,
     source: Option<std::net::IpAddr>,
-    /// The matched route template (the router has matched it before any route's layers run).
+    /// The route template the layer serves.
     route: &'static str,
 }
 
 impl Seen {
-    fn of(state: &AppState, req: &Request) -> Seen {
+    fn of(state: &AppState, req: &Request, route: &'static str) -> Seen {
         #[allow(clippy::disallowed_methods)] // the request's duration for the log, not a decision
         let started = Instant::now();
         let mut id = *b"req-00000000-0000-0000-0000-000000000000";
         uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id[4..]);
         let source =
             crate::http::SourceAddr::of(req.headers(), req.extensions(), &state.config.server).0;
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("(unmatched)", |p| crate::metrics::route_label(p.as_str()));
         Seen {
             started,
             id,
@@ -206,16 +202,21 @@ impl Seen {
 /// envelope (404/405 from routing, 413 from the body limit) with the right challenges.
 ///
 /// A hand-written service rather than `middleware::from_fn`: it runs on every request, and `from_fn` costs a
-/// clone of the inner service and two boxes per request; this costs neither on a request without a body.
+/// clone of the inner service and two boxes per request; this costs neither on a request without a body. Each
+/// route has its own, which knows the route's template: no per-request lookup of the matched path.
 #[derive(Clone)]
 pub struct AroundLayer {
     state: AppState,
+    route: &'static str,
 }
 
+/// The route label of a request no route matched (404).
+pub const UNMATCHED: &str = "(unmatched)";
+
 impl AroundLayer {
-    /// The layer over the application's state.
-    pub fn new(state: AppState) -> AroundLayer {
-        AroundLayer { state }
+    /// The layer of the route `route` (a template such as `/v3/users/{user_id}`, or [`UNMATCHED`]).
+    pub fn new(state: AppState, route: &'static str) -> AroundLayer {
+        AroundLayer { state, route }
     }
 }
 
@@ -225,6 +226,7 @@ impl<S> Layer<S> for AroundLayer {
         Around {
             inner,
             state: self.state.clone(),
+            route: self.route,
         }
     }
 }
@@ -234,6 +236,7 @@ impl<S> Layer<S> for AroundLayer {
 pub struct Around<S> {
     inner: S,
     state: AppState,
+    route: &'static str,
 }
 
 type BoxedAnswer = Pin<Box<dyn Future<Output = Response> + Send>>;
@@ -256,7 +259,7 @@ where
         // Forwarding headers no trusted proxy set are gone before anything (the log, a handler) reads them.
         let peer = crate::http::proxy::peer(req.extensions());
         crate::http::proxy::strip_unbelieved(&self.state.config.server, req.headers_mut(), peer);
-        let seen = Seen::of(&self.state, &req);
+        let seen = Seen::of(&self.state, &req, self.route);
         let answer = if req.body().size_hint().exact() == Some(0) && !writes(req.method()) {
             // Most requests (every GET, the token validations) have no body and write nothing: hand them on at
             // once.
@@ -315,6 +318,8 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let http1 = req.version() <= axum::http::Version::HTTP_11;
+    // The extractors' own limit (axum's default is 2 MiB): only a request with a body needs it.
+    let inner = tower::Layer::layer(&DefaultBodyLimit::max(limit), inner);
     match buffered_parts(req, limit).await {
         // Refused after its body was read, so the connection stays usable.
         Ok((parts, body)) => match nul_in_uri(&parts.uri) {
@@ -447,6 +452,9 @@ where
     }
 }
 
+/// Keystone's request id header.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-openstack-request-id");
+
 /// Give a response its request id and Keystone's error envelope, count it, and log it.
 fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
     let (route, method) = (seen.route, &seen.method);
@@ -478,7 +486,7 @@ fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
         }
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-openstack-request-id", v);
+        headers.insert(REQUEST_ID, v);
     }
     headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
     let elapsed = seen.started.elapsed();
@@ -514,7 +522,7 @@ fn finish(state: &AppState, seen: &Seen, mut resp: Response) -> Response {
             latency_us,
             subject,
         };
-        if !crate::log_sink::access(&line) {
+        if !crate::log_sink::access(|out| line.push_to(out)) {
             tracing::info!(target: crate::log_sink::ACCESS_TARGET, "{line}");
         }
     }
@@ -531,36 +539,107 @@ struct AccessText<'a> {
     subject: Option<&'a str>,
 }
 
-impl std::fmt::Display for AccessText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl AccessText<'_> {
+    /// The line appended to `out`, as `Display` writes it. Pushed piece by piece rather than through
+    /// `core::fmt` (its argument machinery, and an address's `Display`, were half of the line's cost).
+    fn push_to(&self, out: &mut String) {
         let seen = self.seen;
-        write!(f, "request_id={}", seen.request_id())?;
+        let mut n = itoa::Buffer::new();
+        out.push_str("request_id=");
+        out.push_str(seen.request_id());
         if let Some(source) = seen.source {
-            write!(f, " source={source}")?;
+            out.push_str(" source=");
+            push_ip(out, source);
         }
-        write!(
-            f,
-            " method={} route={} status={} latency_us={}",
-            seen.method, seen.route, self.status, self.latency_us
-        )?;
+        out.push_str(" method=");
+        out.push_str(seen.method.as_str());
+        out.push_str(" route=");
+        out.push_str(seen.route);
+        out.push_str(" status=");
+        out.push_str(n.format(self.status));
+        out.push_str(" latency_us=");
+        out.push_str(n.format(self.latency_us));
         if let Some(subject) = self.subject {
             // As the formatter writes a string field: quoted and escaped, so a claimed id cannot forge a field.
-            write!(f, " subject={subject:?}")?;
+            use std::fmt::Write;
+            let _ = write!(out, " subject={subject:?}");
         }
-        Ok(())
     }
+}
+
+/// An address as `Display` writes it; an IPv4 one without `core::fmt`.
+fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut n = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(n.format(octet));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+impl std::fmt::Display for AccessText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = String::with_capacity(160);
+        self.push_to(&mut text);
+        f.write_str(&text)
+    }
+}
+
+/// Add a request's latency to the histogram of its method, route and status class. Each thread keeps the handles
+/// it has used, by the labels' addresses (all `'static`, from a bounded set): the family's lookup (a shared lock
+/// and hashing three strings) on every request was most of a request's metrics cost.
+fn observe_latency(
+    method: &'static str,
+    route: &'static str,
+    status: &'static str,
+    elapsed: Duration,
+) {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static HANDLES: RefCell<HashMap<[usize; 3], prometheus_client::metrics::histogram::Histogram>> =
+            RefCell::new(HashMap::new());
+    }
+    let key = [
+        method.as_ptr() as usize,
+        route.as_ptr() as usize,
+        status.as_ptr() as usize,
+    ];
+    HANDLES.with_borrow_mut(|handles| {
+        handles
+            .entry(key)
+            .or_insert_with(|| {
+                crate::metrics::metrics()
+                    .requests
+                    .get_or_create(&crate::metrics::Route {
+                        method,
+                        route,
+                        status,
+                    })
+                    .clone()
+            })
+            .observe(elapsed.as_secs_f64());
+    });
 }
 
 /// Count a request in the metrics: by route, and as a token issued or validated.
 fn count(method: &Method, route: &'static str, status: StatusCode, elapsed: Duration) {
     let m = crate::metrics::metrics();
-    m.requests
-        .get_or_create(&crate::metrics::Route {
-            method: crate::metrics::method_label(method),
-            route,
-            status: crate::metrics::status_class(status.as_u16()),
-        })
-        .observe(elapsed.as_secs_f64());
+    observe_latency(
+        crate::metrics::method_label(method),
+        route,
+        crate::metrics::status_class(status.as_u16()),
+        elapsed,
+    );
     match route {
         "/v3/auth/tokens" if method == Method::POST => {
             let outcome = if status.is_success() {

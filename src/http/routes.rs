@@ -15,6 +15,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder, Schema};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::http::layers::{AroundLayer, UNMATCHED};
 use crate::state::AppState;
 
 /// Schemas that operations refer to, by component name.
@@ -192,7 +193,9 @@ fn path_params(path: &str) -> impl Iterator<Item = &str> {
 /// The application's routes and their OpenAPI operations, built together.
 #[derive(Default)]
 pub struct Routes {
-    router: Router<AppState>,
+    /// Each path's methods; the router is made from them last, when each path's request layer is given its
+    /// template (the access log's and the metrics' route label, with no per-request lookup).
+    paths: BTreeMap<&'static str, MethodRouter<AppState>>,
     /// path → method → operation; ordered so the document is the same on every build.
     pub(crate) operations: BTreeMap<String, Vec<(HttpMethod, Operation)>>,
     pub(crate) schemas: Schemas,
@@ -208,7 +211,7 @@ impl Routes {
         mut self,
         method: MethodFilter,
         doc: HttpMethod,
-        path: &str,
+        path: &'static str,
         handler: H,
         op: Op,
     ) -> Self
@@ -222,61 +225,89 @@ impl Routes {
             .entry(path.to_owned())
             .or_default()
             .push((doc, operation));
-        #[allow(clippy::disallowed_methods)]
-        // The one place routes are added: next to their documentation.
-        let router = self.router.route(path, on(method, handler));
-        self.router = router;
+        let methods = self.paths.remove(path).unwrap_or_default();
+        self.paths.insert(path, methods.merge(on(method, handler)));
         self
     }
 
     /// Serve and document `GET path` (axum answers `HEAD` from it too, without a body).
-    pub fn get<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H, op: Op) -> Self {
+    pub fn get<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Self {
         self.add(MethodFilter::GET, HttpMethod::Get, path, h, op)
     }
 
     /// Serve and document `HEAD path` on its own handler.
-    pub fn head<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H, op: Op) -> Self {
+    pub fn head<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Self {
         self.add(MethodFilter::HEAD, HttpMethod::Head, path, h, op)
     }
 
     /// Serve and document `POST path`.
-    pub fn post<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H, op: Op) -> Self {
+    pub fn post<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Self {
         self.add(MethodFilter::POST, HttpMethod::Post, path, h, op)
     }
 
     /// Serve and document `PUT path`.
-    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H, op: Op) -> Self {
+    pub fn put<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Self {
         self.add(MethodFilter::PUT, HttpMethod::Put, path, h, op)
     }
 
     /// Serve and document `PATCH path`.
-    pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H, op: Op) -> Self {
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Self {
         self.add(MethodFilter::PATCH, HttpMethod::Patch, path, h, op)
     }
 
     /// Serve and document `DELETE path`.
-    pub fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H, op: Op) -> Self {
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Self {
         self.add(MethodFilter::DELETE, HttpMethod::Delete, path, h, op)
     }
 
     /// Answer every other method on `path` with `handler` (the OAuth 2.0 endpoints' own 405 body).
     pub fn other_methods<H: Handler<T, AppState>, T: 'static>(
         mut self,
-        path: &str,
+        path: &'static str,
         handler: H,
     ) -> Self {
         // Not an operation: the 405 answer of every method the path does not serve.
-        #[allow(clippy::disallowed_methods)]
-        let router = self
-            .router
-            .route(path, MethodRouter::new().fallback(handler));
-        self.router = router;
+        let methods = self.paths.remove(path).unwrap_or_default();
+        self.paths.insert(path, methods.fallback(handler));
         self
     }
 
     /// Both sets of routes.
     pub fn merge(mut self, other: Routes) -> Self {
-        self.router = self.router.merge(other.router);
+        for (path, methods) in other.paths {
+            let mine = self.paths.remove(path).unwrap_or_default();
+            self.paths.insert(path, mine.merge(methods));
+        }
         for (path, ops) in other.operations {
             self.operations.entry(path).or_default().extend(ops);
         }
@@ -344,8 +375,18 @@ impl Routes {
             .build()
     }
 
-    /// The router, ready for layers and state.
-    pub fn into_router(self) -> Router<AppState> {
-        self.router
+    /// The router, each path's methods (and their 405 answer) behind the request layer that knows its template,
+    /// and a 404 for every other path behind the same layer, labelled `(unmatched)`.
+    pub fn into_router(self, state: &AppState) -> Router<AppState> {
+        let mut router = Router::new();
+        for (path, methods) in self.paths {
+            #[allow(clippy::disallowed_methods)]
+            // The one place routes are added: each was added to `paths` next to its documentation.
+            let routed = router.route(path, methods.layer(AroundLayer::new(state.clone(), path)));
+            router = routed;
+        }
+        let unmatched = axum::routing::any(|| async { axum::http::StatusCode::NOT_FOUND })
+            .layer(AroundLayer::new(state.clone(), UNMATCHED));
+        router.fallback_service(unmatched.with_state(state.clone()))
     }
 }
