@@ -7,12 +7,17 @@
 //! is kept. (nginx's `access_log ... buffer= flush=` makes the same trade.) A logging thread, as tracing-appender
 //! has, was measured slower: the wake-up per line cost more than the write it saved (docs/BENCHMARKS.md).
 //!
+//! Each thread holds its own lines (a shelf): one buffer shared by the runtime's threads was a lock they
+//! contended for on every request (futex wake-ups) and a cache line moved between cores with every line. So
+//! access lines of concurrent requests on two threads can be written in the other order, as with nginx's
+//! workers; a thread's own lines, and every line before a non-access line, keep theirs.
+//!
 //! What a hard kill (SIGKILL, a crash that cannot unwind) loses is at most the last [`HOLD_FOR`] of access lines.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -29,15 +34,44 @@ pub const HOLD_FOR: Duration = Duration::from_millis(100);
 /// The target of the access log lines (`http::layers`).
 pub const ACCESS_TARGET: &str = "lintel::access";
 
-/// Text held for standard error.
-static HELD: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// One thread's access lines held for standard error.
+type Shelf = Arc<Mutex<Vec<u8>>>;
+/// Every thread's shelf, for the flushing thread and for the lines written at once (dead threads' are pruned).
+static SHELVES: Mutex<Vec<Weak<Mutex<Vec<u8>>>>> = Mutex::new(Vec::new());
 /// Set when lines cannot be held (no flushing thread).
 static NO_HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn held() -> MutexGuard<'static, Vec<u8>> {
+/// A thread's own shelf; what it holds is written when the thread ends.
+struct Own(Shelf);
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        let mut held = lock(&self.0);
+        if !held.is_empty() {
+            // Nowhere left to report a failed write to standard error.
+            let _ = write_out(&mut held, b"");
+        }
+    }
+}
+
+thread_local! {
+    static MINE: Own = {
+        let shelf = Shelf::default();
+        lock(&SHELVES).push(Arc::downgrade(&shelf));
+        Own(shelf)
+    };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A thread that panicked while holding the lock left whole lines behind (see `Line::write`): keep them.
-    HELD.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Every live thread's shelf (and the dead ones' entries dropped).
+fn shelves() -> Vec<Shelf> {
+    let mut all = lock(&SHELVES);
+    all.retain(|w| w.strong_count() > 0);
+    all.iter().filter_map(Weak::upgrade).collect()
 }
 
 /// Write what is held, and `line` after it, to standard error.
@@ -53,12 +87,14 @@ fn write_out(held: &mut Vec<u8>, line: &[u8]) -> std::io::Result<()> {
     wrote
 }
 
-/// Write what is held now (called by the flushing thread and at exit).
+/// Write what every thread holds now (called by the flushing thread, before any other line, and at exit).
 pub fn flush() {
-    let mut held = held();
-    if !held.is_empty() {
-        // Nowhere left to report a failed write to standard error.
-        let _ = write_out(&mut held, b"");
+    for shelf in shelves() {
+        let mut held = lock(&shelf);
+        if !held.is_empty() {
+            // Nowhere left to report a failed write to standard error.
+            let _ = write_out(&mut held, b"");
+        }
     }
 }
 
@@ -77,14 +113,20 @@ pub fn start() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // Never wait here: the panicking thread may be the one holding the lock.
-        let held = match HELD.try_lock() {
-            Ok(held) => Some(held),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
+        // Never wait here: the panicking thread may be the one holding a lock.
+        let all = match SHELVES.try_lock() {
+            Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => Vec::new(),
         };
-        if let Some(mut held) = held.filter(|h| !h.is_empty()) {
-            let _ = write_out(&mut held, b"");
+        for shelf in all {
+            let held = match shelf.try_lock() {
+                Ok(held) => Some(held),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut held) = held.filter(|h| !h.is_empty()) {
+                let _ = write_out(&mut held, b"");
+            }
         }
         previous(info);
     }));
@@ -115,14 +157,27 @@ impl<'a> MakeWriter<'a> for Stderr {
 }
 
 impl Write for Line {
-    /// The formatter hands over one whole line per call: it is held or written whole.
+    /// The formatter hands over one whole line per call: it is held or written whole. An access line goes on
+    /// this thread's shelf (or out with it, when full); any other line goes out after every shelf's lines.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut held = held();
-        if self.hold && held.len() + buf.len() <= HOLD_BYTES {
-            held.extend_from_slice(buf);
+        if self.hold {
+            // None once this thread's shelf is gone (the thread is ending): written at once.
+            let held = MINE.try_with(|own| {
+                let mut held = lock(&own.0);
+                if held.len() + buf.len() <= HOLD_BYTES {
+                    held.extend_from_slice(buf);
+                    Ok(())
+                } else {
+                    write_out(&mut held, buf)
+                }
+            });
+            if let Ok(wrote) = held {
+                return wrote.map(|()| buf.len());
+            }
         } else {
-            write_out(&mut held, buf)?;
+            flush();
         }
+        write_out(&mut Vec::new(), buf)?;
         Ok(buf.len())
     }
 
@@ -305,13 +360,14 @@ mod tests {
         let mut line = Stderr.make_writer_for(&event(ACCESS_TARGET, Level::INFO));
         assert!(line.hold, "an access line at info is held");
         line.write_all(b"GET /healthz 200\n").unwrap();
-        assert!(held().ends_with(b"GET /healthz 200\n"));
+        let mine = MINE.with(|own| own.0.clone());
+        assert!(lock(&mine).ends_with(b"GET /healthz 200\n"));
 
         let mut line = Stderr.make_writer_for(&event("lintel::server", Level::WARN));
         assert!(!line.hold, "a warning is written at once");
         line.write_all(b"a warning\n").unwrap();
         assert!(
-            held().is_empty(),
+            lock(&mine).is_empty(),
             "writing it wrote the held access line before it"
         );
     }
