@@ -114,9 +114,12 @@ pub fn start() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Never wait here: the panicking thread may be the one holding a lock.
-        let all = match SHELVES.try_lock() {
+        let all: Vec<Shelf> = match SHELVES.try_lock() {
             Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
-            Err(_) => Vec::new(),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                p.into_inner().iter().filter_map(Weak::upgrade).collect()
+            }
+            Err(std::sync::TryLockError::WouldBlock) => Vec::new(),
         };
         for shelf in all {
             let held = match shelf.try_lock() {

@@ -606,14 +606,11 @@ fn observe_latency(
     use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
-        static HANDLES: RefCell<HashMap<[usize; 3], prometheus_client::metrics::histogram::Histogram>> =
+        static HANDLES: RefCell<HashMap<[(usize, usize); 3], prometheus_client::metrics::histogram::Histogram>> =
             RefCell::new(HashMap::new());
     }
-    let key = [
-        method.as_ptr() as usize,
-        route.as_ptr() as usize,
-        status.as_ptr() as usize,
-    ];
+    // Address and length: a label that begins another at the same address is still another label.
+    let key = [method, route, status].map(|l| (l.as_ptr() as usize, l.len()));
     HANDLES.with_borrow_mut(|handles| {
         handles
             .entry(key)

@@ -85,7 +85,10 @@ impl KeyRing {
             fernets.push(Fernet::new(key).ok_or_else(|| KeyError::Invalid(origin.clone()))?);
         }
         let raw: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-        let primary = Sealer::new(raw[0]).ok_or_else(|| KeyError::Invalid(keys[0].2.clone()))?;
+        let (Some(first), Some(origin)) = (raw.first(), keys.first()) else {
+            return Err(KeyError::Empty("(no keys given)".into()));
+        };
+        let primary = Sealer::new(first).ok_or_else(|| KeyError::Invalid(origin.2.clone()))?;
         Ok(KeyRing {
             primary,
             count: fernets.len(),
@@ -111,8 +114,9 @@ impl Sealer {
     /// The halves of a Fernet key (32 bytes of URL-safe base64: signing, then encryption).
     fn new(key: &str) -> Option<Sealer> {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE
-            .decode(key.trim())
+        // Padded or not, as the `fernet` crate reads keys.
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key.trim().trim_end_matches('='))
             .ok()?;
         let (signing, encryption) = bytes.split_at_checked(16)?;
         Some(Sealer {
@@ -134,14 +138,10 @@ impl Sealer {
         token.extend_from_slice(&iv);
         token.extend_from_slice(data);
         token.resize(HEAD + padded, 0);
-        let encrypted = cbc::Encryptor::<aes::Aes128>::new(&self.encryption.into(), &iv.into())
+        // Never a token that carries the plaintext: the room for the padding was made above.
+        cbc::Encryptor::<aes::Aes128>::new(&self.encryption.into(), &iv.into())
             .encrypt_padded_mut::<Pkcs7>(&mut token[HEAD..], data.len())
-            .map(<[u8]>::len);
-        debug_assert_eq!(
-            encrypted.ok(),
-            Some(padded),
-            "room for the padding was made"
-        );
+            .unwrap_or_else(|_| unreachable!("room for the padding was made"));
         let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.signing)
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
         mac.update(&token);
@@ -263,6 +263,10 @@ mod tests {
             assert_eq!(ring.open(&padded).unwrap(), data);
         }
         assert_ne!(ring.seal(b"same"), ring.seal(b"same"));
+        let unpadded = key.trim_end_matches('=').to_string();
+        let ring = KeyRing::from_keys(vec![(1, unpadded, "test".into())]).unwrap();
+        let token = ring.seal(b"key without padding");
+        assert_eq!(fernet.decrypt(&token).unwrap(), b"key without padding");
     }
 
     #[test]
