@@ -225,8 +225,17 @@ impl Routes {
             .entry(path.to_owned())
             .or_default()
             .push((doc, operation));
+        self.at(path, |methods| methods.merge(on(method, handler)))
+    }
+
+    /// Change `path`'s methods (none yet: an empty set).
+    fn at(
+        mut self,
+        path: &'static str,
+        change: impl FnOnce(MethodRouter<AppState>) -> MethodRouter<AppState>,
+    ) -> Self {
         let methods = self.paths.remove(path).unwrap_or_default();
-        self.paths.insert(path, methods.merge(on(method, handler)));
+        self.paths.insert(path, change(methods));
         self
     }
 
@@ -292,21 +301,18 @@ impl Routes {
 
     /// Answer every other method on `path` with `handler` (the OAuth 2.0 endpoints' own 405 body).
     pub fn other_methods<H: Handler<T, AppState>, T: 'static>(
-        mut self,
+        self,
         path: &'static str,
         handler: H,
     ) -> Self {
         // Not an operation: the 405 answer of every method the path does not serve.
-        let methods = self.paths.remove(path).unwrap_or_default();
-        self.paths.insert(path, methods.fallback(handler));
-        self
+        self.at(path, |methods| methods.fallback(handler))
     }
 
     /// Both sets of routes.
     pub fn merge(mut self, other: Routes) -> Self {
         for (path, methods) in other.paths {
-            let mine = self.paths.remove(path).unwrap_or_default();
-            self.paths.insert(path, mine.merge(methods));
+            self = self.at(path, |mine| mine.merge(methods));
         }
         for (path, ops) in other.operations {
             self.operations.entry(path).or_default().extend(ops);
